@@ -1,0 +1,14 @@
+//! Types shared by the kernel side (`probe-ebpf`) and the user side (`probe-user`, the trace
+//! reader and writer) of kpath.
+//!
+//! Everything here is `#[repr(C)]`, `Copy` and free of implicit padding, so the bytes one side
+//! writes are the bytes the other side reads. The byte layout of [`event::Event`] is also the
+//! layout of a record in a trace file (see `docs/trace-format.md`).
+#![no_std]
+#![deny(missing_docs)]
+
+pub mod counters;
+pub mod event;
+pub mod stage;
+
+pub use event::{Event, EventKind, ExecContext, EVENT_SIZE};

@@ -1,0 +1,129 @@
+//! Maps shared with user space, and the kernel-only bookkeeping maps.
+
+use aya_ebpf::{
+    macros::map,
+    maps::{Array, HashMap, LruHashMap, PerCpuArray, RingBuf},
+};
+use probe_common::{
+    counters::{Stat, HIT_SLOTS, STAT_SLOTS},
+    event::MAX_DEPTH,
+    stage::{TpStage, TP_STAGE_COUNT, TP_STAGE_OFF},
+};
+
+pub use probe_common::counters::Hit;
+
+/// Enter/exit records to user space. User space may resize it (`--ring-buffer-size`).
+#[map]
+pub static EVENTS: RingBuf = RingBuf::with_byte_size(16 << 20, 0);
+
+/// Per-CPU problem counters, indexed by [`Stat`].
+#[map]
+pub static STATS: PerCpuArray<u64> = PerCpuArray::with_max_entries(STAT_SLOTS, 0);
+
+/// Per-CPU program run counters, indexed by [`Hit`].
+#[map]
+pub static HITS: PerCpuArray<u64> = PerCpuArray::with_max_entries(HIT_SLOTS, 0);
+
+/// Function address (as `bpf_get_func_ip` reports it) → function id. User space inserts
+/// each address twice, with and without the 4-byte ENDBR64 prefix, for IBT kernels.
+#[map]
+pub static FUNC_IPS: HashMap<u64, u32> = HashMap::with_max_entries(32768, 0);
+
+/// Tracepoint stage ([`TpStage`] index) → function id, or `TP_STAGE_OFF`.
+#[map]
+pub static TP_FUNC_IDS: Array<u32> = Array::with_max_entries(TP_STAGE_COUNT, 0);
+
+/// Per-function call counts per CPU (discovery and stats modes), indexed by function id.
+#[map]
+pub static CALL_COUNTS: PerCpuArray<u64> = PerCpuArray::with_max_entries(32768, 0);
+
+/// One open call: what was true at its entry.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct Frame {
+    pub ts_ns: u64,
+    pub irq_ns: u64,
+    pub func_id: u32,
+    pub cpu: u32,
+    pub hardirqs: u32,
+    pub softirqs: u32,
+    pub switches: u32,
+    pub _pad: u32,
+}
+
+/// The open calls of one context (a task, or a CPU's softirq or hardirq context).
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct CallStack {
+    /// Open calls; above `MAX_DEPTH` only counted (`frames` holds the first `MAX_DEPTH`).
+    pub depth: u32,
+    pub _pad: u32,
+    pub frames: [Frame; MAX_DEPTH],
+}
+
+/// Context key (see `record::context_key`) → its open calls. LRU so that exited tasks age out.
+#[map]
+pub static STACKS: LruHashMap<u64, CallStack> = LruHashMap::with_max_entries(16384, 0);
+
+/// A zeroed stack to insert from: too big for the 512-byte BPF stack.
+#[map]
+pub static EMPTY_STACK: PerCpuArray<CallStack> = PerCpuArray::with_max_entries(1, 0);
+
+/// Per-CPU interrupt accounting, updated by the `irq` programs.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct IrqState {
+    pub hardirqs: u32,
+    pub softirqs: u32,
+    pub switches: u32,
+    pub hardirq_nest: u32,
+    pub softirq_nest: u32,
+    pub _pad: u32,
+    /// Time spent in hardirq handlers on this CPU since load.
+    pub hardirq_ns: u64,
+    /// Time spent in softirqs on this CPU since load, hardirqs inside them excluded.
+    pub softirq_ns: u64,
+    pub hardirq_start_ns: u64,
+    pub softirq_start_ns: u64,
+    /// `hardirq_ns` when the current softirq began.
+    pub hardirq_ns_at_softirq_start: u64,
+}
+
+#[map]
+pub static IRQ_STATE: PerCpuArray<IrqState> = PerCpuArray::with_max_entries(1, 0);
+
+#[inline(always)]
+fn bump(map: &PerCpuArray<u64>, slot: u32) {
+    if let Some(p) = map.get_ptr_mut(slot) {
+        // SAFETY: per-CPU slot; BPF programs on one CPU do not preempt each other for it
+        // (a nested program that would is blocked by the kernel's recursion guard).
+        unsafe { *p += 1 };
+    }
+}
+
+/// Counts one run of a program kind.
+#[inline(always)]
+pub fn hit(h: Hit) {
+    bump(&HITS, h as u32);
+}
+
+/// Counts one problem.
+#[inline(always)]
+pub fn stat(s: Stat) {
+    bump(&STATS, s as u32);
+}
+
+/// Counts one call of `func_id`.
+#[inline(always)]
+pub fn count_call(func_id: u32) {
+    bump(&CALL_COUNTS, func_id);
+}
+
+/// The function id user space gave a tracepoint stage, if it is being recorded.
+#[inline(always)]
+pub fn stage_func_id(stage: TpStage) -> Option<u32> {
+    match TP_FUNC_IDS.get(stage as u32) {
+        Some(&id) if id != TP_STAGE_OFF => Some(id),
+        _ => None,
+    }
+}

@@ -1,0 +1,23 @@
+//! Load-time settings, written by user space with `EbpfLoader::override_global`.
+
+use aya_ebpf::Global;
+
+/// `MODE_*`: what the entry/exit programs do.
+#[unsafe(no_mangle)]
+pub static MODE: Global<u32> = Global::new(MODE_TRACE);
+/// Every enter/exit becomes a record in `EVENTS`.
+pub const MODE_TRACE: u32 = 0;
+/// Only `CALL_COUNTS` is updated (discovery): cheapest.
+pub const MODE_COUNT: u32 = 1;
+
+/// Only process-context calls of this thread group are recorded (0: any).
+#[unsafe(no_mangle)]
+pub static FILTER_PID: Global<u32> = Global::new(0);
+
+/// Only calls on this CPU are recorded (`u32::MAX`: any).
+#[unsafe(no_mangle)]
+pub static FILTER_CPU: Global<u32> = Global::new(u32::MAX);
+
+/// Only process-context calls of tasks with this comm are recorded (empty: any).
+#[unsafe(no_mangle)]
+pub static FILTER_COMM: Global<[u8; 16]> = Global::new([0; 16]);

@@ -1,0 +1,193 @@
+//! The JSON metadata that follows the preamble: what was recorded, where, how, and what was lost.
+
+use serde::{Deserialize, Serialize};
+
+/// How a function (or tracepoint stage) was probed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mechanism {
+    /// kprobe at entry, kretprobe at return.
+    Kprobe,
+    /// fentry at entry, fexit at return (BPF trampolines).
+    Fentry,
+    /// A pair of kernel tracepoints bracketing a stage.
+    Tracepoint,
+}
+
+impl Mechanism {
+    /// The name used in JSON and on the command line.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Kprobe => "kprobe",
+            Self::Fentry => "fentry",
+            Self::Tracepoint => "tracepoint",
+        }
+    }
+}
+
+impl std::fmt::Display for Mechanism {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// One entry of the function table; records refer to it by `id`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FunctionInfo {
+    /// Index of this entry in the table (entries are stored in id order, from 0).
+    pub id: u32,
+    /// Kernel symbol name, or `tp:<stage>` for a tracepoint stage.
+    pub name: String,
+    /// Kernel address from kallsyms, written as a hex string ("0xffffffff81a0b1c0") because
+    /// JSON numbers lose precision above 2^53. Absent for tracepoint stages.
+    #[serde(default, with = "hex_address", skip_serializing_if = "Option::is_none")]
+    pub address: Option<u64>,
+    /// Kernel module that holds the function; absent for the core kernel.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub module: Option<String>,
+    /// How it was probed.
+    pub mechanism: Mechanism,
+}
+
+/// The probe's own cost for one mechanism: an empty measured interval, timed many times.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ProbeCost {
+    /// Mechanism measured.
+    pub mechanism: Mechanism,
+    /// Mean of the empty interval, in ns.
+    pub mean_ns: f64,
+    /// Variance of the empty interval, in ns².
+    pub variance_ns2: f64,
+    /// Number of intervals timed.
+    pub samples: u64,
+}
+
+/// Everything a trace says about itself. Unknown fields are kept in `extra` by readers of
+/// this version, so newer writers can add fields without a version bump.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Metadata {
+    /// Program and version that wrote the trace, e.g. "kpath-probe 0.1.0".
+    pub tool: String,
+    /// The recorder's command line, one element per argument.
+    #[serde(default)]
+    pub command_line: Vec<String>,
+    /// `uname -r` of the traced kernel.
+    pub kernel_release: String,
+    /// Host name of the traced machine.
+    #[serde(default)]
+    pub hostname: String,
+    /// What the record timestamps are: "bpf_ktime_get_ns (CLOCK_MONOTONIC)".
+    pub clock_source: String,
+    /// Number of possible CPUs; CPU numbers in records are below it.
+    pub cpu_count: u32,
+    /// Wall-clock start of the recording, ns since the Unix epoch.
+    pub start_time_unix_ns: u64,
+    /// Wall-clock end of the recording; absent while recording or if the writer died.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_time_unix_ns: Option<u64>,
+    /// CLOCK_MONOTONIC at `start_time_unix_ns`, to place record timestamps on the wall clock.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_monotonic_ns: Option<u64>,
+    /// The function table.
+    pub functions: Vec<FunctionInfo>,
+    /// Events the kernel side could not deliver (ring buffer full), per CPU. Filled when the
+    /// recording ends; a non-zero total means the trace has gaps.
+    #[serde(default)]
+    pub lost_events_per_cpu: Vec<u64>,
+    /// Calibrated probe cost per mechanism, if `kpath-probe calibrate` ran.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub probe_cost: Vec<ProbeCost>,
+    /// Any other fields (filters, notes, skipped functions, ...).
+    #[serde(flatten)]
+    pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Metadata {
+    /// A metadata skeleton with the required fields and empty tables.
+    pub fn new(tool: impl Into<String>, kernel_release: impl Into<String>, cpu_count: u32) -> Self {
+        Self {
+            tool: tool.into(),
+            command_line: Vec::new(),
+            kernel_release: kernel_release.into(),
+            hostname: String::new(),
+            clock_source: "bpf_ktime_get_ns (CLOCK_MONOTONIC)".into(),
+            cpu_count,
+            start_time_unix_ns: 0,
+            stop_time_unix_ns: None,
+            start_monotonic_ns: None,
+            functions: Vec::new(),
+            lost_events_per_cpu: Vec::new(),
+            probe_cost: Vec::new(),
+            extra: serde_json::Map::new(),
+        }
+    }
+
+    /// Total events lost over all CPUs.
+    pub fn lost_events(&self) -> u64 {
+        self.lost_events_per_cpu.iter().sum()
+    }
+
+    /// Adds a function to the table and returns its id.
+    pub fn add_function(
+        &mut self,
+        name: impl Into<String>,
+        address: Option<u64>,
+        module: Option<String>,
+        mechanism: Mechanism,
+    ) -> u32 {
+        let id = u32::try_from(self.functions.len()).unwrap_or(u32::MAX);
+        self.functions.push(FunctionInfo {
+            id,
+            name: name.into(),
+            address,
+            module,
+            mechanism,
+        });
+        id
+    }
+
+    /// Looks a function up by name.
+    pub fn function_by_name(&self, name: &str) -> Option<&FunctionInfo> {
+        self.functions.iter().find(|f| f.name == name)
+    }
+
+    /// Checks the invariants a reader relies on; `Err` says which.
+    pub(crate) fn check(&self) -> Result<(), String> {
+        for (i, f) in self.functions.iter().enumerate() {
+            if f.id as usize != i {
+                return Err(format!(
+                    "function table entry {i} (`{}`) has id {}; ids must be 0, 1, 2, ... in order",
+                    f.name, f.id
+                ));
+            }
+        }
+        if self.cpu_count == 0 {
+            return Err("cpu_count is 0".into());
+        }
+        Ok(())
+    }
+}
+
+mod hex_address {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &Option<u64>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(a) => s.serialize_str(&format!("{a:#x}")),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+        let s: Option<String> = Option::deserialize(d)?;
+        match s {
+            None => Ok(None),
+            Some(s) => {
+                let digits = s.strip_prefix("0x").unwrap_or(&s);
+                u64::from_str_radix(digits, 16)
+                    .map(Some)
+                    .map_err(|e| serde::de::Error::custom(format!("bad address {s:?}: {e}")))
+            }
+        }
+    }
+}

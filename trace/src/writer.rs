@@ -1,0 +1,139 @@
+//! Writing a trace while recording: preamble and metadata first, records as they come, then
+//! `finish` patches the record count and rewrites the metadata (stop time, lost events) in the
+//! space reserved for it.
+
+use std::fs::File;
+use std::io::{BufWriter, Seek, SeekFrom, Write};
+use std::path::Path;
+
+use probe_common::Event;
+
+use crate::format::{self, offset};
+use crate::{Metadata, TraceError};
+
+/// Metadata slack reserved at creation for what `finish` adds: the stop time, lost-event
+/// counts per CPU and small notes. Generous, because running out fails the finish.
+fn reserve_for(meta: &Metadata) -> usize {
+    8192 + 24 * meta.cpu_count as usize
+}
+
+/// Streams records into a trace file. Call [`TraceWriter::finish`] at the end; a trace that
+/// was not finished is still readable up to its last whole record.
+pub struct TraceWriter<W: Write + Seek> {
+    out: BufWriter<W>,
+    metadata: Metadata,
+    metadata_len: usize,
+    records: u64,
+}
+
+impl TraceWriter<File> {
+    /// Creates (truncating) a trace file at `path`.
+    pub fn create(path: impl AsRef<Path>, metadata: Metadata) -> Result<Self, TraceError> {
+        let path = path.as_ref();
+        let file = File::create(path)
+            .map_err(|e| TraceError::io(format!("creating trace {}", path.display()), e))?;
+        Self::new(file, metadata)
+    }
+}
+
+impl<W: Write + Seek> TraceWriter<W> {
+    /// Starts a trace on `out` (positioned at its start).
+    pub fn new(out: W, metadata: Metadata) -> Result<Self, TraceError> {
+        metadata
+            .check()
+            .map_err(|detail| TraceError::InconsistentMetadata {
+                offset: format::PREAMBLE_SIZE as u64,
+                detail,
+            })?;
+        let json = to_json(&metadata)?;
+        // Round up so records start 8-byte aligned: cheap for readers that map the file.
+        let metadata_len = (json.len() + reserve_for(&metadata)).next_multiple_of(8);
+        let mut w = Self {
+            out: BufWriter::with_capacity(1 << 20, out),
+            metadata,
+            metadata_len,
+            records: 0,
+        };
+        w.write_header(&json, format::COUNT_UNKNOWN, 0)?;
+        Ok(w)
+    }
+
+    /// The metadata as it will be written by `finish` unless changed there.
+    pub fn metadata(&self) -> &Metadata {
+        &self.metadata
+    }
+
+    /// Records written so far.
+    pub fn records(&self) -> u64 {
+        self.records
+    }
+
+    /// Appends one record.
+    pub fn write_event(&mut self, event: &Event) -> Result<(), TraceError> {
+        self.out
+            .write_all(&event.to_le_bytes())
+            .map_err(|e| TraceError::io(format!("writing record {}", self.records), e))?;
+        self.records += 1;
+        Ok(())
+    }
+
+    /// Pushes buffered records to the file so that a reader (or a crash) sees them.
+    pub fn flush(&mut self) -> Result<(), TraceError> {
+        self.out
+            .flush()
+            .map_err(|e| TraceError::io("flushing the trace", e))
+    }
+
+    /// Applies `update` to the metadata, rewrites it and the record count in place, and
+    /// returns the underlying writer.
+    pub fn finish(mut self, update: impl FnOnce(&mut Metadata)) -> Result<W, TraceError> {
+        update(&mut self.metadata);
+        let json = to_json(&self.metadata)?;
+        if json.len() > self.metadata_len {
+            return Err(TraceError::MetadataTooLarge {
+                needed: json.len(),
+                reserved: self.metadata_len,
+            });
+        }
+        self.flush()?;
+        self.out
+            .seek(SeekFrom::Start(0))
+            .map_err(|e| TraceError::io("seeking to the preamble", e))?;
+        self.write_header(&json, self.records, format::FLAG_FINALISED)?;
+        self.flush()?;
+        let mut out = self
+            .out
+            .into_inner()
+            .map_err(|e| TraceError::io("flushing the trace", e.into_error()))?;
+        out.seek(SeekFrom::End(0))
+            .map_err(|e| TraceError::io("seeking to the end", e))?;
+        Ok(out)
+    }
+
+    fn write_header(&mut self, json: &[u8], count: u64, flags: u32) -> Result<(), TraceError> {
+        let mut pre = [0u8; format::PREAMBLE_SIZE];
+        pre[offset::MAGIC..offset::MAGIC + 8].copy_from_slice(&format::MAGIC);
+        put_u32(&mut pre, offset::VERSION, format::VERSION);
+        put_u32(&mut pre, offset::RECORD_SIZE, probe_common::EVENT_SIZE as u32);
+        put_u32(&mut pre, offset::METADATA_LEN, self.metadata_len as u32);
+        put_u32(&mut pre, offset::FLAGS, flags);
+        pre[offset::RECORD_COUNT..offset::RECORD_COUNT + 8].copy_from_slice(&count.to_le_bytes());
+        let mut region = json.to_vec();
+        region.resize(self.metadata_len, b' ');
+        self.out
+            .write_all(&pre)
+            .and_then(|()| self.out.write_all(&region))
+            .map_err(|e| TraceError::io("writing the trace header", e))
+    }
+}
+
+fn put_u32(buf: &mut [u8], at: usize, v: u32) {
+    buf[at..at + 4].copy_from_slice(&v.to_le_bytes());
+}
+
+fn to_json(meta: &Metadata) -> Result<Vec<u8>, TraceError> {
+    serde_json::to_vec(meta).map_err(|e| TraceError::BadMetadata {
+        offset: format::PREAMBLE_SIZE as u64,
+        source: e,
+    })
+}
