@@ -227,10 +227,22 @@ mod tests {
         let clean = Event::default();
         assert!(!clean.interrupted());
         for e in [
-            Event { hardirqs: 1, ..clean },
-            Event { softirqs: 1, ..clean },
-            Event { switches: 1, ..clean },
-            Event { flags: flags::MIGRATED, ..clean },
+            Event {
+                hardirqs: 1,
+                ..clean
+            },
+            Event {
+                softirqs: 1,
+                ..clean
+            },
+            Event {
+                switches: 1,
+                ..clean
+            },
+            Event {
+                flags: flags::MIGRATED,
+                ..clean
+            },
         ] {
             assert!(e.interrupted(), "{e:?}");
         }

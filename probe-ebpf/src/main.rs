@@ -24,7 +24,7 @@ fn func_id_of<C: EbpfContext>(ctx: &C) -> Option<u32> {
     // SAFETY: the helper only reads the program context it is given.
     let ip = unsafe { bpf_get_func_ip(ctx.as_ptr()) };
     // SAFETY: the value is a plain u32 that user space writes once before attaching.
-    unsafe { maps::FUNC_IPS.get(&ip) }.copied()
+    unsafe { maps::FUNC_IPS.get(ip) }.copied()
 }
 
 #[kprobe]
@@ -86,14 +86,46 @@ macro_rules! tp_stage {
     };
 }
 
-tp_stage!(kpath_tp_netif_receive_skb_entry, kpath_tp_netif_receive_skb_exit, TpStage::NetifReceiveSkb);
-tp_stage!(kpath_tp_netif_rx_entry, kpath_tp_netif_rx_exit, TpStage::NetifRx);
-tp_stage!(kpath_tp_napi_gro_receive_entry, kpath_tp_napi_gro_receive_exit, TpStage::NapiGroReceive);
-tp_stage!(kpath_tp_sys_sendto_entry, kpath_tp_sys_sendto_exit, TpStage::SysSendto);
-tp_stage!(kpath_tp_sys_sendmsg_entry, kpath_tp_sys_sendmsg_exit, TpStage::SysSendmsg);
-tp_stage!(kpath_tp_net_dev_xmit_entry, kpath_tp_net_dev_xmit_exit, TpStage::DevXmit);
-tp_stage!(kpath_tp_sys_recvfrom_entry, kpath_tp_sys_recvfrom_exit, TpStage::SysRecvfrom);
-tp_stage!(kpath_tp_sys_recvmsg_entry, kpath_tp_sys_recvmsg_exit, TpStage::SysRecvmsg);
+tp_stage!(
+    kpath_tp_netif_receive_skb_entry,
+    kpath_tp_netif_receive_skb_exit,
+    TpStage::NetifReceiveSkb
+);
+tp_stage!(
+    kpath_tp_netif_rx_entry,
+    kpath_tp_netif_rx_exit,
+    TpStage::NetifRx
+);
+tp_stage!(
+    kpath_tp_napi_gro_receive_entry,
+    kpath_tp_napi_gro_receive_exit,
+    TpStage::NapiGroReceive
+);
+tp_stage!(
+    kpath_tp_sys_sendto_entry,
+    kpath_tp_sys_sendto_exit,
+    TpStage::SysSendto
+);
+tp_stage!(
+    kpath_tp_sys_sendmsg_entry,
+    kpath_tp_sys_sendmsg_exit,
+    TpStage::SysSendmsg
+);
+tp_stage!(
+    kpath_tp_net_dev_xmit_entry,
+    kpath_tp_net_dev_xmit_exit,
+    TpStage::DevXmit
+);
+tp_stage!(
+    kpath_tp_sys_recvfrom_entry,
+    kpath_tp_sys_recvfrom_exit,
+    TpStage::SysRecvfrom
+);
+tp_stage!(
+    kpath_tp_sys_recvmsg_entry,
+    kpath_tp_sys_recvmsg_exit,
+    TpStage::SysRecvmsg
+);
 
 /// Offset of `vec` in the `irq:softirq_entry`/`softirq_exit` record (after the 8-byte common
 /// header), from `/sys/kernel/tracing/events/irq/softirq_entry/format`.

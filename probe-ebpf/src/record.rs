@@ -78,18 +78,21 @@ fn here() -> Option<(Here, &'static maps::IrqState)> {
 
 #[inline(always)]
 fn stack_of(key: u64) -> Option<&'static mut CallStack> {
-    if let Some(p) = STACKS.get_ptr_mut(&key) {
+    if let Some(p) = STACKS.get_ptr_mut(key) {
         // SAFETY: the value lives as long as its key; only this context's programs use it.
         return Some(unsafe { &mut *p });
     }
     let empty = EMPTY_STACK.get_ptr(0)?;
     // SAFETY: `empty` points at a zeroed per-CPU value of the map's value type.
-    if STACKS.insert(&key, unsafe { &*empty }, 0).is_err() {
+    // Passed by reference: a by-value `CallStack` would not fit the 512-byte BPF stack.
+    #[allow(clippy::needless_borrows_for_generic_args)]
+    let inserted = STACKS.insert(key, unsafe { &*empty }, 0);
+    if inserted.is_err() {
         stat(Stat::StackMapFull);
         return None;
     }
     // SAFETY: as above.
-    STACKS.get_ptr_mut(&key).map(|p| unsafe { &mut *p })
+    STACKS.get_ptr_mut(key).map(|p| unsafe { &mut *p })
 }
 
 #[inline(always)]
@@ -110,8 +113,12 @@ pub fn enter(func_id: u32) {
         count_call(func_id);
         return;
     }
-    let Some((here, irq_state)) = here() else { return };
-    let Some(stack) = stack_of(context_key(here.ctx, here.cpu, here.tid)) else { return };
+    let Some((here, irq_state)) = here() else {
+        return;
+    };
+    let Some(stack) = stack_of(context_key(here.ctx, here.cpu, here.tid)) else {
+        return;
+    };
     // SAFETY: helper without arguments.
     let ts_ns = unsafe { bpf_ktime_get_ns() };
     let depth = stack.depth;
@@ -161,7 +168,9 @@ pub fn exit(func_id: u32) {
     if settings::MODE.load() == settings::MODE_COUNT {
         return;
     }
-    let Some((here, irq_state)) = here() else { return };
+    let Some((here, irq_state)) = here() else {
+        return;
+    };
     let key = context_key(here.ctx, here.cpu, here.tid);
     // SAFETY: helper without arguments.
     let ts_ns = unsafe { bpf_ktime_get_ns() };
@@ -175,7 +184,7 @@ pub fn exit(func_id: u32) {
         context: here.ctx as u8,
         ..Event::default()
     };
-    let Some(stack) = STACKS.get_ptr_mut(&key) else {
+    let Some(stack) = STACKS.get_ptr_mut(key) else {
         e.flags = flags::UNMATCHED_EXIT;
         stat(Stat::UnmatchedExits);
         emit(e);

@@ -1,1 +1,16 @@
-//! kpath's recorder: load the embedded eBPF object, attach probes, drain events to a trace.
+//! kpath's recorder: load the embedded eBPF object, attach probes by mechanism, drain events
+//! into a trace.
+//!
+//! Data flow (retsnoop's, in Rust): [`loader::Probes`] loads and attaches the programs of
+//! `probe-ebpf`; the programs write records to the `EVENTS` ring buffer; the recorder drains
+//! them into a [`kpath_trace::TraceWriter`].
+#![deny(missing_docs)]
+
+pub mod check;
+pub mod error;
+pub mod kernel;
+pub mod loader;
+pub mod object;
+
+pub use error::ProbeError;
+pub use loader::{Probes, Settings};

@@ -22,7 +22,9 @@ pub enum TraceError {
         found: Vec<u8>,
     },
     /// The format version is newer than this reader knows (or zero).
-    #[error("unsupported trace format version {found} at offset 8 (this reader knows 1..={supported})")]
+    #[error(
+        "unsupported trace format version {found} at offset 8 (this reader knows 1..={supported})"
+    )]
     UnsupportedVersion {
         /// Version in the file.
         found: u32,

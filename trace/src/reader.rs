@@ -41,7 +41,8 @@ impl<R: Read> TraceReader<R> {
     /// Reads and checks the preamble and metadata from `src`.
     pub fn new(mut src: R) -> Result<Self, TraceError> {
         let mut pre = [0u8; format::PREAMBLE_SIZE];
-        let got = read_full(&mut src, &mut pre).map_err(|e| TraceError::io("reading the preamble", e))?;
+        let got =
+            read_full(&mut src, &mut pre).map_err(|e| TraceError::io("reading the preamble", e))?;
         if got >= 8 && pre[..8] != format::MAGIC || got < 8 && pre[..got] != format::MAGIC[..got] {
             return Err(TraceError::BadMagic {
                 found: pre[..got.min(8)].to_vec(),
@@ -73,7 +74,10 @@ impl<R: Read> TraceReader<R> {
             return Err(TraceError::BadPreamble {
                 field: "metadata_len",
                 offset: offset::METADATA_LEN as u64,
-                detail: format!("{metadata_len} exceeds the {} byte limit", format::MAX_METADATA_LEN),
+                detail: format!(
+                    "{metadata_len} exceeds the {} byte limit",
+                    format::MAX_METADATA_LEN
+                ),
             });
         }
         let file_flags = get_u32(&pre, offset::FLAGS);
@@ -97,13 +101,17 @@ impl<R: Read> TraceReader<R> {
                 detail: if finalised {
                     "finalised trace with an unknown record count".into()
                 } else {
-                    format!("{count} in a trace that is not finalised (must be {:#x})", format::COUNT_UNKNOWN)
+                    format!(
+                        "{count} in a trace that is not finalised (must be {:#x})",
+                        format::COUNT_UNKNOWN
+                    )
                 },
             });
         }
 
         let mut region = vec![0u8; metadata_len as usize];
-        let got = read_full(&mut src, &mut region).map_err(|e| TraceError::io("reading the metadata", e))?;
+        let got = read_full(&mut src, &mut region)
+            .map_err(|e| TraceError::io("reading the metadata", e))?;
         if got < region.len() {
             return Err(TraceError::TruncatedHeader {
                 file_len: (format::PREAMBLE_SIZE + got) as u64,
@@ -111,11 +119,17 @@ impl<R: Read> TraceReader<R> {
             });
         }
         let meta_offset = format::PREAMBLE_SIZE as u64;
-        let metadata: Metadata = serde_json::from_slice(&region)
-            .map_err(|source| TraceError::BadMetadata { offset: meta_offset, source })?;
+        let metadata: Metadata =
+            serde_json::from_slice(&region).map_err(|source| TraceError::BadMetadata {
+                offset: meta_offset,
+                source,
+            })?;
         metadata
             .check()
-            .map_err(|detail| TraceError::InconsistentMetadata { offset: meta_offset, detail })?;
+            .map_err(|detail| TraceError::InconsistentMetadata {
+                offset: meta_offset,
+                detail,
+            })?;
 
         Ok(Self {
             src,
@@ -202,10 +216,16 @@ impl<R: Read> TraceReader<R> {
             return Err(bad("kind", format!("{} (0 = enter, 1 = exit)", e.kind)));
         }
         if e.context > 2 {
-            return Err(bad("context", format!("{} (0 = process, 1 = softirq, 2 = hardirq)", e.context)));
+            return Err(bad(
+                "context",
+                format!("{} (0 = process, 1 = softirq, 2 = hardirq)", e.context),
+            ));
         }
         if e.flags & !flags::KNOWN != 0 {
-            return Err(bad("flags", format!("unknown bits {:#x}", e.flags & !flags::KNOWN)));
+            return Err(bad(
+                "flags",
+                format!("unknown bits {:#x}", e.flags & !flags::KNOWN),
+            ));
         }
         if e.reserved != 0 {
             return Err(bad("reserved", format!("{} (must be 0)", e.reserved)));
@@ -213,11 +233,18 @@ impl<R: Read> TraceReader<R> {
         if e.func_id as usize >= self.metadata.functions.len() {
             return Err(bad(
                 "func_id",
-                format!("{} but the function table has {} entries", e.func_id, self.metadata.functions.len()),
+                format!(
+                    "{} but the function table has {} entries",
+                    e.func_id,
+                    self.metadata.functions.len()
+                ),
             ));
         }
         if e.cpu >= self.metadata.cpu_count {
-            return Err(bad("cpu", format!("{} but cpu_count is {}", e.cpu, self.metadata.cpu_count)));
+            return Err(bad(
+                "cpu",
+                format!("{} but cpu_count is {}", e.cpu, self.metadata.cpu_count),
+            ));
         }
         Ok(())
     }
@@ -227,8 +254,12 @@ impl<R: Read> TraceReader<R> {
         self.buf.copy_within(self.start..self.end, 0);
         self.end -= self.start;
         self.start = 0;
-        let got = read_full(&mut self.src, &mut self.buf[self.end..])
-            .map_err(|e| TraceError::io(format!("reading record {} at offset {}", self.index, self.offset), e))?;
+        let got = read_full(&mut self.src, &mut self.buf[self.end..]).map_err(|e| {
+            TraceError::io(
+                format!("reading record {} at offset {}", self.index, self.offset),
+                e,
+            )
+        })?;
         self.end += got;
         Ok(self.end >= EVENT_SIZE)
     }
@@ -237,10 +268,15 @@ impl<R: Read> TraceReader<R> {
         let mut extra = (self.end - self.start) as u64;
         if extra == 0 {
             let mut probe = [0u8; 1];
-            extra = read_full(&mut self.src, &mut probe).map_err(|e| TraceError::io("reading past the last record", e))? as u64;
+            extra = read_full(&mut self.src, &mut probe)
+                .map_err(|e| TraceError::io("reading past the last record", e))?
+                as u64;
         }
         if extra > 0 {
-            return Err(TraceError::TrailingBytes { offset: self.offset, extra });
+            return Err(TraceError::TrailingBytes {
+                offset: self.offset,
+                extra,
+            });
         }
         Ok(None)
     }

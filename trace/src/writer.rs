@@ -114,7 +114,11 @@ impl<W: Write + Seek> TraceWriter<W> {
         let mut pre = [0u8; format::PREAMBLE_SIZE];
         pre[offset::MAGIC..offset::MAGIC + 8].copy_from_slice(&format::MAGIC);
         put_u32(&mut pre, offset::VERSION, format::VERSION);
-        put_u32(&mut pre, offset::RECORD_SIZE, probe_common::EVENT_SIZE as u32);
+        put_u32(
+            &mut pre,
+            offset::RECORD_SIZE,
+            probe_common::EVENT_SIZE as u32,
+        );
         put_u32(&mut pre, offset::METADATA_LEN, self.metadata_len as u32);
         put_u32(&mut pre, offset::FLAGS, flags);
         pre[offset::RECORD_COUNT..offset::RECORD_COUNT + 8].copy_from_slice(&count.to_le_bytes());

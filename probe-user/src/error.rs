@@ -1,0 +1,79 @@
+//! What can go wrong while probing, each with what the user should do.
+
+/// Errors of loading, attaching and recording.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProbeError {
+    /// The binary was built without the eBPF object.
+    #[error(
+        "this kpath-probe was built without its eBPF object: build it with `cargo xtask build`"
+    )]
+    NoEbpfObject,
+    /// Loading the object (maps, relocations) failed.
+    #[error("failed to load the eBPF object{hint}: {source}")]
+    Load {
+        /// The loader's error.
+        #[source]
+        source: Box<aya::EbpfError>,
+        /// A hint such as "run as root".
+        hint: &'static str,
+    },
+    /// A program is missing from the object (a build mismatch).
+    #[error("the eBPF object has no program `{0}`: rebuild with `cargo xtask build`")]
+    NoProgram(&'static str),
+    /// A map is missing from the object (a build mismatch).
+    #[error("the eBPF object has no map `{0}`: rebuild with `cargo xtask build`")]
+    NoMap(&'static str),
+    /// The kernel verifier or the loader refused a program.
+    #[error("failed to load program `{program}`{target}{hint}: {source}")]
+    ProgramLoad {
+        /// Program name.
+        program: &'static str,
+        /// " for FUNCTION" when the program is loaded per function (fentry/fexit).
+        target: String,
+        /// The error.
+        #[source]
+        source: Box<aya::programs::ProgramError>,
+        /// What to do.
+        hint: &'static str,
+    },
+    /// Attaching a program failed.
+    #[error("failed to attach `{program}` to {target}{hint}: {source}")]
+    Attach {
+        /// Program name.
+        program: &'static str,
+        /// Function or tracepoint.
+        target: String,
+        /// The error.
+        #[source]
+        source: Box<aya::programs::ProgramError>,
+        /// What to do.
+        hint: &'static str,
+    },
+    /// A map operation failed.
+    #[error("failed to {what}: {source}")]
+    Map {
+        /// What was being done.
+        what: String,
+        /// The error.
+        #[source]
+        source: Box<aya::maps::MapError>,
+    },
+    /// Reading kernel information (kallsyms, BTF, sysfs) failed.
+    #[error("failed to read {what}: {source}")]
+    Kernel {
+        /// What was being read.
+        what: String,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The kernel has no BTF, needed by fentry/fexit.
+    #[error("the kernel has no BTF (/sys/kernel/btf/vmlinux): fentry/fexit need CONFIG_DEBUG_INFO_BTF; use --mechanism kprobe or tracepoint")]
+    NoBtf(#[source] Box<aya::BtfError>),
+    /// A function is not in kallsyms.
+    #[error(
+        "function `{0}` is not in /proc/kallsyms (absent, inlined, or renamed on this kernel)"
+    )]
+    NoSuchFunction(String),
+}
