@@ -13,19 +13,27 @@ fn state() -> Option<&'static mut IrqState> {
     IRQ_STATE.get_ptr_mut(0).map(|p| unsafe { &mut *p })
 }
 
+/// A hard interrupt "open" longer than this means its exit was missed.
+const HARDIRQ_STUCK_NS: u64 = 10_000_000;
+
 #[inline(always)]
 fn now() -> u64 {
     // SAFETY: helper without arguments.
     unsafe { bpf_ktime_get_ns() }
 }
 
+/// Hard interrupt handlers run with interrupts off and do not nest; a counter capped at 2
+/// still tolerates a vector handler that runs a device handler inside it, and a missed exit
+/// heals at the next exit.
 pub fn hardirq_enter() {
     if let Some(s) = state() {
         s.hardirqs = s.hardirqs.wrapping_add(1);
         if s.hardirq_nest == 0 {
             s.hardirq_start_ns = now();
         }
-        s.hardirq_nest += 1;
+        if s.hardirq_nest < 2 {
+            s.hardirq_nest += 1;
+        }
     }
 }
 
@@ -36,20 +44,27 @@ pub fn hardirq_exit() {
             return;
         }
         s.hardirq_nest -= 1;
+        if s.hardirq_nest == 1
+            && s.hardirq_start_ns != 0
+            && now().saturating_sub(s.hardirq_start_ns) > HARDIRQ_STUCK_NS
+        {
+            // No handler runs this long: an entry's exit was missed. Start over.
+            s.hardirq_nest = 0;
+        }
         if s.hardirq_nest == 0 && s.hardirq_start_ns != 0 {
             s.hardirq_ns += now().saturating_sub(s.hardirq_start_ns);
         }
     }
 }
 
+/// Softirqs never nest on one CPU, so the state is a flag rather than a counter: an entry
+/// whose exit was missed (e.g. attached between the two) is healed by the next entry.
 pub fn softirq_enter() {
     if let Some(s) = state() {
         s.softirqs = s.softirqs.wrapping_add(1);
-        if s.softirq_nest == 0 {
-            s.softirq_start_ns = now();
-            s.hardirq_ns_at_softirq_start = s.hardirq_ns;
-        }
-        s.softirq_nest += 1;
+        s.softirq_start_ns = now();
+        s.hardirq_ns_at_softirq_start = s.hardirq_ns;
+        s.softirq_nest = 1;
     }
 }
 
@@ -58,8 +73,8 @@ pub fn softirq_exit() {
         if s.softirq_nest == 0 {
             return;
         }
-        s.softirq_nest -= 1;
-        if s.softirq_nest == 0 && s.softirq_start_ns != 0 {
+        s.softirq_nest = 0;
+        if s.softirq_start_ns != 0 {
             let total = now().saturating_sub(s.softirq_start_ns);
             // Hard IRQs inside this softirq are already in `hardirq_ns`.
             let nested = s.hardirq_ns.saturating_sub(s.hardirq_ns_at_softirq_start);

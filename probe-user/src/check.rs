@@ -121,7 +121,7 @@ fn round(
         result.verified = attached.is_ok();
     }
     if let Err(e) = attached {
-        result.attached = Err(format!("{:#}", anyhow_like(&e)));
+        result.attached = Err(with_sources(&e));
         return Ok(result);
     }
     // The tracepoint stage needs the irq accounting for contexts only; skipped for speed.
@@ -159,15 +159,13 @@ fn tally(result: &mut MechanismResult, bytes: &[u8], tid: u32) {
     }
 }
 
-fn anyhow_like(e: &ProbeError) -> String {
+/// The error and its sources, "a: b: c", as anyhow's `{:#}` prints them.
+fn with_sources(e: &ProbeError) -> String {
     let mut s = e.to_string();
     let mut src = std::error::Error::source(e);
     while let Some(inner) = src {
-        let text = inner.to_string();
-        if !s.contains(&text) {
-            s.push_str(": ");
-            s.push_str(&text);
-        }
+        s.push_str(": ");
+        s.push_str(&inner.to_string());
         src = inner.source();
     }
     s

@@ -10,7 +10,7 @@ pub enum ProbeError {
     )]
     NoEbpfObject,
     /// Loading the object (maps, relocations) failed.
-    #[error("failed to load the eBPF object{hint}: {source}")]
+    #[error("failed to load the eBPF object{hint}")]
     Load {
         /// The loader's error.
         #[source]
@@ -25,7 +25,7 @@ pub enum ProbeError {
     #[error("the eBPF object has no map `{0}`: rebuild with `cargo xtask build`")]
     NoMap(&'static str),
     /// The kernel verifier or the loader refused a program.
-    #[error("failed to load program `{program}`{target}{hint}: {source}")]
+    #[error("failed to load program `{program}`{target}{hint}")]
     ProgramLoad {
         /// Program name.
         program: &'static str,
@@ -38,7 +38,7 @@ pub enum ProbeError {
         hint: &'static str,
     },
     /// Attaching a program failed.
-    #[error("failed to attach `{program}` to {target}{hint}: {source}")]
+    #[error("failed to attach `{program}` to {target}{hint}")]
     Attach {
         /// Program name.
         program: &'static str,
@@ -51,7 +51,7 @@ pub enum ProbeError {
         hint: &'static str,
     },
     /// A map operation failed.
-    #[error("failed to {what}: {source}")]
+    #[error("failed to {what}")]
     Map {
         /// What was being done.
         what: String,
@@ -60,7 +60,7 @@ pub enum ProbeError {
         source: Box<aya::maps::MapError>,
     },
     /// Reading kernel information (kallsyms, BTF, sysfs) failed.
-    #[error("failed to read {what}: {source}")]
+    #[error("failed to read {what}")]
     Kernel {
         /// What was being read.
         what: String,
@@ -71,6 +71,26 @@ pub enum ProbeError {
     /// The kernel has no BTF, needed by fentry/fexit.
     #[error("the kernel has no BTF (/sys/kernel/btf/vmlinux): fentry/fexit need CONFIG_DEBUG_INFO_BTF; use --mechanism kprobe or tracepoint")]
     NoBtf(#[source] Box<aya::BtfError>),
+    /// Probing needs root.
+    #[error("recording needs root (CAP_BPF and CAP_PERFMON): run with sudo")]
+    NotRoot,
+    /// No kprobes on this kernel.
+    #[error("this kernel has no kprobes (CONFIG_KPROBES is off): use --mechanism tracepoint, or a kernel with kprobes")]
+    NoKprobes,
+    /// `--strict` and a function could not be probed.
+    #[error("--strict: cannot probe `{function}`: {reason}")]
+    Strict {
+        /// The function.
+        function: String,
+        /// Why.
+        reason: String,
+    },
+    /// Nothing at all could be attached.
+    #[error("nothing to record: no requested function or stage could be probed ({0})")]
+    NothingToRecord(String),
+    /// Writing the trace failed (disk full, ...).
+    #[error("failed to write the trace: {0}")]
+    Trace(#[from] kpath_trace::TraceError),
     /// A function is not in kallsyms.
     #[error(
         "function `{0}` is not in /proc/kallsyms (absent, inlined, or renamed on this kernel)"

@@ -8,9 +8,11 @@
 
 pub mod check;
 pub mod error;
+pub mod functions;
 pub mod kernel;
 pub mod loader;
 pub mod object;
+pub mod recorder;
 
 pub use error::ProbeError;
 pub use loader::{Probes, Settings};

@@ -269,7 +269,9 @@ impl Probes {
         } else {
             " (this kernel has no kprobes: CONFIG_KPROBES is off; use --mechanism tracepoint)"
         };
-        for name in [program::KPROBE, program::KRETPROBE] {
+        // Exit first: an exit without an entry is harmless (flagged unmatched), an entry whose
+        // exit is not attached yet would leave a frame open.
+        for name in [program::KRETPROBE, program::KPROBE] {
             self.kprobe(name)?
                 .attach(function, 0)
                 .map_err(|source| ProbeError::Attach {
@@ -320,54 +322,39 @@ impl Probes {
             &mut self.primary
         };
         let fentry_hint = " (fentry/fexit need BPF trampolines: CONFIG_DYNAMIC_FTRACE_WITH_DIRECT_CALLS, and a kernel that allows them; use --mechanism kprobe)";
-        {
-            let prog: &mut FEntry = ebpf
-                .program_mut(program::FENTRY)
-                .ok_or(ProbeError::NoProgram(program::FENTRY))?
-                .try_into()
-                .map_err(|source| ProbeError::ProgramLoad {
-                    program: program::FENTRY,
-                    target: String::new(),
-                    source: Box::new(source),
-                    hint: "",
-                })?;
-            prog.load(function, &btf)
-                .map_err(|source| ProbeError::ProgramLoad {
-                    program: program::FENTRY,
-                    target: format!(" for {function}"),
-                    source: Box::new(source),
-                    hint: fentry_hint,
-                })?;
-            prog.attach().map_err(|source| ProbeError::Attach {
-                program: program::FENTRY,
-                target: function.to_owned(),
-                source: Box::new(source),
-                hint: fentry_hint,
-            })?;
-        }
-        let prog: &mut FExit = ebpf
-            .program_mut(program::FEXIT)
-            .ok_or(ProbeError::NoProgram(program::FEXIT))?
-            .try_into()
-            .map_err(|source| ProbeError::ProgramLoad {
-                program: program::FEXIT,
-                target: String::new(),
-                source: Box::new(source),
-                hint: "",
-            })?;
-        prog.load(function, &btf)
-            .map_err(|source| ProbeError::ProgramLoad {
-                program: program::FEXIT,
-                target: format!(" for {function}"),
-                source: Box::new(source),
-                hint: fentry_hint,
-            })?;
-        prog.attach().map_err(|source| ProbeError::Attach {
-            program: program::FEXIT,
+        let load_err = |program, source| ProbeError::ProgramLoad {
+            program,
+            target: format!(" for {function}"),
+            source: Box::new(source),
+            hint: fentry_hint,
+        };
+        let attach_err = |program, source| ProbeError::Attach {
+            program,
             target: function.to_owned(),
             source: Box::new(source),
             hint: fentry_hint,
-        })?;
+        };
+        let fexit: &mut FExit = ebpf
+            .program_mut(program::FEXIT)
+            .ok_or(ProbeError::NoProgram(program::FEXIT))?
+            .try_into()
+            .map_err(|e| load_err(program::FEXIT, e))?;
+        fexit
+            .load(function, &btf)
+            .map_err(|e| load_err(program::FEXIT, e))?;
+        // Exit first: an exit without an entry is harmless (flagged unmatched).
+        fexit.attach().map_err(|e| attach_err(program::FEXIT, e))?;
+        let fentry: &mut FEntry = ebpf
+            .program_mut(program::FENTRY)
+            .ok_or(ProbeError::NoProgram(program::FENTRY))?
+            .try_into()
+            .map_err(|e| load_err(program::FENTRY, e))?;
+        fentry
+            .load(function, &btf)
+            .map_err(|e| load_err(program::FENTRY, e))?;
+        fentry
+            .attach()
+            .map_err(|e| attach_err(program::FENTRY, e))?;
         self.fentry_used = true;
         self.fexit_used = true;
         Ok(())
@@ -450,8 +437,9 @@ impl Probes {
             return Ok(());
         }
         let (penter, pexit) = stage_programs(stage);
-        self.attach_tracepoint(penter, category, enter)?;
-        self.attach_tracepoint(pexit, category, exit)
+        // Exit first, as for kprobes.
+        self.attach_tracepoint(pexit, category, exit)?;
+        self.attach_tracepoint(penter, category, enter)
     }
 
     /// Attaches interrupt and context-switch accounting; returns the tracepoints used.
@@ -484,8 +472,9 @@ impl Probes {
         for (enter, exit, category, base) in pairs {
             let (e, x) = (format!("{base}_entry"), format!("{base}_exit"));
             if kernel::has_tracepoint(&category, &e) && kernel::has_tracepoint(&category, &x) {
-                self.attach_tracepoint(enter, &category, &e)?;
+                // Exit first, so that no entry is seen without its exit.
                 self.attach_tracepoint(exit, &category, &x)?;
+                self.attach_tracepoint(enter, &category, &e)?;
                 used.push(format!("{category}:{base}"));
             }
         }

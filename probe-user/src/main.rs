@@ -3,9 +3,15 @@
 
 use std::process::ExitCode;
 
+use std::path::PathBuf;
+use std::time::Duration;
+
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use kpath_probe::check::{self, CheckMechanism};
+use kpath_probe::functions::{self, Request};
+use kpath_probe::recorder::{self, MechanismChoice, RecordOptions};
+use kpath_probe::{kernel, Settings};
 
 #[derive(Parser)]
 #[command(
@@ -20,6 +26,10 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Attach probes and record every entry and exit to a trace file.
+    Record(RecordArgs),
+    /// Show which functions a selection resolves to on this kernel, without attaching.
+    List(SelectArgs),
     /// Prove which probe mechanisms work on this kernel: attach each to FUNCTION, send
     /// datagrams on loopback, and count the records they produce.
     Check(CheckArgs),
@@ -40,6 +50,248 @@ impl From<Mech> for CheckMechanism {
             Mech::Tracepoint => CheckMechanism::Tracepoint,
         }
     }
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq, Debug)]
+enum MechanismArg {
+    Auto,
+    Kprobe,
+    Fentry,
+    Tracepoint,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq, Debug)]
+enum Preset {
+    /// Driver (from --interface), core, IP, UDP and socket functions of a UDP echo.
+    UdpEcho,
+}
+
+#[derive(clap::Args)]
+struct SelectArgs {
+    /// Probe mechanism: auto picks fentry where allowed, else kprobes, else tracepoint stages.
+    #[arg(long, value_enum, default_value = "auto")]
+    mechanism: MechanismArg,
+    /// A kernel function to probe (repeatable).
+    #[arg(long = "function", value_name = "NAME")]
+    functions: Vec<String>,
+    /// A file of function names, one per line (# comments).
+    #[arg(long, value_name = "FILE")]
+    functions_file: Option<PathBuf>,
+    /// Probe every kernel function matching this glob, e.g. 'udp_*' (repeatable).
+    #[arg(long = "glob", value_name = "PATTERN")]
+    globs: Vec<String>,
+    /// A curated function set.
+    #[arg(long, value_enum)]
+    preset: Option<Preset>,
+    /// The interface whose driver functions the preset adds (driver read via ethtool/sysfs).
+    #[arg(long, value_name = "IF")]
+    interface: Option<String>,
+    /// Also record the tracepoint stages (receive, send, receive syscall).
+    #[arg(long)]
+    stages: bool,
+}
+
+impl SelectArgs {
+    fn request(&self) -> Result<Request> {
+        let mut functions = self.functions.clone();
+        if let Some(f) = &self.functions_file {
+            functions.extend(functions::read_functions_file(f)?);
+        }
+        Ok(Request {
+            functions,
+            globs: self.globs.clone(),
+            udp_echo: self.preset == Some(Preset::UdpEcho),
+            interface: self.interface.clone(),
+        })
+    }
+
+    fn mechanism(&self) -> MechanismChoice {
+        match self.mechanism {
+            MechanismArg::Auto => MechanismChoice::Auto,
+            MechanismArg::Kprobe => MechanismChoice::Kprobe,
+            MechanismArg::Fentry => MechanismChoice::Fentry,
+            MechanismArg::Tracepoint => MechanismChoice::Tracepoint,
+        }
+    }
+}
+
+#[derive(clap::Args)]
+struct RecordArgs {
+    #[command(flatten)]
+    select: SelectArgs,
+    /// Trace file to write.
+    #[arg(short, long, default_value = "kpath.trace")]
+    output: PathBuf,
+    /// Record process-context calls of this pid only.
+    #[arg(long)]
+    pid: Option<u32>,
+    /// Record process-context calls of tasks with this name only.
+    #[arg(long)]
+    comm: Option<String>,
+    /// Record calls on this CPU only.
+    #[arg(long)]
+    cpu: Option<u32>,
+    /// Stop after this long: 10s, 500ms, 2m, or plain seconds.
+    #[arg(long, value_parser = parse_duration)]
+    duration: Option<Duration>,
+    /// Stop after N root (depth-0) calls have returned.
+    #[arg(long)]
+    count: Option<u64>,
+    /// Ring buffer size in bytes (power of two; raise it when events are lost).
+    #[arg(long, value_name = "BYTES")]
+    ring_buffer_size: Option<u32>,
+    /// Fail instead of skipping functions that cannot be probed.
+    #[arg(long)]
+    strict: bool,
+    /// No live status line.
+    #[arg(short, long)]
+    quiet: bool,
+    /// Run this command, and stop recording when it exits.
+    #[arg(last = true, value_name = "COMMAND")]
+    command: Vec<String>,
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let (num, scale) = if let Some(n) = s.strip_suffix("ms") {
+        (n, 1e-3)
+    } else if let Some(n) = s.strip_suffix('s') {
+        (n, 1.0)
+    } else if let Some(n) = s.strip_suffix('m') {
+        (n, 60.0)
+    } else if let Some(n) = s.strip_suffix('h') {
+        (n, 3600.0)
+    } else {
+        (s, 1.0)
+    };
+    let v: f64 = num
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{s}` is not a duration (e.g. 10s, 500ms, 2m)"))?;
+    if !(v.is_finite() && v > 0.0) {
+        return Err(format!("`{s}` must be a positive duration"));
+    }
+    Ok(Duration::from_secs_f64(v * scale))
+}
+
+fn run_record(args: RecordArgs) -> Result<ExitCode> {
+    if let Some(size) = args.ring_buffer_size {
+        if !size.is_power_of_two() || size < 4096 {
+            bail!("--ring-buffer-size {size}: must be a power of two of at least 4096 bytes");
+        }
+    }
+    let opts = RecordOptions {
+        mechanism: args.select.mechanism(),
+        request: args.select.request()?,
+        stages: args.select.stages,
+        settings: Settings {
+            filter_pid: args.pid,
+            filter_cpu: args.cpu,
+            filter_comm: args.comm.clone(),
+            ring_buffer_bytes: args.ring_buffer_size,
+            ..Settings::default()
+        },
+        output: args.output.clone(),
+        duration: args.duration,
+        count: args.count,
+        strict: args.strict,
+        command: args.command.clone(),
+        command_line: std::env::args().collect(),
+        progress: !args.quiet,
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("failed to start the async runtime")?;
+    let summary = runtime
+        .block_on(recorder::record(opts))
+        .with_context(|| format!("failed to record to {}", args.output.display()))?;
+    for s in &summary.skipped {
+        eprintln!("kpath-probe: skipped {}: {}", s.name, s.reason);
+    }
+    let mut by_mech = std::collections::BTreeMap::new();
+    for (_, m) in &summary.functions {
+        *by_mech.entry(m.name()).or_insert(0) += 1;
+    }
+    eprintln!(
+        "kpath-probe: {} records, {} root calls in {:.1} s to {} (stopped: {}); probes: {}",
+        summary.records,
+        summary.roots,
+        summary.elapsed.as_secs_f64(),
+        args.output.display(),
+        summary.stop_reason,
+        by_mech
+            .iter()
+            .map(|(m, n)| format!("{n} {m}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    if summary.lost > 0 {
+        eprintln!(
+            "kpath-probe: WARNING: {} events were LOST (ring buffer full): the trace has gaps. \
+             Raise --ring-buffer-size (now {} bytes) or record fewer functions.",
+            summary.lost,
+            args.ring_buffer_size.unwrap_or(16 << 20)
+        );
+    }
+    Ok(match summary.command_status {
+        Some(code) if code != 0 => ExitCode::from(u8::try_from(code).unwrap_or(1)),
+        _ => ExitCode::SUCCESS,
+    })
+}
+
+fn run_list(args: SelectArgs) -> Result<ExitCode> {
+    let request = args.request()?;
+    let kallsyms = kernel::Kallsyms::load()?;
+    let driver = match &request.interface {
+        Some(i) => Some(
+            functions::interface_driver(i)
+                .with_context(|| format!("failed to find the driver of {i}"))?,
+        ),
+        None => None,
+    };
+    let (targets, skipped) = functions::resolve(&request, &kallsyms, driver.as_deref());
+    if let Some(d) = &driver {
+        println!(
+            "interface {}: driver {d}",
+            request.interface.as_deref().unwrap_or_default()
+        );
+    }
+    let fentry_ok = kernel::has_btf() && args.mechanism != MechanismArg::Kprobe;
+    for t in &targets {
+        let mech = match (args.mechanism, t.module.is_some()) {
+            (MechanismArg::Tracepoint, _) => "not probed (--mechanism tracepoint)",
+            (_, true) if kernel::has_kprobes() => "kprobe (module function)",
+            (_, false) if fentry_ok && kernel::has_kprobes() => {
+                "fentry, or kprobe if the kernel refuses fentry"
+            }
+            (_, false) if fentry_ok => "fentry, if the kernel allows trampolines",
+            (_, _) if kernel::has_kprobes() => "kprobe",
+            _ => "none available (no kprobes, no fentry on this kernel)",
+        };
+        let layer = t.layer.map(|l| l.name()).unwrap_or("-");
+        let module = t
+            .module
+            .as_deref()
+            .map(|m| format!(" [{m}]"))
+            .unwrap_or_default();
+        println!("{:<28} {:<7} {mech}{module}", t.name, layer);
+    }
+    for s in &skipped {
+        println!("{:<28} {:<7} skipped: {}", s.name, "-", s.reason);
+    }
+    if args.stages || args.mechanism == MechanismArg::Tracepoint {
+        for stage in probe_common::stage::TpStage::ALL {
+            let (c, e, x) = stage.tracepoints();
+            let ok = kernel::has_tracepoint(c, e) && kernel::has_tracepoint(c, x);
+            println!(
+                "{:<28} {:<7} tracepoint {c}:{e} -> {x}{}",
+                stage.name(),
+                "stage",
+                if ok { "" } else { " (absent)" }
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 #[derive(clap::Args)]
@@ -124,6 +376,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Check(args) => run_check(args),
+        Command::Record(args) => run_record(args),
+        Command::List(args) => run_list(args),
     };
     match result {
         Ok(code) => code,

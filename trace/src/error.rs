@@ -7,7 +7,7 @@ use std::io;
 #[non_exhaustive]
 pub enum TraceError {
     /// An I/O error, with what was being done.
-    #[error("{what}: {source}")]
+    #[error("{what}")]
     Io {
         /// What was being done ("reading the preamble", "writing record 12", ...).
         what: String,
@@ -50,7 +50,7 @@ pub enum TraceError {
         detail: String,
     },
     /// The metadata is not valid JSON of the expected shape.
-    #[error("bad metadata JSON at offset {offset}: {source}")]
+    #[error("bad metadata JSON at offset {offset}")]
     BadMetadata {
         /// Byte offset where the metadata region starts.
         offset: u64,

@@ -1,0 +1,445 @@
+//! `kpath-probe record`: attach, drain the ring buffer into a trace, stop, finalise.
+//!
+//! Nothing read is lost: every stop path (duration, count, Ctrl-C/SIGTERM, the traced command
+//! exiting, a write error) drains what the kernel already delivered and finishes the trace
+//! with the lost-event counts per CPU. A trace whose writer died is still readable.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use aya::maps::{MapData, RingBuf};
+use kpath_trace::{Mechanism, Metadata, TraceWriter};
+use probe_common::{stage::TpStage, Event, EventKind, EVENT_SIZE};
+use serde_json::json;
+use tokio::io::unix::AsyncFd;
+
+use crate::functions::{self, Request, Skipped};
+use crate::{kernel, ProbeError, Probes, Settings};
+
+/// How functions are probed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MechanismChoice {
+    /// fentry where the kernel allows it, else kprobes, else tracepoint stages only.
+    Auto,
+    /// kprobe + kretprobe.
+    Kprobe,
+    /// fentry + fexit (module functions fall back to kprobes).
+    Fentry,
+    /// Tracepoint stages only; no function probes.
+    Tracepoint,
+}
+
+/// Everything `record` needs.
+#[derive(Clone, Debug)]
+pub struct RecordOptions {
+    /// Probe mechanism.
+    pub mechanism: MechanismChoice,
+    /// Functions to probe.
+    pub request: Request,
+    /// Also record the tracepoint stages (always on with `MechanismChoice::Tracepoint`).
+    pub stages: bool,
+    /// Filters and ring buffer size.
+    pub settings: Settings,
+    /// Trace file to write.
+    pub output: PathBuf,
+    /// Stop after this long.
+    pub duration: Option<Duration>,
+    /// Stop after this many root (depth-0) calls returned.
+    pub count: Option<u64>,
+    /// A missing or unprobeable function is an error instead of a warning.
+    pub strict: bool,
+    /// Run this command and stop when it exits.
+    pub command: Vec<String>,
+    /// The recorder's own command line, for the metadata.
+    pub command_line: Vec<String>,
+    /// Show a live status line (only when stderr is a terminal).
+    pub progress: bool,
+}
+
+/// What a recording produced.
+#[derive(Clone, Debug)]
+pub struct RecordSummary {
+    /// Records written.
+    pub records: u64,
+    /// Root calls that returned.
+    pub roots: u64,
+    /// Events lost in the kernel (ring buffer full), all CPUs.
+    pub lost: u64,
+    /// Functions and stages recorded, with their mechanism.
+    pub functions: Vec<(String, Mechanism)>,
+    /// What was asked for but not probed.
+    pub skipped: Vec<Skipped>,
+    /// Why the recording stopped.
+    pub stop_reason: String,
+    /// Wall time recorded.
+    pub elapsed: Duration,
+    /// Exit status of the traced command, if any.
+    pub command_status: Option<i32>,
+}
+
+/// Attaches what `opts` asks for. Returns the probes, the metadata's function table and the
+/// skipped list.
+pub fn attach(opts: &RecordOptions) -> Result<(Probes, Metadata, Vec<Skipped>), ProbeError> {
+    if !kernel::is_root() {
+        return Err(ProbeError::NotRoot);
+    }
+    kernel::ensure_tracefs()?;
+    let mut meta = Metadata::new(
+        format!("kpath-probe {}", env!("CARGO_PKG_VERSION")),
+        kernel::release(),
+        kernel::possible_cpus()?,
+    );
+    meta.hostname = kernel::hostname();
+    meta.command_line = opts.command_line.clone();
+    let mut probes = Probes::load(opts.settings.clone())?;
+    let mut skipped = Vec::new();
+
+    let mut want_stages = opts.stages || opts.mechanism == MechanismChoice::Tracepoint;
+    if opts.mechanism != MechanismChoice::Tracepoint && has_functions(&opts.request) {
+        let kallsyms = kernel::Kallsyms::load()?;
+        let driver = match &opts.request.interface {
+            Some(i) => Some(functions::interface_driver(i)?),
+            None => None,
+        };
+        let (targets, mut unresolved) =
+            functions::resolve(&opts.request, &kallsyms, driver.as_deref());
+        if let Some(d) = &driver {
+            meta.extra.insert("driver".into(), json!(d));
+        }
+        skipped.append(&mut unresolved);
+        let mut fentry_refused: Option<String> = match opts.mechanism {
+            MechanismChoice::Kprobe => Some("--mechanism kprobe".into()),
+            _ if !kernel::has_btf() => Some("the kernel has no BTF".into()),
+            _ => None,
+        };
+        let kprobes = kernel::has_kprobes();
+        let mut layers = serde_json::Map::new();
+        for t in targets {
+            let id = u32::try_from(meta.functions.len()).unwrap_or(u32::MAX);
+            probes.register_function(id, t.address)?;
+            // fentry on module functions needs module BTF handling aya lacks: kprobes there.
+            let try_fentry = fentry_refused.is_none() && t.module.is_none();
+            let mut attached = None;
+            if try_fentry {
+                if meta
+                    .functions
+                    .iter()
+                    .any(|f| f.mechanism == Mechanism::Fentry)
+                {
+                    probes.enable_multi_fentry()?;
+                }
+                match probes.attach_fentry_pair(&t.name) {
+                    Ok(()) => attached = Some(Mechanism::Fentry),
+                    Err(e) if opts.mechanism == MechanismChoice::Auto && is_fentry_refused(&e) => {
+                        log::warn!("fentry refused on this kernel ({e}); using kprobes");
+                        fentry_refused = Some(e.to_string());
+                    }
+                    Err(e) => {
+                        note_skip(&mut skipped, &t.name, &e, opts.strict)?;
+                        continue;
+                    }
+                }
+            }
+            if attached.is_none() {
+                if !kprobes {
+                    note_skip(&mut skipped, &t.name, &ProbeError::NoKprobes, opts.strict)?;
+                    continue;
+                }
+                match probes.attach_kprobe_pair(&t.name) {
+                    Ok(()) => attached = Some(Mechanism::Kprobe),
+                    Err(e) => {
+                        note_skip(&mut skipped, &t.name, &e, opts.strict)?;
+                        continue;
+                    }
+                }
+            }
+            if let Some(m) = attached {
+                meta.add_function(t.name.clone(), Some(t.address), t.module.clone(), m);
+                if let Some(l) = t.layer {
+                    layers.insert(t.name.clone(), json!(l.name()));
+                }
+            }
+        }
+        if !layers.is_empty() {
+            meta.extra
+                .insert("layers".into(), serde_json::Value::Object(layers));
+        }
+        if meta.functions.is_empty() && opts.mechanism == MechanismChoice::Auto {
+            log::warn!("no function could be probed on this kernel; recording tracepoint stages");
+            want_stages = true;
+            meta.extra.insert(
+                "fallback".into(),
+                json!("no function probe mechanism works on this kernel (kprobes and fentry unavailable): tracepoint stages only"),
+            );
+        }
+    }
+    if want_stages {
+        for stage in TpStage::ALL {
+            let (category, enter, exit) = stage.tracepoints();
+            if !(kernel::has_tracepoint(category, enter) && kernel::has_tracepoint(category, exit))
+            {
+                skipped.push(Skipped {
+                    name: stage.name().into(),
+                    reason: format!(
+                        "tracepoints {category}:{enter}/{exit} do not exist on this kernel"
+                    ),
+                });
+                continue;
+            }
+            let id = meta.add_function(stage.name(), None, None, Mechanism::Tracepoint);
+            probes.attach_stage(stage, id)?;
+        }
+    }
+    if meta.functions.is_empty() {
+        return Err(ProbeError::NothingToRecord(
+            skipped
+                .iter()
+                .map(|s| format!("{}: {}", s.name, s.reason))
+                .collect::<Vec<_>>()
+                .join("; "),
+        ));
+    }
+    let irq = probes.attach_irq_accounting()?;
+    meta.extra.insert("irq_tracepoints".into(), json!(irq));
+    meta.extra.insert(
+        "skipped".into(),
+        json!(skipped
+            .iter()
+            .map(|s| json!({"name": s.name, "reason": s.reason}))
+            .collect::<Vec<_>>()),
+    );
+    meta.extra.insert(
+        "filters".into(),
+        json!({
+            "pid": opts.settings.filter_pid,
+            "cpu": opts.settings.filter_cpu,
+            "comm": opts.settings.filter_comm,
+        }),
+    );
+    Ok((probes, meta, skipped))
+}
+
+fn has_functions(r: &Request) -> bool {
+    r.udp_echo || !r.functions.is_empty() || !r.globs.is_empty()
+}
+
+fn is_fentry_refused(e: &ProbeError) -> bool {
+    matches!(e, ProbeError::ProgramLoad { .. } | ProbeError::NoBtf(_))
+}
+
+fn note_skip(
+    skipped: &mut Vec<Skipped>,
+    name: &str,
+    e: &ProbeError,
+    strict: bool,
+) -> Result<(), ProbeError> {
+    if strict {
+        return Err(ProbeError::Strict {
+            function: name.to_owned(),
+            reason: e.to_string(),
+        });
+    }
+    log::warn!("skipping {name}: {e}");
+    skipped.push(Skipped {
+        name: name.to_owned(),
+        reason: e.to_string(),
+    });
+    Ok(())
+}
+
+fn unix_ns() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
+}
+
+fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: valid pointer to a timespec.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// Records until a stop condition; always finalises the trace.
+pub async fn record(opts: RecordOptions) -> Result<RecordSummary, ProbeError> {
+    let (mut probes, mut meta, skipped) = attach(&opts)?;
+    meta.start_time_unix_ns = unix_ns();
+    meta.start_monotonic_ns = Some(monotonic_ns());
+    let functions: Vec<(String, Mechanism)> = meta
+        .functions
+        .iter()
+        .map(|f| (f.name.clone(), f.mechanism))
+        .collect();
+    let mut writer = TraceWriter::create(&opts.output, meta)?;
+    let ring = probes.take_events()?;
+    // SAFETY: the ring buffer owns its map fd and is owned by the AsyncFd, so the fd stays
+    // open for as long as it is registered.
+    let mut ring = unsafe { AsyncFd::register(ring) }.map_err(|e| ProbeError::Kernel {
+        what: "the ring buffer's file descriptor".into(),
+        source: e.into_parts().1,
+    })?;
+
+    let mut child = match opts.command.split_first() {
+        Some((program, args)) => Some(
+            tokio::process::Command::new(program)
+                .args(args)
+                .spawn()
+                .map_err(|source| ProbeError::Kernel {
+                    what: format!("the command `{program}` (starting it)"),
+                    source,
+                })?,
+        ),
+        None => None,
+    };
+
+    let start = Instant::now();
+    let deadline = opts.duration.map(|d| tokio::time::Instant::now() + d);
+    let status_line = opts.progress && std::io::stderr().is_terminal();
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .map_err(|source| ProbeError::Kernel {
+            what: "SIGTERM handler".into(),
+            source,
+        })?;
+    let mut counts = Counts::default();
+    let mut command_status = None;
+    let mut write_error = None;
+
+    let stop_reason = loop {
+        if let Some(n) = opts.count {
+            if counts.roots >= n {
+                break format!("{n} root calls recorded");
+            }
+        }
+        tokio::select! {
+            guard = ring.readable_mut() => {
+                let mut guard = guard.map_err(|source| ProbeError::Kernel { what: "the ring buffer".into(), source })?;
+                if let Err(e) = drain(guard.get_inner_mut(), &mut writer, &mut counts, opts.count) {
+                    write_error = Some(e);
+                    break "a write error".into();
+                }
+                guard.clear_ready();
+            }
+            _ = tokio::signal::ctrl_c() => break "Ctrl-C".into(),
+            _ = sigterm.recv() => break "SIGTERM".into(),
+            _ = sleep_until(deadline) => break format!("--duration {:?} elapsed", opts.duration.unwrap_or_default()),
+            status = wait_child(&mut child) => {
+                command_status = status.as_ref().ok().and_then(|s| s.code());
+                break format!("the command exited ({})", status.map(|s| s.to_string()).unwrap_or_else(|e| e.to_string()));
+            }
+            _ = tick.tick() => {
+                if status_line {
+                    let lost: u64 = probes.lost_per_cpu().map(|v| v.iter().sum()).unwrap_or(0);
+                    let secs = start.elapsed().as_secs_f64().max(1e-9);
+                    eprint!("\r\x1b[K{:>6.1} s  {} records ({:.0}/s)  {} root calls  {} lost", secs, counts.records, counts.records as f64 / secs, counts.roots, lost);
+                }
+            }
+        }
+    };
+    if status_line {
+        eprintln!();
+    }
+    if let Some(c) = child.as_mut() {
+        if command_status.is_none() {
+            let _ = c.start_kill();
+            let _ = c.wait().await;
+        }
+    }
+    // Whatever the kernel already delivered goes into the trace.
+    if write_error.is_none() {
+        if let Err(e) = drain(ring.get_mut(), &mut writer, &mut counts, None) {
+            write_error = Some(e);
+        }
+    }
+    let lost_per_cpu = probes.lost_per_cpu()?;
+    let stats = probes.stats()?;
+    let lost: u64 = lost_per_cpu.iter().sum();
+    if let Some(e) = write_error {
+        let _ = writer.flush();
+        return Err(e);
+    }
+    let stop_ns = unix_ns();
+    let reason = stop_reason.clone();
+    writer.finish(|m| {
+        m.stop_time_unix_ns = Some(stop_ns);
+        m.lost_events_per_cpu = lost_per_cpu;
+        m.extra.insert("stop_reason".into(), json!(reason));
+        m.extra.insert(
+            "kernel_counters".into(),
+            json!({
+                "lost_events": stats.first(),
+                "stack_map_full": stats.get(1),
+                "unmatched_exits": stats.get(2),
+                "unwound": stats.get(3),
+                "depth_overflow": stats.get(4),
+                "filtered": stats.get(5),
+            }),
+        );
+    })?;
+    Ok(RecordSummary {
+        records: counts.records,
+        roots: counts.roots,
+        lost,
+        functions,
+        skipped,
+        stop_reason,
+        elapsed: start.elapsed(),
+        command_status,
+    })
+}
+
+#[derive(Default)]
+struct Counts {
+    records: u64,
+    roots: u64,
+}
+
+/// Moves every available record into the trace. With a `count` limit, stops at the record
+/// that completes it (the rest stays unread and is not recorded).
+fn drain(
+    ring: &mut RingBuf<MapData>,
+    writer: &mut TraceWriter<std::fs::File>,
+    counts: &mut Counts,
+    limit: Option<u64>,
+) -> Result<(), ProbeError> {
+    while let Some(item) = ring.next() {
+        let Ok(raw) = <&[u8; EVENT_SIZE]>::try_from(&*item) else {
+            log::warn!(
+                "ignoring a ring-buffer item of {} bytes (expected {EVENT_SIZE})",
+                item.len()
+            );
+            continue;
+        };
+        let e = Event::from_le_bytes(raw);
+        writer.write_event(&e)?;
+        counts.records += 1;
+        if e.kind == EventKind::Exit as u8 && e.depth == 0 {
+            counts.roots += 1;
+            if limit.is_some_and(|n| counts.roots >= n) {
+                break;
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn wait_child(
+    child: &mut Option<tokio::process::Child>,
+) -> std::io::Result<std::process::ExitStatus> {
+    match child {
+        Some(c) => c.wait().await,
+        None => std::future::pending().await,
+    }
+}
