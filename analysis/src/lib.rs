@@ -1,2 +1,40 @@
-//! Offline analysis of kpath traces (methodology steps 3–8).
+//! Offline analysis of kpath traces (methodology steps 3–8): call trees, per-function,
+//! per-level, per-chain and per-stage statistics, the queueing projection, reports, plots,
+//! folded stacks and exports.
+//!
+//! The usual entry points:
+//!
+//! * [`analyze_file`] → [`Results`] (what `kpath analyze` writes as `results.json`);
+//! * [`queueing::project`] → [`ModelOutput`] (`kpath model`);
+//! * `plot::plot_results` → PNG/SVG files plus their gnuplot scripts and data (`kpath plot`);
+//! * `report` renders results as text, JSON or CSV; `fold` and `export` stream calls;
+//! * `synth` writes synthetic traces with known distributions, for tests and benchmarks.
+//!
+//! ```no_run
+//! use kpath_analysis::{analyze_file, AnalysisOptions};
+//! let results = analyze_file("kpath.trace".as_ref(), &AnalysisOptions::default())?;
+//! println!("T = {} ns", results.service.mean);
+//! # Ok::<(), kpath_analysis::Error>(())
+//! ```
 #![deny(missing_docs)]
+
+pub mod analyze;
+pub mod calltree;
+pub mod chain;
+mod error;
+pub mod export;
+pub mod fold;
+pub mod plot;
+pub mod queueing;
+pub mod report;
+pub mod results;
+pub mod shapes;
+pub mod stage;
+pub mod stats;
+pub mod synth;
+
+pub use analyze::{analyze_file, analyze_reader, AnalysisOptions, Analyzer};
+pub use error::{Error, Result};
+pub use queueing::ModelOutput;
+pub use results::{Filter, Results};
+pub use stage::{Stage, StageClassifier};

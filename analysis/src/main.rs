@@ -1,7 +1,434 @@
-//! `kpath`: offline analysis of kpath traces.
+//! `kpath`: offline analysis of kpath traces. CLI and glue only; the work is in the library.
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use kpath_analysis::export::{ExportFormat, Exporter};
+use kpath_analysis::fold::Folder;
+use kpath_analysis::plot::{plot_results, ImageFormat};
+use kpath_analysis::report::{csv::Csv, json::Json, text, Report};
+use kpath_analysis::{analyze, queueing, AnalysisOptions, Filter, Results, Stage, StageClassifier};
+
+/// Offline analysis of kpath traces: call trees, statistics, queueing model, plots.
+#[derive(Parser)]
+#[command(name = "kpath", version, max_term_width = 100)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Tables per function, level, chain and stage.
+    Report {
+        /// Trace file.
+        trace: PathBuf,
+        #[command(flatten)]
+        opts: Opts,
+        /// Print the results as JSON.
+        #[arg(long, conflicts_with = "csv")]
+        json: bool,
+        /// Print the per-function table as CSV.
+        #[arg(long)]
+        csv: bool,
+    },
+    /// The call tree of a stage in text form.
+    Tree {
+        /// Trace file.
+        trace: PathBuf,
+        /// Only this stage.
+        #[arg(long, value_enum)]
+        stage: Option<StageArg>,
+        #[command(flatten)]
+        opts: Opts,
+    },
+    /// Folded stacks weighted by self time (ns).
+    Fold {
+        /// Trace file.
+        trace: PathBuf,
+        #[command(flatten)]
+        roots: Roots,
+    },
+    /// A flame graph (SVG) of the folded stacks.
+    Flame {
+        /// Trace file.
+        trace: PathBuf,
+        /// Output SVG.
+        #[arg(short, long, default_value = "flame.svg")]
+        output: PathBuf,
+        #[command(flatten)]
+        roots: Roots,
+    },
+    /// Everything as one JSON document (the input of `plot` and `model`).
+    Analyze {
+        /// Trace file.
+        trace: PathBuf,
+        /// Output file.
+        #[arg(short, long, default_value = "results.json")]
+        output: PathBuf,
+        #[command(flatten)]
+        opts: Opts,
+        /// JSON list of measured validation points `[{"rho":…,"sojourn":…,"ci95":…}]` to store.
+        #[arg(long)]
+        validation: Option<PathBuf>,
+    },
+    /// The queueing projection, from a results file or from numbers.
+    Model {
+        /// A results file written by `kpath analyze`.
+        results: Option<PathBuf>,
+        /// Mean service time T, any unit.
+        #[arg(long, required_unless_present = "results", conflicts_with = "results")]
+        mean: Option<f64>,
+        /// Variance D of the service time, unit squared.
+        #[arg(long, required_unless_present = "results", conflicts_with = "results")]
+        variance: Option<f64>,
+        /// Nanoseconds per unit of T.
+        #[arg(long, default_value_t = 1.0)]
+        tick_ns: f64,
+        /// Loads to evaluate (repeatable); default 0.05…0.99.
+        #[arg(long)]
+        rho: Vec<f64>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Plots (PNG or SVG) with their gnuplot scripts and data.
+    Plot {
+        /// A results file written by `kpath analyze`.
+        results: PathBuf,
+        /// Output directory.
+        #[arg(short, long, default_value = "plots")]
+        output: PathBuf,
+        /// Draw SVG instead of PNG.
+        #[arg(long)]
+        svg: bool,
+    },
+    /// Write a synthetic veth-like trace with known distributions (for demos and tests).
+    #[command(hide = true)]
+    Synth {
+        /// Output trace.
+        output: PathBuf,
+        /// Datagrams to generate.
+        #[arg(long, default_value_t = 10_000)]
+        datagrams: u64,
+        /// Probability that a leaf call is hit by an IRQ.
+        #[arg(long, default_value_t = 0.01)]
+        irq_probability: f64,
+    },
+    /// One row per call, for pandas or DuckDB.
+    Export {
+        /// Trace file.
+        trace: PathBuf,
+        /// Row format.
+        #[arg(long, value_enum, default_value = "csv")]
+        format: FormatArg,
+        /// Output file (default: standard output).
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        #[command(flatten)]
+        roots: Roots,
+    },
+}
+
+#[derive(Args)]
+struct Roots {
+    /// Root function of the receive stage (repeatable; replaces the default list).
+    #[arg(long = "rx-root")]
+    rx_root: Vec<String>,
+    /// Root function of the send stage (repeatable; replaces the default list).
+    #[arg(long = "tx-root")]
+    tx_root: Vec<String>,
+}
+
+impl Roots {
+    fn classifier(&self) -> StageClassifier {
+        let mut c = StageClassifier::default();
+        if !self.rx_root.is_empty() {
+            c.rx_roots = self.rx_root.clone();
+        }
+        if !self.tx_root.is_empty() {
+            c.tx_roots = self.tx_root.clone();
+        }
+        c
+    }
+}
+
+#[derive(Args)]
+struct Opts {
+    /// Samples hit by interrupts: keep (none), drop (interrupted) or subtract their time (net).
+    #[arg(long, value_enum, default_value = "interrupted")]
+    filter: FilterArg,
+    /// Subtract the calibrated probe cost from every sample.
+    #[arg(long)]
+    subtract_probe_cost: bool,
+    /// Time unit of the output.
+    #[arg(long, value_enum, default_value = "ns")]
+    unit: UnitArg,
+    /// CPU frequency in MHz, for `--unit ticks`.
+    #[arg(long, required_if_eq("unit", "ticks"))]
+    cpu_mhz: Option<f64>,
+    #[command(flatten)]
+    roots: Roots,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum FilterArg {
+    None,
+    Interrupted,
+    Net,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum UnitArg {
+    Ns,
+    Ticks,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum StageArg {
+    Rx,
+    Tx,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum FormatArg {
+    Csv,
+    Jsonl,
+}
+
+impl Opts {
+    fn analyze(&self, trace: &Path) -> Result<Results> {
+        let options = AnalysisOptions {
+            filter: match self.filter {
+                FilterArg::None => Filter::None,
+                FilterArg::Interrupted => Filter::Interrupted,
+                FilterArg::Net => Filter::Net,
+            },
+            subtract_probe_cost: self.subtract_probe_cost,
+            classifier: self.roots.classifier(),
+            ..AnalysisOptions::default()
+        };
+        let mut r = analyze::analyze_file(trace, &options)
+            .with_context(|| format!("failed to analyze {}", trace.display()))?;
+        if let (UnitArg::Ticks, Some(mhz)) = (self.unit, self.cpu_mhz) {
+            r.convert_to_ticks(mhz)
+                .context("failed to convert to ticks")?;
+        }
+        Ok(r)
+    }
+}
+
+fn stdout_report(report: &dyn Report, r: &Results) -> Result<()> {
+    let mut out = io::stdout().lock();
+    report
+        .write(r, &mut out)
+        .context("failed to write to standard output")
+}
+
+fn print(s: &str) -> Result<()> {
+    io::stdout()
+        .lock()
+        .write_all(s.as_bytes())
+        .context("failed to write to standard output")
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.cmd {
+        Cmd::Report {
+            trace,
+            opts,
+            json,
+            csv,
+        } => {
+            let r = opts.analyze(&trace)?;
+            if json {
+                stdout_report(&Json, &r)?;
+            } else if csv {
+                stdout_report(&Csv, &r)?;
+            } else {
+                stdout_report(&text::Text, &r)?;
+            }
+            if r.trace.lost_events > 0 {
+                eprintln!(
+                    "kpath: warning: {} events were lost while recording {}",
+                    r.trace.lost_events,
+                    trace.display()
+                );
+            }
+        }
+        Cmd::Tree { trace, stage, opts } => {
+            let r = opts.analyze(&trace)?;
+            let s = match stage {
+                Some(StageArg::Rx) => text::tree(&r, Stage::Rx),
+                Some(StageArg::Tx) => text::tree(&r, Stage::Tx),
+                None => text::trees(&r),
+            };
+            print(&s)?;
+        }
+        Cmd::Fold { trace, roots } => {
+            let lines = fold(&trace, &roots)?;
+            print(&lines.iter().map(|l| format!("{l}\n")).collect::<String>())?;
+        }
+        Cmd::Flame {
+            trace,
+            output,
+            roots,
+        } => {
+            let lines = fold(&trace, &roots)?;
+            if lines.is_empty() {
+                bail!(
+                    "failed to draw a flame graph: {} has no completed calls",
+                    trace.display()
+                );
+            }
+            let title = format!("kpath: {}", trace.display());
+            kpath_analysis::fold::flame(&lines, &title, &output)?;
+            eprintln!("wrote {}", output.display());
+        }
+        Cmd::Analyze {
+            trace,
+            output,
+            opts,
+            validation,
+        } => {
+            let mut r = opts.analyze(&trace)?;
+            if let Some(v) = validation {
+                let text =
+                    std::fs::read(&v).with_context(|| format!("failed to read {}", v.display()))?;
+                r.validation = serde_json::from_slice(&text).with_context(|| {
+                    format!("failed to parse validation points in {}", v.display())
+                })?;
+            }
+            let file = File::create(&output)
+                .with_context(|| format!("failed to create {}", output.display()))?;
+            let mut w = BufWriter::new(file);
+            Json.write(&r, &mut w)
+                .and_then(|()| w.flush())
+                .with_context(|| format!("failed to write {}", output.display()))?;
+            eprintln!("wrote {}", output.display());
+        }
+        Cmd::Model {
+            results,
+            mean,
+            variance,
+            tick_ns,
+            rho,
+            json,
+        } => {
+            let rhos = if rho.is_empty() {
+                queueing::default_rhos()
+            } else {
+                rho
+            };
+            let (m, unit) = match (results, mean, variance) {
+                (Some(path), _, _) => {
+                    let r = Results::load(&path)?;
+                    let m = queueing::project(r.service.mean, r.service.variance, r.unit_ns, &rhos)
+                        .with_context(|| format!("failed to project the service time in {}", path.display()))?;
+                    (m, r.unit)
+                }
+                (None, Some(mean), Some(var)) => (queueing::project(mean, var, tick_ns, &rhos)?, "unit".to_string()),
+                _ => bail!("failed to read the model input: give a results file or both --mean and --variance"),
+            };
+            if json {
+                let s =
+                    serde_json::to_string_pretty(&m).context("failed to serialise the model")?;
+                print(&format!("{s}\n"))?;
+            } else {
+                print(&text::model(&m, &unit))?;
+            }
+        }
+        Cmd::Plot {
+            results,
+            output,
+            svg,
+        } => {
+            let r = Results::load(&results)?;
+            let format = if svg {
+                ImageFormat::Svg
+            } else {
+                ImageFormat::Png
+            };
+            let figs = plot_results(&r, &output, format).with_context(|| {
+                format!(
+                    "failed to plot {} into {}",
+                    results.display(),
+                    output.display()
+                )
+            })?;
+            eprintln!(
+                "wrote {} figures (image, .gp script, .dat data each) to {}",
+                figs.len(),
+                output.display()
+            );
+        }
+        Cmd::Synth {
+            output,
+            datagrams,
+            irq_probability,
+        } => {
+            let mut cfg = kpath_analysis::synth::SynthConfig::veth(datagrams);
+            cfg.irq_probability = irq_probability;
+            let n = kpath_analysis::synth::write_trace(&cfg, &output)
+                .with_context(|| format!("failed to write {}", output.display()))?;
+            eprintln!("wrote {n} records to {}", output.display());
+        }
+        Cmd::Export {
+            trace,
+            format,
+            output,
+            roots,
+        } => {
+            let format = match format {
+                FormatArg::Csv => ExportFormat::Csv,
+                FormatArg::Jsonl => ExportFormat::Jsonl,
+            };
+            let meta = kpath_trace::TraceReader::open(&trace)
+                .with_context(|| format!("failed to read trace {}", trace.display()))?
+                .metadata()
+                .clone();
+            let names: Vec<String> = meta.functions.iter().map(|f| f.name.clone()).collect();
+            let out: Box<dyn Write> = match &output {
+                Some(p) => Box::new(BufWriter::new(
+                    File::create(p).with_context(|| format!("failed to create {}", p.display()))?,
+                )),
+                None => Box::new(BufWriter::new(io::stdout().lock())),
+            };
+            let mut ex = Exporter::new(out, format, names);
+            analyze::visit_file(&trace, &roots.classifier(), &mut ex)?;
+            let target = output
+                .as_ref()
+                .map_or("standard output".to_string(), |p| p.display().to_string());
+            ex.finish()
+                .with_context(|| format!("failed to write {target}"))?;
+        }
+    }
+    Ok(())
+}
+
+fn fold(trace: &Path, roots: &Roots) -> Result<Vec<String>> {
+    let mut folder = Folder::default();
+    let (meta, _) = analyze::visit_file(trace, &roots.classifier(), &mut folder)?;
+    let names: Vec<String> = meta.functions.iter().map(|f| f.name.clone()).collect();
+    Ok(folder.lines(&names))
+}
+
 fn main() -> ExitCode {
-    eprintln!("kpath: not implemented yet");
-    ExitCode::from(2)
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            if e.chain().any(|c| {
+                c.downcast_ref::<io::Error>()
+                    .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
+            }) {
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("kpath: {e:#}");
+            ExitCode::from(2)
+        }
+    }
 }

@@ -265,132 +265,181 @@ fn monotonic_ns() -> u64 {
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
-/// Records until a stop condition; always finalises the trace.
-pub async fn record(opts: RecordOptions) -> Result<RecordSummary, ProbeError> {
-    let (mut probes, mut meta, skipped) = attach(&opts)?;
-    meta.start_time_unix_ns = unix_ns();
-    meta.start_monotonic_ns = Some(monotonic_ns());
-    let functions: Vec<(String, Mechanism)> = meta
-        .functions
-        .iter()
-        .map(|f| (f.name.clone(), f.mechanism))
-        .collect();
-    let mut writer = TraceWriter::create(&opts.output, meta)?;
-    let ring = probes.take_events()?;
-    // SAFETY: the ring buffer owns its map fd and is owned by the AsyncFd, so the fd stays
-    // open for as long as it is registered.
-    let mut ring = unsafe { AsyncFd::register(ring) }.map_err(|e| ProbeError::Kernel {
-        what: "the ring buffer's file descriptor".into(),
-        source: e.into_parts().1,
-    })?;
+/// A recording whose probes are attached and whose trace file is open. Traffic started after
+/// [`Recording::start`] returns is recorded.
+pub struct Recording {
+    opts: RecordOptions,
+    probes: Probes,
+    writer: TraceWriter<std::fs::File>,
+    ring: AsyncFd<RingBuf<MapData>>,
+    functions: Vec<(String, Mechanism)>,
+    skipped: Vec<Skipped>,
+    start: Instant,
+}
 
-    let mut child = match opts.command.split_first() {
-        Some((program, args)) => Some(
-            tokio::process::Command::new(program)
-                .args(args)
-                .spawn()
-                .map_err(|source| ProbeError::Kernel {
-                    what: format!("the command `{program}` (starting it)"),
-                    source,
-                })?,
-        ),
-        None => None,
-    };
-
-    let start = Instant::now();
-    let deadline = opts.duration.map(|d| tokio::time::Instant::now() + d);
-    let status_line = opts.progress && std::io::stderr().is_terminal();
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
-    let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .map_err(|source| ProbeError::Kernel {
-            what: "SIGTERM handler".into(),
-            source,
+impl Recording {
+    /// Attaches the probes and creates the trace file (needs a tokio runtime with I/O).
+    pub fn start(opts: RecordOptions) -> Result<Self, ProbeError> {
+        let (mut probes, mut meta, skipped) = attach(&opts)?;
+        meta.start_time_unix_ns = unix_ns();
+        meta.start_monotonic_ns = Some(monotonic_ns());
+        let functions = meta
+            .functions
+            .iter()
+            .map(|f| (f.name.clone(), f.mechanism))
+            .collect();
+        let writer = TraceWriter::create(&opts.output, meta)?;
+        let ring = probes.take_events()?;
+        // SAFETY: the ring buffer owns its map fd and is owned by the AsyncFd, so the fd stays
+        // open for as long as it is registered.
+        let ring = unsafe { AsyncFd::register(ring) }.map_err(|e| ProbeError::Kernel {
+            what: "the ring buffer's file descriptor".into(),
+            source: e.into_parts().1,
         })?;
-    let mut counts = Counts::default();
-    let mut command_status = None;
-    let mut write_error = None;
+        Ok(Self {
+            opts,
+            probes,
+            writer,
+            ring,
+            functions,
+            skipped,
+            start: Instant::now(),
+        })
+    }
 
-    let stop_reason = loop {
-        if let Some(n) = opts.count {
-            if counts.roots >= n {
-                break format!("{n} root calls recorded");
-            }
-        }
-        tokio::select! {
-            guard = ring.readable_mut() => {
-                let mut guard = guard.map_err(|source| ProbeError::Kernel { what: "the ring buffer".into(), source })?;
-                if let Err(e) = drain(guard.get_inner_mut(), &mut writer, &mut counts, opts.count) {
-                    write_error = Some(e);
-                    break "a write error".into();
+    /// The functions and stages being recorded, with their mechanism.
+    pub fn functions(&self) -> &[(String, Mechanism)] {
+        &self.functions
+    }
+
+    /// Records until a stop condition of the options, or until `stop` completes (its output
+    /// is the reason recorded); always finalises the trace.
+    pub async fn run(
+        self,
+        stop: impl std::future::Future<Output = String>,
+    ) -> Result<RecordSummary, ProbeError> {
+        let Self {
+            opts,
+            probes,
+            mut writer,
+            mut ring,
+            functions,
+            skipped,
+            start,
+        } = self;
+        let mut child = match opts.command.split_first() {
+            Some((program, args)) => Some(
+                tokio::process::Command::new(program)
+                    .args(args)
+                    .spawn()
+                    .map_err(|source| ProbeError::Kernel {
+                        what: format!("the command `{program}` (starting it)"),
+                        source,
+                    })?,
+            ),
+            None => None,
+        };
+        let deadline = opts.duration.map(|d| tokio::time::Instant::now() + d);
+        let status_line = opts.progress && std::io::stderr().is_terminal();
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .map_err(|source| ProbeError::Kernel {
+                what: "SIGTERM handler".into(),
+                source,
+            })?;
+        let mut counts = Counts::default();
+        let mut command_status = None;
+        let mut write_error = None;
+        tokio::pin!(stop);
+
+        let stop_reason = loop {
+            if let Some(n) = opts.count {
+                if counts.roots >= n {
+                    break format!("{n} root calls recorded");
                 }
-                guard.clear_ready();
             }
-            _ = tokio::signal::ctrl_c() => break "Ctrl-C".into(),
-            _ = sigterm.recv() => break "SIGTERM".into(),
-            _ = sleep_until(deadline) => break format!("--duration {:?} elapsed", opts.duration.unwrap_or_default()),
-            status = wait_child(&mut child) => {
-                command_status = status.as_ref().ok().and_then(|s| s.code());
-                break format!("the command exited ({})", status.map(|s| s.to_string()).unwrap_or_else(|e| e.to_string()));
-            }
-            _ = tick.tick() => {
-                if status_line {
-                    let lost: u64 = probes.lost_per_cpu().map(|v| v.iter().sum()).unwrap_or(0);
-                    let secs = start.elapsed().as_secs_f64().max(1e-9);
-                    eprint!("\r\x1b[K{:>6.1} s  {} records ({:.0}/s)  {} root calls  {} lost", secs, counts.records, counts.records as f64 / secs, counts.roots, lost);
+            tokio::select! {
+                guard = ring.readable_mut() => {
+                    let mut guard = guard.map_err(|source| ProbeError::Kernel { what: "the ring buffer".into(), source })?;
+                    if let Err(e) = drain(guard.get_inner_mut(), &mut writer, &mut counts, opts.count) {
+                        write_error = Some(e);
+                        break "a write error".into();
+                    }
+                    guard.clear_ready();
+                }
+                reason = &mut stop => break reason,
+                _ = tokio::signal::ctrl_c() => break "Ctrl-C".into(),
+                _ = sigterm.recv() => break "SIGTERM".into(),
+                _ = sleep_until(deadline) => break format!("--duration {:?} elapsed", opts.duration.unwrap_or_default()),
+                status = wait_child(&mut child) => {
+                    command_status = status.as_ref().ok().and_then(|s| s.code());
+                    break format!("the command exited ({})", status.map(|s| s.to_string()).unwrap_or_else(|e| e.to_string()));
+                }
+                _ = tick.tick() => {
+                    if status_line {
+                        let lost: u64 = probes.lost_per_cpu().map(|v| v.iter().sum()).unwrap_or(0);
+                        let secs = start.elapsed().as_secs_f64().max(1e-9);
+                        eprint!("\r\x1b[K{:>6.1} s  {} records ({:.0}/s)  {} root calls  {} lost", secs, counts.records, counts.records as f64 / secs, counts.roots, lost);
+                    }
                 }
             }
+        };
+        if status_line {
+            eprintln!();
         }
-    };
-    if status_line {
-        eprintln!();
-    }
-    if let Some(c) = child.as_mut() {
-        if command_status.is_none() {
-            let _ = c.start_kill();
-            let _ = c.wait().await;
+        if let Some(c) = child.as_mut() {
+            if command_status.is_none() {
+                let _ = c.start_kill();
+                let _ = c.wait().await;
+            }
         }
-    }
-    // Whatever the kernel already delivered goes into the trace.
-    if write_error.is_none() {
-        if let Err(e) = drain(ring.get_mut(), &mut writer, &mut counts, None) {
-            write_error = Some(e);
+        // Whatever the kernel already delivered goes into the trace.
+        if write_error.is_none() {
+            if let Err(e) = drain(ring.get_mut(), &mut writer, &mut counts, None) {
+                write_error = Some(e);
+            }
         }
+        let lost_per_cpu = probes.lost_per_cpu()?;
+        let stats = probes.stats()?;
+        let lost: u64 = lost_per_cpu.iter().sum();
+        if let Some(e) = write_error {
+            let _ = writer.flush();
+            return Err(e);
+        }
+        let stop_ns = unix_ns();
+        let reason = stop_reason.clone();
+        writer.finish(|m| {
+            m.stop_time_unix_ns = Some(stop_ns);
+            m.lost_events_per_cpu = lost_per_cpu;
+            m.extra.insert("stop_reason".into(), json!(reason));
+            m.extra.insert(
+                "kernel_counters".into(),
+                json!({
+                    "lost_events": stats.first(),
+                    "stack_map_full": stats.get(1),
+                    "unmatched_exits": stats.get(2),
+                    "unwound": stats.get(3),
+                    "depth_overflow": stats.get(4),
+                    "filtered": stats.get(5),
+                }),
+            );
+        })?;
+        Ok(RecordSummary {
+            records: counts.records,
+            roots: counts.roots,
+            lost,
+            functions,
+            skipped,
+            stop_reason,
+            elapsed: start.elapsed(),
+            command_status,
+        })
     }
-    let lost_per_cpu = probes.lost_per_cpu()?;
-    let stats = probes.stats()?;
-    let lost: u64 = lost_per_cpu.iter().sum();
-    if let Some(e) = write_error {
-        let _ = writer.flush();
-        return Err(e);
-    }
-    let stop_ns = unix_ns();
-    let reason = stop_reason.clone();
-    writer.finish(|m| {
-        m.stop_time_unix_ns = Some(stop_ns);
-        m.lost_events_per_cpu = lost_per_cpu;
-        m.extra.insert("stop_reason".into(), json!(reason));
-        m.extra.insert(
-            "kernel_counters".into(),
-            json!({
-                "lost_events": stats.first(),
-                "stack_map_full": stats.get(1),
-                "unmatched_exits": stats.get(2),
-                "unwound": stats.get(3),
-                "depth_overflow": stats.get(4),
-                "filtered": stats.get(5),
-            }),
-        );
-    })?;
-    Ok(RecordSummary {
-        records: counts.records,
-        roots: counts.roots,
-        lost,
-        functions,
-        skipped,
-        stop_reason,
-        elapsed: start.elapsed(),
-        command_status,
-    })
+}
+
+/// Records until a stop condition of the options; always finalises the trace.
+pub async fn record(opts: RecordOptions) -> Result<RecordSummary, ProbeError> {
+    Recording::start(opts)?.run(std::future::pending()).await
 }
 
 #[derive(Default)]

@@ -4,6 +4,7 @@
 mod build;
 mod setup;
 mod test;
+mod treecheck;
 mod util;
 mod vm;
 

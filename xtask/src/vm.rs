@@ -365,6 +365,10 @@ echo "init: scenario start"
 cd /tmp
 sh /scenario.sh
 rc=$?
+if [ -b /dev/vda ] && [ -n "$(ls /out)" ]; then
+  (cd /out && sha256sum * | sed 's/^/init: sha256 /')
+  tar -cf /dev/vda -C /out . || rc=97
+fi
 if [ "$rc" = 0 ]; then echo "init: success"; else echo "init: failure (exit $rc)"; fi
 sync
 poweroff -f
@@ -382,6 +386,8 @@ pub struct Boot<'a> {
     pub timeout: Duration,
     /// Guest memory, MiB.
     pub memory_mib: u32,
+    /// A raw disk image the guest tars its `/out` onto (needs the `virtio_blk` module).
+    pub out_disk: Option<PathBuf>,
 }
 
 /// Boots the guest, streams its console to stderr (prefixed `vm| `) and returns the console
@@ -405,6 +411,12 @@ pub fn boot(opts: &Boot<'_>) -> Result<String> {
     .arg(opts.initrd)
     .args(["-append", "console=ttyS0 quiet panic=-1 init=/init"])
     .args(&opts.extra_args)
+    .args(opts.out_disk.iter().flat_map(|d| {
+        [
+            "-drive".to_string(),
+            format!("file={},format=raw,if=virtio", d.display()),
+        ]
+    }))
     .stdin(Stdio::null())
     .stdout(Stdio::piped())
     .stderr(Stdio::inherit());
@@ -480,6 +492,47 @@ pub fn boot(opts: &Boot<'_>) -> Result<String> {
     Ok(console)
 }
 
+/// A sparse raw disk image for the guest's results.
+pub fn out_disk(name: &str, size_mib: u64) -> Result<PathBuf> {
+    let path = cache_dir().join(format!("{name}-out.img"));
+    let f =
+        fs::File::create(&path).with_context(|| format!("failed to create {}", path.display()))?;
+    f.set_len(size_mib << 20)?;
+    Ok(path)
+}
+
+/// Unpacks what the guest wrote to its disk into `dest` and checks every file against the
+/// sha256 sums it printed on the console, so a trace arrives byte-exact or not at all.
+pub fn collect_out(disk: &Path, console: &str, dest: &Path) -> Result<Vec<PathBuf>> {
+    fs::create_dir_all(dest)?;
+    run(Command::new("tar").arg("-xf").arg(disk).arg("-C").arg(dest))?;
+    let mut files = Vec::new();
+    for line in console
+        .lines()
+        .filter_map(|l| l.strip_prefix("init: sha256 "))
+    {
+        let mut parts = line.split_whitespace();
+        let (Some(sum), Some(name)) = (parts.next(), parts.next()) else {
+            continue;
+        };
+        let path = dest.join(name);
+        let got = output(Command::new("sha256sum").arg(&path))?;
+        if got.split_whitespace().next() != Some(sum) {
+            bail!(
+                "{} arrived corrupted: sha256 {} in the guest, {} here",
+                name,
+                sum,
+                got.split_whitespace().next().unwrap_or("?")
+            );
+        }
+        files.push(path);
+    }
+    if files.is_empty() {
+        bail!("the guest reported no files in /out");
+    }
+    Ok(files)
+}
+
 /// The binaries built by `cargo xtask build`.
 pub fn release_binary(name: &str) -> PathBuf {
     workspace_root().join("target/release").join(name)
@@ -499,6 +552,7 @@ pub fn vm_test(flavour: Flavour, series: Option<&str>) -> Result<()> {
         extra_args: Vec::new(),
         timeout: Duration::from_secs(300),
         memory_mib: 1024,
+        out_disk: None,
     })?;
     // The scenario's own exit status already required both pairs; check the table too, so a
     // silent change in `check`'s output cannot pass unnoticed.
@@ -515,8 +569,91 @@ pub fn vm_test(flavour: Flavour, series: Option<&str>) -> Result<()> {
         "vm-test: kprobe, kretprobe, fentry and fexit each fired 1000 times on {}",
         kernel.release
     );
+    vm_udp_echo(flavour, series)?;
     Ok(())
 }
+
+/// Datagrams echoed per mechanism in the udp-echo scenario.
+const UDP_ECHO_COUNT: usize = 200;
+
+/// Second scenario: a UDP echo between two namespaces joined by veth, recorded with the
+/// `udp-echo` preset once with kprobes and once with fentry; traces come back on a disk.
+/// Returns the directory holding them.
+pub fn vm_udp_echo(flavour: Flavour, series: Option<&str>) -> Result<PathBuf> {
+    let kernel = fetch_kernel(flavour, series)?;
+    let mut fs = Initramfs::new("udp-echo")?;
+    fs.add_binary(&release_binary("kpath-probe"))?;
+    fs.add_binary(&release_binary("kpath-stand"))?;
+    fs.add_module(&kernel, "veth")?;
+    fs.add_module(&kernel, "virtio_blk")?;
+    let initrd = fs.pack(&SCENARIO_UDP_ECHO.replace("@COUNT@", &UDP_ECHO_COUNT.to_string()))?;
+    let disk = out_disk("udp-echo", 512)?;
+    let console = boot(&Boot {
+        kernel: &kernel,
+        initrd: &initrd,
+        extra_args: Vec::new(),
+        timeout: Duration::from_secs(600),
+        memory_mib: 1024,
+        out_disk: Some(disk.clone()),
+    })?;
+    let dest = cache_dir().join("results/udp-echo");
+    let _ = fs::remove_dir_all(&dest);
+    collect_out(&disk, &console, &dest)?;
+    for mech in ["kprobe", "fentry"] {
+        let trace = dest.join(format!("udp-echo-{mech}.trace"));
+        let s = crate::treecheck::check_udp_echo(&trace, UDP_ECHO_COUNT).with_context(|| {
+            format!(
+                "the {mech} trace of the udp-echo scenario on {}",
+                kernel.release
+            )
+        })?;
+        if !s.mechanisms.contains(mech) {
+            bail!("the {mech} run recorded with {:?}", s.mechanisms);
+        }
+    }
+    eprintln!(
+        "vm-test: udp-echo traces (kprobe and fentry) have the expected trees; in {}",
+        dest.display()
+    );
+    Ok(dest)
+}
+
+const SCENARIO_UDP_ECHO: &str = r#"
+set -e
+# The method's two hosts: two network namespaces joined by a veth pair.
+unshare -n sleep 100000 &
+GEN=$!
+unshare -n sleep 100000 &
+PROXY=$!
+SELF=$(readlink /proc/self/ns/net)
+for i in $(seq 200); do
+  [ "$(readlink /proc/$GEN/ns/net)" != "$SELF" ] && [ "$(readlink /proc/$PROXY/ns/net)" != "$SELF" ] && break
+  sleep 0.05
+done
+# busybox ip ignores "peer name": the peer gets the kernel's veth%d name; rename it.
+ip link add kg type veth peer name kp
+if [ ! -e /sys/class/net/kp ]; then
+  for d in /sys/class/net/veth*; do ip link set "$(basename "$d")" name kp; break; done
+fi
+ip link set kg netns $GEN
+ip link set kp netns $PROXY
+G="nsenter -t $GEN -n"
+P="nsenter -t $PROXY -n"
+$G ip addr add 198.18.0.1/30 dev kg
+$G ip link set kg up
+$G ip link set lo up
+$P ip addr add 198.18.0.2/30 dev kp
+$P ip link set kp up
+$P ip link set lo up
+$P kpath-stand echo --listen 198.18.0.2:9000 --ready-file /tmp/echo-ready &
+ECHO=$!
+for i in $(seq 200); do [ -s /tmp/echo-ready ] && break; sleep 0.05; done
+[ -s /tmp/echo-ready ]
+for mech in kprobe fentry; do
+  $P kpath-probe record --mechanism $mech --preset udp-echo --interface kp -q      -o /out/udp-echo-$mech.trace --      $G kpath-stand gen --target 198.18.0.2:9000 --count @COUNT@ --allow-remote
+done
+kill $ECHO $GEN $PROXY
+"#;
 
 /// First scenario: each mechanism on `udp_sendmsg`, 1000 datagrams on loopback.
 const SCENARIO_MECHANISMS: &str = r#"

@@ -1,0 +1,372 @@
+//! Rebuilding call trees from enter/exit records (methodology step 3), streaming.
+//!
+//! Records are split into **context streams**: one per task (`tid`) in process context and
+//! one per CPU in softirq and in hardirq context. Each stream keeps a stack of open calls;
+//! an exit closes the nearest open call of the same function. A depth-0 call opens a **root
+//! invocation** whose stage is decided by [`StageClassifier`]; the invocation ends when that
+//! call returns. The builder reports every closed call, with its open ancestors, to a
+//! [`CallVisitor`], and every finished invocation with its **shape** (the sequence of enters
+//! and returns, see [`Shape`]).
+//!
+//! Memory is bounded by the number of streams and the depth of the stacks, never by the
+//! number of records. Anomalies are counted in [`TreeAnomalies`] and make the invocation
+//! *broken*: its calls still yield samples but its shape is not used for counts per datagram.
+
+use std::collections::HashMap;
+
+use kpath_trace::{flags, Event, EventKind, ExecContext};
+
+use crate::stage::{Stage, StageClassifier};
+
+/// One token of a shape: `func_id·2` for an enter, `func_id·2 + 1` for a return.
+pub type ShapeToken = u32;
+
+/// The enter/return sequence of one root invocation, as [`ShapeToken`]s.
+pub type Shape = [ShapeToken];
+
+/// Encodes an enter of `func_id`.
+pub const fn enter_token(func_id: u32) -> ShapeToken {
+    func_id << 1
+}
+
+/// Encodes a return of `func_id`.
+pub const fn ret_token(func_id: u32) -> ShapeToken {
+    (func_id << 1) | 1
+}
+
+/// An open call on a stream's stack.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Frame {
+    /// Function id.
+    pub func_id: u32,
+    /// Entry timestamp.
+    pub entry_ts_ns: u64,
+    /// Height of the highest closed child + 1 (0 while no child closed).
+    pub child_height: u16,
+    /// Probed calls closed inside this one, at any depth.
+    pub descendants: u32,
+    /// Time of the direct children closed so far (ns).
+    pub child_time_ns: u64,
+}
+
+/// A call that just returned.
+#[derive(Clone, Copy, Debug)]
+pub struct Call<'a> {
+    /// The exit record.
+    pub exit: &'a Event,
+    /// Function id.
+    pub func_id: u32,
+    /// Stage of the root invocation.
+    pub stage: Stage,
+    /// Depth counted from the root (root = 0).
+    pub depth: u16,
+    /// Height counted from the leaves (no probed callees = 0).
+    pub height: u16,
+    /// Duration exit − entry (ns), from the exit record.
+    pub dur_ns: u64,
+    /// Entry timestamp.
+    pub entry_ts_ns: u64,
+    /// Probed calls inside this one, at any depth.
+    pub descendants: u32,
+    /// Time of its direct probed callees (ns); `dur_ns − child_time_ns` is its self time.
+    pub child_time_ns: u64,
+}
+
+/// Receives what the builder reconstructs.
+pub trait CallVisitor {
+    /// A call returned. `ancestors` are the calls still open around it, outermost first.
+    fn call(&mut self, call: &Call<'_>, ancestors: &[Frame]);
+
+    /// A root invocation ended. `broken` is true when records were missing inside it.
+    fn invocation(&mut self, _stage: Stage, _shape: &Shape, _broken: bool) {}
+}
+
+/// What did not fit the expected nesting (each usually means lost events).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct TreeAnomalies {
+    /// Exits with no matching open call (missed entry, or flagged `UNMATCHED_EXIT`).
+    pub unmatched_exits: u64,
+    /// Open calls abandoned because an outer call returned or a new root began.
+    pub unwound_calls: u64,
+    /// Enters deeper than the open stack (their parents' enters are missing).
+    pub depth_gaps: u64,
+    /// Records flagged `DEPTH_OVERFLOW` (not timed by the kernel).
+    pub depth_overflows: u64,
+    /// Root invocations with any of the above inside.
+    pub broken_invocations: u64,
+    /// Calls still open at the end of the trace.
+    pub open_at_end: u64,
+}
+
+#[derive(Default)]
+struct Stream {
+    stack: Vec<Frame>,
+    stage: Option<Stage>,
+    shape: Vec<ShapeToken>,
+    broken: bool,
+}
+
+/// Streams records into call trees.
+pub struct TreeBuilder {
+    classifier_by_func: Vec<Stage>,
+    index: HashMap<u64, usize>,
+    streams: Vec<Stream>,
+    last: Option<(u64, usize)>,
+    anomalies: TreeAnomalies,
+    max_shape_len: usize,
+}
+
+/// Longest shape kept for one invocation (tokens); longer invocations are marked broken.
+pub const MAX_SHAPE_TOKENS: usize = 1 << 16;
+
+impl TreeBuilder {
+    /// A builder for a trace whose function table is `names`, classifying roots by `classifier`.
+    pub fn new<'a>(names: impl IntoIterator<Item = &'a str>, classifier: &StageClassifier) -> Self {
+        Self {
+            classifier_by_func: names.into_iter().map(|n| classifier.classify(n)).collect(),
+            index: HashMap::new(),
+            streams: Vec::new(),
+            last: None,
+            anomalies: TreeAnomalies::default(),
+            max_shape_len: MAX_SHAPE_TOKENS,
+        }
+    }
+
+    /// Anomalies counted so far.
+    pub fn anomalies(&self) -> TreeAnomalies {
+        self.anomalies
+    }
+
+    fn stream_key(e: &Event) -> u64 {
+        if e.context == ExecContext::Process as u8 {
+            u64::from(e.tid)
+        } else {
+            (u64::from(e.context) << 32) | u64::from(e.cpu)
+        }
+    }
+
+    #[inline]
+    fn stream_index(&mut self, key: u64) -> usize {
+        if let Some((k, i)) = self.last {
+            if k == key {
+                return i;
+            }
+        }
+        let next = self.streams.len();
+        let i = *self.index.entry(key).or_insert(next);
+        if i == next {
+            self.streams.push(Stream::default());
+        }
+        self.last = Some((key, i));
+        i
+    }
+
+    /// Feeds one record.
+    #[inline]
+    pub fn push<V: CallVisitor>(&mut self, e: &Event, visitor: &mut V) {
+        if e.flags & flags::DEPTH_OVERFLOW != 0 {
+            self.anomalies.depth_overflows += 1;
+            return;
+        }
+        let si = self.stream_index(Self::stream_key(e));
+        if e.kind == EventKind::Enter as u8 {
+            self.enter(si, e, visitor);
+        } else {
+            self.exit(si, e, visitor);
+        }
+    }
+
+    fn enter<V: CallVisitor>(&mut self, si: usize, e: &Event, visitor: &mut V) {
+        let depth = usize::from(e.depth);
+        let s = &mut self.streams[si];
+        if depth < s.stack.len() {
+            // Exits of the calls above `depth` were lost.
+            self.anomalies.unwound_calls += (s.stack.len() - depth) as u64;
+            s.stack.truncate(depth);
+            s.broken = true;
+            if depth == 0 {
+                Self::end_invocation(s, &mut self.anomalies, visitor);
+            }
+        }
+        if s.stack.is_empty() {
+            s.shape.clear();
+            s.broken = depth > 0;
+            s.stage = Some(if depth == 0 {
+                self.classifier_by_func
+                    .get(e.func_id as usize)
+                    .copied()
+                    .unwrap_or(Stage::Other)
+            } else {
+                Stage::Other
+            });
+        }
+        if depth > s.stack.len() {
+            self.anomalies.depth_gaps += 1;
+            s.broken = true;
+        }
+        s.stack.push(Frame {
+            func_id: e.func_id,
+            entry_ts_ns: e.ts_ns,
+            ..Frame::default()
+        });
+        if s.shape.len() < self.max_shape_len {
+            s.shape.push(enter_token(e.func_id));
+        } else {
+            s.broken = true;
+        }
+    }
+
+    fn exit<V: CallVisitor>(&mut self, si: usize, e: &Event, visitor: &mut V) {
+        let s = &mut self.streams[si];
+        let found = if e.flags & flags::UNMATCHED_EXIT != 0 {
+            None
+        } else {
+            s.stack.iter().rposition(|f| f.func_id == e.func_id)
+        };
+        let Some(pos) = found else {
+            self.anomalies.unmatched_exits += 1;
+            s.broken = !s.stack.is_empty() || s.broken;
+            return;
+        };
+        if pos + 1 < s.stack.len() || e.flags & flags::UNWOUND != 0 {
+            self.anomalies.unwound_calls += (s.stack.len() - pos - 1) as u64;
+            s.stack.truncate(pos + 1);
+            s.broken = true;
+        }
+        let Some(f) = s.stack.pop() else { return };
+        let dur_ns = if e.dur_ns != 0 {
+            e.dur_ns
+        } else {
+            e.ts_ns.saturating_sub(f.entry_ts_ns)
+        };
+        let height = f.child_height;
+        if let Some(parent) = s.stack.last_mut() {
+            parent.child_height = parent.child_height.max(height.saturating_add(1));
+            parent.descendants = parent.descendants.saturating_add(1 + f.descendants);
+            parent.child_time_ns = parent.child_time_ns.saturating_add(dur_ns);
+        }
+        if s.shape.len() < self.max_shape_len {
+            s.shape.push(ret_token(e.func_id));
+        } else {
+            s.broken = true;
+        }
+        let stage = s.stage.unwrap_or(Stage::Other);
+        let call = Call {
+            exit: e,
+            func_id: e.func_id,
+            stage,
+            depth: u16::try_from(pos).unwrap_or(u16::MAX),
+            height,
+            dur_ns,
+            entry_ts_ns: f.entry_ts_ns,
+            descendants: f.descendants,
+            child_time_ns: f.child_time_ns,
+        };
+        visitor.call(&call, &s.stack);
+        if s.stack.is_empty() {
+            Self::end_invocation(s, &mut self.anomalies, visitor);
+        }
+    }
+
+    fn end_invocation<V: CallVisitor>(
+        s: &mut Stream,
+        anomalies: &mut TreeAnomalies,
+        visitor: &mut V,
+    ) {
+        if let Some(stage) = s.stage.take() {
+            if s.broken {
+                anomalies.broken_invocations += 1;
+            }
+            visitor.invocation(stage, &s.shape, s.broken);
+        }
+        s.shape.clear();
+        s.broken = false;
+    }
+
+    /// Ends the trace: counts calls left open (their invocations are dropped).
+    pub fn finish(&mut self) -> TreeAnomalies {
+        for s in &mut self.streams {
+            self.anomalies.open_at_end += s.stack.len() as u64;
+            s.stack.clear();
+            s.shape.clear();
+            s.stage = None;
+        }
+        self.anomalies
+    }
+}
+
+/// One call of a shape, as recovered by [`walk_shape`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ShapeCall {
+    /// Function id.
+    pub func_id: u32,
+    /// Depth from the root.
+    pub depth: u16,
+    /// Height from the leaves.
+    pub height: u16,
+}
+
+/// Walks a shape, calling `f(call, ancestors)` for every call when it returns (post-order),
+/// with the function ids of its open ancestors, outermost first. Tokens that do not nest are
+/// skipped.
+pub fn walk_shape(shape: &Shape, mut f: impl FnMut(ShapeCall, &[u32])) {
+    let mut stack: Vec<(u32, u16)> = Vec::new();
+    let mut ids: Vec<u32> = Vec::new();
+    for &t in shape {
+        let func = t >> 1;
+        if t & 1 == 0 {
+            stack.push((func, 0));
+            ids.push(func);
+        } else if stack.last().map(|s| s.0) == Some(func) {
+            let Some((_, height)) = stack.pop() else {
+                break;
+            };
+            ids.pop();
+            if let Some(parent) = stack.last_mut() {
+                parent.1 = parent.1.max(height + 1);
+            }
+            let depth = u16::try_from(stack.len()).unwrap_or(u16::MAX);
+            f(
+                ShapeCall {
+                    func_id: func,
+                    depth,
+                    height,
+                },
+                &ids,
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn walk_shape_gives_depths_and_heights() {
+        // a(b(c) d)
+        let shape = [
+            enter_token(0),
+            enter_token(1),
+            enter_token(2),
+            ret_token(2),
+            ret_token(1),
+            enter_token(3),
+            ret_token(3),
+            ret_token(0),
+        ];
+        let mut got = Vec::new();
+        walk_shape(&shape, |c, anc| {
+            got.push((c.func_id, c.depth, c.height, anc.to_vec()))
+        });
+        assert_eq!(
+            got,
+            vec![
+                (2, 2, 0, vec![0, 1]),
+                (1, 1, 1, vec![0]),
+                (3, 1, 0, vec![0]),
+                (0, 0, 2, vec![]),
+            ]
+        );
+    }
+}

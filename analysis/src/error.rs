@@ -1,0 +1,97 @@
+//! The library's error type: every variant names the file or field it is about.
+
+use std::io;
+use std::path::PathBuf;
+
+/// What can go wrong in the analysis library.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The trace could not be read.
+    #[error("failed to read trace {}", path.display())]
+    Trace {
+        /// The trace file.
+        path: PathBuf,
+        /// The reader's error (names the record and offset).
+        #[source]
+        source: kpath_trace::TraceError,
+    },
+    /// Reading or writing a file failed.
+    #[error("failed to {what} {}", path.display())]
+    Io {
+        /// What was being done ("write", "create directory", ...).
+        what: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+    /// A results file is not valid results JSON.
+    #[error("failed to parse results {}", path.display())]
+    ResultsJson {
+        /// The file.
+        path: PathBuf,
+        /// The parser's error.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// Serialising output failed.
+    #[error("failed to serialise {what}")]
+    Serialise {
+        /// What was being written.
+        what: &'static str,
+        /// The serialiser's error.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// An input to the queueing model is out of its domain.
+    #[error("invalid model input `{field}` = {value}: {reason}")]
+    ModelInput {
+        /// The field or flag (`mean`, `variance`, `rho`, `tick-ns`).
+        field: &'static str,
+        /// The offending value.
+        value: f64,
+        /// Why it is invalid.
+        reason: &'static str,
+    },
+    /// An option has an invalid value.
+    #[error("invalid option `{option}`: {reason}")]
+    Option {
+        /// The option name.
+        option: &'static str,
+        /// Why it is invalid.
+        reason: String,
+    },
+    /// gnuplot could not be run.
+    #[error("failed to run gnuplot on {}", script.display())]
+    GnuplotSpawn {
+        /// The script.
+        script: PathBuf,
+        /// The OS error (NotFound when gnuplot is not installed).
+        #[source]
+        source: io::Error,
+    },
+    /// gnuplot ran but failed.
+    #[error("gnuplot failed on {} ({status}): {stderr}", script.display())]
+    GnuplotFailed {
+        /// The script.
+        script: PathBuf,
+        /// Exit status.
+        status: String,
+        /// What gnuplot printed on stderr.
+        stderr: String,
+    },
+    /// Drawing the flame graph failed.
+    #[error("failed to draw flame graph {}", path.display())]
+    Flame {
+        /// Output file.
+        path: PathBuf,
+        /// inferno's error.
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// Shorthand for results of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

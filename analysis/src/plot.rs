@@ -1,0 +1,280 @@
+//! Plots with gnuplot (`kpath plot`): for each figure a `.dat` file (whitespace-separated
+//! columns, `#` header), a `.gp` script that reads it, and the image the script draws. The
+//! image is produced by running gnuplot on that very script in the output directory, so a
+//! user can restyle the `.gp` and rerun `gnuplot NAME.gp` there without re-recording.
+//!
+//! Figures: probability density per function (`density_<stage>_<function>`) and per stage
+//! (`stage_<stage>`); nesting depth against call number for both stages (`depth`); sojourn
+//! time W against ρ (`sojourn`) and number in system N against ρ (`in_system`), M/M/1 solid,
+//! M/G/1 dashed, with the measured validation points when the results hold them.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::error::{Error, Result};
+use crate::results::Results;
+use crate::stage::Stage;
+use crate::stats::Density;
+
+/// Image format.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ImageFormat {
+    /// PNG via gnuplot's `pngcairo` terminal.
+    #[default]
+    Png,
+    /// SVG via gnuplot's `svg` terminal.
+    Svg,
+}
+
+impl ImageFormat {
+    /// File extension.
+    pub const fn ext(self) -> &'static str {
+        match self {
+            ImageFormat::Png => "png",
+            ImageFormat::Svg => "svg",
+        }
+    }
+
+    fn terminal(self) -> &'static str {
+        match self {
+            ImageFormat::Png => "pngcairo size 900,560 noenhanced font 'sans,10'",
+            ImageFormat::Svg => "svg size 900,560 noenhanced font 'sans,10'",
+        }
+    }
+}
+
+/// One figure written by [`plot_results`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Figure {
+    /// The image.
+    pub image: PathBuf,
+    /// Its gnuplot script.
+    pub script: PathBuf,
+    /// Its data.
+    pub data: PathBuf,
+}
+
+/// The gnuplot executable: `$KPATH_GNUPLOT` or `gnuplot`.
+pub fn gnuplot_program() -> String {
+    std::env::var("KPATH_GNUPLOT").unwrap_or_else(|_| "gnuplot".into())
+}
+
+/// Whether gnuplot can be run.
+pub fn gnuplot_available() -> bool {
+    Command::new(gnuplot_program())
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// Runs gnuplot on `script` with `dir` as working directory.
+pub fn run_gnuplot(dir: &Path, script: &Path) -> Result<()> {
+    let out = Command::new(gnuplot_program())
+        .arg(script.file_name().unwrap_or(script.as_os_str()))
+        .current_dir(dir)
+        .output()
+        .map_err(|source| Error::GnuplotSpawn {
+            script: script.into(),
+            source,
+        })?;
+    if !out.status.success() {
+        return Err(Error::GnuplotFailed {
+            script: script.into(),
+            status: out.status.to_string(),
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        });
+    }
+    Ok(())
+}
+
+/// A file-name-safe version of `s`.
+pub fn slug(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+fn quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+struct Writer<'a> {
+    dir: &'a Path,
+    format: ImageFormat,
+    figures: Vec<Figure>,
+}
+
+impl Writer<'_> {
+    fn write(&self, path: &Path, text: &str) -> Result<()> {
+        std::fs::write(path, text).map_err(|source| Error::Io {
+            what: "write",
+            path: path.into(),
+            source,
+        })
+    }
+
+    /// Writes `name.dat`, `name.gp` (`body` follows the common preamble) and runs it.
+    fn figure(&mut self, name: &str, title: &str, data: &str, body: &str) -> Result<()> {
+        let dat = self.dir.join(format!("{name}.dat"));
+        let gp = self.dir.join(format!("{name}.gp"));
+        let image = self.dir.join(format!("{name}.{}", self.format.ext()));
+        self.write(&dat, data)?;
+        let script = format!(
+            "# kpath plot: {title}\n# data: {name}.dat; rerun with `gnuplot {name}.gp` in this directory\n\
+             set encoding utf8\nset terminal {}\nset output {}\nset title {}\nset grid\nset key top right\n{body}",
+            self.format.terminal(),
+            quote(&format!("{name}.{}", self.format.ext())),
+            quote(title),
+        );
+        self.write(&gp, &script)?;
+        run_gnuplot(self.dir, &gp)?;
+        self.figures.push(Figure {
+            image,
+            script: gp,
+            data: dat,
+        });
+        Ok(())
+    }
+
+    fn density(&mut self, name: &str, title: &str, unit: &str, d: &Density) -> Result<()> {
+        let mut data = format!("# bin_start_{unit} bin_center_{unit} density_per_{unit}\n");
+        for (i, v) in d.density.iter().enumerate() {
+            let start = d.start + i as f64 * d.width;
+            let _ = writeln!(data, "{start} {} {v}", start + d.width / 2.0);
+        }
+        if d.density.is_empty() {
+            let _ = writeln!(data, "0 0 0");
+        }
+        let body = format!(
+            "set xlabel {}\nset ylabel 'probability density'\nset style fill solid 0.5 border\nset boxwidth {} absolute\n\
+             plot '{name}.dat' using 2:3 with boxes title {}\n",
+            quote(&format!("time ({unit})")),
+            d.width.max(f64::MIN_POSITIVE),
+            quote(&format!("clipped above p99.5: {:.2}%", 100.0 * d.clipped_fraction)),
+        );
+        self.figure(name, title, &data, &body)
+    }
+}
+
+/// Draws every figure of `results` into `dir` (created if needed).
+pub fn plot_results(results: &Results, dir: &Path, format: ImageFormat) -> Result<Vec<Figure>> {
+    std::fs::create_dir_all(dir).map_err(|source| Error::Io {
+        what: "create directory",
+        path: dir.into(),
+        source,
+    })?;
+    let mut w = Writer {
+        dir,
+        format,
+        figures: Vec::new(),
+    };
+    let unit = results.unit.as_str();
+    for f in results.functions.iter().filter(|f| f.stats.samples > 0) {
+        let name = format!("density_{}_{}", f.stage, slug(&f.function));
+        let title = format!(
+            "{} ({}): density of the time per call, n = {}",
+            f.function, f.stage, f.stats.samples
+        );
+        w.density(&name, &title, unit, &f.stats.density)?;
+    }
+    for s in results.stages.iter().filter(|s| s.stats.samples > 0) {
+        let title = format!(
+            "stage {}: density of the stage time, n = {}",
+            s.stage, s.stats.samples
+        );
+        w.density(
+            &format!("stage_{}", s.stage),
+            &title,
+            unit,
+            &s.stats.density,
+        )?;
+    }
+
+    // Depth against call number, both stages.
+    let mut data =
+        String::from("# call_number depth_rx depth_tx (blank = stage has fewer calls)\n");
+    let rx = results
+        .tree(Stage::Rx)
+        .map(|t| t.depth_by_call.clone())
+        .unwrap_or_default();
+    let tx = results
+        .tree(Stage::Tx)
+        .map(|t| t.depth_by_call.clone())
+        .unwrap_or_default();
+    for i in 0..rx.len().max(tx.len()).max(1) {
+        let cell = |v: &Vec<u16>| v.get(i).map_or("NaN".to_string(), |d| d.to_string());
+        let _ = writeln!(data, "{} {} {}", i + 1, cell(&rx), cell(&tx));
+    }
+    w.figure(
+        "depth",
+        "nesting depth against call number (most frequent tree of each stage)",
+        &data,
+        "set xlabel 'call number'\nset ylabel 'depth from the root'\nset ytics 1\n\
+         plot 'depth.dat' using 1:2 with linespoints title 'receive', '' using 1:3 with linespoints title 'send'\n",
+    )?;
+
+    if let Some(m) = &results.model {
+        let mut data = format!("# rho lambda_per_s W_mg1_{unit} N_mg1 W_mm1_{unit} N_mm1\n");
+        for p in &m.points {
+            let _ = writeln!(
+                data,
+                "{} {} {} {} {} {}",
+                p.rho,
+                p.lambda_per_s,
+                p.mg1.sojourn,
+                p.mg1.in_system,
+                p.mm1.sojourn,
+                p.mm1.in_system
+            );
+        }
+        let mut val = String::new();
+        let has_val = !results.validation.is_empty();
+        if has_val {
+            data.push_str("\n\n# validation: rho measured_W ci95 measured_N\n");
+            for v in &results.validation {
+                let _ = writeln!(
+                    data,
+                    "{} {} {} {}",
+                    v.rho,
+                    v.sojourn,
+                    v.ci95,
+                    v.rho * v.sojourn / m.mean
+                );
+            }
+            val =
+                ", 'sojourn.dat' index 1 using 1:2:3 with yerrorbars pt 7 title 'measured'".into();
+        }
+        let wlabel = quote(&format!("sojourn time W ({unit})"));
+        w.figure(
+            "sojourn",
+            &format!("sojourn time against load (T = {:.1} {unit}, C² = {:.3})", m.mean, m.cv2),
+            &data,
+            &format!(
+                "set key top left\nset xlabel 'load ρ'\nset ylabel {wlabel}\nset logscale y\n\
+                 plot 'sojourn.dat' index 0 using 1:5 with lines lw 2 dt 1 title 'M/M/1', '' index 0 using 1:3 with lines lw 2 dt 2 title 'M/G/1'{val}\n"
+            ),
+        )?;
+        let nval = if has_val {
+            ", 'in_system.dat' index 1 using 1:4 with points pt 7 title 'measured'"
+        } else {
+            ""
+        };
+        w.figure(
+            "in_system",
+            &format!("number in system against load (C² = {:.3})", m.cv2),
+            &data,
+            &format!(
+                "set key top left\nset xlabel 'load ρ'\nset ylabel 'number in system N'\nset logscale y\n\
+                 plot 'in_system.dat' index 0 using 1:6 with lines lw 2 dt 1 title 'M/M/1', '' index 0 using 1:4 with lines lw 2 dt 2 title 'M/G/1'{nval}\n"
+            ),
+        )?;
+    }
+    Ok(w.figures)
+}

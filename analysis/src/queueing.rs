@@ -1,0 +1,172 @@
+//! The queueing projection (methodology step 7): M/G/1 and M/M/1 from the measured service
+//! time.
+//!
+//! Inputs: the mean service time `T` and its variance `D` of one relayed datagram
+//! (`T = T_rx + T_tx`, `D = D_rx + D_tx`), in any unit; `unit_ns` nanoseconds per unit.
+//!
+//! * Squared coefficient of variation `C² = D/T²`.
+//! * Saturation rate `λ_max = 1/T` (per second: `10⁹/(T·unit_ns)`).
+//! * Load `ρ = λ·T`, `0 < ρ < 1`.
+//! * **M/G/1**, Pollaczek–Khinchine mean value formula (Kleinrock, *Queueing Systems* vol. 1,
+//!   1975, eq. 5.86): `W = T + ρ·T·(1 + C²) / (2·(1 − ρ))`; number in system (Little's law)
+//!   `N = λ·W = ρ·W/T`.
+//! * **M/M/1** (exponential service, `C² = 1`): `W = T/(1 − ρ)`, `N = ρ/(1 − ρ)`.
+//! * Relative error of M/M/1 against M/G/1: `100·(W_MM1 − W_MG1)/W_MG1` %, which works out
+//!   to `100·ρ·(1 − C²) / (2 − ρ·(1 − C²))`: positive when `C² < 1` (M/M/1 overstates the
+//!   delay), zero when `C² = 1`.
+//!
+//! The method recommends M/G/1 whenever `C² ≠ 1`; [`project`] says `"M/M/1"` only when `C²`
+//! is within 5 % of 1, where the two agree to within a few per cent.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// Sojourn time and number in system at one load.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct QueueMetrics {
+    /// Mean sojourn time W (waiting + service), in the input unit.
+    pub sojourn: f64,
+    /// Mean number in system N.
+    pub in_system: f64,
+}
+
+/// Both models at one load.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ModelPoint {
+    /// Load ρ = λ·T.
+    pub rho: f64,
+    /// Arrival rate λ, per second.
+    pub lambda_per_s: f64,
+    /// M/G/1 (Pollaczek–Khinchine).
+    pub mg1: QueueMetrics,
+    /// M/M/1.
+    pub mm1: QueueMetrics,
+    /// `100·(W_MM1 − W_MG1)/W_MG1`.
+    pub mm1_error_pct: f64,
+}
+
+/// The projection: the JSON of `kpath model --json`, field for field.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ModelOutput {
+    /// Mean service time T, input unit.
+    pub mean: f64,
+    /// Service-time variance D, input unit squared.
+    pub variance: f64,
+    /// C² = D/T².
+    pub cv2: f64,
+    /// Nanoseconds per input unit.
+    pub unit_ns: f64,
+    /// Saturation rate 1/T, per second.
+    pub lambda_max_per_s: f64,
+    /// `"M/G/1"` or `"M/M/1"`.
+    pub recommended: String,
+    /// One entry per requested load.
+    pub points: Vec<ModelPoint>,
+}
+
+/// |C² − 1| below which M/M/1 is recommended.
+pub const MM1_TOLERANCE: f64 = 0.05;
+
+/// The default load grid: 0.05, 0.10, …, 0.95, then 0.99.
+pub fn default_rhos() -> Vec<f64> {
+    let mut v: Vec<f64> = (1..=19).map(|i| f64::from(i) * 0.05).collect();
+    v.push(0.99);
+    v
+}
+
+/// M/G/1 sojourn time (Pollaczek–Khinchine).
+pub fn mg1_sojourn(mean: f64, cv2: f64, rho: f64) -> f64 {
+    mean + rho * mean * (1.0 + cv2) / (2.0 * (1.0 - rho))
+}
+
+/// M/M/1 sojourn time.
+pub fn mm1_sojourn(mean: f64, rho: f64) -> f64 {
+    mean / (1.0 - rho)
+}
+
+/// Projects both models at each load in `rhos`.
+pub fn project(mean: f64, variance: f64, unit_ns: f64, rhos: &[f64]) -> Result<ModelOutput> {
+    let bad = |field, value, reason| {
+        Err(Error::ModelInput {
+            field,
+            value,
+            reason,
+        })
+    };
+    if !(mean.is_finite() && mean > 0.0) {
+        return bad("mean", mean, "must be a positive number");
+    }
+    if !(variance.is_finite() && variance >= 0.0) {
+        return bad("variance", variance, "must be a non-negative number");
+    }
+    if !(unit_ns.is_finite() && unit_ns > 0.0) {
+        return bad("tick-ns", unit_ns, "must be a positive number");
+    }
+    for &rho in rhos {
+        if !(rho > 0.0 && rho < 1.0) {
+            return bad(
+                "rho",
+                rho,
+                "must be in (0, 1): the queue is unstable at ρ ≥ 1",
+            );
+        }
+    }
+    let cv2 = variance / (mean * mean);
+    let mean_s = mean * unit_ns * 1e-9;
+    let points = rhos
+        .iter()
+        .map(|&rho| {
+            let lambda_per_s = rho / mean_s;
+            let w_mg1 = mg1_sojourn(mean, cv2, rho);
+            let w_mm1 = mm1_sojourn(mean, rho);
+            ModelPoint {
+                rho,
+                lambda_per_s,
+                mg1: QueueMetrics {
+                    sojourn: w_mg1,
+                    in_system: rho * w_mg1 / mean,
+                },
+                mm1: QueueMetrics {
+                    sojourn: w_mm1,
+                    in_system: rho / (1.0 - rho),
+                },
+                mm1_error_pct: 100.0 * (w_mm1 - w_mg1) / w_mg1,
+            }
+        })
+        .collect();
+    Ok(ModelOutput {
+        mean,
+        variance,
+        cv2,
+        unit_ns,
+        lambda_max_per_s: 1.0 / mean_s,
+        recommended: if (cv2 - 1.0).abs() <= MM1_TOLERANCE {
+            "M/M/1"
+        } else {
+            "M/G/1"
+        }
+        .into(),
+        points,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_grid_spans_005_to_099() {
+        let g = default_rhos();
+        assert_eq!(g.len(), 20);
+        assert!((g[0] - 0.05).abs() < 1e-12);
+        assert_eq!(*g.last().unwrap_or(&0.0), 0.99);
+    }
+
+    #[test]
+    fn rejects_unstable_load() {
+        assert!(project(1.0, 1.0, 1.0, &[1.0]).is_err());
+        assert!(project(0.0, 1.0, 1.0, &[0.5]).is_err());
+        assert!(project(1.0, -1.0, 1.0, &[0.5]).is_err());
+    }
+}

@@ -1,0 +1,449 @@
+//! The results document: everything `kpath analyze` computes, serialisable as one JSON file
+//! (`results.json`), the input of `kpath plot` and `kpath model`.
+//!
+//! Times are in [`Results::unit`] (`"ns"` unless converted with [`Results::convert_to_ticks`]),
+//! variances in that unit squared.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::calltree::TreeAnomalies;
+use crate::error::{Error, Result};
+use crate::queueing::ModelOutput;
+use crate::stage::{Stage, StageClassifier};
+use crate::stats::Summary;
+
+/// Version of the results document; bumped on incompatible changes.
+pub const RESULTS_SCHEMA: u32 = 1;
+
+/// How samples during which the CPU did something else are treated (methodology step 4).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Filter {
+    /// Keep every sample as measured.
+    None,
+    /// Drop samples with a hard IRQ, softirq, context switch or migration inside (the method).
+    #[default]
+    Interrupted,
+    /// Subtract the measured interrupt time (`irq_ns`); drop samples with a context switch or
+    /// a migration, whose off-CPU time is not measured.
+    Net,
+}
+
+impl Filter {
+    /// Name as on the command line.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Filter::None => "none",
+            Filter::Interrupted => "interrupted",
+            Filter::Net => "net",
+        }
+    }
+}
+
+/// Settings the results were computed with.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Settings {
+    /// Sample filter.
+    pub filter: Filter,
+    /// Whether the calibrated probe cost was subtracted.
+    pub subtract_probe_cost: bool,
+    /// Stage classification of root functions.
+    pub classifier: StageClassifier,
+}
+
+/// Where the trace came from.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct TraceInfo {
+    /// Path as given.
+    pub path: String,
+    /// Recording tool.
+    pub tool: String,
+    /// Traced kernel.
+    pub kernel_release: String,
+    /// Host name.
+    pub hostname: String,
+    /// CPUs.
+    pub cpu_count: u32,
+    /// Records read.
+    pub records: u64,
+    /// Whether the recorder finished the file.
+    pub finalised: bool,
+    /// Events lost in the kernel, total.
+    pub lost_events: u64,
+    /// Events lost per CPU.
+    pub lost_events_per_cpu: Vec<u64>,
+}
+
+/// Calibrated probe cost of one mechanism (ns).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ProbeCostInfo {
+    /// Mechanism.
+    pub mechanism: String,
+    /// Mean of an empty probed interval.
+    pub mean: f64,
+    /// Its variance.
+    pub variance: f64,
+    /// Intervals timed.
+    pub samples: u64,
+}
+
+/// Samples hit by something other than the function itself. A sample may have several causes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Interruptions {
+    /// Samples with any cause.
+    pub total: u64,
+    /// With a hard IRQ.
+    pub hardirq: u64,
+    /// With a softirq.
+    pub softirq: u64,
+    /// With a context switch.
+    pub switch: u64,
+    /// With a migration to another CPU.
+    pub migration: u64,
+}
+
+/// One function in one stage (methodology step 4).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FunctionResult {
+    /// Stage.
+    pub stage: Stage,
+    /// Function name.
+    pub function: String,
+    /// Function id in the trace.
+    pub func_id: u32,
+    /// Probe mechanism.
+    pub mechanism: String,
+    /// Calls that returned (samples before filtering).
+    pub calls: u64,
+    /// Calls per root invocation of the stage, k (complete invocations only).
+    pub k: f64,
+    /// Smallest depth from the root it was seen at.
+    pub depth_from_root: u16,
+    /// Largest height from the leaves it was seen at (0: never had probed callees).
+    pub level_from_leaves: u16,
+    /// Interrupted samples, by cause.
+    pub interrupted: Interruptions,
+    /// Samples dropped by the filter.
+    pub dropped: u64,
+    /// Statistics of the kept samples: the time per call t and its variance D.
+    pub stats: Summary,
+    /// Mean of `dur − irq_ns` over samples without a switch or migration (the net time).
+    pub net_mean: f64,
+}
+
+/// Which end nesting levels are counted from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LevelOrigin {
+    /// Level 0 is the root.
+    Root,
+    /// Level 0 is the leaves (calls without probed callees), as in the method's tables.
+    Leaves,
+}
+
+/// One nesting level of one stage.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LevelResult {
+    /// Stage.
+    pub stage: Stage,
+    /// Counted from.
+    pub from: LevelOrigin,
+    /// Level number.
+    pub level: u16,
+    /// Functions called at this level.
+    pub functions: Vec<String>,
+    /// Calls at this level per root invocation.
+    pub calls_per_invocation: f64,
+    /// Σ k·t over the functions at this level.
+    pub sum_kt: f64,
+    /// Σ k·D over the functions at this level.
+    pub sum_kd: f64,
+    /// Kept samples at this level.
+    pub samples: u64,
+    /// Mean of the kept samples at this level.
+    pub mean: f64,
+    /// Their variance.
+    pub variance: f64,
+}
+
+/// One element of a chain: a probed callee of the chain root.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ChainElement {
+    /// Function name.
+    pub function: String,
+    /// Calls per call of the chain root, k_j.
+    pub k: f64,
+    /// Time per call t_j.
+    pub mean: f64,
+    /// Variance D_j.
+    pub variance: f64,
+}
+
+/// Σ k·t and Σ k·D of the descendants `level` levels below a chain root.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LevelSubtotal {
+    /// 1 = direct callees.
+    pub level: u16,
+    /// Σ k_j·t_j.
+    pub mean: f64,
+    /// Σ k_j·D_j.
+    pub variance: f64,
+}
+
+/// A chain (methodology step 5): a function with probed callees, measured directly
+/// ("experimental") and computed from its direct callees ("calculated").
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ChainResult {
+    /// Stage.
+    pub stage: Stage,
+    /// Chain root.
+    pub root: String,
+    /// Calls of the root (complete invocations).
+    pub calls: u64,
+    /// Experimental mean of the root.
+    pub experimental_mean: f64,
+    /// Experimental variance of the root.
+    pub experimental_variance: f64,
+    /// Σ k_j·t_j over the direct callees.
+    pub calculated_mean: f64,
+    /// Σ k_j·D_j over the direct callees.
+    pub calculated_variance: f64,
+    /// calculated / experimental mean.
+    pub ratio_mean: f64,
+    /// calculated / experimental variance.
+    pub ratio_variance: f64,
+    /// Direct callees.
+    pub elements: Vec<ChainElement>,
+    /// Subtotals per level below the root.
+    pub level_subtotals: Vec<LevelSubtotal>,
+}
+
+/// One stage (methodology step 6).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StageResult {
+    /// Stage.
+    pub stage: Stage,
+    /// Root invocations.
+    pub invocations: u64,
+    /// Root invocations without missing records.
+    pub complete_invocations: u64,
+    /// Root samples dropped by the filter.
+    pub dropped: u64,
+    /// Stage time per invocation: mean T, variance D, histogram.
+    pub stats: Summary,
+    /// Probed calls per invocation (the root included).
+    pub calls_per_invocation: f64,
+    /// Distinct functions.
+    pub distinct_functions: usize,
+    /// Plain average of the functions' mean times.
+    pub plain_average: f64,
+    /// Normative time per call: T / calls per invocation.
+    pub normative_per_call: f64,
+    /// `100·(plain − normative)/normative`.
+    pub normative_error_pct: f64,
+}
+
+/// One distinct tree shape.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ShapeResult {
+    /// Invocations with this shape.
+    pub count: u64,
+    /// Fraction of the stage's complete invocations.
+    pub fraction: f64,
+    /// Root function.
+    pub root: String,
+    /// Calls in the shape.
+    pub calls: usize,
+    /// Depth of the deepest call.
+    pub max_depth: u16,
+}
+
+/// One line of a text tree: a call or its return.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TreeLine {
+    /// Depth from the root.
+    pub depth: u16,
+    /// Function.
+    pub function: String,
+    /// Whether this is the return (`RET`) line.
+    pub ret: bool,
+}
+
+/// The call tree of one stage (methodology step 3).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TreeResult {
+    /// Stage.
+    pub stage: Stage,
+    /// Complete invocations.
+    pub invocations: u64,
+    /// Deepest call (from the root).
+    pub max_depth: u16,
+    /// Distinct functions.
+    pub distinct_functions: usize,
+    /// Calls per invocation.
+    pub calls_per_invocation: f64,
+    /// Distinct shapes seen.
+    pub distinct_shapes: u64,
+    /// The most frequent shapes, most frequent first (at most 10).
+    pub shapes: Vec<ShapeResult>,
+    /// The most frequent shape as a text tree.
+    pub top_shape: Vec<TreeLine>,
+    /// Depth of each call of the most frequent shape, in call order (call number i → depth).
+    pub depth_by_call: Vec<u16>,
+    /// Functions with probed callees.
+    pub chain_roots: Vec<String>,
+}
+
+/// Service time of one relayed datagram: `T = T_rx + T_tx`, `D = D_rx + D_tx`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Service {
+    /// T.
+    pub mean: f64,
+    /// D.
+    pub variance: f64,
+    /// C² = D/T².
+    pub cv2: f64,
+}
+
+/// A measured point of the validation experiment: open-loop Poisson load at `rho`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ValidationPoint {
+    /// Offered load.
+    pub rho: f64,
+    /// Measured mean sojourn time, in the results' unit.
+    pub sojourn: f64,
+    /// Half-width of its 95 % confidence interval.
+    #[serde(default)]
+    pub ci95: f64,
+}
+
+/// Everything `kpath analyze` computes.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Results {
+    /// [`RESULTS_SCHEMA`].
+    pub schema: u32,
+    /// Time unit of every time field: `"ns"` or `"ticks"`.
+    pub unit: String,
+    /// Nanoseconds per unit.
+    pub unit_ns: f64,
+    /// Source trace.
+    pub trace: TraceInfo,
+    /// Settings.
+    pub settings: Settings,
+    /// Calibrated probe cost per mechanism, ns.
+    pub probe_cost: Vec<ProbeCostInfo>,
+    /// Nesting anomalies (usually lost events).
+    pub anomalies: TreeAnomalies,
+    /// Per function and stage.
+    pub functions: Vec<FunctionResult>,
+    /// Per nesting level.
+    pub levels: Vec<LevelResult>,
+    /// Per chain.
+    pub chains: Vec<ChainResult>,
+    /// Per stage.
+    pub stages: Vec<StageResult>,
+    /// Call trees per stage.
+    pub trees: Vec<TreeResult>,
+    /// Functions called in both the receive and the send stage.
+    pub common_functions: Vec<String>,
+    /// Service time of one datagram.
+    pub service: Service,
+    /// Queueing projection on the default load grid (absent when T = 0).
+    pub model: Option<ModelOutput>,
+    /// Measured validation points, if any.
+    #[serde(default)]
+    pub validation: Vec<ValidationPoint>,
+}
+
+impl Results {
+    /// The result of `stage`, if present.
+    pub fn stage(&self, stage: Stage) -> Option<&StageResult> {
+        self.stages.iter().find(|s| s.stage == stage)
+    }
+
+    /// The tree of `stage`, if present.
+    pub fn tree(&self, stage: Stage) -> Option<&TreeResult> {
+        self.trees.iter().find(|s| s.stage == stage)
+    }
+
+    /// Reads a results file.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read(path).map_err(|source| Error::Io {
+            what: "read results",
+            path: path.into(),
+            source,
+        })?;
+        serde_json::from_slice(&text).map_err(|source| Error::ResultsJson {
+            path: path.into(),
+            source,
+        })
+    }
+
+    /// Converts every time from ns to CPU ticks at `cpu_mhz` (ticks = ns·MHz/1000).
+    pub fn convert_to_ticks(&mut self, cpu_mhz: f64) -> Result<()> {
+        if !(cpu_mhz.is_finite() && cpu_mhz > 0.0) {
+            return Err(Error::Option {
+                option: "--cpu-mhz",
+                reason: format!("{cpu_mhz} is not a positive frequency"),
+            });
+        }
+        if self.unit != "ns" {
+            return Err(Error::Option {
+                option: "--unit",
+                reason: format!("results are already in {}", self.unit),
+            });
+        }
+        let f = cpu_mhz / 1000.0;
+        let f2 = f * f;
+        for x in &mut self.functions {
+            x.stats = std::mem::take(&mut x.stats).scaled(f);
+            x.net_mean *= f;
+        }
+        for l in &mut self.levels {
+            l.sum_kt *= f;
+            l.sum_kd *= f2;
+            l.mean *= f;
+            l.variance *= f2;
+        }
+        for c in &mut self.chains {
+            c.experimental_mean *= f;
+            c.experimental_variance *= f2;
+            c.calculated_mean *= f;
+            c.calculated_variance *= f2;
+            for e in &mut c.elements {
+                e.mean *= f;
+                e.variance *= f2;
+            }
+            for s in &mut c.level_subtotals {
+                s.mean *= f;
+                s.variance *= f2;
+            }
+        }
+        for s in &mut self.stages {
+            s.stats = std::mem::take(&mut s.stats).scaled(f);
+            s.plain_average *= f;
+            s.normative_per_call *= f;
+        }
+        self.service.mean *= f;
+        self.service.variance *= f2;
+        for v in &mut self.validation {
+            v.sojourn *= f;
+            v.ci95 *= f;
+        }
+        self.unit = "ticks".into();
+        self.unit_ns = 1000.0 / cpu_mhz;
+        if let Some(m) = &self.model {
+            let rhos: Vec<f64> = m.points.iter().map(|p| p.rho).collect();
+            self.model = crate::queueing::project(
+                self.service.mean,
+                self.service.variance,
+                self.unit_ns,
+                &rhos,
+            )
+            .ok();
+        }
+        Ok(())
+    }
+}

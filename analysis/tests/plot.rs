@@ -1,0 +1,77 @@
+//! Every promised figure exists, is a valid PNG of the promised size, and its `.gp` script
+//! reproduces it. Skipped (with a reason) when gnuplot is not installed.
+
+use std::path::Path;
+
+use kpath_analysis::plot::{gnuplot_available, plot_results, run_gnuplot, slug, ImageFormat};
+use kpath_analysis::results::ValidationPoint;
+use kpath_analysis::synth::{write_trace, SynthConfig};
+use kpath_analysis::{analyze_file, AnalysisOptions};
+
+/// Width and height from the IHDR chunk, after checking the signature.
+fn png_size(bytes: &[u8]) -> (u32, u32) {
+    assert!(bytes.len() > 33, "too short for a PNG");
+    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n", "bad PNG signature");
+    assert_eq!(&bytes[12..16], b"IHDR", "first chunk is not IHDR");
+    let be = |o: usize| u32::from_be_bytes([bytes[o], bytes[o + 1], bytes[o + 2], bytes[o + 3]]);
+    (be(16), be(20))
+}
+
+#[test]
+fn every_figure_is_a_png_and_its_script_reproduces_it() {
+    if !gnuplot_available() {
+        eprintln!("SKIPPED: gnuplot is not installed (`cargo xtask setup` installs it)");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let trace = dir.path().join("t.trace");
+    write_trace(&SynthConfig::veth(300), &trace).expect("trace");
+    let mut r = analyze_file(&trace, &AnalysisOptions::default()).expect("analyze");
+    r.validation = vec![ValidationPoint {
+        rho: 0.5,
+        sojourn: 3000.0,
+        ci95: 100.0,
+    }];
+    let out = dir.path().join("plots");
+    let figs = plot_results(&r, &out, ImageFormat::Png).expect("plot");
+
+    let mut promised: Vec<String> = r
+        .functions
+        .iter()
+        .map(|f| format!("density_{}_{}", f.stage, slug(&f.function)))
+        .collect();
+    promised.extend(["stage_rx", "stage_tx", "depth", "sojourn", "in_system"].map(String::from));
+    assert_eq!(figs.len(), promised.len());
+    for name in &promised {
+        for ext in ["png", "gp", "dat"] {
+            assert!(
+                out.join(format!("{name}.{ext}")).is_file(),
+                "missing {name}.{ext}"
+            );
+        }
+        let png = std::fs::read(out.join(format!("{name}.png"))).expect("read png");
+        assert_eq!(png_size(&png), (900, 560), "{name}");
+        assert!(
+            png.len() > 5000,
+            "{name}.png is suspiciously small: {} bytes",
+            png.len()
+        );
+    }
+    let sojourn = std::fs::read_to_string(out.join("sojourn.gp")).expect("gp");
+    assert!(sojourn.contains("dt 1 title 'M/M/1'") && sojourn.contains("dt 2 title 'M/G/1'"));
+    assert!(sojourn.contains("'measured'"));
+
+    // Rerun three scripts by hand in a copy of the directory: same bytes.
+    let copy = dir.path().join("rerun");
+    std::fs::create_dir(&copy).expect("mkdir");
+    for name in ["sojourn", "depth", "stage_rx"] {
+        for ext in ["gp", "dat"] {
+            let f = format!("{name}.{ext}");
+            std::fs::copy(out.join(&f), copy.join(&f)).expect("copy");
+        }
+        run_gnuplot(&copy, Path::new(&format!("{name}.gp"))).expect("rerun gnuplot");
+        let a = std::fs::read(out.join(format!("{name}.png"))).expect("original");
+        let b = std::fs::read(copy.join(format!("{name}.png"))).expect("rerun");
+        assert!(a == b, "{name}.png differs after rerunning {name}.gp");
+    }
+}

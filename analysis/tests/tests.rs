@@ -1,0 +1,13 @@
+//! Integration tests of `kpath-analysis`: hand-built traces with exact answers, golden text,
+//! model formulas, numerics, plots and the CLI.
+
+#[macro_use]
+mod macros;
+mod util;
+
+pub mod calltree;
+mod cli;
+mod model;
+mod numerics;
+mod plot;
+mod synthetic;

@@ -1,0 +1,118 @@
+//! Sweep plots: for each busy-us value, a grid with one column per payload size and two rows,
+//! throughput against clients and RTT (p50, p99) against clients, drawn with gnuplot.
+//!
+//! Beside each `NAME.png` the module writes `NAME.dat` (the averaged points, whitespace
+//! separated, one block per size) and `NAME.gp` (the gnuplot script that drew it). This module
+//! depends only on [`CellResult`] so it can move to the analysis crate.
+
+use std::{collections::BTreeMap, fmt::Write as _, fs, path::Path};
+
+use gnuplot::{AutoOption, AxesCommon, Caption, Figure, PointSymbol};
+
+use super::CellResult;
+use crate::error::{Error, Result};
+
+/// One averaged point: clients → (throughput /s, p50 µs, p99 µs).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Point {
+    /// Concurrent clients.
+    pub clients: u32,
+    /// Mean throughput over repeats, replies/s.
+    pub throughput: f64,
+    /// Mean RTT median over repeats, µs.
+    pub p50_us: f64,
+    /// Mean RTT 99th percentile over repeats, µs.
+    pub p99_us: f64,
+}
+
+/// Averages repeats: busy-us → size → points sorted by clients.
+pub fn series(results: &[CellResult]) -> BTreeMap<String, BTreeMap<usize, Vec<Point>>> {
+    let mut acc: BTreeMap<(String, usize, u32), (Point, u32)> = BTreeMap::new();
+    for r in results {
+        let e = acc
+            .entry((format!("{}", r.busy_us), r.size, r.clients))
+            .or_default();
+        e.0.clients = r.clients;
+        e.0.throughput += r.throughput_per_s;
+        e.0.p50_us += r.rtt_p50_us;
+        e.0.p99_us += r.rtt_p99_us;
+        e.1 += 1;
+    }
+    let mut out: BTreeMap<String, BTreeMap<usize, Vec<Point>>> = BTreeMap::new();
+    for ((busy, size, _), (mut p, n)) in acc {
+        let n = f64::from(n.max(1));
+        p.throughput /= n;
+        p.p50_us /= n;
+        p.p99_us /= n;
+        out.entry(busy)
+            .or_default()
+            .entry(size)
+            .or_default()
+            .push(p);
+    }
+    out
+}
+
+/// Draws one PNG (+ `.gp`, `.dat`) per busy-us value into `dir`.
+pub fn draw(results: &[CellResult], dir: &Path) -> Result<()> {
+    for (busy, by_size) in series(results) {
+        let name = format!("sweep-busy{busy}us");
+        let mut dat = String::from("# size clients throughput_per_s rtt_p50_us rtt_p99_us\n");
+        for (size, points) in &by_size {
+            for p in points {
+                let _ = writeln!(
+                    dat,
+                    "{size} {} {:.1} {:.2} {:.2}",
+                    p.clients, p.throughput, p.p50_us, p.p99_us
+                );
+            }
+            dat.push_str("\n\n");
+        }
+        let dat_path = dir.join(format!("{name}.dat"));
+        fs::write(&dat_path, dat).map_err(|e| Error::file("write", &dat_path, e))?;
+
+        let mut fig = Figure::new();
+        fig.set_multiplot_layout(2, by_size.len().max(1))
+            .set_title(&format!("kpath-stand sweep, server busy {busy} µs"));
+        for (size, points) in &by_size {
+            let x: Vec<u32> = points.iter().map(|p| p.clients).collect();
+            let y: Vec<f64> = points.iter().map(|p| p.throughput).collect();
+            fig.axes2d()
+                .set_title(&format!("{size} B"), &[])
+                .set_x_label("clients", &[])
+                .set_y_label("replies/s", &[])
+                .set_x_log(Some(10.0))
+                .set_y_range(AutoOption::Fix(0.0), AutoOption::Auto)
+                .lines_points(&x, &y, &[Caption("throughput"), PointSymbol('O')]);
+        }
+        for (size, points) in &by_size {
+            let x: Vec<u32> = points.iter().map(|p| p.clients).collect();
+            let p50: Vec<f64> = points.iter().map(|p| p.p50_us).collect();
+            let p99: Vec<f64> = points.iter().map(|p| p.p99_us).collect();
+            fig.axes2d()
+                .set_title(&format!("{size} B"), &[])
+                .set_x_label("clients", &[])
+                .set_y_label("RTT µs", &[])
+                .set_x_log(Some(10.0))
+                .set_y_range(AutoOption::Fix(0.0), AutoOption::Auto)
+                .lines_points(&x, &p50, &[Caption("p50"), PointSymbol('O')])
+                .lines_points(&x, &p99, &[Caption("p99"), PointSymbol('S')]);
+        }
+        let png = dir.join(format!("{name}.png"));
+        let gp = dir.join(format!("{name}.gp"));
+        let width = 320 * by_size.len().max(1) + 80;
+        // The script written beside the PNG redraws it: `gnuplot NAME.gp`.
+        fig.set_terminal(
+            &format!("pngcairo size {width},600"),
+            &png.to_string_lossy(),
+        );
+        fig.echo_to_file(&gp);
+        fig.show_and_keep_running().map_err(|e| Error::Plot {
+            what: png.display().to_string(),
+            detail: format!("{e} (is gnuplot installed?)"),
+        })?;
+        // Sends `quit` and waits, so the PNG is complete when this returns.
+        fig.close();
+    }
+    Ok(())
+}
