@@ -7,6 +7,7 @@
 #![deny(missing_docs)]
 
 pub mod check;
+pub mod discover;
 pub mod error;
 pub mod functions;
 pub mod kernel;

@@ -284,6 +284,20 @@ impl Probes {
         Ok(())
     }
 
+    /// Attaches only the kprobe (entry) program to `function`: enough for counting.
+    pub fn attach_kprobe_entry(&mut self, function: &str) -> Result<(), ProbeError> {
+        self.load_kprobe_programs()?;
+        self.kprobe(program::KPROBE)?
+            .attach(function, 0)
+            .map_err(|source| ProbeError::Attach {
+                program: program::KPROBE,
+                target: function.to_owned(),
+                source: Box::new(source),
+                hint: "",
+            })?;
+        Ok(())
+    }
+
     fn btf(&mut self) -> Result<&Btf, ProbeError> {
         if self.btf.is_none() {
             self.btf = Some(Btf::from_sys_fs().map_err(|e| ProbeError::NoBtf(Box::new(e)))?);

@@ -192,3 +192,27 @@ pub fn check_udp_echo(path: &Path, datagrams: usize) -> Result<Summary> {
     }
     Ok(s)
 }
+
+/// Discovery must find more than `min` functions called, with per-root figures.
+pub fn check_discovery(path: &Path, min: usize) -> Result<usize> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("failed to read {}", path.display()))?;
+    let v: serde_json::Value = serde_json::from_str(&text)
+        .with_context(|| format!("failed to parse {}", path.display()))?;
+    let called = v["called"].as_array().map(Vec::len).unwrap_or(0);
+    let root_calls = v["root_calls"].as_u64().unwrap_or(0);
+    eprintln!(
+        "{}: {} candidates, {} attached, {} refused, {called} called, {root_calls} root calls",
+        path.display(),
+        v["candidates"],
+        v["attached"],
+        v["refused_count"]
+    );
+    if called <= min {
+        bail!("discovery found {called} called functions, want more than {min}");
+    }
+    if root_calls == 0 {
+        bail!("discovery saw no call of the root function {}", v["root"]);
+    }
+    Ok(called)
+}

@@ -394,9 +394,12 @@ pub struct Boot<'a> {
 /// text when the scenario reported success.
 pub fn boot(opts: &Boot<'_>) -> Result<String> {
     let mut cmd = Command::new("qemu-system-x86_64");
+    // One host thread for both vCPUs: with multi-threaded TCG, patching a tracepoint's
+    // static branch while the other vCPU runs it was seen to oops the guest (int3 in
+    // handle_softirqs), a QEMU cross-modifying-code race rather than a kernel or kpath bug.
     cmd.args([
         "-accel",
-        "tcg",
+        "tcg,thread=single",
         "-cpu",
         "max",
         "-smp",
@@ -611,6 +614,8 @@ pub fn vm_udp_echo(flavour: Flavour, series: Option<&str>) -> Result<PathBuf> {
             bail!("the {mech} run recorded with {:?}", s.mechanisms);
         }
     }
+    let discovered = crate::treecheck::check_discovery(&dest.join("discover.json"), 50)?;
+    eprintln!("vm-test: discovery found {discovered} network functions called during the session");
     eprintln!(
         "vm-test: udp-echo traces (kprobe and fentry) have the expected trees; in {}",
         dest.display()
@@ -652,6 +657,9 @@ for i in $(seq 200); do [ -s /tmp/echo-ready ] && break; sleep 0.05; done
 for mech in kprobe fentry; do
   $P kpath-probe record --mechanism $mech --preset udp-echo --interface kp -q      -o /out/udp-echo-$mech.trace --      $G kpath-stand gen --target 198.18.0.2:9000 --count @COUNT@ --allow-remote
 done
+# Method step 2: count calls of every network function during a session.
+$P kpath-probe discover --glob-set net -q --top 15 --json /out/discover.json -o /out/discovered.txt -- \
+   $G kpath-stand gen --target 198.18.0.2:9000 --count @COUNT@ --allow-remote
 kill $ECHO $GEN $PROXY
 "#;
 
