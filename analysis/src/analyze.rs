@@ -347,6 +347,7 @@ impl Analyzer {
 
         Results {
             schema: RESULTS_SCHEMA,
+            analyzer: concat!("kpath-analysis ", env!("CARGO_PKG_VERSION")).into(),
             unit: "ns".into(),
             unit_ns: 1.0,
             trace: TraceInfo {
@@ -359,6 +360,11 @@ impl Analyzer {
                 finalised,
                 lost_events: meta.lost_events(),
                 lost_events_per_cpu: meta.lost_events_per_cpu.clone(),
+                start_time_unix_ns: meta.start_time_unix_ns,
+                stop_time_unix_ns: meta.stop_time_unix_ns,
+                command_line: meta.command_line.clone(),
+                clock_source: meta.clock_source.clone(),
+                notes: meta.extra.clone(),
             },
             settings: Settings {
                 filter: self.options.filter,
@@ -384,7 +390,7 @@ impl Analyzer {
             common_functions,
             service,
             model,
-            validation: Vec::new(),
+            validation: None,
         }
     }
 }

@@ -82,6 +82,33 @@ pub enum Error {
         /// What gnuplot printed on stderr.
         stderr: String,
     },
+    /// A validation points file is not valid points JSON (see `docs/model.md`, "Validation").
+    #[error("failed to parse validation points {}", path.display())]
+    PointsJson {
+        /// The file.
+        path: PathBuf,
+        /// The parser's error.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A sojourn CSV file (`kpath-stand echo --timestamps`) is malformed.
+    #[error("failed to read sojourn CSV {} at line {line}: {reason}", path.display())]
+    SojournCsv {
+        /// The file.
+        path: PathBuf,
+        /// Line number, from 1.
+        line: u64,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A validation input is out of its domain.
+    #[error("invalid validation input for {what}: {reason}")]
+    ValidationInput {
+        /// The choice or point ("choice `relay`", "choice `probes`, point ρ = 0.5").
+        what: String,
+        /// Why it is invalid.
+        reason: String,
+    },
     /// Drawing the flame graph failed.
     #[error("failed to draw flame graph {}", path.display())]
     Flame {

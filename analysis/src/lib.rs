@@ -7,7 +7,10 @@
 //! * [`analyze_file`] → [`Results`] (what `kpath analyze` writes as `results.json`);
 //! * [`queueing::project`] → [`ModelOutput`] (`kpath model`);
 //! * `plot::plot_results` → PNG/SVG files plus their gnuplot scripts and data (`kpath plot`);
+//! * [`html::write_report`] → `index.html` and `summary.md`, the readable report (`kpath html`);
 //! * `report` renders results as text, JSON or CSV; `fold` and `export` stream calls;
+//! * [`validation::build`] / [`validation::load_points`] → the measured validation of the
+//!   projection (`Results::validation`);
 //! * `synth` writes synthetic traces with known distributions, for tests and benchmarks.
 //!
 //! ```no_run
@@ -24,6 +27,7 @@ pub mod chain;
 mod error;
 pub mod export;
 pub mod fold;
+pub mod html;
 pub mod plot;
 pub mod queueing;
 pub mod report;
@@ -32,6 +36,7 @@ pub mod shapes;
 pub mod stage;
 pub mod stats;
 pub mod synth;
+pub mod validation;
 
 pub use analyze::{analyze_file, analyze_reader, AnalysisOptions, Analyzer};
 pub use error::{Error, Result};

@@ -10,7 +10,9 @@ use kpath_analysis::export::{ExportFormat, Exporter};
 use kpath_analysis::fold::Folder;
 use kpath_analysis::plot::{plot_results, ImageFormat};
 use kpath_analysis::report::{csv::Csv, json::Json, text, Report};
-use kpath_analysis::{analyze, queueing, AnalysisOptions, Filter, Results, Stage, StageClassifier};
+use kpath_analysis::{
+    analyze, html, queueing, validation, AnalysisOptions, Filter, Results, Stage, StageClassifier,
+};
 
 /// Offline analysis of kpath traces: call trees, statistics, queueing model, plots.
 #[derive(Parser)]
@@ -71,7 +73,7 @@ enum Cmd {
         output: PathBuf,
         #[command(flatten)]
         opts: Opts,
-        /// JSON list of measured validation points `[{"rho":…,"sojourn":…,"ci95":…}]` to store.
+        /// Measured validation points to store (JSON, format in docs/model.md, "Validation").
         #[arg(long)]
         validation: Option<PathBuf>,
     },
@@ -105,6 +107,24 @@ enum Cmd {
         /// Draw SVG instead of PNG.
         #[arg(long)]
         svg: bool,
+    },
+    /// A static report: DIR/index.html (readable offline) and DIR/summary.md.
+    Html {
+        /// A results file written by `kpath analyze`.
+        results: PathBuf,
+        /// Output directory.
+        #[arg(short, long, default_value = "kpath-report")]
+        output: PathBuf,
+        /// Directory with plots already drawn by `kpath plot` (default: draw them into the
+        /// output directory unless they are there).
+        #[arg(long)]
+        plots: Option<PathBuf>,
+        /// Draw the plots again even if they exist.
+        #[arg(long)]
+        replot: bool,
+        /// Rows of the top-functions table.
+        #[arg(long, default_value_t = 20)]
+        top: usize,
     },
     /// Write a synthetic veth-like trace with known distributions (for demos and tests).
     #[command(hide = true)]
@@ -296,11 +316,10 @@ fn run(cli: Cli) -> Result<()> {
         } => {
             let mut r = opts.analyze(&trace)?;
             if let Some(v) = validation {
-                let text =
-                    std::fs::read(&v).with_context(|| format!("failed to read {}", v.display()))?;
-                r.validation = serde_json::from_slice(&text).with_context(|| {
-                    format!("failed to parse validation points in {}", v.display())
-                })?;
+                let points = validation::load_points(&v)?;
+                r.validation = Some(points.build(&r).with_context(|| {
+                    format!("failed to build the validation from {}", v.display())
+                })?);
             }
             let file = File::create(&output)
                 .with_context(|| format!("failed to create {}", output.display()))?;
@@ -363,6 +382,43 @@ fn run(cli: Cli) -> Result<()> {
                 "wrote {} figures (image, .gp script, .dat data each) to {}",
                 figs.len(),
                 output.display()
+            );
+        }
+        Cmd::Html {
+            results,
+            output,
+            plots,
+            replot,
+            top,
+        } => {
+            let r = Results::load(&results)?;
+            let opts = html::HtmlOptions {
+                plots,
+                replot,
+                results_file: Some(results.clone()),
+                top,
+            };
+            let files = html::write_report(&r, &output, &opts).with_context(|| {
+                format!(
+                    "failed to write the report of {} into {}",
+                    results.display(),
+                    output.display()
+                )
+            })?;
+            for w in &files.warnings {
+                eprintln!("kpath: warning: {w}");
+            }
+            if r.trace.lost_events > 0 {
+                eprintln!(
+                    "kpath: warning: {} events were lost while recording the trace",
+                    r.trace.lost_events
+                );
+            }
+            eprintln!(
+                "wrote {} and {} ({} plots)",
+                files.index.display(),
+                files.summary.display(),
+                files.images.len()
             );
         }
         Cmd::Synth {

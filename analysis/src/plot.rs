@@ -6,13 +6,16 @@
 //! Figures: probability density per function (`density_<stage>_<function>`) and per stage
 //! (`stage_<stage>`); nesting depth against call number for both stages (`depth`); sojourn
 //! time W against ρ (`sojourn`) and number in system N against ρ (`in_system`), M/M/1 solid,
-//! M/G/1 dashed, with the measured validation points when the results hold them.
+//! M/G/1 dashed. When the results hold a validation, these two show the curves of every
+//! service-time choice in its own colour, with its measured points (filled markers, 95 % error
+//! bars) at the achieved load. [`figure_names`] lists the figures without drawing them.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::error::{Error, Result};
+use crate::queueing::ModelOutput;
 use crate::results::Results;
 use crate::stage::Stage;
 use crate::stats::Density;
@@ -220,61 +223,181 @@ pub fn plot_results(results: &Results, dir: &Path, format: ImageFormat) -> Resul
          plot 'depth.dat' using 1:2 with linespoints title 'receive', '' using 1:3 with linespoints title 'send'\n",
     )?;
 
-    if let Some(m) = &results.model {
-        let mut data = format!("# rho lambda_per_s W_mg1_{unit} N_mg1 W_mm1_{unit} N_mm1\n");
-        for p in &m.points {
-            let _ = writeln!(
-                data,
-                "{} {} {} {} {} {}",
-                p.rho,
-                p.lambda_per_s,
-                p.mg1.sojourn,
-                p.mg1.in_system,
-                p.mm1.sojourn,
-                p.mm1.in_system
-            );
-        }
-        let mut val = String::new();
-        let has_val = !results.validation.is_empty();
-        if has_val {
-            data.push_str("\n\n# validation: rho measured_W ci95 measured_N\n");
-            for v in &results.validation {
-                let _ = writeln!(
-                    data,
-                    "{} {} {} {}",
-                    v.rho,
-                    v.sojourn,
-                    v.ci95,
-                    v.rho * v.sojourn / m.mean
-                );
-            }
-            val =
-                ", 'sojourn.dat' index 1 using 1:2:3 with yerrorbars pt 7 title 'measured'".into();
-        }
-        let wlabel = quote(&format!("sojourn time W ({unit})"));
-        w.figure(
-            "sojourn",
-            &format!("sojourn time against load (T = {:.1} {unit}, C² = {:.3})", m.mean, m.cv2),
-            &data,
-            &format!(
-                "set key top left\nset xlabel 'load ρ'\nset ylabel {wlabel}\nset logscale y\n\
-                 plot 'sojourn.dat' index 0 using 1:5 with lines lw 2 dt 1 title 'M/M/1', '' index 0 using 1:3 with lines lw 2 dt 2 title 'M/G/1'{val}\n"
-            ),
-        )?;
-        let nval = if has_val {
-            ", 'in_system.dat' index 1 using 1:4 with points pt 7 title 'measured'"
-        } else {
-            ""
-        };
-        w.figure(
-            "in_system",
-            &format!("number in system against load (C² = {:.3})", m.cv2),
-            &data,
-            &format!(
-                "set key top left\nset xlabel 'load ρ'\nset ylabel 'number in system N'\nset logscale y\n\
-                 plot 'in_system.dat' index 0 using 1:6 with lines lw 2 dt 1 title 'M/M/1', '' index 0 using 1:4 with lines lw 2 dt 2 title 'M/G/1'{nval}\n"
-            ),
-        )?;
+    if results.model.is_some() || has_choices(results) {
+        queue_figures(&mut w, results)?;
     }
     Ok(w.figures)
+}
+
+fn has_choices(results: &Results) -> bool {
+    results
+        .validation
+        .as_ref()
+        .is_some_and(|v| !v.choices.is_empty())
+}
+
+/// The names (without extension) of every figure [`plot_results`] draws for `results`, in
+/// drawing order.
+pub fn figure_names(results: &Results) -> Vec<String> {
+    let mut v: Vec<String> = results
+        .functions
+        .iter()
+        .filter(|f| f.stats.samples > 0)
+        .map(|f| format!("density_{}_{}", f.stage, slug(&f.function)))
+        .collect();
+    v.extend(
+        results
+            .stages
+            .iter()
+            .filter(|s| s.stats.samples > 0)
+            .map(|s| format!("stage_{}", s.stage)),
+    );
+    v.push("depth".into());
+    if results.model.is_some() || has_choices(results) {
+        v.push("sojourn".into());
+        v.push("in_system".into());
+    }
+    v
+}
+
+const COLOURS: [&str; 4] = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd"];
+const POINTS: [u8; 4] = [7, 5, 9, 11];
+
+fn model_block(data: &mut String, m: &ModelOutput, unit: &str, label: &str) {
+    let _ = writeln!(
+        data,
+        "# model, {label}: rho lambda_per_s W_mg1_{unit} N_mg1 W_mm1_{unit} N_mm1"
+    );
+    for p in &m.points {
+        let _ = writeln!(
+            data,
+            "{} {} {} {} {} {}",
+            p.rho, p.lambda_per_s, p.mg1.sojourn, p.mg1.in_system, p.mm1.sojourn, p.mm1.in_system
+        );
+    }
+    data.push_str("\n\n");
+}
+
+/// W(ρ) and N(ρ): the projection of the results' service time, or, when the results hold a
+/// validation, the projection of every service-time choice with its measured points (at the
+/// achieved load, with 95 % error bars). M/M/1 solid, M/G/1 dashed; one colour per choice.
+fn queue_figures(w: &mut Writer<'_>, results: &Results) -> Result<()> {
+    let unit = results.unit.as_str();
+    let mut data = String::new();
+    let mut index = 0usize;
+    let mut w_plots: Vec<String> = Vec::new();
+    let mut n_plots: Vec<String> = Vec::new();
+    let mut title_w = String::from("sojourn time against load");
+    let mut title_n = String::from("number in system against load");
+    let choices = results
+        .validation
+        .as_ref()
+        .map(|v| v.choices.as_slice())
+        .unwrap_or_default();
+    if choices.is_empty() {
+        if let Some(m) = &results.model {
+            model_block(&mut data, m, unit, "service time from the probes");
+            w_plots.push(format!(
+                "'sojourn.dat' index 0 using 1:5 with lines lw 2 dt 1 lc rgb '{c}' title 'M/M/1', '' index 0 using 1:3 with lines lw 2 dt 2 lc rgb '{c}' title 'M/G/1'",
+                c = COLOURS[0]
+            ));
+            n_plots.push(format!(
+                "'in_system.dat' index 0 using 1:6 with lines lw 2 dt 1 lc rgb '{c}' title 'M/M/1', '' index 0 using 1:4 with lines lw 2 dt 2 lc rgb '{c}' title 'M/G/1'",
+                c = COLOURS[0]
+            ));
+            let _ = write!(title_w, " (T = {:.1} {unit}, C² = {:.3})", m.mean, m.cv2);
+            let _ = write!(title_n, " (C² = {:.3})", m.cv2);
+        }
+    } else {
+        title_w.push_str(": models and measurement per service-time choice");
+        title_n.push_str(": models and measurement per service-time choice");
+        let fine_rhos: Vec<f64> = (1..=98).map(|i| f64::from(i) / 100.0).collect();
+        for (i, c) in choices.iter().enumerate() {
+            let Ok(m) = crate::queueing::project(
+                c.service.mean,
+                c.service.variance,
+                results.unit_ns,
+                &fine_rhos,
+            ) else {
+                continue;
+            };
+            let colour = COLOURS[i % COLOURS.len()];
+            let pt = POINTS[i % POINTS.len()];
+            let label = format!(
+                "{}, T = {:.1} {unit}, C² = {:.3}",
+                c.name, c.service.mean, c.service.cv2
+            );
+            model_block(&mut data, &m, unit, &label);
+            let mg1_title = quote(&format!("M/G/1 ({}, C² = {:.3})", c.name, c.service.cv2));
+            w_plots.push(format!(
+                "'sojourn.dat' index {index} using 1:5 with lines lw 2 dt 1 lc rgb '{colour}' title {}, '' index {index} using 1:3 with lines lw 2 dt 2 lc rgb '{colour}' title {mg1_title}",
+                quote(&format!("M/M/1 ({})", c.name))
+            ));
+            if n_plots.is_empty() {
+                n_plots.push(format!(
+                    "'in_system.dat' index {index} using 1:6 with lines lw 2 dt 1 lc rgb 'black' title 'M/M/1 (any T)'"
+                ));
+            }
+            n_plots.push(format!(
+                "'in_system.dat' index {index} using 1:4 with lines lw 2 dt 2 lc rgb '{colour}' title {mg1_title}"
+            ));
+            index += 1;
+            let _ = writeln!(
+                data,
+                "# measured, {label} (reached points, at the achieved load): rho_achieved W_{unit} W_ci95 N N_ci95 rho_target"
+            );
+            let mut any = false;
+            for r in c.points.iter().filter(|r| r.reached) {
+                let (Some(rho), Some(m)) = (r.rho_achieved, &r.measured) else {
+                    continue;
+                };
+                let _ = writeln!(
+                    data,
+                    "{rho} {} {} {} {} {}",
+                    m.sojourn.mean,
+                    m.sojourn.ci95.unwrap_or(0.0),
+                    m.in_system.unwrap_or(f64::NAN),
+                    m.in_system_ci95.unwrap_or(0.0),
+                    r.rho
+                );
+                any = true;
+            }
+            if !any {
+                let _ = writeln!(data, "NaN NaN NaN NaN NaN NaN");
+            }
+            data.push_str("\n\n");
+            if any {
+                let t = quote(&format!("measured ({})", c.name));
+                w_plots.push(format!(
+                    "'sojourn.dat' index {index} using 1:2:3 with yerrorbars pt {pt} ps 1.3 lc rgb '{colour}' title {t}"
+                ));
+                n_plots.push(format!(
+                    "'in_system.dat' index {index} using 1:4:5 with yerrorbars pt {pt} ps 1.3 lc rgb '{colour}' title {t}"
+                ));
+            }
+            index += 1;
+        }
+    }
+    if w_plots.is_empty() {
+        return Ok(());
+    }
+    let wlabel = quote(&format!("sojourn time W ({unit})"));
+    let w_cmd = w_plots.join(", ");
+    w.figure(
+        "sojourn",
+        &title_w,
+        &data,
+        &format!(
+            "set key top left\nset xlabel 'load ρ'\nset ylabel {wlabel}\nset logscale y\nset xrange [0:1]\nplot {w_cmd}\n"
+        ),
+    )?;
+    let n_cmd = n_plots.join(", ");
+    w.figure(
+        "in_system",
+        &title_n,
+        &data,
+        &format!(
+            "set key top left\nset xlabel 'load ρ'\nset ylabel 'number in system N'\nset logscale y\nset xrange [0:1]\nplot {n_cmd}\n"
+        ),
+    )
 }

@@ -13,9 +13,13 @@ use crate::error::{Error, Result};
 use crate::queueing::ModelOutput;
 use crate::stage::{Stage, StageClassifier};
 use crate::stats::Summary;
+use crate::validation::Validation;
 
 /// Version of the results document; bumped on incompatible changes.
-pub const RESULTS_SCHEMA: u32 = 1;
+///
+/// 2: `validation` became an object with one table per service-time choice (issue 6);
+/// `analyzer` and the trace's times, command line, clock and notes were added.
+pub const RESULTS_SCHEMA: u32 = 2;
 
 /// How samples during which the CPU did something else are treated (methodology step 4).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -74,6 +78,22 @@ pub struct TraceInfo {
     pub lost_events: u64,
     /// Events lost per CPU.
     pub lost_events_per_cpu: Vec<u64>,
+    /// Wall-clock start of the recording, ns since the Unix epoch (0: unknown).
+    #[serde(default)]
+    pub start_time_unix_ns: u64,
+    /// Wall-clock end of the recording, if the recorder finished.
+    #[serde(default)]
+    pub stop_time_unix_ns: Option<u64>,
+    /// The recorder's command line.
+    #[serde(default)]
+    pub command_line: Vec<String>,
+    /// What the record timestamps are.
+    #[serde(default)]
+    pub clock_source: String,
+    /// Other fields of the trace metadata (driver, fallback, skipped functions, stop reason,
+    /// kernel counters, ...), as the recorder wrote them.
+    #[serde(default)]
+    pub notes: serde_json::Map<String, serde_json::Value>,
 }
 
 /// Calibrated probe cost of one mechanism (ns).
@@ -307,23 +327,14 @@ pub struct Service {
     pub cv2: f64,
 }
 
-/// A measured point of the validation experiment: open-loop Poisson load at `rho`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct ValidationPoint {
-    /// Offered load.
-    pub rho: f64,
-    /// Measured mean sojourn time, in the results' unit.
-    pub sojourn: f64,
-    /// Half-width of its 95 % confidence interval.
-    #[serde(default)]
-    pub ci95: f64,
-}
-
 /// Everything `kpath analyze` computes.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Results {
     /// [`RESULTS_SCHEMA`].
     pub schema: u32,
+    /// The analysing program and its version, e.g. "kpath-analysis 0.1.0".
+    #[serde(default)]
+    pub analyzer: String,
     /// Time unit of every time field: `"ns"` or `"ticks"`.
     pub unit: String,
     /// Nanoseconds per unit.
@@ -352,9 +363,29 @@ pub struct Results {
     pub service: Service,
     /// Queueing projection on the default load grid (absent when T = 0).
     pub model: Option<ModelOutput>,
-    /// Measured validation points, if any.
-    #[serde(default)]
-    pub validation: Vec<ValidationPoint>,
+    /// The measured validation of the projection, if any (`validation.rs`). Schema-1 files
+    /// hold a list here: an empty one reads as `None`, a non-empty one is refused.
+    #[serde(default, deserialize_with = "validation_or_legacy")]
+    pub validation: Option<Validation>,
+}
+
+fn validation_or_legacy<'de, D>(d: D) -> std::result::Result<Option<Validation>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Either {
+        New(Option<Validation>),
+        Legacy(Vec<serde_json::Value>),
+    }
+    match Either::deserialize(d)? {
+        Either::New(v) => Ok(v),
+        Either::Legacy(l) if l.is_empty() => Ok(None),
+        Either::Legacy(_) => Err(serde::de::Error::custom(
+            "`validation` is a schema-1 list of points; rebuild it with `kpath analyze --validation`",
+        )),
+    }
 }
 
 impl Results {
@@ -428,9 +459,8 @@ impl Results {
         }
         self.service.mean *= f;
         self.service.variance *= f2;
-        for v in &mut self.validation {
-            v.sojourn *= f;
-            v.ci95 *= f;
+        if let Some(v) = &mut self.validation {
+            v.scale_times(f);
         }
         self.unit = "ticks".into();
         self.unit_ns = 1000.0 / cpu_mhz;

@@ -63,6 +63,7 @@ pub const DEFAULT_RX_ROOTS: &[&str] = &[
     "napi_poll",
     "veth_poll",
     "rtl8139_poll",
+    "cp_rx_poll",
     "e1000_clean",
     "virtnet_poll",
     "process_backlog",
@@ -108,6 +109,8 @@ pub const DEFAULT_TX_ROOTS: &[&str] = &[
     "dev_hard_start_xmit",
     "veth_xmit",
     "rtl8139_start_xmit",
+    "cp_start_xmit",
+    "e1000_xmit_frame",
 ];
 
 /// Decides the stage of a root function by name.
@@ -153,6 +156,20 @@ mod tests {
         assert_eq!(c.classify("tp:sys_sendto"), Stage::Tx);
         assert_eq!(c.classify("udp_sendmsg"), Stage::Tx);
         assert_eq!(c.classify("tp:sys_recvfrom"), Stage::Other);
+    }
+
+    #[test]
+    fn emulated_nic_drivers_are_roots() {
+        // QEMU's rtl8139 is driven by 8139cp, its e1000 by e1000 (the VM stand's cards).
+        let c = StageClassifier::default();
+        for rx in ["cp_rx_poll", "e1000_clean", "rtl8139_poll"] {
+            assert_eq!(c.classify(rx), Stage::Rx, "{rx}");
+        }
+        for tx in ["cp_start_xmit", "e1000_xmit_frame", "rtl8139_start_xmit"] {
+            assert_eq!(c.classify(tx), Stage::Tx, "{tx}");
+        }
+        // Interrupt handlers stay out of both stages.
+        assert_eq!(c.classify("cp_interrupt"), Stage::Other);
     }
 
     #[test]

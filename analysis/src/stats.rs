@@ -193,8 +193,9 @@ pub struct Summary {
     pub max: f64,
     /// Half-width of the 95 % confidence interval of the mean.
     pub ci95: f64,
-    /// Samples needed for a ±1 % confidence interval at 95 %.
-    pub samples_needed_1pct: f64,
+    /// Samples needed for a ±1 % confidence interval at 95 %; `None` when undefined (no
+    /// samples, or a zero mean), so that the JSON stays readable (NaN would become `null`).
+    pub samples_needed_1pct: Option<f64>,
     /// Whether `samples ≥ samples_needed_1pct`.
     pub precision_1pct_reached: bool,
     /// Probability density histogram.
@@ -317,8 +318,8 @@ impl SampleStats {
             } else {
                 0.0
             },
-            samples_needed_1pct: needed,
-            precision_1pct_reached: n >= 2 && (n as f64) >= needed,
+            samples_needed_1pct: needed.is_finite().then_some(needed),
+            precision_1pct_reached: n >= 2 && needed.is_finite() && (n as f64) >= needed,
             density: self.density(DENSITY_BINS),
         }
     }
@@ -355,6 +356,23 @@ impl SampleStats {
 
 #[cfg(test)]
 mod tests {
+
+    /// A function whose every sample was dropped must still round-trip through JSON
+    /// (found by the demo: NaN became `null` and `kpath html` could not read the results).
+    #[test]
+    fn empty_summary_round_trips_through_json() {
+        for samples in [&[][..], &[5.0][..], &[0.0, 0.0][..]] {
+            let mut st = SampleStats::new();
+            for &x in samples {
+                st.push(x);
+            }
+            let summary = st.summary();
+            let text = serde_json::to_string(&summary).expect("serialise");
+            let back: Summary =
+                serde_json::from_str(&text).unwrap_or_else(|e| panic!("{samples:?}: {e}: {text}"));
+            assert_eq!(back.samples, summary.samples);
+        }
+    }
     use super::*;
 
     #[test]

@@ -3,9 +3,13 @@
 
 use std::path::Path;
 
-use kpath_analysis::plot::{gnuplot_available, plot_results, run_gnuplot, slug, ImageFormat};
-use kpath_analysis::results::ValidationPoint;
+use kpath_analysis::plot::{
+    figure_names, gnuplot_available, plot_results, run_gnuplot, slug, ImageFormat,
+};
 use kpath_analysis::synth::{write_trace, SynthConfig};
+use kpath_analysis::validation::{
+    build, ChoiceInput, MeasuredPoint, ServiceSpec, ServiceTime, Sojourns, ValidationOptions,
+};
 use kpath_analysis::{analyze_file, AnalysisOptions};
 
 /// Width and height from the IHDR chunk, after checking the signature.
@@ -27,11 +31,45 @@ fn every_figure_is_a_png_and_its_script_reproduces_it() {
     let trace = dir.path().join("t.trace");
     write_trace(&SynthConfig::veth(300), &trace).expect("trace");
     let mut r = analyze_file(&trace, &AnalysisOptions::default()).expect("analyze");
-    r.validation = vec![ValidationPoint {
-        rho: 0.5,
-        sojourn: 3000.0,
-        ci95: 100.0,
-    }];
+    let point = |rho: f64, t: f64| MeasuredPoint {
+        rho,
+        lambda_target_per_s: None,
+        lambda_achieved_per_s: Some(rho / (t * 1e-9)),
+        sojourns: Some(Sojourns::Summary {
+            samples: 1000,
+            mean: 1.3 * t / (1.0 - rho),
+            variance: t * t,
+        }),
+        unreachable: None,
+    };
+    let probes = ChoiceInput {
+        name: "probes".into(),
+        description: None,
+        service: None,
+        points: vec![point(0.5, r.service.mean)],
+    };
+    let relay = ChoiceInput {
+        name: "relay".into(),
+        description: None,
+        service: Some(ServiceSpec::Moments(ServiceTime {
+            mean: 3000.0,
+            variance: 4e6,
+        })),
+        points: vec![point(0.3, 3000.0), point(0.8, 3000.0)],
+    };
+    let service = ServiceTime {
+        mean: r.service.mean,
+        variance: r.service.variance,
+    };
+    r.validation = Some(
+        build(
+            &[probes, relay],
+            Some(service),
+            1.0,
+            &ValidationOptions::default(),
+        )
+        .expect("validation"),
+    );
     let out = dir.path().join("plots");
     let figs = plot_results(&r, &out, ImageFormat::Png).expect("plot");
 
@@ -41,6 +79,7 @@ fn every_figure_is_a_png_and_its_script_reproduces_it() {
         .map(|f| format!("density_{}_{}", f.stage, slug(&f.function)))
         .collect();
     promised.extend(["stage_rx", "stage_tx", "depth", "sojourn", "in_system"].map(String::from));
+    assert_eq!(figure_names(&r), promised);
     assert_eq!(figs.len(), promised.len());
     for name in &promised {
         for ext in ["png", "gp", "dat"] {
@@ -58,8 +97,20 @@ fn every_figure_is_a_png_and_its_script_reproduces_it() {
         );
     }
     let sojourn = std::fs::read_to_string(out.join("sojourn.gp")).expect("gp");
-    assert!(sojourn.contains("dt 1 title 'M/M/1'") && sojourn.contains("dt 2 title 'M/G/1'"));
-    assert!(sojourn.contains("'measured'"));
+    for choice in ["probes", "relay"] {
+        assert!(
+            sojourn.contains("dt 1 lc rgb")
+                && sojourn.contains(&format!("title 'M/M/1 ({choice})'")),
+            "{sojourn}"
+        );
+        assert!(
+            sojourn.contains(&format!("title 'measured ({choice})'")),
+            "{sojourn}"
+        );
+    }
+    assert!(sojourn.contains("dt 2 lc rgb") && sojourn.contains("yerrorbars"));
+    let in_system = std::fs::read_to_string(out.join("in_system.gp")).expect("gp");
+    assert!(in_system.contains("'measured (relay)'") && in_system.contains("M/M/1 (any T)"));
 
     // Rerun three scripts by hand in a copy of the directory: same bytes.
     let copy = dir.path().join("rerun");

@@ -1,5 +1,5 @@
 //! Integration tests of `kpath-analysis`: hand-built traces with exact answers, golden text,
-//! model formulas, numerics, plots and the CLI.
+//! model formulas, numerics, plots, the HTML report and the CLI.
 
 #[macro_use]
 mod macros;
@@ -7,6 +7,7 @@ mod util;
 
 pub mod calltree;
 mod cli;
+mod html;
 mod model;
 mod numerics;
 mod plot;

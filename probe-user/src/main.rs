@@ -148,6 +148,9 @@ struct RecordArgs {
     /// No live status line.
     #[arg(short, long)]
     quiet: bool,
+    /// A note stored in the trace metadata and shown in reports.
+    #[arg(long)]
+    note: Option<String>,
     /// Run this command, and stop recording when it exits.
     #[arg(last = true, value_name = "COMMAND")]
     command: Vec<String>,
@@ -199,6 +202,7 @@ fn run_record(args: RecordArgs) -> Result<ExitCode> {
         command: args.command.clone(),
         command_line: std::env::args().collect(),
         progress: !args.quiet,
+        note: args.note.clone(),
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

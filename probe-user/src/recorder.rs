@@ -55,6 +55,8 @@ pub struct RecordOptions {
     pub command_line: Vec<String>,
     /// Show a live status line (only when stderr is a terminal).
     pub progress: bool,
+    /// A free-text note stored in the trace metadata (e.g. "timings under emulation").
+    pub note: Option<String>,
 }
 
 /// What a recording produced.
@@ -202,6 +204,9 @@ pub fn attach(opts: &RecordOptions) -> Result<(Probes, Metadata, Vec<Skipped>), 
     }
     let irq = probes.attach_irq_accounting()?;
     meta.extra.insert("irq_tracepoints".into(), json!(irq));
+    if let Some(note) = &opts.note {
+        meta.extra.insert("note".into(), json!(note));
+    }
     meta.extra.insert(
         "skipped".into(),
         json!(skipped

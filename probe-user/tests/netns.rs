@@ -101,6 +101,7 @@ fn tracepoint_stages_record_an_echo_session_between_namespaces() {
         command: Vec::new(),
         command_line: vec!["test".into()],
         progress: false,
+        note: None,
     };
     let recording = runtime
         .block_on(async { Recording::start(opts) })

@@ -2,11 +2,13 @@
 //! missing first, so a fresh machine needs nothing by hand.
 
 mod build;
+mod demo;
 mod setup;
 mod test;
 mod treecheck;
 mod util;
 mod vm;
+mod vmstand;
 
 use std::process::ExitCode;
 
@@ -46,8 +48,35 @@ enum Cmd {
         #[arg(long)]
         kernel: Option<String>,
     },
-    /// The main job on a built-in default.
-    Demo,
+    /// The main job on a built-in default: stand, probes, analysis, validation, report.
+    Demo(demo::DemoOptions),
+    /// The two-host stand on emulated NICs (generic kernel): trace, report and call trees.
+    VmStand {
+        /// Emulated card model.
+        #[arg(long, value_enum)]
+        nic: vmstand::Nic,
+        /// Kernel: 6.1, 6.12 or 6.12-rt.
+        #[arg(long, default_value = vmstand::DEFAULT_KERNEL)]
+        kernel: String,
+        /// Datagrams relayed while recording.
+        #[arg(long, default_value_t = vmstand::CI_COUNT)]
+        count: usize,
+        /// Output directory (default target/vm-stand/<nic>-<kernel>/).
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+        /// Also run `kpath-probe discover` over the network code and record what it finds.
+        #[arg(long)]
+        discover: bool,
+    },
+    /// The stand and the mechanism checks on every kernel offered, and the host's kernel.
+    Matrix {
+        /// Emulated card model.
+        #[arg(long, value_enum, default_value = "rtl8139")]
+        nic: vmstand::Nic,
+        /// Datagrams relayed per kernel.
+        #[arg(long, default_value_t = vmstand::CI_COUNT)]
+        count: usize,
+    },
 }
 
 fn run(cli: Cli) -> Result<()> {
@@ -67,14 +96,35 @@ fn run(cli: Cli) -> Result<()> {
             vm::vm_test(flavour, kernel.as_deref())
         }
         Cmd::Test { skip_vm, kernel } => test::test(&test::TestOptions { skip_vm, kernel }),
-        Cmd::Demo => {
+        Cmd::VmStand {
+            nic,
+            kernel,
+            count,
+            out,
+            discover,
+        } => {
             setup::setup()?;
             build::build()?;
-            eprintln!(
-                "demo: the end-to-end demo (stand + probes + analysis + plots) is not built yet;"
-            );
-            eprintln!("demo: running the VM scenario that proves the probes instead.");
-            vm::vm_test(vm::Flavour::Cloud, None)
+            let opts = vmstand::StandOptions {
+                nic,
+                kernel: vmstand::KernelChoice::parse(&kernel)?,
+                count,
+                out,
+                mechanisms: false,
+                discover,
+            };
+            let run = vmstand::vm_stand(&opts)?;
+            vmstand::check_stand(&run.summary, count)
+        }
+        Cmd::Matrix { nic, count } => {
+            setup::setup()?;
+            build::build()?;
+            vmstand::matrix(nic, count)
+        }
+        Cmd::Demo(opts) => {
+            setup::setup()?;
+            build::build()?;
+            demo::demo(&opts)
         }
     }
 }

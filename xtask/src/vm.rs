@@ -589,7 +589,11 @@ pub fn vm_udp_echo(flavour: Flavour, series: Option<&str>) -> Result<PathBuf> {
     fs.add_binary(&release_binary("kpath-stand"))?;
     fs.add_module(&kernel, "veth")?;
     fs.add_module(&kernel, "virtio_blk")?;
-    let initrd = fs.pack(&SCENARIO_UDP_ECHO.replace("@COUNT@", &UDP_ECHO_COUNT.to_string()))?;
+    let script = format!(
+        "{SCENARIO_NETNS_SETUP}{}",
+        SCENARIO_UDP_ECHO.replace("@COUNT@", &UDP_ECHO_COUNT.to_string())
+    );
+    let initrd = fs.pack(&script)?;
     let disk = out_disk("udp-echo", 512)?;
     let console = boot(&Boot {
         kernel: &kernel,
@@ -623,7 +627,9 @@ pub fn vm_udp_echo(flavour: Flavour, series: Option<&str>) -> Result<PathBuf> {
     Ok(dest)
 }
 
-const SCENARIO_UDP_ECHO: &str = r#"
+/// Two network namespaces joined by veth in the guest, `kpath-stand echo` ready in the
+/// proxy one. Leaves `$G`/`$P` (run in gen/proxy), `$ECHO`, `$GEN`, `$PROXY` set.
+const SCENARIO_NETNS_SETUP: &str = r#"
 set -e
 # The method's two hosts: two network namespaces joined by a veth pair.
 unshare -n sleep 100000 &
@@ -654,6 +660,9 @@ $P kpath-stand echo --listen 198.18.0.2:9000 --ready-file /tmp/echo-ready &
 ECHO=$!
 for i in $(seq 200); do [ -s /tmp/echo-ready ] && break; sleep 0.05; done
 [ -s /tmp/echo-ready ]
+"#;
+
+const SCENARIO_UDP_ECHO: &str = r#"
 for mech in kprobe fentry; do
   $P kpath-probe record --mechanism $mech --preset udp-echo --interface kp -q      -o /out/udp-echo-$mech.trace --      $G kpath-stand gen --target 198.18.0.2:9000 --count @COUNT@ --allow-remote
 done
@@ -662,6 +671,44 @@ $P kpath-probe discover --glob-set net -q --top 15 --json /out/discover.json -o 
    $G kpath-stand gen --target 198.18.0.2:9000 --count @COUNT@ --allow-remote
 kill $ECHO $GEN $PROXY
 "#;
+
+/// The demo's session inside the VM: one recording with the mechanism chosen as on a real
+/// host (`auto`), timings marked as emulated.
+const SCENARIO_DEMO: &str = r#"
+$P kpath-probe record --mechanism auto --preset udp-echo --interface kp -q \
+   --note "timings under QEMU TCG software emulation: structure is real, times are not" \
+   -o /out/demo.trace -- \
+   $G kpath-stand gen --target 198.18.0.2:9000 --count @COUNT@ --warmup 50 --allow-remote
+kill $ECHO $GEN $PROXY
+"#;
+
+/// Runs the demo's session in the VM (cloud kernel) and returns the directory with `demo.trace`.
+pub fn vm_demo_session(count: usize) -> Result<PathBuf> {
+    let kernel = fetch_kernel(Flavour::Cloud, None)?;
+    let mut fs = Initramfs::new("demo")?;
+    fs.add_binary(&release_binary("kpath-probe"))?;
+    fs.add_binary(&release_binary("kpath-stand"))?;
+    fs.add_module(&kernel, "veth")?;
+    fs.add_module(&kernel, "virtio_blk")?;
+    let script = format!(
+        "{SCENARIO_NETNS_SETUP}{}",
+        SCENARIO_DEMO.replace("@COUNT@", &count.to_string())
+    );
+    let initrd = fs.pack(&script)?;
+    let disk = out_disk("demo", 512)?;
+    let console = boot(&Boot {
+        kernel: &kernel,
+        initrd: &initrd,
+        extra_args: Vec::new(),
+        timeout: Duration::from_secs(900),
+        memory_mib: 1024,
+        out_disk: Some(disk.clone()),
+    })?;
+    let dest = cache_dir().join("results/demo");
+    let _ = fs::remove_dir_all(&dest);
+    collect_out(&disk, &console, &dest)?;
+    Ok(dest)
+}
 
 /// First scenario: each mechanism on `udp_sendmsg`, 1000 datagrams on loopback.
 const SCENARIO_MECHANISMS: &str = r#"

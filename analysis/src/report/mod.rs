@@ -7,6 +7,8 @@ use crate::results::Results;
 
 pub mod csv;
 pub mod json;
+pub mod markdown;
+pub mod tables;
 pub mod text;
 
 /// An output format for results.

@@ -193,7 +193,9 @@ pub fn render(r: &Results) -> String {
             if s.precision_1pct_reached {
                 "yes".into()
             } else {
-                format!("n≥{:.0}", s.samples_needed_1pct)
+                s.samples_needed_1pct
+                    .map(|n| format!("n≥{n:.0}"))
+                    .unwrap_or_else(|| "-".into())
             },
         ]);
     }
@@ -315,7 +317,9 @@ pub fn render(r: &Results) -> String {
             if st.precision_1pct_reached {
                 "yes".into()
             } else {
-                format!("n≥{:.0}", st.samples_needed_1pct)
+                st.samples_needed_1pct
+                    .map(|n| format!("n≥{n:.0}"))
+                    .unwrap_or_else(|| "-".into())
             },
         ]);
     }

@@ -1,0 +1,519 @@
+//! The key tables of a report as plain data (unescaped text cells), built once and rendered
+//! by `html.rs` and `report/markdown.rs`.
+
+use std::collections::BTreeMap;
+
+use super::fmt_time;
+use crate::plot::slug;
+use crate::results::Results;
+use crate::validation::{Prediction, ValidationRow};
+
+/// One table row.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Row {
+    /// Stable element id (HTML `id`), if any.
+    pub id: Option<String>,
+    /// Whether the row reports a problem (drawn highlighted).
+    pub alarm: bool,
+    /// The cells, as plain text.
+    pub cells: Vec<String>,
+}
+
+/// A table with a caption, header and rows.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Table {
+    /// Stable id (HTML `id` of the `<table>`).
+    pub id: String,
+    /// What the table shows.
+    pub caption: String,
+    /// Column headers.
+    pub head: Vec<String>,
+    /// Columns holding identifiers (function names, choice names), rendered as code.
+    pub code_cols: Vec<usize>,
+    /// Rows.
+    pub rows: Vec<Row>,
+}
+
+impl Table {
+    fn new(id: &str, caption: String, head: &[&str], code_cols: &[usize]) -> Self {
+        Self {
+            id: id.into(),
+            caption,
+            head: head.iter().map(|s| s.to_string()).collect(),
+            code_cols: code_cols.to_vec(),
+            rows: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, cells: Vec<String>) {
+        self.rows.push(Row {
+            cells,
+            ..Row::default()
+        });
+    }
+}
+
+/// One line of the run metadata.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Meta {
+    /// What.
+    pub key: String,
+    /// Its value.
+    pub value: String,
+    /// Whether it reports a problem (lost events, unfinished trace, fallback).
+    pub alarm: bool,
+}
+
+/// `YYYY-MM-DD hh:mm:ss.mmm UTC` from ns since the Unix epoch (proleptic Gregorian calendar,
+/// H. Hinnant's `civil_from_days`).
+pub fn utc(unix_ns: u64) -> String {
+    let secs = unix_ns / 1_000_000_000;
+    let ms = (unix_ns % 1_000_000_000) / 1_000_000;
+    let days = (secs / 86_400) as i64;
+    let sod = secs % 86_400;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}.{ms:03} UTC",
+        sod / 3600,
+        sod / 60 % 60,
+        sod % 60
+    )
+}
+
+fn compact_json(v: &serde_json::Value) -> String {
+    let s = match v {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    if s.chars().count() > 400 {
+        let t: String = s.chars().take(399).collect();
+        format!("{t}…")
+    } else {
+        s
+    }
+}
+
+/// The run's metadata: host, kernel, tools, times, mechanisms, counts, losses, settings, and
+/// every note the recorder left.
+pub fn metadata(r: &Results) -> Vec<Meta> {
+    let t = &r.trace;
+    let mut v = Vec::new();
+    let mut put = |key: &str, value: String, alarm: bool| {
+        v.push(Meta {
+            key: key.into(),
+            value,
+            alarm,
+        })
+    };
+    put(
+        "lost events",
+        if t.lost_events > 0 {
+            format!(
+                "{} EVENTS LOST in the kernel (per CPU: {:?}): trees and counts have gaps",
+                t.lost_events, t.lost_events_per_cpu
+            )
+        } else {
+            "0".into()
+        },
+        t.lost_events > 0,
+    );
+    if let Some(f) = t.notes.get("fallback") {
+        put("mechanism fallback", compact_json(f), true);
+    }
+    put("host", t.hostname.clone(), false);
+    put("kernel", t.kernel_release.clone(), false);
+    put("CPUs", t.cpu_count.to_string(), false);
+    let mut mechs: BTreeMap<&str, usize> = BTreeMap::new();
+    for f in &r.functions {
+        *mechs.entry(f.mechanism.as_str()).or_default() += 1;
+    }
+    put(
+        "mechanisms",
+        if mechs.is_empty() {
+            "none (no function returned)".into()
+        } else {
+            mechs
+                .iter()
+                .map(|(m, n)| format!("{m} ({n} function-stage pairs)"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        },
+        false,
+    );
+    put("recorder", t.tool.clone(), false);
+    put("analyzer", r.analyzer.clone(), false);
+    if t.start_time_unix_ns > 0 {
+        put("start", utc(t.start_time_unix_ns), false);
+    }
+    match t.stop_time_unix_ns {
+        Some(stop) => {
+            let dur = stop.saturating_sub(t.start_time_unix_ns) as f64 * 1e-9;
+            put("stop", format!("{} ({dur:.3} s)", utc(stop)), false);
+        }
+        None => put(
+            "stop",
+            if t.finalised {
+                "not recorded".into()
+            } else {
+                "unknown: the recorder did not finish".into()
+            },
+            !t.finalised,
+        ),
+    }
+    put(
+        "trace",
+        format!(
+            "{} ({} records{})",
+            t.path,
+            t.records,
+            if t.finalised {
+                ""
+            } else {
+                ", NOT FINALISED: the recorder did not finish"
+            }
+        ),
+        !t.finalised,
+    );
+    if !t.command_line.is_empty() {
+        put("command line", t.command_line.join(" "), false);
+    }
+    if !t.clock_source.is_empty() {
+        put("clock", t.clock_source.clone(), false);
+    }
+    for s in &r.stages {
+        put(
+            &format!("{} invocations", s.stage),
+            format!(
+                "{} ({} complete, {} kept after the filter)",
+                s.invocations, s.complete_invocations, s.stats.samples
+            ),
+            false,
+        );
+    }
+    let mut names: Vec<&str> = r.functions.iter().map(|f| f.function.as_str()).collect();
+    names.sort_unstable();
+    names.dedup();
+    put("functions with calls", names.len().to_string(), false);
+    let a = &r.anomalies;
+    let anomalies =
+        a.unmatched_exits + a.unwound_calls + a.depth_gaps + a.depth_overflows + a.open_at_end;
+    put(
+        "nesting anomalies",
+        format!(
+            "{} unmatched exits, {} unwound calls, {} depth gaps, {} depth overflows, {} broken invocations, {} open at end",
+            a.unmatched_exits, a.unwound_calls, a.depth_gaps, a.depth_overflows, a.broken_invocations, a.open_at_end
+        ),
+        anomalies > 0,
+    );
+    put(
+        "settings",
+        format!(
+            "filter {}{}; times in {} ({} ns per unit)",
+            r.settings.filter.name(),
+            if r.settings.subtract_probe_cost {
+                ", probe cost subtracted"
+            } else {
+                ""
+            },
+            r.unit,
+            r.unit_ns
+        ),
+        false,
+    );
+    for p in &r.probe_cost {
+        put(
+            &format!("probe cost ({})", p.mechanism),
+            format!(
+                "mean {} ns, variance {} ns², {} samples",
+                fmt_time(p.mean),
+                fmt_time(p.variance),
+                p.samples
+            ),
+            false,
+        );
+    }
+    for (k, val) in t.notes.iter().filter(|(k, _)| k.as_str() != "fallback") {
+        put(&format!("recorder: {k}"), compact_json(val), false);
+    }
+    v
+}
+
+/// Per stage (methodology step 6).
+pub fn stages(r: &Results) -> Table {
+    let u = &r.unit;
+    let mut t = Table::new(
+        "stages-table",
+        format!("Per stage: time per invocation T and its variance D ({u})"),
+        &[
+            "stage",
+            "invocations",
+            "kept",
+            "mean T",
+            "±ci95",
+            "variance D",
+            "C²",
+            "p50",
+            "p99",
+            "calls/inv",
+            "functions",
+            "normative/call",
+            "plain avg",
+        ],
+        &[],
+    );
+    for s in &r.stages {
+        let st = &s.stats;
+        t.push(vec![
+            s.stage.to_string(),
+            s.invocations.to_string(),
+            st.samples.to_string(),
+            fmt_time(st.mean),
+            fmt_time(st.ci95),
+            fmt_time(st.variance),
+            format!("{:.3}", st.cv2),
+            fmt_time(st.p50),
+            fmt_time(st.p99),
+            format!("{:.2}", s.calls_per_invocation),
+            s.distinct_functions.to_string(),
+            fmt_time(s.normative_per_call),
+            fmt_time(s.plain_average),
+        ]);
+    }
+    t
+}
+
+/// Per chain (methodology step 5): experimental against calculated.
+pub fn chains(r: &Results) -> Table {
+    let u = &r.unit;
+    let mut t = Table::new(
+        "chains-table",
+        format!("Per chain: experimental (the root measured) vs calculated (Σ k·t, Σ k·D over direct callees) ({u})"),
+        &[
+            "stage", "chain root", "elements", "calls", "exp t", "calc t", "ratio", "exp D",
+            "calc D", "ratio",
+        ],
+        &[1],
+    );
+    for c in &r.chains {
+        t.push(vec![
+            c.stage.to_string(),
+            c.root.clone(),
+            c.elements.len().to_string(),
+            c.calls.to_string(),
+            fmt_time(c.experimental_mean),
+            fmt_time(c.calculated_mean),
+            format!("{:.3}", c.ratio_mean),
+            fmt_time(c.experimental_variance),
+            fmt_time(c.calculated_variance),
+            format!("{:.3}", c.ratio_variance),
+        ]);
+    }
+    t
+}
+
+/// The `n` functions with the largest total time (calls × mean time per call, inclusive of
+/// their callees).
+pub fn top_functions(r: &Results, n: usize) -> Table {
+    let u = &r.unit;
+    let mut t = Table::new(
+        "top-functions-table",
+        format!(
+            "Top {n} functions by total time = calls × mean t (inclusive of probed callees) ({u})"
+        ),
+        &[
+            "#",
+            "stage",
+            "function",
+            "mechanism",
+            "calls",
+            "k",
+            "mean t",
+            "±ci95",
+            "k·t",
+            "% of stage T",
+            "total",
+        ],
+        &[2],
+    );
+    let mut fs: Vec<_> = r.functions.iter().collect();
+    let total = |f: &crate::results::FunctionResult| f.calls as f64 * f.stats.mean;
+    fs.sort_by(|a, b| total(b).total_cmp(&total(a)));
+    for (i, f) in fs.into_iter().take(n).enumerate() {
+        let stage_t = r.stage(f.stage).map_or(0.0, |s| s.stats.mean);
+        let kt = f.k * f.stats.mean;
+        t.push(vec![
+            (i + 1).to_string(),
+            f.stage.to_string(),
+            f.function.clone(),
+            f.mechanism.clone(),
+            f.calls.to_string(),
+            format!("{:.2}", f.k),
+            fmt_time(f.stats.mean),
+            fmt_time(f.stats.ci95),
+            fmt_time(kt),
+            if stage_t > 0.0 {
+                format!("{:.1}%", 100.0 * kt / stage_t)
+            } else {
+                "—".into()
+            },
+            fmt_time(total(f)),
+        ]);
+    }
+    t
+}
+
+/// The service-time choices of the validation: T, D, C², saturation rate.
+pub fn validation_choices(r: &Results) -> Table {
+    let u = &r.unit;
+    let mut t = Table::new(
+        "validation-choices",
+        format!("Service-time choices ({u})"),
+        &["choice", "T", "D", "C²", "λ_max /s", "what"],
+        &[0],
+    );
+    for c in r.validation.iter().flat_map(|v| &v.choices) {
+        t.push(vec![
+            c.name.clone(),
+            fmt_time(c.service.mean),
+            fmt_time(c.service.variance),
+            format!("{:.3}", c.service.cv2),
+            format!("{:.0}", c.lambda_max_per_s),
+            c.description.clone(),
+        ]);
+    }
+    t
+}
+
+/// The stable HTML id of a validation row.
+pub fn validation_row_id(choice: &str, rho: f64) -> String {
+    format!("val-{}-{rho:.2}", slug(choice))
+}
+
+fn opt<T>(x: Option<T>, f: impl Fn(T) -> String) -> String {
+    x.map_or_else(|| "—".into(), f)
+}
+
+fn err(e: Option<f64>) -> String {
+    opt(e, |e| format!("{e:+.1}%"))
+}
+
+fn pred_w(p: Option<Prediction>) -> (String, String) {
+    (
+        opt(p, |p| fmt_time(p.sojourn)),
+        err(p.and_then(|p| p.sojourn_error_pct)),
+    )
+}
+
+fn pred_n(p: Option<Prediction>) -> (String, String) {
+    (
+        opt(p, |p| format!("{:.3}", p.in_system)),
+        err(p.and_then(|p| p.in_system_error_pct)),
+    )
+}
+
+fn validation_cells(choice: &str, v: &ValidationRow) -> Vec<String> {
+    let m = v.measured.as_ref();
+    let (w_mg1, e_w_mg1) = pred_w(v.mg1);
+    let (w_mm1, e_w_mm1) = pred_w(v.mm1);
+    let (n_mg1, e_n_mg1) = pred_n(v.mg1);
+    let (n_mm1, e_n_mm1) = pred_n(v.mm1);
+    vec![
+        choice.to_string(),
+        format!("{:.2}", v.rho),
+        format!("{:.0}", v.lambda_target_per_s),
+        opt(v.lambda_achieved_per_s, |a| format!("{a:.0}")),
+        opt(v.rho_achieved, |a| format!("{a:.3}")),
+        opt(m, |m| m.sojourn.samples.to_string()),
+        opt(m, |m| {
+            format!(
+                "{} ± {}",
+                fmt_time(m.sojourn.mean),
+                opt(m.sojourn.ci95, fmt_time)
+            )
+        }),
+        opt(m.and_then(|m| m.in_system), |n| {
+            format!(
+                "{n:.3} ± {}",
+                opt(m.and_then(|m| m.in_system_ci95), |c| format!("{c:.3}"))
+            )
+        }),
+        w_mg1,
+        e_w_mg1,
+        w_mm1,
+        e_w_mm1,
+        n_mg1,
+        e_n_mg1,
+        n_mm1,
+        e_n_mm1,
+        match &v.reason {
+            None => "reached".into(),
+            Some(r) => format!("not reached: {r}"),
+        },
+    ]
+}
+
+/// The validation table: one row per load point per service-time choice.
+pub fn validation(r: &Results) -> Table {
+    let u = &r.unit;
+    let mut t = Table::new(
+        "validation-table",
+        format!(
+            "Measured sojourn W ({u}) and number in system N = λ_a·W (Little) against M/G/1 and \
+             M/M/1 at the achieved load ρ_a = λ_a·T; ± is the 95 % confidence half-width; error = \
+             (predicted − measured)/measured"
+        ),
+        &[
+            "choice",
+            "ρ",
+            "λ target /s",
+            "λ achieved /s",
+            "ρ achieved",
+            "n",
+            "W measured",
+            "N measured",
+            "W M/G/1",
+            "err",
+            "W M/M/1",
+            "err",
+            "N M/G/1",
+            "err",
+            "N M/M/1",
+            "err",
+            "status",
+        ],
+        &[0],
+    );
+    for c in r.validation.iter().flat_map(|v| &v.choices) {
+        for v in &c.points {
+            t.rows.push(Row {
+                id: Some(validation_row_id(&c.name, v.rho)),
+                alarm: !v.reached,
+                cells: validation_cells(&c.name, v),
+            });
+        }
+    }
+    t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn utc_at_known_instants() {
+        assert_eq!(utc(0), "1970-01-01 00:00:00.000 UTC");
+        // 2024-02-29 12:34:56.789 UTC = 1709210096 s.
+        assert_eq!(
+            utc(1_709_210_096_789_000_000),
+            "2024-02-29 12:34:56.789 UTC"
+        );
+    }
+}

@@ -1,0 +1,930 @@
+//! Validation of the queueing projection against measurement (issue 6): measured mean sojourn
+//! times at several open-loop Poisson loads, beside the M/G/1 and M/M/1 predictions.
+//!
+//! For each *service-time choice* (the method's `T = T_rx + T_tx` from the probes, `"probes"`;
+//! the whole relay measured at low load, `"relay"`; any other the caller names) and each load
+//! point:
+//!
+//! * the target rate `λ = ρ/T` and the rate the generator achieved, `λ_a`;
+//! * the **achieved load** `ρ_a = λ_a·T`, at which the models are evaluated: at ρ = 0.9 a 2 %
+//!   shortfall of the rate already moves the predicted W by 15 %, so comparing against the
+//!   target load would blame the model for the generator;
+//! * the measured mean sojourn `W` and the half-width of its 95 % confidence interval. From raw
+//!   values in arrival order the interval comes from **batch means** (20 batches; Law and
+//!   Kelton, *Simulation Modeling and Analysis*, 3rd ed., 2000, §9.5.3), because successive
+//!   sojourns in a queue are correlated and the i.i.d. interval `t·s/√n` would be far too
+//!   narrow at high load. With fewer than 200 values, or from a summary (n, mean, variance),
+//!   it is the i.i.d. Student-t interval `t(0.975, n−1)·s/√n`;
+//! * the measured number in system by **Little's law**, `N = λ_a·W` (Little, *Operations
+//!   Research* 9(3), 1961), with the interval `λ_a·ci95(W)` (λ_a taken as exact);
+//! * the predictions of W and N of both models at `ρ_a` (`queueing.rs`) and the relative error
+//!   of each against the measurement, `100·(predicted − measured)/measured` %. Both predicted
+//!   N use the same `λ_a` as the measured N, so the error of N equals the error of W.
+//!
+//! A point is **reached** when the generator's rate is within the tolerance (default ±10 %) of
+//! the target, the achieved load is below 1 and sojourns were measured. Otherwise it carries the
+//! reason ("generator achieved only 81234/s of 150000/s requested (54.2 %)"); the numbers that
+//! could be computed are still kept.
+//!
+//! [`build`] makes a [`Validation`] from in-memory inputs (what `cargo xtask demo` calls);
+//! [`load_points`] reads the same inputs from a points file (`kpath analyze --validation`),
+//! whose format `docs/model.md` documents.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::queueing::{mg1_sojourn, mm1_sojourn};
+use crate::results::{Results, Service};
+use crate::stats::{t_975, Welford};
+
+/// Default relative tolerance of the achieved rate against the target rate.
+pub const DEFAULT_RATE_TOLERANCE: f64 = 0.10;
+/// Batches of the batch-means confidence interval.
+pub const BATCHES: usize = 20;
+/// Smallest batch size for batch means; below `BATCHES·MIN_BATCH` values the i.i.d. interval is
+/// used.
+pub const MIN_BATCH: usize = 10;
+
+/// Name of the service-time choice taken from the probes (`T = T_rx + T_tx`).
+pub const PROBES: &str = "probes";
+/// Name of the service-time choice measured as the whole relay at low load.
+pub const RELAY: &str = "relay";
+
+/// Mean and variance of a service time, in the caller's unit.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ServiceTime {
+    /// Mean T.
+    pub mean: f64,
+    /// Variance D.
+    pub variance: f64,
+}
+
+/// Measured sojourn times of one load point. In JSON: a list of numbers (raw values), an object
+/// `{samples, mean, variance}` (a summary) or `{csv, skip}` (a `kpath-stand echo --timestamps`
+/// file).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Sojourns {
+    /// Raw sojourn times in arrival order, in the caller's unit. Negative or non-finite values
+    /// (a stepped clock) are discarded and counted.
+    Raw(Vec<f64>),
+    /// A summary of the sojourn times, in the caller's unit.
+    Summary {
+        /// Number of datagrams.
+        samples: u64,
+        /// Mean sojourn time.
+        mean: f64,
+        /// Sample variance of the sojourn time.
+        variance: f64,
+    },
+    /// The `sojourn_ns` column of a CSV file `worker,index,seq,len,rx_ns,tx_ns,sojourn_ns`, in
+    /// ns whatever the caller's unit. Rows are taken in file order.
+    Csv {
+        /// The file (relative paths in a points file are relative to that file).
+        csv: PathBuf,
+        /// Data rows to skip at the start (the warm-up).
+        #[serde(default)]
+        skip: u64,
+    },
+}
+
+/// How a service-time choice gives its service time.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum ServiceSpec {
+    /// From the sojourns measured at low load (ρ → 0): their mean and variance.
+    Sojourns {
+        /// The low-load sojourns.
+        sojourns: Sojourns,
+    },
+    /// Given directly.
+    Moments(ServiceTime),
+}
+
+/// One measured load point, as the demo produces it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MeasuredPoint {
+    /// Target load ρ, in (0, 1).
+    pub rho: f64,
+    /// Target arrival rate, per second (default `ρ/T`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lambda_target_per_s: Option<f64>,
+    /// Rate the generator achieved (its JSON `send_rate_per_s`), per second.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lambda_achieved_per_s: Option<f64>,
+    /// The measured sojourn times.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sojourns: Option<Sojourns>,
+    /// Why the point could not be measured, when the caller knows (e.g. the generator failed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unreachable: Option<String>,
+}
+
+/// One service-time choice and its measured points.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ChoiceInput {
+    /// Name: [`PROBES`], [`RELAY`] or any other.
+    pub name: String,
+    /// What the choice is; a default is supplied for [`PROBES`] and [`RELAY`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// The service time. May be absent for [`PROBES`], which then uses the results' service.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<ServiceSpec>,
+    /// Measured load points.
+    pub points: Vec<MeasuredPoint>,
+}
+
+/// The points file of `kpath analyze --validation` (format in `docs/model.md`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PointsFile {
+    /// Nanoseconds per unit of every time in the file (CSV files are always ns). Default 1.
+    #[serde(default = "one")]
+    pub unit_ns: f64,
+    /// Relative tolerance of the achieved rate (default [`DEFAULT_RATE_TOLERANCE`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_tolerance: Option<f64>,
+    /// The service-time choices.
+    pub choices: Vec<ChoiceInput>,
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+/// Options of [`build`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ValidationOptions {
+    /// A point is unreachable when `|λ_a − λ|/λ` exceeds this.
+    pub rate_tolerance: f64,
+}
+
+impl Default for ValidationOptions {
+    fn default() -> Self {
+        Self {
+            rate_tolerance: DEFAULT_RATE_TOLERANCE,
+        }
+    }
+}
+
+/// Statistics of the measured sojourn times of one point.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SojournStats {
+    /// Values used.
+    pub samples: u64,
+    /// Values discarded (negative or not finite).
+    #[serde(default)]
+    pub discarded: u64,
+    /// Mean sojourn time W.
+    pub mean: f64,
+    /// Sample variance of the sojourn time.
+    pub variance: f64,
+    /// Half-width of the 95 % confidence interval of W (absent with fewer than 2 values).
+    pub ci95: Option<f64>,
+    /// `"batch means (20 × m)"` or `"iid"`.
+    pub ci_method: String,
+}
+
+/// The measurement of one point.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Measured {
+    /// The sojourn statistics.
+    pub sojourn: SojournStats,
+    /// Number in system by Little's law, `λ_a·W` (absent without an achieved rate).
+    pub in_system: Option<f64>,
+    /// Half-width of its 95 % confidence interval, `λ_a·ci95(W)`.
+    pub in_system_ci95: Option<f64>,
+}
+
+/// One model's prediction at the achieved load, and its error against the measurement.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Prediction {
+    /// Predicted mean sojourn W.
+    pub sojourn: f64,
+    /// Predicted number in system N.
+    pub in_system: f64,
+    /// `100·(W_pred − W_meas)/W_meas` %.
+    pub sojourn_error_pct: Option<f64>,
+    /// `100·(N_pred − N_meas)/N_meas` % (equal to the error of W).
+    pub in_system_error_pct: Option<f64>,
+}
+
+/// One row of the validation table: one load point of one service-time choice.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ValidationRow {
+    /// Target load ρ.
+    pub rho: f64,
+    /// Target arrival rate λ = ρ/T, per second.
+    pub lambda_target_per_s: f64,
+    /// Achieved arrival rate, per second.
+    pub lambda_achieved_per_s: Option<f64>,
+    /// Achieved load `λ_a·T`, at which the models are evaluated.
+    pub rho_achieved: Option<f64>,
+    /// Whether the point was reached (see the module docs).
+    pub reached: bool,
+    /// Why not, when not.
+    pub reason: Option<String>,
+    /// The measurement.
+    pub measured: Option<Measured>,
+    /// M/G/1 prediction.
+    pub mg1: Option<Prediction>,
+    /// M/M/1 prediction.
+    pub mm1: Option<Prediction>,
+}
+
+/// One service-time choice with its table rows.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ValidationChoice {
+    /// Name (`"probes"`, `"relay"`, ...).
+    pub name: String,
+    /// What the choice is.
+    pub description: String,
+    /// Its service time T, variance D and C² = D/T².
+    pub service: Service,
+    /// Saturation rate 1/T, per second.
+    pub lambda_max_per_s: f64,
+    /// One row per load point, in the order given.
+    pub points: Vec<ValidationRow>,
+}
+
+/// The validation part of `results.json`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Validation {
+    /// Relative tolerance of the achieved rate that was applied.
+    pub rate_tolerance: f64,
+    /// The service-time choices, side by side.
+    pub choices: Vec<ValidationChoice>,
+}
+
+impl Validation {
+    /// Multiplies every time by `f` (variances by `f²`); rates and counts stay.
+    pub(crate) fn scale_times(&mut self, f: f64) {
+        for c in &mut self.choices {
+            c.service.mean *= f;
+            c.service.variance *= f * f;
+            for r in &mut c.points {
+                if let Some(m) = &mut r.measured {
+                    m.sojourn.mean *= f;
+                    m.sojourn.variance *= f * f;
+                    m.sojourn.ci95 = m.sojourn.ci95.map(|x| x * f);
+                }
+                for p in [&mut r.mg1, &mut r.mm1].into_iter().flatten() {
+                    p.sojourn *= f;
+                }
+            }
+        }
+    }
+}
+
+/// Number in system by Little's law: `N = λ·W`, with λ per second and W in a unit of
+/// `unit_ns` ns.
+pub fn little_in_system(lambda_per_s: f64, sojourn: f64, unit_ns: f64) -> f64 {
+    lambda_per_s * sojourn * unit_ns * 1e-9
+}
+
+/// `100·(predicted − measured)/measured` %, or `None` when `measured` is 0 or not finite.
+pub fn relative_error_pct(predicted: f64, measured: f64) -> Option<f64> {
+    (measured != 0.0 && measured.is_finite() && predicted.is_finite())
+        .then(|| 100.0 * (predicted - measured) / measured)
+}
+
+/// The 95 % confidence half-width of the mean of `values` by batch means: `BATCHES` batches of
+/// `m = ⌊n/BATCHES⌋` consecutive values (the last `n mod BATCHES` values left out),
+/// `t(0.975, BATCHES−1)·s_b/√BATCHES` with `s_b` the standard deviation of the batch means.
+/// `None` with fewer than `BATCHES·MIN_BATCH` values.
+pub fn batch_means_ci95(values: &[f64]) -> Option<f64> {
+    let m = values.len() / BATCHES;
+    if m < MIN_BATCH {
+        return None;
+    }
+    let mut w = Welford::new();
+    for batch in values.chunks_exact(m).take(BATCHES) {
+        w.push(batch.iter().sum::<f64>() / m as f64);
+    }
+    Some(t_975(BATCHES as u64 - 1) * (w.variance() / BATCHES as f64).sqrt())
+}
+
+/// The i.i.d. Student-t 95 % half-width `t(0.975, n−1)·√(D/n)`; `None` for `n < 2`.
+pub fn iid_ci95(samples: u64, variance: f64) -> Option<f64> {
+    (samples >= 2).then(|| t_975(samples - 1) * (variance.max(0.0) / samples as f64).sqrt())
+}
+
+/// Reads the `sojourn_ns` column of a `kpath-stand echo --timestamps` CSV, skipping `skip`
+/// data rows. Empty or negative cells are returned as NaN (discarded later).
+pub fn read_sojourn_csv(path: &Path, skip: u64) -> Result<Vec<f64>> {
+    let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+        what: "read sojourn CSV",
+        path: path.into(),
+        source,
+    })?;
+    let bad = |line: usize, reason: String| Error::SojournCsv {
+        path: path.into(),
+        line: line as u64 + 1,
+        reason,
+    };
+    let mut lines = text.lines().enumerate();
+    let col = match lines.next() {
+        Some((i, head)) => head
+            .split(',')
+            .position(|c| c.trim() == "sojourn_ns")
+            .ok_or_else(|| bad(i, "no `sojourn_ns` column in the header".into()))?,
+        None => return Err(bad(0, "empty file".into())),
+    };
+    let mut out = Vec::new();
+    for (i, line) in lines
+        .filter(|(_, l)| !l.trim().is_empty())
+        .skip(skip as usize)
+    {
+        let cell = line
+            .split(',')
+            .nth(col)
+            .ok_or_else(|| bad(i, format!("fewer than {} columns", col + 1)))?
+            .trim();
+        if cell.is_empty() {
+            out.push(f64::NAN);
+            continue;
+        }
+        let v: i64 = cell
+            .parse()
+            .map_err(|e| bad(i, format!("`{cell}` is not an integer: {e}")))?;
+        out.push(v as f64);
+    }
+    Ok(out)
+}
+
+/// The statistics of `sojourns`; raw values are in a unit of `unit_ns` ns, CSV files in ns.
+pub fn sojourn_stats(sojourns: &Sojourns, unit_ns: f64) -> Result<SojournStats> {
+    match sojourns {
+        Sojourns::Raw(v) => Ok(raw_stats(v)),
+        Sojourns::Csv { csv, skip } => {
+            let v: Vec<f64> = read_sojourn_csv(csv, *skip)?
+                .into_iter()
+                .map(|x| x / unit_ns)
+                .collect();
+            Ok(raw_stats(&v))
+        }
+        &Sojourns::Summary {
+            samples,
+            mean,
+            variance,
+        } => {
+            if !(mean.is_finite() && mean >= 0.0 && variance.is_finite() && variance >= 0.0) {
+                return Err(Error::ValidationInput {
+                    what: "sojourn summary".into(),
+                    reason: format!(
+                        "mean {mean} and variance {variance} must be non-negative numbers"
+                    ),
+                });
+            }
+            Ok(SojournStats {
+                samples,
+                discarded: 0,
+                mean,
+                variance,
+                ci95: iid_ci95(samples, variance),
+                ci_method: "iid".into(),
+            })
+        }
+    }
+}
+
+fn raw_stats(values: &[f64]) -> SojournStats {
+    let kept: Vec<f64> = values
+        .iter()
+        .copied()
+        .filter(|x| x.is_finite() && *x >= 0.0)
+        .collect();
+    let mut w = Welford::new();
+    for &x in &kept {
+        w.push(x);
+    }
+    let (ci95, ci_method) = match batch_means_ci95(&kept) {
+        Some(ci) => (
+            Some(ci),
+            format!("batch means ({BATCHES} × {})", kept.len() / BATCHES),
+        ),
+        None => (iid_ci95(w.count(), w.variance()), "iid".into()),
+    };
+    SojournStats {
+        samples: w.count(),
+        discarded: (values.len() - kept.len()) as u64,
+        mean: w.mean(),
+        variance: w.variance(),
+        ci95,
+        ci_method,
+    }
+}
+
+fn default_description(name: &str) -> String {
+    match name {
+        PROBES => "the method's service time T = T_rx + T_tx from the probes".into(),
+        RELAY => "the whole relay (kernel receive to kernel transmit, including the echo program \
+                  and its system calls) measured at low load, ρ → 0"
+            .into(),
+        _ => String::new(),
+    }
+}
+
+fn check_service(what: &str, s: ServiceTime) -> Result<ServiceTime> {
+    if !(s.mean.is_finite() && s.mean > 0.0 && s.variance.is_finite() && s.variance >= 0.0) {
+        return Err(Error::ValidationInput {
+            what: what.into(),
+            reason: format!(
+                "service time mean {} must be positive and variance {} non-negative",
+                s.mean, s.variance
+            ),
+        });
+    }
+    Ok(s)
+}
+
+/// The service time of `choice`: its own, or `probes` for a choice named [`PROBES`] without one.
+fn resolve_service(
+    choice: &ChoiceInput,
+    probes: Option<ServiceTime>,
+    unit_ns: f64,
+) -> Result<ServiceTime> {
+    let what = format!("choice `{}`", choice.name);
+    let s = match &choice.service {
+        Some(ServiceSpec::Moments(s)) => *s,
+        Some(ServiceSpec::Sojourns { sojourns }) => {
+            let st = sojourn_stats(sojourns, unit_ns)?;
+            ServiceTime {
+                mean: st.mean,
+                variance: st.variance,
+            }
+        }
+        None if choice.name == PROBES => probes.ok_or_else(|| Error::ValidationInput {
+            what: what.clone(),
+            reason: "the results have no service time (T = 0); give `service`".into(),
+        })?,
+        None => {
+            return Err(Error::ValidationInput {
+                what,
+                reason: "no service time: give `service` ({mean, variance} or {sojourns})".into(),
+            })
+        }
+    };
+    check_service(&what, s)
+}
+
+fn row(
+    p: &MeasuredPoint,
+    s: ServiceTime,
+    unit_ns: f64,
+    opts: &ValidationOptions,
+    choice: &str,
+) -> Result<ValidationRow> {
+    let what = || format!("choice `{choice}`, point ρ = {}", p.rho);
+    if !(p.rho > 0.0 && p.rho < 1.0) {
+        return Err(Error::ValidationInput {
+            what: what(),
+            reason: "ρ must be in (0, 1)".into(),
+        });
+    }
+    let t_s = s.mean * unit_ns * 1e-9;
+    let target = p.lambda_target_per_s.unwrap_or(p.rho / t_s);
+    let achieved = p.lambda_achieved_per_s;
+    if !(target.is_finite() && target > 0.0)
+        || achieved.is_some_and(|a| !(a.is_finite() && a >= 0.0))
+    {
+        return Err(Error::ValidationInput {
+            what: what(),
+            reason: format!(
+                "rates must be positive numbers (target {target}, achieved {achieved:?})"
+            ),
+        });
+    }
+    let stats = p
+        .sojourns
+        .as_ref()
+        .map(|x| sojourn_stats(x, unit_ns))
+        .transpose()?
+        .filter(|st| st.samples > 0);
+
+    let mut reasons: Vec<String> = Vec::new();
+    match achieved {
+        None => reasons.push("no achieved rate reported".into()),
+        Some(a) if a < target * (1.0 - opts.rate_tolerance) => reasons.push(format!(
+            "generator achieved only {a:.0}/s of {target:.0}/s requested ({:.1} %)",
+            100.0 * a / target
+        )),
+        Some(a) if a > target * (1.0 + opts.rate_tolerance) => reasons.push(format!(
+            "generator sent {a:.0}/s, more than the {target:.0}/s requested ({:.1} %)",
+            100.0 * a / target
+        )),
+        Some(_) => {}
+    }
+    let rho_achieved = achieved.map(|a| a * t_s);
+    let rho_eval = rho_achieved.unwrap_or(p.rho);
+    if rho_eval >= 1.0 {
+        reasons.push(format!(
+            "achieved load ρ = {rho_eval:.3} ≥ 1: the queue has no steady state"
+        ));
+    }
+    if stats.is_none() {
+        reasons.push("no sojourn measured".into());
+    }
+    let reason = match &p.unreachable {
+        Some(r) => Some(r.clone()),
+        None if reasons.is_empty() => None,
+        None => Some(reasons.join("; ")),
+    };
+
+    let measured = stats.map(|st| {
+        let in_system = achieved.map(|a| little_in_system(a, st.mean, unit_ns));
+        let in_system_ci95 = achieved
+            .zip(st.ci95)
+            .map(|(a, c)| little_in_system(a, c, unit_ns));
+        Measured {
+            sojourn: st,
+            in_system,
+            in_system_ci95,
+        }
+    });
+    let predict = |w: f64, n: f64| Prediction {
+        sojourn: w,
+        in_system: n,
+        sojourn_error_pct: measured
+            .as_ref()
+            .and_then(|m| relative_error_pct(w, m.sojourn.mean)),
+        in_system_error_pct: measured
+            .as_ref()
+            .and_then(|m| m.in_system)
+            .and_then(|mn| relative_error_pct(n, mn)),
+    };
+    let (mg1, mm1) = if rho_eval < 1.0 {
+        let cv2 = s.variance / (s.mean * s.mean);
+        let w_mg1 = mg1_sojourn(s.mean, cv2, rho_eval);
+        let w_mm1 = mm1_sojourn(s.mean, rho_eval);
+        (
+            Some(predict(w_mg1, rho_eval * w_mg1 / s.mean)),
+            Some(predict(w_mm1, rho_eval / (1.0 - rho_eval))),
+        )
+    } else {
+        (None, None)
+    };
+    Ok(ValidationRow {
+        rho: p.rho,
+        lambda_target_per_s: target,
+        lambda_achieved_per_s: achieved,
+        rho_achieved,
+        reached: reason.is_none(),
+        reason,
+        measured,
+        mg1,
+        mm1,
+    })
+}
+
+/// Builds the validation table of one service-time choice. `probes` is the service time used
+/// when the choice is named [`PROBES`] and gives none; times are in a unit of `unit_ns` ns.
+pub fn build_choice(
+    choice: &ChoiceInput,
+    probes: Option<ServiceTime>,
+    unit_ns: f64,
+    opts: &ValidationOptions,
+) -> Result<ValidationChoice> {
+    if !(unit_ns.is_finite() && unit_ns > 0.0) {
+        return Err(Error::ValidationInput {
+            what: format!("choice `{}`", choice.name),
+            reason: format!("unit_ns {unit_ns} must be positive"),
+        });
+    }
+    let s = resolve_service(choice, probes, unit_ns)?;
+    let points = choice
+        .points
+        .iter()
+        .map(|p| row(p, s, unit_ns, opts, &choice.name))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(ValidationChoice {
+        name: choice.name.clone(),
+        description: choice
+            .description
+            .clone()
+            .unwrap_or_else(|| default_description(&choice.name)),
+        service: Service {
+            mean: s.mean,
+            variance: s.variance,
+            cv2: s.variance / (s.mean * s.mean),
+        },
+        lambda_max_per_s: 1.0 / (s.mean * unit_ns * 1e-9),
+        points,
+    })
+}
+
+/// Builds the validation part of the results from every choice (see [`build_choice`]).
+///
+/// ```
+/// use kpath_analysis::validation::*;
+/// let relay = ChoiceInput {
+///     name: RELAY.into(),
+///     description: None,
+///     service: Some(ServiceSpec::Moments(ServiceTime { mean: 1000.0, variance: 250_000.0 })),
+///     points: vec![MeasuredPoint {
+///         rho: 0.5,
+///         lambda_target_per_s: None,
+///         lambda_achieved_per_s: Some(500_000.0),
+///         sojourns: Some(Sojourns::Summary { samples: 100, mean: 1500.0, variance: 10_000.0 }),
+///         unreachable: None,
+///     }],
+/// };
+/// let v = build(&[relay], None, 1.0, &ValidationOptions::default())?;
+/// let row = &v.choices[0].points[0];
+/// let w_mg1 = row.mg1.map_or(0.0, |p| p.sojourn);
+/// assert!((w_mg1 - 1625.0).abs() < 1e-6); // 1000 + 0.5·1000·1.25/(2·0.5)
+/// # Ok::<(), kpath_analysis::Error>(())
+/// ```
+pub fn build(
+    choices: &[ChoiceInput],
+    probes: Option<ServiceTime>,
+    unit_ns: f64,
+    opts: &ValidationOptions,
+) -> Result<Validation> {
+    if !(opts.rate_tolerance.is_finite() && opts.rate_tolerance >= 0.0) {
+        return Err(Error::Option {
+            option: "rate_tolerance",
+            reason: format!("{} is not a non-negative number", opts.rate_tolerance),
+        });
+    }
+    Ok(Validation {
+        rate_tolerance: opts.rate_tolerance,
+        choices: choices
+            .iter()
+            .map(|c| build_choice(c, probes, unit_ns, opts))
+            .collect::<Result<_>>()?,
+    })
+}
+
+/// Reads a points file; relative CSV paths are made relative to the file's directory.
+pub fn load_points(path: &Path) -> Result<PointsFile> {
+    let text = std::fs::read(path).map_err(|source| Error::Io {
+        what: "read validation points",
+        path: path.into(),
+        source,
+    })?;
+    if text.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+        return Err(Error::ValidationInput {
+            what: path.display().to_string(),
+            reason: "a list of points is the old format; give an object {\"choices\": [...]} \
+                     (docs/model.md, \"Points file\")"
+                .into(),
+        });
+    }
+    let mut f: PointsFile = serde_json::from_slice(&text).map_err(|source| Error::PointsJson {
+        path: path.into(),
+        source,
+    })?;
+    let base = path.parent().unwrap_or(Path::new(""));
+    let rebase = |s: &mut Sojourns| {
+        if let Sojourns::Csv { csv, .. } = s {
+            if csv.is_relative() {
+                *csv = base.join(&*csv);
+            }
+        }
+    };
+    for c in &mut f.choices {
+        if let Some(ServiceSpec::Sojourns { sojourns }) = &mut c.service {
+            rebase(sojourns);
+        }
+        for s in c.points.iter_mut().filter_map(|p| p.sojourns.as_mut()) {
+            rebase(s);
+        }
+    }
+    Ok(f)
+}
+
+fn scale_sojourns(s: &mut Sojourns, f: f64) {
+    match s {
+        Sojourns::Raw(v) => v.iter_mut().for_each(|x| *x *= f),
+        Sojourns::Summary { mean, variance, .. } => {
+            *mean *= f;
+            *variance *= f * f;
+        }
+        Sojourns::Csv { .. } => {}
+    }
+}
+
+impl PointsFile {
+    /// Builds the validation for `results`: converts the file's times to the results' unit and
+    /// uses the results' service time for a `"probes"` choice that gives none.
+    pub fn build(&self, results: &Results) -> Result<Validation> {
+        if !(self.unit_ns.is_finite() && self.unit_ns > 0.0) {
+            return Err(Error::Option {
+                option: "unit_ns",
+                reason: format!("{} is not a positive number", self.unit_ns),
+            });
+        }
+        let f = self.unit_ns / results.unit_ns;
+        let mut choices = self.choices.clone();
+        for c in &mut choices {
+            match &mut c.service {
+                Some(ServiceSpec::Moments(s)) => {
+                    s.mean *= f;
+                    s.variance *= f * f;
+                }
+                Some(ServiceSpec::Sojourns { sojourns }) => scale_sojourns(sojourns, f),
+                None => {}
+            }
+            for s in c.points.iter_mut().filter_map(|p| p.sojourns.as_mut()) {
+                scale_sojourns(s, f);
+            }
+        }
+        let probes = (results.service.mean > 0.0).then_some(ServiceTime {
+            mean: results.service.mean,
+            variance: results.service.variance,
+        });
+        let opts = ValidationOptions {
+            rate_tolerance: self.rate_tolerance.unwrap_or(DEFAULT_RATE_TOLERANCE),
+        };
+        build(&choices, probes, results.unit_ns, &opts)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn close(a: f64, b: f64) -> bool {
+        (a - b).abs() <= 1e-9 * b.abs().max(1.0)
+    }
+
+    #[test]
+    fn littles_law_and_relative_error() {
+        // 500 000/s × 1500 ns = 0.75 datagrams in the system.
+        assert!(close(little_in_system(500_000.0, 1500.0, 1.0), 0.75));
+        // In ticks of 0.5 ns: 3000 ticks are the same 1500 ns.
+        assert!(close(little_in_system(500_000.0, 3000.0, 0.5), 0.75));
+        assert!(close(
+            relative_error_pct(1625.0, 1500.0).unwrap_or(0.0),
+            100.0 / 12.0
+        ));
+        assert!(close(
+            relative_error_pct(2000.0, 1500.0).unwrap_or(0.0),
+            100.0 / 3.0
+        ));
+        assert_eq!(relative_error_pct(1.0, 0.0), None);
+    }
+
+    #[test]
+    fn iid_ci_at_hand_values() {
+        // n = 10, D = 90: t(0.975, 9) = 2.262, √(90/10) = 3.
+        assert!(close(iid_ci95(10, 90.0).unwrap_or(0.0), 2.262 * 3.0));
+        assert_eq!(iid_ci95(1, 90.0), None);
+    }
+
+    #[test]
+    fn batch_means_ci_at_hand_values() {
+        // 200 values, 20 batches of 10: batch i holds the value i (i = 0..19) ten times.
+        // Batch means 0..19: variance (20² − 1)/12 = 35, so t(0.975, 19)·√(35/20).
+        let v: Vec<f64> = (0..200).map(|k| f64::from(k / 10)).collect();
+        let ci = batch_means_ci95(&v).unwrap_or(0.0);
+        assert!(close(ci, 2.093 * (35.0_f64 / 20.0).sqrt()), "{ci}");
+        assert_eq!(batch_means_ci95(&v[..199]), None);
+        let st = raw_stats(&v);
+        assert_eq!(st.samples, 200);
+        assert!(st.ci_method.starts_with("batch means"));
+        let st = raw_stats(&[1.0, 3.0, -5.0, f64::NAN]);
+        assert_eq!((st.samples, st.discarded), (2, 2));
+        assert!(close(st.mean, 2.0) && close(st.variance, 2.0));
+        assert!(close(st.ci95.unwrap_or(0.0), 12.706 * 1.0));
+    }
+
+    fn relay(points: Vec<MeasuredPoint>) -> ChoiceInput {
+        ChoiceInput {
+            name: RELAY.into(),
+            description: None,
+            service: Some(ServiceSpec::Moments(ServiceTime {
+                mean: 1000.0,
+                variance: 250_000.0,
+            })),
+            points,
+        }
+    }
+
+    fn point(rho: f64, achieved: Option<f64>) -> MeasuredPoint {
+        MeasuredPoint {
+            rho,
+            lambda_target_per_s: None,
+            lambda_achieved_per_s: achieved,
+            sojourns: Some(Sojourns::Summary {
+                samples: 100,
+                mean: 1500.0,
+                variance: 10_000.0,
+            }),
+            unreachable: None,
+        }
+    }
+
+    #[test]
+    fn row_at_hand_values() {
+        // T = 1000 ns, C² = 0.25, ρ = 0.5 → λ = 500 000/s.
+        // M/G/1: W = 1000 + 0.5·1000·1.25/(2·0.5) = 1625, N = 0.8125.
+        // M/M/1: W = 2000, N = 1. Measured W = 1500, N = 0.75.
+        let c = build_choice(
+            &relay(vec![point(0.5, Some(500_000.0))]),
+            None,
+            1.0,
+            &ValidationOptions::default(),
+        )
+        .expect("build");
+        assert!(close(c.lambda_max_per_s, 1e6));
+        let r = &c.points[0];
+        assert!(r.reached, "{:?}", r.reason);
+        assert!(close(r.lambda_target_per_s, 500_000.0));
+        assert!(close(r.rho_achieved.unwrap_or(0.0), 0.5));
+        let m = r.measured.as_ref().expect("measured");
+        assert!(close(m.in_system.unwrap_or(0.0), 0.75));
+        assert!(close(
+            m.sojourn.ci95.unwrap_or(0.0),
+            t_975(99) * (10_000.0_f64 / 100.0).sqrt()
+        ));
+        let mg1 = r.mg1.expect("mg1");
+        let mm1 = r.mm1.expect("mm1");
+        assert!(close(mg1.sojourn, 1625.0) && close(mg1.in_system, 0.8125));
+        assert!(close(mm1.sojourn, 2000.0) && close(mm1.in_system, 1.0));
+        assert!(close(mg1.sojourn_error_pct.unwrap_or(0.0), 100.0 / 12.0));
+        assert!(close(mm1.in_system_error_pct.unwrap_or(0.0), 100.0 / 3.0));
+    }
+
+    #[test]
+    fn short_rate_is_unreachable_and_models_use_achieved_load() {
+        let c = build_choice(
+            &relay(vec![point(0.9, Some(450_000.0)), point(0.8, None)]),
+            None,
+            1.0,
+            &ValidationOptions::default(),
+        )
+        .expect("build");
+        let r = &c.points[0];
+        assert!(!r.reached);
+        assert_eq!(
+            r.reason.as_deref(),
+            Some("generator achieved only 450000/s of 900000/s requested (50.0 %)")
+        );
+        // Evaluated at ρ_a = 0.45: M/M/1 W = 1000/0.55.
+        assert!(close(r.mm1.expect("mm1").sojourn, 1000.0 / 0.55));
+        assert_eq!(
+            c.points[1].reason.as_deref(),
+            Some("no achieved rate reported")
+        );
+    }
+
+    #[test]
+    fn probes_choice_falls_back_and_others_need_a_service() {
+        let probes = ChoiceInput {
+            name: PROBES.into(),
+            description: None,
+            service: None,
+            points: vec![],
+        };
+        let s = ServiceTime {
+            mean: 10.0,
+            variance: 1.0,
+        };
+        let c = build_choice(&probes, Some(s), 1.0, &ValidationOptions::default()).expect("ok");
+        assert!(close(c.service.cv2, 0.01));
+        let mut other = relay(vec![]);
+        other.service = None;
+        assert!(build_choice(&other, Some(s), 1.0, &ValidationOptions::default()).is_err());
+        let bad = relay(vec![point(1.5, Some(1.0))]);
+        assert!(build_choice(&bad, None, 1.0, &ValidationOptions::default()).is_err());
+    }
+
+    #[test]
+    fn the_documented_example_parses() {
+        let doc = include_str!("../../docs/model.md");
+        let from = doc.find("### Points file").expect("section");
+        let start = from + doc[from..].find("```json\n").expect("json block") + 8;
+        let end = start + doc[start..].find("```").expect("end of block");
+        let f: PointsFile = serde_json::from_str(&doc[start..end]).expect("documented example");
+        assert_eq!(f.choices.len(), 2);
+        assert_eq!(f.choices[0].points.len(), 3);
+    }
+
+    #[test]
+    fn points_json_forms_parse() {
+        let f: PointsFile = serde_json::from_str(
+            r#"{"choices":[{"name":"relay","service":{"sojourns":[1,2,3]},"points":[
+                {"rho":0.1,"lambda_achieved_per_s":5,"sojourns":[1,2]},
+                {"rho":0.3,"sojourns":{"samples":3,"mean":2,"variance":1}},
+                {"rho":0.5,"sojourns":{"csv":"a.csv","skip":5}},
+                {"rho":0.9,"unreachable":"generator crashed"}]}]}"#,
+        )
+        .expect("parse");
+        assert_eq!(f.unit_ns, 1.0);
+        let c = &f.choices[0];
+        assert!(matches!(c.service, Some(ServiceSpec::Sojourns { .. })));
+        assert!(matches!(c.points[0].sojourns, Some(Sojourns::Raw(_))));
+        assert!(matches!(
+            c.points[1].sojourns,
+            Some(Sojourns::Summary { .. })
+        ));
+        assert!(matches!(
+            c.points[2].sojourns,
+            Some(Sojourns::Csv { skip: 5, .. })
+        ));
+    }
+}

@@ -1,0 +1,435 @@
+//! `cargo xtask demo`: the main job on a built-in default, end to end.
+//!
+//! Two network namespaces joined by veth (the method's two hosts), `kpath-stand echo` as the
+//! proxy with kernel receive/transmit timestamps, `kpath-probe record --preset udp-echo` on
+//! the proxy side during a ping-pong session, `kpath analyze`, the validation of the queueing
+//! projection with open-loop Poisson load at several ρ for two choices of service time, and
+//! `kpath html`. Everything lands in one directory; the stand is torn down on every exit path.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context, Result};
+use serde_json::{json, Value};
+
+use crate::util::{is_root, run, show};
+use crate::vm::release_binary;
+
+/// The loads at which the projection is validated.
+pub const RHOS: [f64; 6] = [0.1, 0.3, 0.5, 0.7, 0.8, 0.9];
+
+const GEN_NS: &str = "kpath-gen";
+const PROXY_NS: &str = "kpath-proxy";
+const PROXY_IF: &str = "veth-proxy";
+const PROXY_ADDR: &str = "198.18.0.2:9000";
+
+/// What the demo runs; every field has a default.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DemoOptions {
+    /// Datagrams in the recorded ping-pong session.
+    #[arg(long, default_value_t = 20_000)]
+    pub count: u32,
+    /// Payload bytes per datagram.
+    #[arg(long, default_value_t = 64)]
+    pub size: u32,
+    /// Datagrams sent before the measured ones (not measured).
+    #[arg(long, default_value_t = 1_000)]
+    pub warmup: u32,
+    /// Datagrams per validation point (open-loop Poisson).
+    #[arg(long, default_value_t = 5_000)]
+    pub validation_count: u32,
+    /// Extra kernel functions to probe besides the udp-echo preset (repeatable).
+    #[arg(long = "function", value_name = "NAME")]
+    pub functions: Vec<String>,
+    /// Output directory.
+    #[arg(long, default_value = "kpath-report")]
+    pub out: PathBuf,
+    /// Run the session inside the VM kernel (kprobe/fentry trees; timings emulated).
+    #[arg(long)]
+    pub vm: bool,
+}
+
+/// Namespaces made by `kpath-stand netns up`, removed on drop (failure, Ctrl-C, success).
+struct Stand;
+
+impl Stand {
+    fn up() -> Result<Self> {
+        run(Command::new(release_binary("kpath-stand")).args(["netns", "up"]))?;
+        Ok(Stand)
+    }
+}
+
+impl Drop for Stand {
+    fn drop(&mut self) {
+        eprintln!("demo: tearing the stand down");
+        let _ = Command::new(release_binary("kpath-stand"))
+            .args(["netns", "down"])
+            .status();
+    }
+}
+
+/// `kpath-stand echo` in the proxy namespace, with kernel timestamps to `csv`.
+struct Echo {
+    child: Child,
+    csv: PathBuf,
+}
+
+impl Echo {
+    fn start(csv: &Path, ready: &Path, interrupted: &AtomicBool) -> Result<Self> {
+        let _ = fs::remove_file(ready);
+        // `ip netns exec` execs the command, so the child's pid is the server's (for --pid).
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", PROXY_NS])
+            .arg(release_binary("kpath-stand"))
+            .args(["echo", "--listen", PROXY_ADDR, "--ready-file"])
+            .arg(ready)
+            .arg("--timestamps")
+            .arg(csv)
+            .stdout(Stdio::null());
+        eprintln!("+ {}", show(&cmd));
+        let child = cmd.spawn().context("failed to start kpath-stand echo")?;
+        let mut echo = Echo {
+            child,
+            csv: csv.to_owned(),
+        };
+        // Wait for the server's own readiness signal (bounded), not for a fixed time.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !ready.exists() || fs::metadata(ready).map(|m| m.len() == 0).unwrap_or(true) {
+            if let Some(status) = echo.child.try_wait()? {
+                bail!("kpath-stand echo exited before it was ready ({status})");
+            }
+            if Instant::now() > deadline || interrupted.load(Ordering::SeqCst) {
+                bail!("kpath-stand echo did not become ready within 20 s");
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Ok(echo)
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// SIGINT: the server writes its timestamps and summary, then exits.
+    fn stop(mut self) -> Result<PathBuf> {
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGINT) };
+        let status = self
+            .child
+            .wait()
+            .context("failed to wait for kpath-stand echo")?;
+        if !status.success() {
+            bail!("kpath-stand echo exited with {status}");
+        }
+        Ok(self.csv.clone())
+    }
+}
+
+impl Drop for Echo {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+fn in_ns(ns: &str, program: &Path) -> Command {
+    let mut c = Command::new("ip");
+    c.args(["netns", "exec", ns]).arg(program);
+    c
+}
+
+fn kpath() -> Command {
+    Command::new(release_binary("kpath"))
+}
+
+fn read_json(path: &Path) -> Result<Value> {
+    let text =
+        fs::read_to_string(path).with_context(|| format!("failed to read {}", path.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("failed to parse {}", path.display()))
+}
+
+/// Mean and variance (ns, ns²) of the `sojourn_ns` column, skipping the first `skip` rows.
+fn sojourn_moments(csv: &Path, skip: usize) -> Result<(f64, f64, usize)> {
+    let text =
+        fs::read_to_string(csv).with_context(|| format!("failed to read {}", csv.display()))?;
+    let mut lines = text.lines();
+    let header = lines
+        .next()
+        .ok_or_else(|| anyhow!("{} is empty", csv.display()))?;
+    let col = header
+        .split(',')
+        .position(|c| c == "sojourn_ns")
+        .ok_or_else(|| anyhow!("{} has no sojourn_ns column", csv.display()))?;
+    let (mut n, mut mean, mut m2) = (0usize, 0.0f64, 0.0f64);
+    for line in lines.skip(skip) {
+        let Some(v) = line.split(',').nth(col).and_then(|v| v.parse::<f64>().ok()) else {
+            continue;
+        };
+        n += 1;
+        let d = v - mean;
+        mean += d / n as f64;
+        m2 += d * (v - mean);
+    }
+    if n < 2 {
+        bail!(
+            "{} holds {n} sojourn samples after skipping {skip}",
+            csv.display()
+        );
+    }
+    Ok((mean, m2 / (n - 1) as f64, n))
+}
+
+/// Runs the demo.
+pub fn demo(opts: &DemoOptions) -> Result<()> {
+    if opts.vm {
+        return demo_vm(opts);
+    }
+    if !is_root() {
+        bail!("the demo needs root (network namespaces and eBPF): run `sudo -E cargo xtask demo`");
+    }
+    let started = Instant::now();
+    let interrupted = Arc::new(AtomicBool::new(false));
+    {
+        let flag = interrupted.clone();
+        ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst))
+            .context("failed to install the Ctrl-C handler")?;
+    }
+    let out = &opts.out;
+    let _ = fs::remove_dir_all(out);
+    fs::create_dir_all(out.join("validation"))
+        .with_context(|| format!("failed to create {}", out.display()))?;
+    let out = fs::canonicalize(out)?;
+    let stand = Stand::up()?;
+    let ready = out.join(".echo-ready");
+    let check = |what: &str| -> Result<()> {
+        if interrupted.load(Ordering::SeqCst) {
+            bail!("interrupted during {what}");
+        }
+        Ok(())
+    };
+
+    // 1. The recorded session: ping-pong through the proxy, probes on the proxy side.
+    eprintln!(
+        "\n=== demo: recording a {}-datagram ping-pong session",
+        opts.count
+    );
+    let echo = Echo::start(&out.join("timestamps-pingpong.csv"), &ready, &interrupted)?;
+    let trace = out.join("kpath.trace");
+    let mut record = in_ns(PROXY_NS, &release_binary("kpath-probe"));
+    record
+        .args([
+            "record",
+            "--mechanism",
+            "auto",
+            "--preset",
+            "udp-echo",
+            "--interface",
+            PROXY_IF,
+            "-q",
+        ])
+        .args(["--pid", &echo.pid().to_string()])
+        .args(
+            opts.functions
+                .iter()
+                .flat_map(|f| ["--function", f.as_str()]),
+        )
+        .arg("-o")
+        .arg(&trace)
+        .arg("--")
+        .args(["ip", "netns", "exec", GEN_NS])
+        .arg(release_binary("kpath-stand"))
+        .args(["gen", "--target", PROXY_ADDR, "--allow-remote", "-q"])
+        .args([
+            "--count",
+            &opts.count.to_string(),
+            "--size",
+            &opts.size.to_string(),
+        ])
+        .args(["--warmup", &opts.warmup.to_string(), "--json"])
+        .arg(out.join("pingpong.json"));
+    run(&mut record).context("failed to record the ping-pong session")?;
+    let pingpong_csv = echo.stop()?;
+    check("the recording")?;
+
+    // 2. The probes' service time T = T_rx + T_tx, and the relay's at low load.
+    //
+    // `--filter net` (subtract interrupt time) rather than the method's default (drop): on a
+    // one-kernel stand the peer's NET_RX softirq runs inside every send system call (veth
+    // hands the datagram over when bottom halves are re-enabled), so dropping interrupted
+    // samples would drop every send.
+    run(kpath()
+        .arg("analyze")
+        .arg(&trace)
+        .args(["--filter", "net", "-o"])
+        .arg(out.join("results.json")))?;
+    let first = read_json(&out.join("results.json"))?;
+    let unit_ns = first["unit_ns"].as_f64().unwrap_or(1.0);
+    let t_probes = first["service"]["mean"].as_f64().unwrap_or(0.0) * unit_ns;
+    let (t_relay, _, relay_n) = sojourn_moments(&pingpong_csv, opts.warmup as usize)?;
+    eprintln!("demo: service time from the probes T = {t_probes:.0} ns; relay at low load {t_relay:.0} ns ({relay_n} datagrams)");
+
+    // 3. Validation: open-loop Poisson load at λ = ρ/T for each choice of T.
+    let mut choices = Vec::new();
+    for (name, t_ns) in [("probes", t_probes), ("relay", t_relay)] {
+        let mut points = Vec::new();
+        for rho in RHOS {
+            check("the validation")?;
+            points.push(validation_point(
+                opts,
+                &out,
+                &ready,
+                &interrupted,
+                name,
+                t_ns,
+                rho,
+            )?);
+        }
+        let mut choice = json!({ "name": name, "points": points });
+        if name == "relay" {
+            choice["service"] =
+                json!({ "sojourns": { "csv": "timestamps-pingpong.csv", "skip": opts.warmup } });
+            choice["description"] = json!("the whole relay (kernel receive to kernel transmit, echo program included) measured at low load");
+        } else {
+            choice["description"] = json!("T = T_rx + T_tx from the probes (the method's)");
+        }
+        choices.push(choice);
+    }
+    let points_file = out.join("points.json");
+    fs::write(
+        &points_file,
+        serde_json::to_string_pretty(
+            &json!({ "unit_ns": 1.0, "rate_tolerance": 0.10, "choices": choices }),
+        )?,
+    )?;
+
+    // 4. Results with validation, plots, the report.
+    run(kpath()
+        .arg("analyze")
+        .arg(&trace)
+        .args(["--filter", "net", "-o"])
+        .arg(out.join("results.json"))
+        .arg("--validation")
+        .arg(&points_file))?;
+    run(kpath()
+        .arg("html")
+        .arg(out.join("results.json"))
+        .arg("-o")
+        .arg(&out))?;
+    drop(stand);
+    summarise(&out, started.elapsed())
+}
+
+fn validation_point(
+    opts: &DemoOptions,
+    out: &Path,
+    ready: &Path,
+    interrupted: &AtomicBool,
+    choice: &str,
+    t_ns: f64,
+    rho: f64,
+) -> Result<Value> {
+    let rate = rho / (t_ns * 1e-9);
+    let tag = format!("{choice}-rho{rho:.1}");
+    let csv = out.join("validation").join(format!("{tag}.csv"));
+    let gen_json = out.join("validation").join(format!("{tag}.json"));
+    eprintln!("demo: validation {choice} ρ={rho:.1}: λ = {rate:.0}/s");
+    let echo = Echo::start(&csv, ready, interrupted)?;
+    let mut gen = in_ns(GEN_NS, &release_binary("kpath-stand"));
+    gen.args([
+        "gen",
+        "--target",
+        PROXY_ADDR,
+        "--allow-remote",
+        "-q",
+        "--pattern",
+        "open",
+        "--arrivals",
+        "poisson",
+    ])
+    .args([
+        "--rate",
+        &format!("{rate:.3}"),
+        "--count",
+        &opts.validation_count.to_string(),
+    ])
+    .args([
+        "--size",
+        &opts.size.to_string(),
+        "--duration",
+        "30s",
+        "--json",
+    ])
+    .arg(&gen_json)
+    .stdout(Stdio::null());
+    let status = gen.status().context("failed to run the generator")?;
+    let csv = echo.stop()?;
+    let rel = |p: &Path| p.strip_prefix(out).unwrap_or(p).display().to_string();
+    let mut point = json!({ "rho": rho, "lambda_target_per_s": rate });
+    if !status.success() {
+        point["unreachable"] = json!(format!("the generator failed ({status}) at {rate:.0}/s"));
+        return Ok(point);
+    }
+    let g = read_json(&gen_json)?;
+    point["lambda_achieved_per_s"] = g["send_rate_per_s"].clone();
+    // The first tenth is the queue filling from empty: not the steady state.
+    point["sojourns"] = json!({ "csv": rel(&csv), "skip": opts.validation_count / 10 });
+    Ok(point)
+}
+
+fn summarise(out: &Path, took: Duration) -> Result<()> {
+    let r = read_json(&out.join("results.json"))?;
+    let unit = r["unit"].as_str().unwrap_or("ns");
+    println!("\nkpath demo finished in {:.0} s", took.as_secs_f64());
+    println!(
+        "  kernel {}  records {}  lost events {}",
+        r["trace"]["kernel_release"], r["trace"]["records"], r["trace"]["lost_events"]
+    );
+    if let Some(f) = r["trace"]["notes"].get("fallback") {
+        println!("  mechanism: {f}");
+    }
+    println!(
+        "  service time T = {:.1} {unit}, D = {:.1} {unit}², C² = {:.3}",
+        r["service"]["mean"].as_f64().unwrap_or(f64::NAN),
+        r["service"]["variance"].as_f64().unwrap_or(f64::NAN),
+        r["service"]["cv2"].as_f64().unwrap_or(f64::NAN)
+    );
+    println!("  report: {}", out.join("index.html").display());
+    println!("  summary: {}", out.join("summary.md").display());
+    Ok(())
+}
+
+/// `--vm`: the same session inside the VM kernel with function-level probes; the trace comes
+/// back to the host for analysis. Timings there are emulated and marked as such.
+fn demo_vm(opts: &DemoOptions) -> Result<()> {
+    let started = Instant::now();
+    let dir = crate::vm::vm_demo_session(opts.count.min(5_000) as usize)?;
+    let out = &opts.out;
+    let _ = fs::remove_dir_all(out);
+    fs::create_dir_all(out)?;
+    let trace = out.join("kpath.trace");
+    fs::copy(dir.join("demo.trace"), &trace).context("failed to copy the VM trace")?;
+    run(kpath()
+        .arg("analyze")
+        .arg(&trace)
+        .arg("-o")
+        .arg(out.join("results.json")))?;
+    run(kpath()
+        .arg("html")
+        .arg(out.join("results.json"))
+        .arg("-o")
+        .arg(out))?;
+    for stage in ["rx", "tx"] {
+        let text = crate::util::output(kpath().arg("tree").arg(&trace).args(["--stage", stage]))?;
+        fs::write(out.join(format!("tree-{stage}.txt")), text)?;
+    }
+    println!(
+        "(VM run: call trees and depths are real; times are inflated by QEMU's software emulation)"
+    );
+    summarise(out, started.elapsed())
+}
