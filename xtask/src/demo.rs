@@ -322,6 +322,7 @@ pub fn demo(opts: &DemoOptions) -> Result<()> {
         .arg("-o")
         .arg(&out))?;
     drop(stand);
+    check_report(&out)?;
     summarise(&out, started.elapsed())
 }
 
@@ -432,4 +433,133 @@ fn demo_vm(opts: &DemoOptions) -> Result<()> {
         "(VM run: call trees and depths are real; times are inflated by QEMU's software emulation)"
     );
     summarise(out, started.elapsed())
+}
+
+/// Sections `kpath html` promises, by element id.
+const SECTIONS: [&str; 8] = [
+    "metadata",
+    "stages",
+    "chains",
+    "top-functions",
+    "trees",
+    "plots",
+    "validation",
+    "links",
+];
+
+/// Checks a demo report the way a reader would meet it: every section present with content,
+/// every table with rows, every image a real PNG, every relative link resolving, and a
+/// validation row (or a stated reason) for each ρ of each service-time choice.
+pub fn check_report(dir: &Path) -> Result<()> {
+    let index = dir.join("index.html");
+    let html = fs::read_to_string(&index)
+        .with_context(|| format!("failed to read {}", index.display()))?;
+    for id in SECTIONS {
+        let at = html
+            .find(&format!("id=\"{id}\""))
+            .ok_or_else(|| anyhow!("{}: section `{id}` is missing", index.display()))?;
+        let body = &html[at..html.len().min(at + 2000)];
+        if body
+            .split('>')
+            .skip(1)
+            .all(|chunk| chunk.split('<').next().unwrap_or("").trim().is_empty())
+        {
+            bail!("{}: section `{id}` is empty", index.display());
+        }
+    }
+    for table in html.split("<table").skip(1) {
+        let table = table.split("</table>").next().unwrap_or("");
+        if table.matches("<tr").count() < 2 {
+            bail!(
+                "{}: a table has no data rows: {}",
+                index.display(),
+                &table[..table.len().min(200)]
+            );
+        }
+    }
+    let mut images = 0;
+    for (attr, is_img) in [("src=\"", true), ("href=\"", false)] {
+        for piece in html.split(attr).skip(1) {
+            let target = piece.split('"').next().unwrap_or("");
+            if target.is_empty() || target.starts_with('#') || target.contains("://") {
+                continue;
+            }
+            let decoded = percent_decode(target);
+            let path = dir.join(&decoded);
+            let meta = fs::metadata(&path).with_context(|| {
+                format!("{}: link `{target}` does not resolve", index.display())
+            })?;
+            if meta.len() == 0 {
+                bail!("{}: `{target}` is empty", index.display());
+            }
+            if is_img {
+                let bytes = fs::read(&path)?;
+                if !bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
+                    bail!("{}: `{target}` is not a PNG", index.display());
+                }
+                images += 1;
+            }
+        }
+    }
+    if images < 4 {
+        bail!("{}: only {images} images", index.display());
+    }
+    let results = read_json(&dir.join("results.json"))?;
+    let choices = results["validation"]["choices"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    if choices.len() != 2 {
+        bail!(
+            "the validation has {} service-time choices, want 2",
+            choices.len()
+        );
+    }
+    for c in &choices {
+        let points = c["points"].as_array().cloned().unwrap_or_default();
+        for rho in RHOS {
+            let p = points
+                .iter()
+                .find(|p| (p["rho"].as_f64().unwrap_or(-1.0) - rho).abs() < 1e-9)
+                .ok_or_else(|| anyhow!("choice {} has no row for ρ = {rho}", c["name"]))?;
+            let measured = p["measured"]["sojourn"]["samples"].as_u64().unwrap_or(0) > 0;
+            let reason = p["reason"].as_str().is_some_and(|r| !r.is_empty());
+            if !(measured || reason) {
+                bail!(
+                    "choice {} ρ = {rho}: neither a measurement nor a reason",
+                    c["name"]
+                );
+            }
+        }
+    }
+    let summary = fs::read_to_string(dir.join("summary.md"))?;
+    if !summary.contains("## Validation") || summary.lines().count() < 20 {
+        bail!("summary.md is missing its validation section or is too short");
+    }
+    eprintln!(
+        "demo report {}: {} sections, {images} images, 2 × {} validation rows: ok",
+        dir.display(),
+        SECTIONS.len(),
+        RHOS.len()
+    );
+    Ok(())
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("");
+            if let Ok(v) = u8::from_str_radix(hex, 16) {
+                out.push(v);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }

@@ -63,6 +63,19 @@ pub fn test(opts: &TestOptions) -> Result<()> {
             .env("KPATH_REQUIRE_EBPF", "1")
             .args(["test", "--no-fail-fast"]))
     });
+    if bins {
+        stage("demo (small)", &mut || {
+            crate::demo::demo(&crate::demo::DemoOptions {
+                count: 2_000,
+                size: 64,
+                warmup: 200,
+                validation_count: 1_000,
+                functions: Vec::new(),
+                out: workspace_root().join("target/demo-test"),
+                vm: false,
+            })
+        });
+    }
     if opts.skip_vm {
         eprintln!("\n=== VM tests skipped (--skip-vm)");
     } else if bins {
