@@ -25,6 +25,7 @@ fn now() -> u64 {
 /// Hard interrupt handlers run with interrupts off and do not nest; a counter capped at 2
 /// still tolerates a vector handler that runs a device handler inside it, and a missed exit
 /// heals at the next exit.
+#[inline(always)]
 pub fn hardirq_enter() {
     if let Some(s) = state() {
         s.hardirqs = s.hardirqs.wrapping_add(1);
@@ -37,6 +38,7 @@ pub fn hardirq_enter() {
     }
 }
 
+#[inline(always)]
 pub fn hardirq_exit() {
     if let Some(s) = state() {
         // An exit without its entry (attached mid-interrupt) must not underflow.
@@ -59,6 +61,7 @@ pub fn hardirq_exit() {
 
 /// Softirqs never nest on one CPU, so the state is a flag rather than a counter: an entry
 /// whose exit was missed (e.g. attached between the two) is healed by the next entry.
+#[inline(always)]
 pub fn softirq_enter() {
     if let Some(s) = state() {
         s.softirqs = s.softirqs.wrapping_add(1);
@@ -68,6 +71,7 @@ pub fn softirq_enter() {
     }
 }
 
+#[inline(always)]
 pub fn softirq_exit() {
     if let Some(s) = state() {
         if s.softirq_nest == 0 {
@@ -83,6 +87,20 @@ pub fn softirq_exit() {
     }
 }
 
+/// At `irq:softirq_exit` we are in a softirq even if its entry was missed (it began before
+/// the entry program was attached): say so before recording the exit, without counting it
+/// or timing the part we did not see.
+#[inline(always)]
+pub fn softirq_exit_seen() {
+    if let Some(s) = state() {
+        if s.softirq_nest == 0 {
+            s.softirq_nest = 1;
+            s.softirq_start_ns = 0;
+        }
+    }
+}
+
+#[inline(always)]
 pub fn context_switch() {
     if let Some(s) = state() {
         s.switches = s.switches.wrapping_add(1);

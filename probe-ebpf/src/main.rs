@@ -1,5 +1,9 @@
 //! kpath's kernel side. Entry points only: each mechanism's program finds the function id and
 //! hands over to `record` (calls) or `irq` (interrupt accounting), retsnoop-style.
+//!
+//! Every helper below the entry points is `#[inline(always)]`: kernels before ~6.6 reject
+//! global BPF subprograms that take pointer arguments ("reg type unsupported for arg#0"),
+//! which is how a non-inlined Rust function is emitted. One body per program loads everywhere.
 #![no_std]
 #![no_main]
 
@@ -152,6 +156,7 @@ pub fn kpath_irq_softirq_entry(ctx: TracePointContext) -> u32 {
 #[tracepoint]
 pub fn kpath_irq_softirq_exit(ctx: TracePointContext) -> u32 {
     hit(Hit::Irq);
+    irq::softirq_exit_seen();
     // SAFETY: the offset is inside the tracepoint's record.
     let vec: u32 = unsafe { ctx.read_at(SOFTIRQ_VEC_OFFSET) }.unwrap_or(u32::MAX);
     if vec == NET_RX_SOFTIRQ {

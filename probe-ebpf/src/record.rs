@@ -6,8 +6,8 @@
 //! is flagged unmatched, so depth is never corrupted silently.
 
 use aya_ebpf::helpers::{
-    bpf_get_current_comm, bpf_get_current_pid_tgid,
-    generated::{bpf_get_smp_processor_id, bpf_ktime_get_ns},
+    bpf_get_current_pid_tgid,
+    generated::{bpf_get_current_comm, bpf_get_smp_processor_id, bpf_ktime_get_ns},
 };
 use probe_common::{
     counters::Stat,
@@ -20,6 +20,32 @@ use crate::{
     maps::{self, count_call, stat, CallStack, Frame, EMPTY_STACK, STACKS},
     settings,
 };
+
+/// The deepest open frame of `$stack` below `$depth` whose function is `$id`, or
+/// `MAX_DEPTH`: unrolled over constant indices. A loop here was compiled into a pointer walk
+/// that the 6.1 verifier cannot bound ("invalid access to map value, value_size=1288
+/// off=1304"); constant indices are bounded on every kernel. Ascending order, last match
+/// wins, so the innermost frame is found.
+macro_rules! innermost_frame {
+    ($stack:expr, $depth:expr, $id:expr; $($k:literal)*) => {{
+        let mut found = MAX_DEPTH;
+        $(
+            if $k < $depth && $stack.frames[$k].func_id == $id {
+                found = $k;
+            }
+        )*
+        found
+    }};
+}
+
+macro_rules! find_frame {
+    ($stack:expr, $depth:expr, $id:expr) => {
+        innermost_frame!($stack, $depth, $id;
+            0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30 31)
+    };
+}
+
+const _: () = assert!(MAX_DEPTH == 32, "find_frame! lists the indices 0..32");
 
 /// Where a call's stack lives: the task in process context, the CPU otherwise.
 #[inline(always)]
@@ -63,13 +89,16 @@ fn here() -> Option<(Here, &'static maps::IrqState)> {
             return None;
         }
         let want_comm = settings::FILTER_COMM.load();
-        if want_comm[0] != 0 {
-            match bpf_get_current_comm() {
-                Ok(comm) if comm == want_comm => {}
-                _ => {
-                    stat(Stat::Filtered);
-                    return None;
-                }
+        if want_comm[0] != 0 || want_comm[1] != 0 {
+            // Read into 8-byte words: a byte array would be zeroed with a call to `memset`,
+            // a global subprogram that kernels before ~6.6 refuse.
+            let mut comm = core::mem::MaybeUninit::<[u64; 2]>::uninit();
+            // SAFETY: the helper fills all 16 bytes (zero-padded) or fails; we read the words
+            // only on success.
+            let rc = unsafe { bpf_get_current_comm(comm.as_mut_ptr().cast(), 16) };
+            if rc != 0 || unsafe { comm.assume_init() } != want_comm {
+                stat(Stat::Filtered);
+                return None;
             }
         }
     }
@@ -97,12 +126,10 @@ fn stack_of(key: u64) -> Option<&'static mut CallStack> {
 
 #[inline(always)]
 fn emit(e: Event) {
-    match maps::EVENTS.reserve::<Event>(0) {
-        Some(mut slot) => {
-            slot.write(e);
-            slot.submit(0);
-        }
-        None => stat(Stat::LostEvents),
+    // `output` copies from the stack; writing into a reserved slot made LLVM zero the slot's
+    // fields with `memset` calls, global subprograms that kernels before ~6.6 refuse.
+    if maps::EVENTS.output::<Event>(&e, 0).is_err() {
+        stat(Stat::LostEvents);
     }
 }
 
@@ -127,14 +154,8 @@ pub fn enter(func_id: u32) {
         flag_bits |= flags::DEPTH_OVERFLOW;
         stat(Stat::DepthOverflow);
     } else {
-        for i in 0..MAX_DEPTH {
-            if i as u32 >= depth {
-                break;
-            }
-            if stack.frames[i].func_id == func_id {
-                flag_bits |= flags::RECURSIVE;
-                break;
-            }
+        if find_frame!(stack, depth as usize, func_id) != MAX_DEPTH {
+            flag_bits |= flags::RECURSIVE;
         }
         stack.frames[depth as usize] = Frame {
             ts_ns,
@@ -158,7 +179,13 @@ pub fn enter(func_id: u32) {
         kind: EventKind::Enter as u8,
         context: here.ctx as u8,
         flags: flag_bits,
-        ..Event::default()
+        // Spelled out rather than `..Event::default()`, which compiles to a `memset` call.
+        dur_ns: 0,
+        irq_ns: 0,
+        hardirqs: 0,
+        softirqs: 0,
+        switches: 0,
+        reserved: 0,
     });
 }
 
@@ -182,7 +209,14 @@ pub fn exit(func_id: u32) {
         tid: here.tid,
         kind: EventKind::Exit as u8,
         context: here.ctx as u8,
-        ..Event::default()
+        depth: 0,
+        flags: 0,
+        dur_ns: 0,
+        irq_ns: 0,
+        hardirqs: 0,
+        softirqs: 0,
+        switches: 0,
+        reserved: 0,
     };
     let Some(stack) = STACKS.get_ptr_mut(key) else {
         e.flags = flags::UNMATCHED_EXIT;
@@ -202,14 +236,7 @@ pub fn exit(func_id: u32) {
         return;
     }
     // Find the innermost open frame of this function; normally the top one.
-    let mut found = MAX_DEPTH;
-    for i in 0..MAX_DEPTH {
-        let level = MAX_DEPTH - 1 - i;
-        if (level as u32) < depth && stack.frames[level].func_id == func_id {
-            found = level;
-            break;
-        }
-    }
+    let found = find_frame!(stack, depth as usize, func_id);
     if found == MAX_DEPTH {
         e.depth = depth as u16;
         e.flags = flags::UNMATCHED_EXIT;

@@ -18,6 +18,7 @@ pub static FILTER_PID: Global<u32> = Global::new(0);
 #[unsafe(no_mangle)]
 pub static FILTER_CPU: Global<u32> = Global::new(u32::MAX);
 
-/// Only process-context calls of tasks with this comm are recorded (empty: any).
+/// Only process-context calls of tasks with this comm are recorded (all zero: any). The 16
+/// comm bytes as two little-endian words, compared word by word.
 #[unsafe(no_mangle)]
-pub static FILTER_COMM: Global<[u8; 16]> = Global::new([0; 16]);
+pub static FILTER_COMM: Global<[u64; 2]> = Global::new([0; 2]);

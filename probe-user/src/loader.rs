@@ -84,7 +84,8 @@ struct Globals {
     mode: u32,
     pid: u32,
     cpu: u32,
-    comm: [u8; 16],
+    /// The comm bytes as two little-endian words, as the kernel side compares them.
+    comm: [u64; 2],
 }
 
 impl From<&Settings> for Globals {
@@ -102,7 +103,10 @@ impl From<&Settings> for Globals {
             },
             pid: s.filter_pid.unwrap_or(0),
             cpu: s.filter_cpu.unwrap_or(u32::MAX),
-            comm,
+            comm: [
+                u64::from_le_bytes(comm[..8].try_into().unwrap_or_default()),
+                u64::from_le_bytes(comm[8..].try_into().unwrap_or_default()),
+            ],
         }
     }
 }
@@ -167,6 +171,12 @@ impl Probes {
         pins: Option<&'a std::path::Path>,
     ) -> EbpfLoader<'a> {
         let mut loader = EbpfLoader::new();
+        // KPATH_VERIFIER_LOG=verbose asks the kernel for the whole verifier log, for a
+        // refusal whose last line does not say why (seen on 6.1).
+        if std::env::var_os("KPATH_VERIFIER_LOG").is_some_and(|v| v == "verbose") {
+            loader
+                .verifier_log_level(aya::VerifierLogLevel::VERBOSE | aya::VerifierLogLevel::STATS);
+        }
         loader
             .override_global("MODE", &globals.mode, true)
             .override_global("FILTER_PID", &globals.pid, true)

@@ -28,7 +28,10 @@ fn ebpf_cargo(subcommand: &str) -> Command {
         .env_remove("RUSTC_WRAPPER")
         .env_remove("RUSTUP_TOOLCHAIN")
         .env("RUSTC_BOOTSTRAP", "1")
-        .env("RUSTFLAGS", "-C debuginfo=2 -C link-arg=--btf")
+        .env(
+            "RUSTFLAGS",
+            "-C debuginfo=2 -C link-arg=--btf -C link-arg=--disable-expand-memcpy-in-order",
+        )
         .args([
             subcommand,
             "-p",

@@ -47,6 +47,9 @@ enum Cmd {
         /// Kernel series for the VM stage.
         #[arg(long)]
         kernel: Option<String>,
+        /// Also run the kernel matrix (6.1, 6.12, 6.12-rt and the host).
+        #[arg(long)]
+        full: bool,
     },
     /// The main job on a built-in default: stand, probes, analysis, validation, report.
     Demo(demo::DemoOptions),
@@ -95,7 +98,15 @@ fn run(cli: Cli) -> Result<()> {
             build::build()?;
             vm::vm_test(flavour, kernel.as_deref())
         }
-        Cmd::Test { skip_vm, kernel } => test::test(&test::TestOptions { skip_vm, kernel }),
+        Cmd::Test {
+            skip_vm,
+            kernel,
+            full,
+        } => test::test(&test::TestOptions {
+            skip_vm,
+            kernel,
+            full,
+        }),
         Cmd::VmStand {
             nic,
             kernel,

@@ -14,6 +14,8 @@ pub struct TestOptions {
     pub skip_vm: bool,
     /// Kernel series for the VM (default: newest cloud kernel).
     pub kernel: Option<String>,
+    /// Also run the kernel matrix (every kernel the package index offers).
+    pub full: bool,
 }
 
 struct Stage {
@@ -82,6 +84,18 @@ pub fn test(opts: &TestOptions) -> Result<()> {
         stage("VM tests", &mut || {
             vm::vm_test(vm::Flavour::Cloud, opts.kernel.as_deref())
         });
+        stage("VM stand (rtl8139)", &mut || {
+            crate::vmstand::vm_stand_check(
+                crate::vmstand::Nic::Rtl8139,
+                None,
+                crate::vmstand::CI_COUNT,
+            )
+        });
+        if opts.full {
+            stage("kernel matrix", &mut || {
+                crate::vmstand::matrix(crate::vmstand::Nic::Rtl8139, crate::vmstand::CI_COUNT)
+            });
+        }
     }
 
     eprintln!("\n=== summary");

@@ -308,7 +308,11 @@ pub fn vm_stand(opts: &StandOptions) -> Result<StandRun> {
     fs::write(out.join("console.txt"), &console)
         .with_context(|| format!("failed to write {}", out.join("console.txt").display()))?;
     let trace = out.join("stand.trace");
-    analyse(&trace, &out)?;
+    analyse(&trace, &out, "")?;
+    let discovered = out.join("stand-discovered.trace");
+    if discovered.exists() {
+        analyse(&discovered, &out, "-discovered")?;
+    }
     let summary = summarise(&trace, opts.nic.poll())?;
     fs::write(out.join("summary.txt"), summary.to_string())
         .with_context(|| format!("failed to write {}", out.join("summary.txt").display()))?;
@@ -323,10 +327,12 @@ pub fn vm_stand(opts: &StandOptions) -> Result<StandRun> {
     })
 }
 
-/// Runs `kpath` on the host: report, both trees (and the pair with common functions), analyze.
-fn analyse(trace: &Path, out: &Path) -> Result<()> {
+/// Runs `kpath` on the host: report, both trees (and the pair with common functions), analyze;
+/// output files carry `suffix` before their extension.
+fn analyse(trace: &Path, out: &Path, suffix: &str) -> Result<()> {
     let kpath = vm::release_binary("kpath");
     let save = |args: &[&str], file: &str| -> Result<()> {
+        let file = &file.replace('.', &format!("{suffix}."));
         let text = output(Command::new(&kpath).args(args).arg(trace))
             .with_context(|| format!("failed to run kpath {}", args.join(" ")))?;
         fs::write(out.join(file), text)
@@ -336,7 +342,7 @@ fn analyse(trace: &Path, out: &Path) -> Result<()> {
     save(&["tree", "--stage", "rx"], "tree-rx.txt")?;
     save(&["tree", "--stage", "tx"], "tree-tx.txt")?;
     save(&["tree"], "trees.txt")?;
-    let results = out.join("results.json");
+    let results = out.join(format!("results{suffix}.json"));
     crate::util::run(
         Command::new(&kpath)
             .arg("analyze")
@@ -638,7 +644,6 @@ pub const CI_COUNT: usize = 200;
 /// with the structural assertions of [`check_stand`]. Needs the release binaries
 /// (`cargo xtask build`).
 // Called from `cargo xtask test`'s VM stage (xtask/src/test.rs) once wired there.
-#[allow(dead_code)]
 pub fn vm_stand_check(nic: Nic, kernel: Option<&str>, count: usize) -> Result<()> {
     let kernel = KernelChoice::parse(kernel.unwrap_or(DEFAULT_KERNEL))?;
     let run = vm_stand(&StandOptions {
