@@ -32,6 +32,8 @@ enum Command {
     List(SelectArgs),
     /// Count calls of every network function during a session; keep those that were called.
     Discover(DiscoverArgs),
+    /// Measure the probes' own cost per mechanism (an almost empty interval, many times).
+    Calibrate(CalibrateArgs),
     /// Prove which probe mechanisms work on this kernel: attach each to FUNCTION, send
     /// datagrams on loopback, and count the records they produce.
     Check(CheckArgs),
@@ -151,6 +153,10 @@ struct RecordArgs {
     /// A note stored in the trace metadata and shown in reports.
     #[arg(long)]
     note: Option<String>,
+    /// Probe cost from `kpath-probe calibrate -o FILE`, stored in the trace metadata so that
+    /// `kpath report --subtract-probe-cost` can remove it.
+    #[arg(long, value_name = "FILE")]
+    calibration: Option<PathBuf>,
     /// Run this command, and stop recording when it exits.
     #[arg(last = true, value_name = "COMMAND")]
     command: Vec<String>,
@@ -203,6 +209,17 @@ fn run_record(args: RecordArgs) -> Result<ExitCode> {
         command_line: std::env::args().collect(),
         progress: !args.quiet,
         note: args.note.clone(),
+        probe_cost: match &args.calibration {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).with_context(|| {
+                    format!("failed to read the calibration {}", path.display())
+                })?;
+                serde_json::from_str(&text).with_context(|| {
+                    format!("failed to parse the calibration {} (expected the JSON of `kpath-probe calibrate -o`)", path.display())
+                })?
+            }
+            None => Vec::new(),
+        },
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -467,6 +484,78 @@ fn run_discover(args: DiscoverArgs) -> Result<ExitCode> {
 }
 
 #[derive(clap::Args)]
+struct CalibrateArgs {
+    /// Intervals timed per mechanism.
+    #[arg(long, default_value_t = 10_000)]
+    count: u32,
+    /// Mechanisms to calibrate (default: all; unavailable ones are reported and skipped).
+    #[arg(long, value_enum, value_delimiter = ',')]
+    mechanism: Vec<Mech>,
+    /// Write the results as JSON, for `record --calibration`.
+    #[arg(short, long, value_name = "FILE")]
+    output: Option<PathBuf>,
+}
+
+fn run_calibrate(args: CalibrateArgs) -> Result<ExitCode> {
+    use kpath_trace::Mechanism;
+    let wanted: Vec<Mechanism> = if args.mechanism.is_empty() {
+        vec![Mechanism::Kprobe, Mechanism::Fentry, Mechanism::Tracepoint]
+    } else {
+        args.mechanism
+            .iter()
+            .map(|m| match m {
+                Mech::Kprobe => Mechanism::Kprobe,
+                Mech::Fentry => Mechanism::Fentry,
+                Mech::Tracepoint => Mechanism::Tracepoint,
+            })
+            .collect()
+    };
+    let mut costs = Vec::new();
+    println!(
+        "kernel {}: {} near-empty intervals per mechanism",
+        kernel::release(),
+        args.count
+    );
+    println!(
+        "{:<12} {:>10} {:>12} {:>10}  status",
+        "mechanism", "mean ns", "std dev ns", "samples"
+    );
+    for m in wanted {
+        match kpath_probe::calibrate::calibrate(m, args.count)
+            .with_context(|| format!("failed to calibrate {m}"))?
+        {
+            Ok(c) => {
+                println!(
+                    "{:<12} {:>10.1} {:>12.1} {:>10}  ok",
+                    m.name(),
+                    c.mean_ns,
+                    c.variance_ns2.sqrt(),
+                    c.samples
+                );
+                costs.push(c);
+            }
+            Err(reason) => println!(
+                "{:<12} {:>10} {:>12} {:>10}  unavailable: {reason}",
+                m.name(),
+                "-",
+                "-",
+                "-"
+            ),
+        }
+    }
+    if costs.is_empty() {
+        bail!("no mechanism could be calibrated on this kernel");
+    }
+    if let Some(path) = &args.output {
+        let text =
+            serde_json::to_string_pretty(&costs).context("failed to encode the calibration")?;
+        std::fs::write(path, text)
+            .with_context(|| format!("failed to write {}", path.display()))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(clap::Args)]
 struct CheckArgs {
     /// Kernel function to probe (on the UDP send path, called once per datagram).
     #[arg(long, default_value = "udp_sendmsg")]
@@ -551,6 +640,7 @@ fn main() -> ExitCode {
         Command::Record(args) => run_record(args),
         Command::List(args) => run_list(args),
         Command::Discover(args) => run_discover(args),
+        Command::Calibrate(args) => run_calibrate(args),
     };
     match result {
         Ok(code) => code,

@@ -57,6 +57,8 @@ pub struct RecordOptions {
     pub progress: bool,
     /// A free-text note stored in the trace metadata (e.g. "timings under emulation").
     pub note: Option<String>,
+    /// Calibrated probe cost per mechanism (`kpath-probe calibrate`), stored in the metadata.
+    pub probe_cost: Vec<kpath_trace::ProbeCost>,
 }
 
 /// What a recording produced.
@@ -204,6 +206,7 @@ pub fn attach(opts: &RecordOptions) -> Result<(Probes, Metadata, Vec<Skipped>), 
     }
     let irq = probes.attach_irq_accounting()?;
     meta.extra.insert("irq_tracepoints".into(), json!(irq));
+    meta.probe_cost = opts.probe_cost.clone();
     if let Some(note) = &opts.note {
         meta.extra.insert("note".into(), json!(note));
     }
@@ -280,11 +283,23 @@ pub struct Recording {
     functions: Vec<(String, Mechanism)>,
     skipped: Vec<Skipped>,
     start: Instant,
+    sigint: tokio::signal::unix::Signal,
+    sigterm: tokio::signal::unix::Signal,
 }
 
 impl Recording {
     /// Attaches the probes and creates the trace file (needs a tokio runtime with I/O).
     pub fn start(opts: RecordOptions) -> Result<Self, ProbeError> {
+        use tokio::signal::unix::{signal, SignalKind};
+        // Handlers first: a Ctrl-C at any moment once the trace exists must finalise it.
+        let handler = |kind, name: &str| {
+            signal(kind).map_err(|source| ProbeError::Kernel {
+                what: format!("{name} handler"),
+                source,
+            })
+        };
+        let sigint = handler(SignalKind::interrupt(), "SIGINT")?;
+        let sigterm = handler(SignalKind::terminate(), "SIGTERM")?;
         let (mut probes, mut meta, skipped) = attach(&opts)?;
         meta.start_time_unix_ns = unix_ns();
         meta.start_monotonic_ns = Some(monotonic_ns());
@@ -309,6 +324,8 @@ impl Recording {
             functions,
             skipped,
             start: Instant::now(),
+            sigint,
+            sigterm,
         })
     }
 
@@ -331,6 +348,8 @@ impl Recording {
             functions,
             skipped,
             start,
+            mut sigint,
+            mut sigterm,
         } = self;
         let mut child = match opts.command.split_first() {
             Some((program, args)) => Some(
@@ -347,11 +366,6 @@ impl Recording {
         let deadline = opts.duration.map(|d| tokio::time::Instant::now() + d);
         let status_line = opts.progress && std::io::stderr().is_terminal();
         let mut tick = tokio::time::interval(Duration::from_secs(1));
-        let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .map_err(|source| ProbeError::Kernel {
-                what: "SIGTERM handler".into(),
-                source,
-            })?;
         let mut counts = Counts::default();
         let mut command_status = None;
         let mut write_error = None;
@@ -373,7 +387,7 @@ impl Recording {
                     guard.clear_ready();
                 }
                 reason = &mut stop => break reason,
-                _ = tokio::signal::ctrl_c() => break "Ctrl-C".into(),
+                _ = sigint.recv() => break "Ctrl-C".into(),
                 _ = sigterm.recv() => break "SIGTERM".into(),
                 _ = sleep_until(deadline) => break format!("--duration {:?} elapsed", opts.duration.unwrap_or_default()),
                 status = wait_child(&mut child) => {

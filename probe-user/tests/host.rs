@@ -94,3 +94,16 @@ fn interrupt_accounting_attaches() {
     }
     assert!(switched, "no interrupt or context switch was counted");
 }
+
+#[test]
+fn calibration_times_near_empty_intervals() {
+    if !can_run("calibration_times_near_empty_intervals") {
+        return;
+    }
+    let cost = kpath_probe::calibrate::calibrate(kpath_trace::Mechanism::Tracepoint, 2000)
+        .expect("calibrate")
+        .expect("tracepoints work on this host");
+    // Interrupted intervals are left out, so at most one sample per call.
+    assert!(cost.samples >= 1000 && cost.samples <= 2000, "{cost:?}");
+    assert!(cost.mean_ns > 0.0 && cost.variance_ns2 >= 0.0, "{cost:?}");
+}

@@ -102,6 +102,7 @@ fn tracepoint_stages_record_an_echo_session_between_namespaces() {
         command_line: vec!["test".into()],
         progress: false,
         note: None,
+        probe_cost: Vec::new(),
     };
     let recording = runtime
         .block_on(async { Recording::start(opts) })

@@ -214,6 +214,13 @@ pub fn demo(opts: &DemoOptions) -> Result<()> {
         Ok(())
     };
 
+    // 0. The probes' own cost (method step 1), stored in the trace for analysis.
+    let calibration = out.join("calibration.json");
+    run(Command::new(release_binary("kpath-probe"))
+        .args(["calibrate", "--count", "10000", "-o"])
+        .arg(&calibration))
+    .context("failed to calibrate the probes")?;
+
     // 1. The recorded session: ping-pong through the proxy, probes on the proxy side.
     eprintln!(
         "\n=== demo: recording a {}-datagram ping-pong session",
@@ -234,6 +241,8 @@ pub fn demo(opts: &DemoOptions) -> Result<()> {
             "-q",
         ])
         .args(["--pid", &echo.pid().to_string()])
+        .arg("--calibration")
+        .arg(&calibration)
         .args(
             opts.functions
                 .iter()

@@ -714,4 +714,6 @@ pub fn vm_demo_session(count: usize) -> Result<PathBuf> {
 const SCENARIO_MECHANISMS: &str = r#"
 set -e
 kpath-probe check --function udp_sendmsg --count 1000 --require kprobe,fentry,tracepoint
+# Method step 1: the probes' own cost per mechanism (times emulated here).
+kpath-probe calibrate --count 2000
 "#;

@@ -1,0 +1,78 @@
+//! Ctrl-C finalises the trace: nothing already recorded is lost (root only; skipped with a
+//! reason otherwise).
+
+use std::net::UdpSocket;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use kpath_probe::kernel;
+use kpath_trace::{EventKind, TraceReader};
+
+#[test]
+fn sigint_finalises_the_trace_with_what_was_recorded() {
+    if !kernel::is_root() {
+        eprintln!("SKIP: needs root to load BPF programs");
+        return;
+    }
+    if let Err(e) = kpath_probe::object::ebpf_object() {
+        assert!(std::env::var_os("KPATH_REQUIRE_EBPF").is_none(), "{e}");
+        eprintln!("SKIP: {e}");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let trace = dir.path().join("interrupted.trace");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kpath-probe"))
+        .args(["record", "--mechanism", "tracepoint", "-q", "-o"])
+        .arg(&trace)
+        .args(["--", "sleep", "60"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start kpath-probe");
+    // The trace file appears once every probe is attached: that is the signal to start.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !trace.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "kpath-probe did not start recording within 30 s"
+        );
+        assert!(
+            child.try_wait().expect("poll").is_none(),
+            "kpath-probe exited early"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let rx = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let tx = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let to = rx.local_addr().expect("addr");
+    let mut buf = [0u8; 8];
+    for i in 0u32..200 {
+        tx.send_to(&i.to_le_bytes(), to).expect("send");
+        rx.recv_from(&mut buf).expect("recv");
+    }
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let status = child.wait().expect("wait");
+    assert!(status.success(), "kpath-probe after SIGINT: {status}");
+
+    let mut reader = TraceReader::open(&trace).expect("open");
+    assert!(reader.is_finalised(), "SIGINT must finalise the trace");
+    let meta = reader.metadata().clone();
+    assert_eq!(
+        meta.extra.get("stop_reason").and_then(|v| v.as_str()),
+        Some("Ctrl-C")
+    );
+    assert!(meta.stop_time_unix_ns.is_some());
+    let sendto = meta
+        .function_by_name("tp:sys_sendto")
+        .expect("sendto stage")
+        .id;
+    let sends = reader
+        .events()
+        .map(|e| e.expect("record"))
+        .filter(|e| e.func_id == sendto && e.kind == EventKind::Exit as u8)
+        .count();
+    assert!(
+        sends >= 200,
+        "the 200 sends made before SIGINT must be in the trace: {sends}"
+    );
+}
