@@ -10,5 +10,6 @@
 pub mod counters;
 pub mod event;
 pub mod stage;
+pub mod stats;
 
 pub use event::{Event, EventKind, ExecContext, EVENT_SIZE};

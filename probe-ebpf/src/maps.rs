@@ -8,6 +8,7 @@ use probe_common::{
     counters::{Stat, HIT_SLOTS, STAT_SLOTS},
     event::MAX_DEPTH,
     stage::{TpStage, TP_STAGE_COUNT, TP_STAGE_OFF},
+    stats::{FuncStats, STATS_MAX_FUNCS},
 };
 
 pub use probe_common::counters::Hit;
@@ -36,6 +37,10 @@ pub static TP_FUNC_IDS: Array<u32> = Array::with_max_entries(TP_STAGE_COUNT, 0);
 /// Per-function call counts per CPU (discovery and stats modes), indexed by function id.
 #[map]
 pub static CALL_COUNTS: PerCpuArray<u64> = PerCpuArray::with_max_entries(32768, 0);
+
+/// Per-function aggregates per CPU (stats mode), indexed by function id.
+#[map]
+pub static FUNC_STATS: PerCpuArray<FuncStats> = PerCpuArray::with_max_entries(STATS_MAX_FUNCS, 0);
 
 /// One open call: what was true at its entry.
 #[repr(C)]

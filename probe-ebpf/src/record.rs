@@ -126,10 +126,31 @@ fn stack_of(key: u64) -> Option<&'static mut CallStack> {
 
 #[inline(always)]
 fn emit(e: Event) {
+    if settings::MODE.load() == settings::MODE_STATS {
+        // Stats mode: no records; problems are in STATS, timed calls in FUNC_STATS.
+        return;
+    }
     // `output` copies from the stack; writing into a reserved slot made LLVM zero the slot's
     // fields with `memset` calls, global subprograms that kernels before ~6.6 refuse.
     if maps::EVENTS.output::<Event>(&e, 0).is_err() {
         stat(Stat::LostEvents);
+    }
+}
+
+/// Adds a timed exit to its function's aggregate (stats mode).
+#[inline(always)]
+fn aggregate(e: &Event) {
+    let Some(p) = maps::FUNC_STATS.get_ptr_mut(e.func_id) else {
+        return;
+    };
+    // SAFETY: per-CPU value; programs on one CPU run one at a time.
+    let s = unsafe { &mut *p };
+    if e.interrupted() {
+        s.interrupted.add(e.dur_ns);
+    } else {
+        s.clean.add(e.dur_ns);
+        let b = probe_common::stats::bucket(e.dur_ns);
+        s.hist_clean[b] = s.hist_clean[b].wrapping_add(1);
     }
 }
 
@@ -260,6 +281,9 @@ pub fn exit(func_id: u32) {
         e.softirqs = irq_state.softirqs.wrapping_sub(f.softirqs);
         e.switches = irq_state.switches.wrapping_sub(f.switches);
         e.irq_ns = (irq_state.hardirq_ns + irq_state.softirq_ns).saturating_sub(f.irq_ns);
+    }
+    if settings::MODE.load() == settings::MODE_STATS {
+        aggregate(&e);
     }
     emit(e);
 }

@@ -9,6 +9,8 @@ pub static MODE: Global<u32> = Global::new(MODE_TRACE);
 pub const MODE_TRACE: u32 = 0;
 /// Only `CALL_COUNTS` is updated (discovery): cheapest.
 pub const MODE_COUNT: u32 = 1;
+/// Calls are timed as in trace mode but aggregated in `FUNC_STATS`; no records.
+pub const MODE_STATS: u32 = 2;
 
 /// Only process-context calls of this thread group are recorded (0: any).
 #[unsafe(no_mangle)]

@@ -42,7 +42,8 @@ pub mod program {
 }
 
 /// Maps every load of the object shares (pinned for fentry re-loads).
-const SHARED_MAPS: [&str; 9] = [
+const SHARED_MAPS: [&str; 10] = [
+    "FUNC_STATS",
     "EVENTS",
     "STATS",
     "HITS",
@@ -62,6 +63,8 @@ pub enum Mode {
     Trace,
     /// Only per-function call counts (discovery).
     Count,
+    /// Calls timed and aggregated in the kernel; no records.
+    Stats,
 }
 
 /// Load-time settings.
@@ -100,6 +103,7 @@ impl From<&Settings> for Globals {
             mode: match s.mode {
                 Mode::Trace => 0,
                 Mode::Count => 1,
+                Mode::Stats => 2,
             },
             pid: s.filter_pid.unwrap_or(0),
             cpu: s.filter_cpu.unwrap_or(u32::MAX),
@@ -552,6 +556,37 @@ impl Probes {
                         what: format!("read {name}[{i}]"),
                         source: Box::new(source),
                     })
+            })
+            .collect()
+    }
+
+    /// In-kernel aggregates (stats mode) for function ids `0..n`, merged over CPUs.
+    pub fn func_stats(&self, n: u32) -> Result<Vec<probe_common::stats::FuncStats>, ProbeError> {
+        use probe_common::stats::FuncStats;
+        let map = self
+            .primary
+            .map("FUNC_STATS")
+            .ok_or(ProbeError::NoMap("FUNC_STATS"))?;
+        let arr: PerCpuArray<&MapData, FuncStats> =
+            PerCpuArray::try_from(map).map_err(|source| ProbeError::Map {
+                what: "open map FUNC_STATS".into(),
+                source: Box::new(source),
+            })?;
+        (0..n.min(probe_common::stats::STATS_MAX_FUNCS))
+            .map(|i| {
+                let per_cpu = arr.get(&i, 0).map_err(|source| ProbeError::Map {
+                    what: format!("read FUNC_STATS[{i}]"),
+                    source: Box::new(source),
+                })?;
+                let mut total = FuncStats::default();
+                for s in per_cpu.iter() {
+                    total.clean.merge(&s.clean);
+                    total.interrupted.merge(&s.interrupted);
+                    for (t, v) in total.hist_clean.iter_mut().zip(s.hist_clean.iter()) {
+                        *t = t.wrapping_add(*v);
+                    }
+                }
+                Ok(total)
             })
             .collect()
     }

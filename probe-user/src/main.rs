@@ -119,10 +119,22 @@ impl SelectArgs {
     }
 }
 
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq, Debug)]
+enum ModeArg {
+    /// Every entry and exit to the trace file.
+    Trace,
+    /// Aggregate in the kernel (count, sum, sum of squares, min, max, log2 histogram; clean
+    /// and interrupted apart): for long runs; the trace holds the summary, no records.
+    Stats,
+}
+
 #[derive(clap::Args)]
 struct RecordArgs {
     #[command(flatten)]
     select: SelectArgs,
+    /// What to record.
+    #[arg(long, value_enum, default_value = "trace")]
+    mode: ModeArg,
     /// Trace file to write.
     #[arg(short, long, default_value = "kpath.trace")]
     output: PathBuf,
@@ -199,7 +211,10 @@ fn run_record(args: RecordArgs) -> Result<ExitCode> {
             filter_cpu: args.cpu,
             filter_comm: args.comm.clone(),
             ring_buffer_bytes: args.ring_buffer_size,
-            ..Settings::default()
+            mode: match args.mode {
+                ModeArg::Trace => kpath_probe::loader::Mode::Trace,
+                ModeArg::Stats => kpath_probe::loader::Mode::Stats,
+            },
         },
         output: args.output.clone(),
         duration: args.duration,

@@ -420,6 +420,14 @@ impl Recording {
         }
         let lost_per_cpu = probes.lost_per_cpu()?;
         let stats = probes.stats()?;
+        let kernel_stats = if opts.settings.mode == crate::loader::Mode::Stats {
+            Some(kernel_stats_json(
+                &functions,
+                &probes.func_stats(functions.len() as u32)?,
+            ))
+        } else {
+            None
+        };
         let lost: u64 = lost_per_cpu.iter().sum();
         if let Some(e) = write_error {
             let _ = writer.flush();
@@ -431,6 +439,9 @@ impl Recording {
             m.stop_time_unix_ns = Some(stop_ns);
             m.lost_events_per_cpu = lost_per_cpu;
             m.extra.insert("stop_reason".into(), json!(reason));
+            if let Some(k) = kernel_stats {
+                m.extra.insert("kernel_stats".into(), k);
+            }
             m.extra.insert(
                 "kernel_counters".into(),
                 json!({
@@ -454,6 +465,25 @@ impl Recording {
             command_status,
         })
     }
+}
+
+/// The `kernel_stats` metadata field of a stats-mode trace (`docs/trace-format.md`).
+fn kernel_stats_json(
+    functions: &[(String, Mechanism)],
+    stats: &[probe_common::stats::FuncStats],
+) -> serde_json::Value {
+    let moments = |m: &probe_common::stats::Moments| json!({"count": m.count, "sum_ns": m.sum_ns, "sum_sq_ns": m.sum_sq_ns, "min_ns": m.min_ns, "max_ns": m.max_ns});
+    json!({
+        "mode": "stats",
+        "histogram": "log2 of ns: bucket b (0..63) counts durations d with 2^(b-1) <= d < 2^b; bucket 0 counts d = 0",
+        "functions": functions.iter().zip(stats).enumerate().map(|(id, ((name, _), s))| json!({
+            "id": id,
+            "name": name,
+            "clean": moments(&s.clean),
+            "interrupted": moments(&s.interrupted),
+            "hist_clean": s.hist_clean.to_vec(),
+        })).collect::<Vec<_>>(),
+    })
 }
 
 /// Records until a stop condition of the options; always finalises the trace.

@@ -107,3 +107,73 @@ fn calibration_times_near_empty_intervals() {
     assert!(cost.samples >= 1000 && cost.samples <= 2000, "{cost:?}");
     assert!(cost.mean_ns > 0.0 && cost.variance_ns2 >= 0.0, "{cost:?}");
 }
+
+#[test]
+fn stats_mode_aggregates_every_call_in_the_kernel() {
+    use kpath_probe::recorder::{MechanismChoice, RecordOptions, Recording};
+    if !can_run("stats_mode_aggregates_every_call_in_the_kernel") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let trace = dir.path().join("stats.trace");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let opts = RecordOptions {
+        mechanism: MechanismChoice::Tracepoint,
+        request: kpath_probe::functions::Request::default(),
+        stages: true,
+        settings: Settings {
+            mode: kpath_probe::loader::Mode::Stats,
+            filter_pid: Some(std::process::id()),
+            ..Settings::default()
+        },
+        output: trace.clone(),
+        duration: None,
+        count: None,
+        strict: false,
+        command: Vec::new(),
+        command_line: vec!["test".into()],
+        progress: false,
+        note: None,
+        probe_cost: Vec::new(),
+    };
+    let recording = runtime
+        .block_on(async { Recording::start(opts) })
+        .expect("attach");
+    let n = 300u64;
+    let rx = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let tx = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let mut buf = [0u8; 8];
+    for i in 0..n {
+        tx.send_to(&i.to_le_bytes(), rx.local_addr().expect("addr"))
+            .expect("send");
+        rx.recv_from(&mut buf).expect("recv");
+    }
+    let summary = runtime
+        .block_on(recording.run(async { "done".to_string() }))
+        .expect("record");
+    assert_eq!(summary.records, 0, "stats mode writes no records");
+    let reader = kpath_trace::TraceReader::open(&trace).expect("open");
+    let ks = &reader.metadata().extra["kernel_stats"];
+    let sendto = ks["functions"]
+        .as_array()
+        .expect("functions")
+        .iter()
+        .find(|f| f["name"] == "tp:sys_sendto")
+        .expect("sendto stage");
+    let clean = sendto["clean"]["count"].as_u64().expect("clean");
+    let interrupted = sendto["interrupted"]["count"]
+        .as_u64()
+        .expect("interrupted");
+    // Process-context stages obey the pid filter: exactly our sends, clean or not.
+    assert_eq!(clean + interrupted, n, "{sendto}");
+    let hist: u64 = sendto["hist_clean"]
+        .as_array()
+        .expect("hist")
+        .iter()
+        .filter_map(|v| v.as_u64())
+        .sum();
+    assert_eq!(hist, clean, "the histogram holds every clean sample");
+}

@@ -29,16 +29,31 @@ pub struct TraceWriter<W: Write + Seek> {
 impl TraceWriter<File> {
     /// Creates (truncating) a trace file at `path`.
     pub fn create(path: impl AsRef<Path>, metadata: Metadata) -> Result<Self, TraceError> {
+        Self::create_with_reserve(path, metadata, 0)
+    }
+
+    /// Like [`TraceWriter::create`], reserving `extra` more bytes for what `finish` will add
+    /// to the metadata (e.g. in-kernel statistics).
+    pub fn create_with_reserve(
+        path: impl AsRef<Path>,
+        metadata: Metadata,
+        extra: usize,
+    ) -> Result<Self, TraceError> {
         let path = path.as_ref();
         let file = File::create(path)
             .map_err(|e| TraceError::io(format!("creating trace {}", path.display()), e))?;
-        Self::new(file, metadata)
+        Self::with_reserve(file, metadata, extra)
     }
 }
 
 impl<W: Write + Seek> TraceWriter<W> {
     /// Starts a trace on `out` (positioned at its start).
     pub fn new(out: W, metadata: Metadata) -> Result<Self, TraceError> {
+        Self::with_reserve(out, metadata, 0)
+    }
+
+    /// Like [`TraceWriter::new`], reserving `extra` more metadata bytes for `finish`.
+    pub fn with_reserve(out: W, metadata: Metadata, extra: usize) -> Result<Self, TraceError> {
         metadata
             .check()
             .map_err(|detail| TraceError::InconsistentMetadata {
@@ -47,7 +62,7 @@ impl<W: Write + Seek> TraceWriter<W> {
             })?;
         let json = to_json(&metadata)?;
         // Round up so records start 8-byte aligned: cheap for readers that map the file.
-        let metadata_len = (json.len() + reserve_for(&metadata)).next_multiple_of(8);
+        let metadata_len = (json.len() + reserve_for(&metadata) + extra).next_multiple_of(8);
         let mut w = Self {
             out: BufWriter::with_capacity(1 << 20, out),
             metadata,

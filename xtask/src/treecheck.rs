@@ -216,3 +216,36 @@ pub fn check_discovery(path: &Path, min: usize) -> Result<usize> {
     }
     Ok(called)
 }
+
+/// A stats-mode trace: no records, and `udp_sendmsg` aggregated once per datagram sent by
+/// either side (the echo and the generator), its histogram holding every clean sample.
+pub fn check_stats_mode(path: &Path, datagrams: usize) -> Result<()> {
+    let r =
+        TraceReader::open(path).with_context(|| format!("failed to open {}", path.display()))?;
+    if r.expected_records() != Some(0) {
+        bail!(
+            "{}: a stats-mode trace must hold no records, it has {:?}",
+            path.display(),
+            r.expected_records()
+        );
+    }
+    let ks = &r.metadata().extra["kernel_stats"];
+    let f = ks["functions"]
+        .as_array()
+        .and_then(|fs| fs.iter().find(|f| f["name"] == "udp_sendmsg"))
+        .ok_or_else(|| anyhow::anyhow!("{}: no kernel_stats for udp_sendmsg", path.display()))?;
+    let clean = f["clean"]["count"].as_u64().unwrap_or(0);
+    let calls = clean + f["interrupted"]["count"].as_u64().unwrap_or(0);
+    let hist: u64 = f["hist_clean"]
+        .as_array()
+        .map(|h| h.iter().filter_map(|v| v.as_u64()).sum())
+        .unwrap_or(0);
+    eprintln!(
+        "{}: udp_sendmsg aggregated {calls} calls ({clean} clean) in the kernel",
+        path.display()
+    );
+    if calls < 2 * datagrams as u64 || hist != clean {
+        bail!("{}: udp_sendmsg has {calls} calls (want ≥ {}) and a histogram of {hist} for {clean} clean samples", path.display(), 2 * datagrams);
+    }
+    Ok(())
+}

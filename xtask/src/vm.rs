@@ -618,6 +618,7 @@ pub fn vm_udp_echo(flavour: Flavour, series: Option<&str>) -> Result<PathBuf> {
             bail!("the {mech} run recorded with {:?}", s.mechanisms);
         }
     }
+    crate::treecheck::check_stats_mode(&dest.join("udp-echo-stats.trace"), UDP_ECHO_COUNT)?;
     let discovered = crate::treecheck::check_discovery(&dest.join("discover.json"), 50)?;
     eprintln!("vm-test: discovery found {discovered} network functions called during the session");
     eprintln!(
@@ -666,6 +667,10 @@ const SCENARIO_UDP_ECHO: &str = r#"
 for mech in kprobe fentry; do
   $P kpath-probe record --mechanism $mech --preset udp-echo --interface kp -q      -o /out/udp-echo-$mech.trace --      $G kpath-stand gen --target 198.18.0.2:9000 --count @COUNT@ --allow-remote
 done
+# Long-run mode: the same session aggregated in the kernel, no records.
+$P kpath-probe record --mode stats --mechanism kprobe --preset udp-echo --interface kp -q \
+   -o /out/udp-echo-stats.trace -- \
+   $G kpath-stand gen --target 198.18.0.2:9000 --count @COUNT@ --allow-remote
 # Method step 2: count calls of every network function during a session.
 $P kpath-probe discover --glob-set net -q --top 15 --json /out/discover.json -o /out/discovered.txt -- \
    $G kpath-stand gen --target 198.18.0.2:9000 --count @COUNT@ --allow-remote
