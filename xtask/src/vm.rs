@@ -584,28 +584,8 @@ const UDP_ECHO_COUNT: usize = 200;
 /// Returns the directory holding them.
 pub fn vm_udp_echo(flavour: Flavour, series: Option<&str>) -> Result<PathBuf> {
     let kernel = fetch_kernel(flavour, series)?;
-    let mut fs = Initramfs::new("udp-echo")?;
-    fs.add_binary(&release_binary("kpath-probe"))?;
-    fs.add_binary(&release_binary("kpath-stand"))?;
-    fs.add_module(&kernel, "veth")?;
-    fs.add_module(&kernel, "virtio_blk")?;
-    let script = format!(
-        "{SCENARIO_NETNS_SETUP}{}",
-        SCENARIO_UDP_ECHO.replace("@COUNT@", &UDP_ECHO_COUNT.to_string())
-    );
-    let initrd = fs.pack(&script)?;
-    let disk = out_disk("udp-echo", 512)?;
-    let console = boot(&Boot {
-        kernel: &kernel,
-        initrd: &initrd,
-        extra_args: Vec::new(),
-        timeout: Duration::from_secs(600),
-        memory_mib: 1024,
-        out_disk: Some(disk.clone()),
-    })?;
-    let dest = cache_dir().join("results/udp-echo");
-    let _ = fs::remove_dir_all(&dest);
-    collect_out(&disk, &console, &dest)?;
+    let tail = SCENARIO_UDP_ECHO.replace("@COUNT@", &UDP_ECHO_COUNT.to_string());
+    let dest = run_veth_scenario(&kernel, "udp-echo", &tail, Duration::from_secs(600))?;
     for mech in ["kprobe", "fentry"] {
         let trace = dest.join(format!("udp-echo-{mech}.trace"));
         let s = crate::treecheck::check_udp_echo(&trace, UDP_ECHO_COUNT).with_context(|| {
@@ -690,26 +670,35 @@ kill $ECHO $GEN $PROXY
 /// Runs the demo's session in the VM (cloud kernel) and returns the directory with `demo.trace`.
 pub fn vm_demo_session(count: usize) -> Result<PathBuf> {
     let kernel = fetch_kernel(Flavour::Cloud, None)?;
-    let mut fs = Initramfs::new("demo")?;
+    let tail = SCENARIO_DEMO.replace("@COUNT@", &count.to_string());
+    run_veth_scenario(&kernel, "demo", &tail, Duration::from_secs(900))
+}
+
+/// Boots `kernel` with the two-namespace veth setup followed by `scenario_tail`, with
+/// kpath-probe and kpath-stand on board, and brings the guest's `/out` back, checked, into
+/// `target/vm/results/<name>`.
+fn run_veth_scenario(
+    kernel: &Kernel,
+    name: &str,
+    scenario_tail: &str,
+    timeout: Duration,
+) -> Result<PathBuf> {
+    let mut fs = Initramfs::new(name)?;
     fs.add_binary(&release_binary("kpath-probe"))?;
     fs.add_binary(&release_binary("kpath-stand"))?;
-    fs.add_module(&kernel, "veth")?;
-    fs.add_module(&kernel, "virtio_blk")?;
-    let script = format!(
-        "{SCENARIO_NETNS_SETUP}{}",
-        SCENARIO_DEMO.replace("@COUNT@", &count.to_string())
-    );
-    let initrd = fs.pack(&script)?;
-    let disk = out_disk("demo", 512)?;
+    fs.add_module(kernel, "veth")?;
+    fs.add_module(kernel, "virtio_blk")?;
+    let initrd = fs.pack(&format!("{SCENARIO_NETNS_SETUP}{scenario_tail}"))?;
+    let disk = out_disk(name, 512)?;
     let console = boot(&Boot {
-        kernel: &kernel,
+        kernel,
         initrd: &initrd,
         extra_args: Vec::new(),
-        timeout: Duration::from_secs(900),
+        timeout,
         memory_mib: 1024,
         out_disk: Some(disk.clone()),
     })?;
-    let dest = cache_dir().join("results/demo");
+    let dest = cache_dir().join("results").join(name);
     let _ = fs::remove_dir_all(&dest);
     collect_out(&disk, &console, &dest)?;
     Ok(dest)
