@@ -199,6 +199,8 @@ impl Analyzer {
     }
 
     /// Assembles the results. `path` and `finalised` describe the source for the report.
+    /// `Results::kernel_stats` stays `None` here: [`analyze_reader`] fills it from the
+    /// metadata of stats-mode traces (`crate::kernel_stats`), because that can fail.
     pub fn finish(mut self, path: &str, finalised: bool) -> Results {
         let anomalies = self.tree.finish();
         let meta = &self.meta;
@@ -364,7 +366,13 @@ impl Analyzer {
                 stop_time_unix_ns: meta.stop_time_unix_ns,
                 command_line: meta.command_line.clone(),
                 clock_source: meta.clock_source.clone(),
-                notes: meta.extra.clone(),
+                // `kernel_stats` gets its own section (`Results::kernel_stats`).
+                notes: meta
+                    .extra
+                    .iter()
+                    .filter(|(k, _)| k.as_str() != crate::kernel_stats::FIELD)
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
             },
             settings: Settings {
                 filter: self.options.filter,
@@ -391,6 +399,7 @@ impl Analyzer {
             service,
             model,
             validation: None,
+            kernel_stats: None,
         }
     }
 }
@@ -486,6 +495,12 @@ pub fn analyze_reader<R: Read>(
     path: &Path,
     options: &AnalysisOptions,
 ) -> Result<Results> {
+    let kernel = crate::kernel_stats::parse(reader.metadata())
+        .map_err(|source| Error::KernelStats {
+            path: path.into(),
+            source,
+        })?
+        .map(|ks| kernel_stats_result(&ks, reader.metadata(), options));
     let mut a = Analyzer::new(reader.metadata(), options);
     loop {
         match reader.next_event() {
@@ -499,7 +514,36 @@ pub fn analyze_reader<R: Read>(
             }
         }
     }
-    Ok(a.finish(&path.display().to_string(), reader.is_finalised()))
+    let mut r = a.finish(&path.display().to_string(), reader.is_finalised());
+    r.kernel_stats = kernel;
+    Ok(r)
+}
+
+/// The kernel aggregates of a stats-mode trace, with notes on the options they ignore.
+fn kernel_stats_result(
+    ks: &crate::kernel_stats::KernelStats,
+    meta: &Metadata,
+    options: &AnalysisOptions,
+) -> crate::kernel_stats::KernelStatsResult {
+    let mut k = crate::kernel_stats::summarize(ks, meta);
+    if options.filter != Filter::Interrupted {
+        k.notes.insert(
+            0,
+            format!(
+                "--filter {} does not apply: the kernel kept clean samples apart and the \
+                 figures are those of the clean ones (as --filter interrupted)",
+                options.filter.name()
+            ),
+        );
+    }
+    if options.subtract_probe_cost {
+        k.notes.insert(
+            0,
+            "--subtract-probe-cost does not apply to kernel aggregates: they are as measured"
+                .into(),
+        );
+    }
+    k
 }
 
 /// Analyzes the trace file at `path` (`kpath analyze`, `kpath report`).

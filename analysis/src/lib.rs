@@ -11,6 +11,8 @@
 //! * `report` renders results as text, JSON or CSV; `fold` and `export` stream calls;
 //! * [`validation::build`] / [`validation::load_points`] → the measured validation of the
 //!   projection (`Results::validation`);
+//! * [`kernel_stats`] reads stats-mode traces (`kpath-probe record --mode stats`: per-function
+//!   sums aggregated in the kernel, no records) into `Results::kernel_stats`;
 //! * `synth` writes synthetic traces with known distributions, for tests and benchmarks.
 //!
 //! ```no_run
@@ -28,6 +30,7 @@ mod error;
 pub mod export;
 pub mod fold;
 pub mod html;
+pub mod kernel_stats;
 pub mod plot;
 pub mod queueing;
 pub mod report;

@@ -281,6 +281,14 @@ fn run(cli: Cli) -> Result<()> {
         }
         Cmd::Tree { trace, stage, opts } => {
             let r = opts.analyze(&trace)?;
+            if r.is_stats_mode() {
+                // A clear error (exit 2), not an empty tree: the command cannot do its job.
+                return Err(kpath_analysis::Error::StatsModeTrace {
+                    path: trace,
+                    what: "call trees",
+                }
+                .into());
+            }
             let s = match stage {
                 Some(StageArg::Rx) => text::tree(&r, Stage::Rx),
                 Some(StageArg::Tx) => text::tree(&r, Stage::Tx),
@@ -446,6 +454,7 @@ fn run(cli: Cli) -> Result<()> {
                 .with_context(|| format!("failed to read trace {}", trace.display()))?
                 .metadata()
                 .clone();
+            refuse_stats_mode(&trace, &meta, "calls to export")?;
             let names: Vec<String> = meta.functions.iter().map(|f| f.name.clone()).collect();
             let out: Box<dyn Write> = match &output {
                 Some(p) => Box::new(BufWriter::new(
@@ -465,9 +474,27 @@ fn run(cli: Cli) -> Result<()> {
     Ok(())
 }
 
+/// Fails on a stats-mode trace with no records: commands that walk calls have nothing to do.
+fn refuse_stats_mode(trace: &Path, meta: &kpath_trace::Metadata, what: &'static str) -> Result<()> {
+    if kpath_analysis::kernel_stats::is_stats_mode(meta) {
+        let empty = kpath_trace::TraceReader::open(trace)
+            .map(|mut r| matches!(r.next_event(), Ok(None)))
+            .unwrap_or(false);
+        if empty {
+            return Err(kpath_analysis::Error::StatsModeTrace {
+                path: trace.into(),
+                what,
+            }
+            .into());
+        }
+    }
+    Ok(())
+}
+
 fn fold(trace: &Path, roots: &Roots) -> Result<Vec<String>> {
     let mut folder = Folder::default();
     let (meta, _) = analyze::visit_file(trace, &roots.classifier(), &mut folder)?;
+    refuse_stats_mode(trace, &meta, "call stacks to fold")?;
     let names: Vec<String> = meta.functions.iter().map(|f| f.name.clone()).collect();
     Ok(folder.lines(&names))
 }

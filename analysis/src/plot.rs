@@ -211,22 +211,33 @@ pub fn plot_results(results: &Results, dir: &Path, format: ImageFormat) -> Resul
         .tree(Stage::Tx)
         .map(|t| t.depth_by_call.clone())
         .unwrap_or_default();
-    for i in 0..rx.len().max(tx.len()).max(1) {
-        let cell = |v: &Vec<u16>| v.get(i).map_or("NaN".to_string(), |d| d.to_string());
-        let _ = writeln!(data, "{} {} {}", i + 1, cell(&rx), cell(&tx));
+    // No tree (a stats-mode trace, or no complete invocation): nothing to draw, and gnuplot
+    // refuses a plot whose points are all undefined.
+    if has_depth(results) {
+        for i in 0..rx.len().max(tx.len()) {
+            let cell = |v: &Vec<u16>| v.get(i).map_or("NaN".to_string(), |d| d.to_string());
+            let _ = writeln!(data, "{} {} {}", i + 1, cell(&rx), cell(&tx));
+        }
+        w.figure(
+            "depth",
+            "nesting depth against call number (most frequent tree of each stage)",
+            &data,
+            "set xlabel 'call number'\nset ylabel 'depth from the root'\nset ytics 1\n\
+             plot 'depth.dat' using 1:2 with linespoints title 'receive', '' using 1:3 with linespoints title 'send'\n",
+        )?;
     }
-    w.figure(
-        "depth",
-        "nesting depth against call number (most frequent tree of each stage)",
-        &data,
-        "set xlabel 'call number'\nset ylabel 'depth from the root'\nset ytics 1\n\
-         plot 'depth.dat' using 1:2 with linespoints title 'receive', '' using 1:3 with linespoints title 'send'\n",
-    )?;
 
     if results.model.is_some() || has_choices(results) {
         queue_figures(&mut w, results)?;
     }
     Ok(w.figures)
+}
+
+/// Whether either stage has a most frequent tree to draw the depth of.
+fn has_depth(results: &Results) -> bool {
+    [Stage::Rx, Stage::Tx]
+        .iter()
+        .any(|&s| results.tree(s).is_some_and(|t| !t.depth_by_call.is_empty()))
 }
 
 fn has_choices(results: &Results) -> bool {
@@ -252,7 +263,9 @@ pub fn figure_names(results: &Results) -> Vec<String> {
             .filter(|s| s.stats.samples > 0)
             .map(|s| format!("stage_{}", s.stage)),
     );
-    v.push("depth".into());
+    if has_depth(results) {
+        v.push("depth".into());
+    }
     if results.model.is_some() || has_choices(results) {
         v.push("sojourn".into());
         v.push("in_system".into());

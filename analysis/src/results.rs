@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::calltree::TreeAnomalies;
 use crate::error::{Error, Result};
+use crate::kernel_stats::KernelStatsResult;
 use crate::queueing::ModelOutput;
 use crate::stage::{Stage, StageClassifier};
 use crate::stats::Summary;
@@ -18,7 +19,9 @@ use crate::validation::Validation;
 /// Version of the results document; bumped on incompatible changes.
 ///
 /// 2: `validation` became an object with one table per service-time choice (issue 6);
-/// `analyzer` and the trace's times, command line, clock and notes were added.
+/// `analyzer` and the trace's times, command line, clock and notes were added. The optional
+/// `kernel_stats` section (stats-mode traces) was added later without a bump: readers of
+/// schema 2 that do not know it ignore it, and files without it read as `None`.
 pub const RESULTS_SCHEMA: u32 = 2;
 
 /// How samples during which the CPU did something else are treated (methodology step 4).
@@ -367,6 +370,10 @@ pub struct Results {
     /// hold a list here: an empty one reads as `None`, a non-empty one is refused.
     #[serde(default, deserialize_with = "validation_or_legacy")]
     pub validation: Option<Validation>,
+    /// Per-function figures aggregated in the kernel (`kpath-probe record --mode stats`), if
+    /// the trace carries them (`kernel_stats.rs`). Absent from the JSON otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernel_stats: Option<KernelStatsResult>,
 }
 
 fn validation_or_legacy<'de, D>(d: D) -> std::result::Result<Option<Validation>, D::Error>
@@ -397,6 +404,12 @@ impl Results {
     /// The tree of `stage`, if present.
     pub fn tree(&self, stage: Stage) -> Option<&TreeResult> {
         self.trees.iter().find(|s| s.stage == stage)
+    }
+
+    /// Whether these are the results of a stats-mode trace: kernel aggregates and no records,
+    /// hence no call trees, levels, chains or stages.
+    pub fn is_stats_mode(&self) -> bool {
+        self.kernel_stats.is_some() && self.trace.records == 0
     }
 
     /// Reads a results file.
@@ -461,6 +474,11 @@ impl Results {
         self.service.variance *= f2;
         if let Some(v) = &mut self.validation {
             v.scale_times(f);
+        }
+        if let Some(k) = &mut self.kernel_stats {
+            for x in &mut k.functions {
+                *x = x.clone().scaled(f);
+            }
         }
         self.unit = "ticks".into();
         self.unit_ns = 1000.0 / cpu_mhz;

@@ -4,7 +4,7 @@ use std::process::Command;
 
 use crate::calltree::small_trace;
 
-fn kpath(args: &[&str]) -> (bool, String, String) {
+pub(crate) fn kpath(args: &[&str]) -> (bool, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_kpath"))
         .args(args)
         .output()

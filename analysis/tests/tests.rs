@@ -8,6 +8,7 @@ mod util;
 pub mod calltree;
 mod cli;
 mod html;
+mod kernel_stats;
 mod model;
 mod numerics;
 mod plot;

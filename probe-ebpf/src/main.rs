@@ -35,7 +35,7 @@ fn func_id_of<C: EbpfContext>(ctx: &C) -> Option<u32> {
 pub fn kpath_kprobe_entry(ctx: ProbeContext) -> u32 {
     hit(Hit::Kprobe);
     if let Some(id) = func_id_of(&ctx) {
-        record::enter(id);
+        record::enter(&ctx, id);
     }
     0
 }
@@ -44,7 +44,7 @@ pub fn kpath_kprobe_entry(ctx: ProbeContext) -> u32 {
 pub fn kpath_kprobe_exit(ctx: RetProbeContext) -> u32 {
     hit(Hit::Kretprobe);
     if let Some(id) = func_id_of(&ctx) {
-        record::exit(id);
+        record::exit(&ctx, id);
     }
     0
 }
@@ -53,7 +53,7 @@ pub fn kpath_kprobe_exit(ctx: RetProbeContext) -> u32 {
 pub fn kpath_fentry_entry(ctx: FEntryContext) -> u32 {
     hit(Hit::Fentry);
     if let Some(id) = func_id_of(&ctx) {
-        record::enter(id);
+        record::enter(&ctx, id);
     }
     0
 }
@@ -62,7 +62,7 @@ pub fn kpath_fentry_entry(ctx: FEntryContext) -> u32 {
 pub fn kpath_fexit_exit(ctx: FExitContext) -> u32 {
     hit(Hit::Fexit);
     if let Some(id) = func_id_of(&ctx) {
-        record::exit(id);
+        record::exit(&ctx, id);
     }
     0
 }
@@ -71,19 +71,19 @@ pub fn kpath_fexit_exit(ctx: FExitContext) -> u32 {
 macro_rules! tp_stage {
     ($enter:ident, $exit:ident, $stage:expr) => {
         #[tracepoint]
-        pub fn $enter(_ctx: TracePointContext) -> u32 {
+        pub fn $enter(ctx: TracePointContext) -> u32 {
             hit(Hit::TpEnter);
             if let Some(id) = maps::stage_func_id($stage) {
-                record::enter(id);
+                record::enter(&ctx, id);
             }
             0
         }
 
         #[tracepoint]
-        pub fn $exit(_ctx: TracePointContext) -> u32 {
+        pub fn $exit(ctx: TracePointContext) -> u32 {
             hit(Hit::TpExit);
             if let Some(id) = maps::stage_func_id($stage) {
-                record::exit(id);
+                record::exit(&ctx, id);
             }
             0
         }
@@ -146,7 +146,7 @@ pub fn kpath_irq_softirq_entry(ctx: TracePointContext) -> u32 {
     let vec: u32 = unsafe { ctx.read_at(SOFTIRQ_VEC_OFFSET) }.unwrap_or(u32::MAX);
     if vec == NET_RX_SOFTIRQ {
         if let Some(id) = maps::stage_func_id(TpStage::NetRxSoftirq) {
-            record::enter(id);
+            record::enter(&ctx, id);
         }
     }
     0
@@ -161,7 +161,7 @@ pub fn kpath_irq_softirq_exit(ctx: TracePointContext) -> u32 {
     let vec: u32 = unsafe { ctx.read_at(SOFTIRQ_VEC_OFFSET) }.unwrap_or(u32::MAX);
     if vec == NET_RX_SOFTIRQ {
         if let Some(id) = maps::stage_func_id(TpStage::NetRxSoftirq) {
-            record::exit(id);
+            record::exit(&ctx, id);
         }
     }
     irq::softirq_exit();

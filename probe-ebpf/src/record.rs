@@ -9,6 +9,8 @@ use aya_ebpf::helpers::{
     bpf_get_current_pid_tgid,
     generated::{bpf_get_current_comm, bpf_get_smp_processor_id, bpf_ktime_get_ns},
 };
+use aya_ebpf::EbpfContext;
+use aya_log_ebpf::{debug, warn};
 use probe_common::{
     counters::Stat,
     event::{flags, MAX_DEPTH},
@@ -45,7 +47,41 @@ macro_rules! find_frame {
     };
 }
 
-const _: () = assert!(MAX_DEPTH == 32, "find_frame! lists the indices 0..32");
+/// `$stack.frames[$i] = $frame` with a constant index per branch (see `innermost_frame!`).
+macro_rules! store_frame {
+    ($stack:expr, $i:expr, $frame:expr; $($k:literal)*) => {{
+        let i = $i;
+        $(
+            if i == $k {
+                $stack.frames[$k] = $frame;
+            }
+        )*
+    }};
+    ($stack:expr, $i:expr, $frame:expr) => {
+        store_frame!($stack, $i, $frame;
+            0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30 31)
+    };
+}
+
+/// A copy of `$stack.frames[$i]` read with a constant index per branch; `$i < MAX_DEPTH`.
+macro_rules! load_frame {
+    ($stack:expr, $i:expr; $($k:literal)*) => {{
+        let i = $i;
+        let mut f = $stack.frames[0];
+        $(
+            if i == $k {
+                f = $stack.frames[$k];
+            }
+        )*
+        f
+    }};
+    ($stack:expr, $i:expr) => {
+        load_frame!($stack, $i;
+            1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30 31)
+    };
+}
+
+const _: () = assert!(MAX_DEPTH == 32, "the frame macros list the indices 0..32");
 
 /// Where a call's stack lives: the task in process context, the CPU otherwise.
 #[inline(always)]
@@ -106,7 +142,7 @@ fn here() -> Option<(Here, &'static maps::IrqState)> {
 }
 
 #[inline(always)]
-fn stack_of(key: u64) -> Option<&'static mut CallStack> {
+fn stack_of<C: EbpfContext>(ctx: &C, key: u64) -> Option<&'static mut CallStack> {
     if let Some(p) = STACKS.get_ptr_mut(key) {
         // SAFETY: the value lives as long as its key; only this context's programs use it.
         return Some(unsafe { &mut *p });
@@ -118,6 +154,10 @@ fn stack_of(key: u64) -> Option<&'static mut CallStack> {
     let inserted = STACKS.insert(key, unsafe { &*empty }, 0);
     if inserted.is_err() {
         stat(Stat::StackMapFull);
+        warn!(
+            ctx,
+            "kpath: call-stack map full: a call of context key {} is not tracked", key
+        );
         return None;
     }
     // SAFETY: as above.
@@ -156,7 +196,7 @@ fn aggregate(e: &Event) {
 
 /// A function (or stage) was entered.
 #[inline(always)]
-pub fn enter(func_id: u32) {
+pub fn enter<C: EbpfContext>(ctx: &C, func_id: u32) {
     if settings::MODE.load() == settings::MODE_COUNT {
         count_call(func_id);
         return;
@@ -164,7 +204,7 @@ pub fn enter(func_id: u32) {
     let Some((here, irq_state)) = here() else {
         return;
     };
-    let Some(stack) = stack_of(context_key(here.ctx, here.cpu, here.tid)) else {
+    let Some(stack) = stack_of(ctx, context_key(here.ctx, here.cpu, here.tid)) else {
         return;
     };
     // SAFETY: helper without arguments.
@@ -174,20 +214,28 @@ pub fn enter(func_id: u32) {
     if depth as usize >= MAX_DEPTH {
         flag_bits |= flags::DEPTH_OVERFLOW;
         stat(Stat::DepthOverflow);
+        debug!(
+            ctx,
+            "kpath: function {} deeper than the {} tracked levels", func_id, MAX_DEPTH as u32
+        );
     } else {
         if find_frame!(stack, depth as usize, func_id) != MAX_DEPTH {
             flag_bits |= flags::RECURSIVE;
         }
-        stack.frames[depth as usize] = Frame {
-            ts_ns,
-            irq_ns: irq_state.hardirq_ns + irq_state.softirq_ns,
-            func_id,
-            cpu: here.cpu,
-            hardirqs: irq_state.hardirqs,
-            softirqs: irq_state.softirqs,
-            switches: irq_state.switches,
-            _pad: 0,
-        };
+        store_frame!(
+            stack,
+            depth as usize,
+            Frame {
+                ts_ns,
+                irq_ns: irq_state.hardirq_ns + irq_state.softirq_ns,
+                func_id,
+                cpu: here.cpu,
+                hardirqs: irq_state.hardirqs,
+                softirqs: irq_state.softirqs,
+                switches: irq_state.switches,
+                _pad: 0,
+            }
+        );
     }
     stack.depth = depth + 1;
     emit(Event {
@@ -212,7 +260,7 @@ pub fn enter(func_id: u32) {
 
 /// A function (or stage) returned.
 #[inline(always)]
-pub fn exit(func_id: u32) {
+pub fn exit<C: EbpfContext>(ctx: &C, func_id: u32) {
     if settings::MODE.load() == settings::MODE_COUNT {
         return;
     }
@@ -242,6 +290,13 @@ pub fn exit(func_id: u32) {
     let Some(stack) = STACKS.get_ptr_mut(key) else {
         e.flags = flags::UNMATCHED_EXIT;
         stat(Stat::UnmatchedExits);
+        debug!(
+            ctx,
+            "kpath: exit of function {} with no open entry (cpu {}, tid {})",
+            func_id,
+            here.cpu,
+            here.tid
+        );
         emit(e);
         return;
     };
@@ -262,6 +317,13 @@ pub fn exit(func_id: u32) {
         e.depth = depth as u16;
         e.flags = flags::UNMATCHED_EXIT;
         stat(Stat::UnmatchedExits);
+        debug!(
+            ctx,
+            "kpath: exit of function {} with no open entry (cpu {}, tid {})",
+            func_id,
+            here.cpu,
+            here.tid
+        );
         emit(e);
         return;
     }
@@ -269,7 +331,7 @@ pub fn exit(func_id: u32) {
         e.flags |= flags::UNWOUND;
         stat(Stat::Unwound);
     }
-    let f = stack.frames[found];
+    let f = load_frame!(stack, found);
     stack.depth = found as u32;
     e.depth = found as u16;
     e.dur_ns = ts_ns.saturating_sub(f.ts_ns);

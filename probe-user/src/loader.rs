@@ -42,7 +42,8 @@ pub mod program {
 }
 
 /// Maps every load of the object shares (pinned for fentry re-loads).
-const SHARED_MAPS: [&str; 10] = [
+const SHARED_MAPS: [&str; 11] = [
+    "AYA_LOGS",
     "FUNC_STATS",
     "EVENTS",
     "STATS",
@@ -80,6 +81,8 @@ pub struct Settings {
     pub filter_comm: Option<String>,
     /// Ring buffer size in bytes (a power of two, multiple of the page size).
     pub ring_buffer_bytes: Option<u32>,
+    /// Kernel-side log messages (aya-log) at this level and more severe; `None`: off.
+    pub kernel_log: Option<aya_log::Level>,
 }
 
 /// The values of `probe-ebpf/src/settings.rs`, as the loader writes them.
@@ -89,6 +92,8 @@ struct Globals {
     cpu: u32,
     /// The comm bytes as two little-endian words, as the kernel side compares them.
     comm: [u64; 2],
+    /// aya-log's `AYA_LOG_LEVEL`: 0 turns every kernel-side log statement off.
+    log_level: u8,
 }
 
 impl From<&Settings> for Globals {
@@ -105,6 +110,7 @@ impl From<&Settings> for Globals {
                 Mode::Count => 1,
                 Mode::Stats => 2,
             },
+            log_level: s.kernel_log.map(|l| l as u8).unwrap_or(0),
             pid: s.filter_pid.unwrap_or(0),
             cpu: s.filter_cpu.unwrap_or(u32::MAX),
             comm: [
@@ -185,7 +191,8 @@ impl Probes {
             .override_global("MODE", &globals.mode, true)
             .override_global("FILTER_PID", &globals.pid, true)
             .override_global("FILTER_CPU", &globals.cpu, true)
-            .override_global("FILTER_COMM", &globals.comm, true);
+            .override_global("FILTER_COMM", &globals.comm, true)
+            .override_global(aya_log::LEVEL, &globals.log_level, false);
         if let Some(bytes) = ring_bytes {
             loader.map_max_entries("EVENTS", bytes);
         }
@@ -589,6 +596,21 @@ impl Probes {
                 Ok(total)
             })
             .collect()
+    }
+
+    /// The reader of kernel-side log messages (aya-log), when `Settings::kernel_log` is on.
+    pub fn kernel_logger(
+        &mut self,
+    ) -> Result<Option<aya_log::EbpfLogger<&'static dyn log::Log>>, ProbeError> {
+        if self.settings.kernel_log.is_none() {
+            return Ok(None);
+        }
+        aya_log::EbpfLogger::init(&mut self.primary)
+            .map(Some)
+            .map_err(|e| ProbeError::Kernel {
+                what: "the kernel log buffer (AYA_LOGS)".into(),
+                source: std::io::Error::other(e.to_string()),
+            })
     }
 
     /// Takes the event ring buffer out of the object, for the drain loop.

@@ -162,6 +162,10 @@ struct RecordArgs {
     /// No live status line.
     #[arg(short, long)]
     quiet: bool,
+    /// Show the kernel side's log messages (unmatched exits, depth overflows, a full call-stack
+    /// map) as they happen.
+    #[arg(short, long)]
+    verbose: bool,
     /// A note stored in the trace metadata and shown in reports.
     #[arg(long)]
     note: Option<String>,
@@ -197,6 +201,10 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 }
 
 fn run_record(args: RecordArgs) -> Result<ExitCode> {
+    if args.verbose {
+        // Kernel-side records carry the eBPF crate's module path as their target.
+        log::set_max_level(log::LevelFilter::Debug);
+    }
     if let Some(size) = args.ring_buffer_size {
         if !size.is_power_of_two() || size < 4096 {
             bail!("--ring-buffer-size {size}: must be a power of two of at least 4096 bytes");
@@ -211,6 +219,7 @@ fn run_record(args: RecordArgs) -> Result<ExitCode> {
             filter_cpu: args.cpu,
             filter_comm: args.comm.clone(),
             ring_buffer_bytes: args.ring_buffer_size,
+            kernel_log: args.verbose.then_some(aya_log::Level::Debug),
             mode: match args.mode {
                 ModeArg::Trace => kpath_probe::loader::Mode::Trace,
                 ModeArg::Stats => kpath_probe::loader::Mode::Stats,
@@ -648,7 +657,14 @@ fn run_check(args: CheckArgs) -> Result<ExitCode> {
 }
 
 fn main() -> ExitCode {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
+    let verbose = std::env::args().any(|a| a == "-v" || a == "--verbose");
+    let default_filter = if verbose {
+        "warn,probe_ebpf=debug"
+    } else {
+        "warn"
+    };
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(default_filter))
+        .init();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Check(args) => run_check(args),

@@ -342,7 +342,7 @@ impl Recording {
     ) -> Result<RecordSummary, ProbeError> {
         let Self {
             opts,
-            probes,
+            mut probes,
             mut writer,
             mut ring,
             functions,
@@ -370,6 +370,18 @@ impl Recording {
         let mut command_status = None;
         let mut write_error = None;
         tokio::pin!(stop);
+        // Kernel-side log messages (aya-log) at -v, drained as they arrive.
+        let mut logger =
+            match probes.kernel_logger()? {
+                // SAFETY: the logger owns its ring buffer fd and is owned by the AsyncFd.
+                Some(l) => Some(unsafe { AsyncFd::register(LoggerFd(l)) }.map_err(|e| {
+                    ProbeError::Kernel {
+                        what: "the kernel log buffer's file descriptor".into(),
+                        source: e.into_parts().1,
+                    }
+                })?),
+                None => None,
+            };
 
         let stop_reason = loop {
             if let Some(n) = opts.count {
@@ -387,6 +399,12 @@ impl Recording {
                     guard.clear_ready();
                 }
                 reason = &mut stop => break reason,
+                guard = logger_readable(&mut logger) => {
+                    if let Ok(mut g) = guard {
+                        g.get_inner_mut().0.flush();
+                        g.clear_ready();
+                    }
+                }
                 _ = sigint.recv() => break "Ctrl-C".into(),
                 _ = sigterm.recv() => break "SIGTERM".into(),
                 _ = sleep_until(deadline) => break format!("--duration {:?} elapsed", opts.duration.unwrap_or_default()),
@@ -524,6 +542,25 @@ fn drain(
         }
     }
     Ok(())
+}
+
+/// The aya-log reader as a pollable descriptor.
+struct LoggerFd(aya_log::EbpfLogger<&'static dyn log::Log>);
+
+impl std::os::fd::AsRawFd for LoggerFd {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        use std::os::fd::AsFd;
+        self.0.as_fd().as_raw_fd()
+    }
+}
+
+async fn logger_readable(
+    logger: &mut Option<AsyncFd<LoggerFd>>,
+) -> std::io::Result<tokio::io::unix::AsyncFdReadyMutGuard<'_, LoggerFd>> {
+    match logger {
+        Some(l) => l.readable_mut().await,
+        None => std::future::pending().await,
+    }
 }
 
 async fn sleep_until(deadline: Option<tokio::time::Instant>) {

@@ -76,3 +76,82 @@ fn sigint_finalises_the_trace_with_what_was_recorded() {
         "the 200 sends made before SIGINT must be in the trace: {sends}"
     );
 }
+
+/// `-v` shows the kernel side's messages: a receive that was already waiting when recording
+/// started returns with no open entry, and the kernel says so through aya-log.
+#[test]
+fn verbose_shows_kernel_log_messages() {
+    use std::io::Read;
+    if !kernel::is_root() {
+        eprintln!("SKIP: needs root to load BPF programs");
+        return;
+    }
+    if let Err(e) = kpath_probe::object::ebpf_object() {
+        assert!(std::env::var_os("KPATH_REQUIRE_EBPF").is_none(), "{e}");
+        eprintln!("SKIP: {e}");
+        return;
+    }
+    // A receiver blocked in recvfrom before the probes exist.
+    let waiting = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let addr = waiting.local_addr().expect("addr");
+    waiting
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .expect("timeout");
+    let (blocked_tx, blocked_rx) = std::sync::mpsc::channel();
+    let receiver = std::thread::spawn(move || {
+        blocked_tx.send(()).expect("signal");
+        let mut buf = [0u8; 8];
+        waiting.recv_from(&mut buf).expect("recv")
+    });
+    blocked_rx.recv().expect("receiver started");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let trace = dir.path().join("verbose.trace");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kpath-probe"))
+        .args(["record", "-v", "--mechanism", "tracepoint", "-q"])
+        .args(["--pid", &std::process::id().to_string(), "-o"])
+        .arg(&trace)
+        .args(["--", "sleep", "60"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start kpath-probe");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !trace.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "kpath-probe did not start recording within 30 s"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The receiver may not have entered recvfrom yet when its thread signalled: its exit then
+    // matches an entry. Wake it; if it was matched, a later unmatched exit cannot be forced,
+    // so only the counter in the trace decides whether a message was due.
+    UdpSocket::bind("127.0.0.1:0")
+        .expect("bind")
+        .send_to(b"wake", addr)
+        .expect("send");
+    receiver.join().expect("receiver");
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut stderr)
+        .expect("read stderr");
+    assert!(child.wait().expect("wait").success());
+    let reader = TraceReader::open(&trace).expect("open");
+    let unmatched = reader.metadata().extra["kernel_counters"]["unmatched_exits"]
+        .as_u64()
+        .unwrap_or(0);
+    if unmatched > 0 {
+        assert!(
+            stderr.contains("with no open entry"),
+            "{unmatched} unmatched exits but no kernel message:\n{stderr}"
+        );
+    } else {
+        eprintln!(
+            "note: the receiver entered recvfrom after the probes; no unmatched exit to report"
+        );
+    }
+}

@@ -138,6 +138,11 @@ pub fn render(r: &Results) -> String {
         );
     }
 
+    if r.is_stats_mode() {
+        kernel_section(&mut o, r);
+        return o;
+    }
+
     let _ = writeln!(o, "\n== per function: time per call t ({u}) ==");
     let mut t = Table::new(
         &[
@@ -353,7 +358,139 @@ pub fn render(r: &Results) -> String {
     if let Some(m) = &r.model {
         let _ = writeln!(o, "saturation rate λ_max = 1/T = {:.0} datagrams/s; recommended model: {} (see `kpath model`)", m.lambda_max_per_s, m.recommended);
     }
+    if r.kernel_stats.is_some() {
+        kernel_section(&mut o, r);
+    }
     o
+}
+
+/// Writes `text` wrapped at 98 columns, each line starting with `prefix` (continuations with
+/// as many spaces).
+fn wrapped(o: &mut String, prefix: &str, text: &str) {
+    let indent = " ".repeat(prefix.chars().count());
+    let mut line = prefix.to_string();
+    let mut empty = true;
+    for word in text.split_whitespace() {
+        if !empty && line.chars().count() + 1 + word.chars().count() > 98 {
+            let _ = writeln!(o, "{line}");
+            line = indent.clone();
+            empty = true;
+        }
+        if !empty {
+            line.push(' ');
+        }
+        line.push_str(word);
+        empty = false;
+    }
+    let _ = writeln!(o, "{line}");
+}
+
+/// The per-function tables of a stats-mode trace (`Results::kernel_stats`).
+fn kernel_section(o: &mut String, r: &Results) {
+    use crate::kernel_stats::VarianceStatus;
+    let Some(k) = &r.kernel_stats else {
+        return;
+    };
+    let u = &r.unit;
+    let opt = |x: Option<f64>| x.map_or_else(|| "-".to_string(), fmt_time);
+    let _ = writeln!(
+        o,
+        "\n== per function (aggregated in the kernel, --mode stats: no call trees or stages) =="
+    );
+    if r.trace.records > 0 {
+        let _ = writeln!(
+            o,
+            "(the trace also has {} records, analysed above)",
+            r.trace.records
+        );
+    }
+    let _ = writeln!(
+        o,
+        "\n-- time per call t of the clean samples ({u}); dropped = interrupted --"
+    );
+    let mut t = Table::new(
+        &[
+            "function", "calls", "kept", "dropped", "mean", "±ci95", "std", "C²", "±1%",
+        ],
+        1,
+    );
+    let mut saturated = false;
+    for f in &k.functions {
+        let unknown = f.variance_status == VarianceStatus::Saturated;
+        saturated |= unknown;
+        let var_cell = |x: Option<f64>, fmt: &dyn Fn(f64) -> String| match x {
+            Some(v) => fmt(v),
+            None if unknown => "?".to_string(),
+            None => "-".to_string(),
+        };
+        t.row(vec![
+            short(&f.function, 28),
+            f.calls.to_string(),
+            f.samples.to_string(),
+            f.dropped.to_string(),
+            if f.mean.is_none() && f.samples > 0 {
+                "?".into()
+            } else {
+                opt(f.mean)
+            },
+            var_cell(f.ci95, &fmt_time),
+            var_cell(f.std_dev, &fmt_time),
+            var_cell(f.cv2, &|c| format!("{c:.3}")),
+            if f.precision_1pct_reached {
+                "yes".into()
+            } else {
+                f.samples_needed_1pct
+                    .map(|n| format!("n≥{n:.0}"))
+                    .unwrap_or_else(|| "-".into())
+            },
+        ]);
+    }
+    t.render(o);
+    let _ = writeln!(
+        o,
+        "\n-- distribution of the clean samples ({u}); p50~ p90~ p99~ are approximations --"
+    );
+    let mut t = Table::new(
+        &[
+            "function",
+            "min",
+            "p50~",
+            "p90~",
+            "p99~",
+            "max",
+            "interrupted mean",
+        ],
+        1,
+    );
+    for f in &k.functions {
+        t.row(vec![
+            short(&f.function, 28),
+            opt(f.min),
+            opt(f.p50.map(|p| p.value)),
+            opt(f.p90.map(|p| p.value)),
+            opt(f.p99.map(|p| p.value)),
+            opt(f.max),
+            opt(f.interrupted_mean),
+        ]);
+    }
+    t.render(o);
+    wrapped(o, "~: ", &k.percentile_method);
+    if saturated {
+        wrapped(
+            o,
+            "?: ",
+            "unknown: the kernel's sum of squares (or sum) saturated at 2^64−1.",
+        );
+    }
+    wrapped(
+        o,
+        "note: ",
+        "stats mode keeps per-function sums only: no call trees, depths, levels, chains or \
+         stages, hence no service time T; record without --mode stats for those.",
+    );
+    for n in &k.notes {
+        wrapped(o, "note: ", n);
+    }
 }
 
 /// The text call tree of one stage (`kpath tree`): the most frequent shape, one line per call
