@@ -303,12 +303,30 @@ impl Recording {
         let (mut probes, mut meta, skipped) = attach(&opts)?;
         meta.start_time_unix_ns = unix_ns();
         meta.start_monotonic_ns = Some(monotonic_ns());
-        let functions = meta
+        let functions: Vec<(String, Mechanism)> = meta
             .functions
             .iter()
             .map(|f| (f.name.clone(), f.mechanism))
             .collect();
-        let writer = TraceWriter::create(&opts.output, meta)?;
+        let stats_mode = opts.settings.mode == crate::loader::Mode::Stats;
+        if stats_mode && functions.len() > probe_common::stats::STATS_MAX_FUNCS as usize {
+            return Err(ProbeError::NothingToRecord(format!(
+                "--mode stats aggregates at most {} functions; {} were attached",
+                probe_common::stats::STATS_MAX_FUNCS,
+                functions.len()
+            )));
+        }
+        if stats_mode {
+            meta.extra.insert("mode".into(), json!("stats"));
+        }
+        // Stats mode writes its aggregates into the metadata at the end: reserve room (one
+        // function's entry, 64 histogram counts included, stays under 1.5 KiB).
+        let reserve = if stats_mode {
+            stats_reserve(functions.len())
+        } else {
+            0
+        };
+        let writer = TraceWriter::create_with_reserve(&opts.output, meta, reserve)?;
         let ring = probes.take_events()?;
         // SAFETY: the ring buffer owns its map fd and is owned by the AsyncFd, so the fd stays
         // open for as long as it is registered.
@@ -485,6 +503,12 @@ impl Recording {
     }
 }
 
+/// Metadata bytes to reserve for the `kernel_stats` of `n` functions (one entry, 64
+/// histogram counts included, stays under 1.5 KiB even at the largest values).
+fn stats_reserve(n: usize) -> usize {
+    1536 * n + 256
+}
+
 /// The `kernel_stats` metadata field of a stats-mode trace (`docs/trace-format.md`).
 fn kernel_stats_json(
     functions: &[(String, Mechanism)],
@@ -576,5 +600,42 @@ async fn wait_child(
     match child {
         Some(c) => c.wait().await,
         None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use probe_common::stats::{FuncStats, Moments, HIST_BUCKETS};
+
+    /// The reserve must hold the largest `kernel_stats` a run can produce (found in the VM:
+    /// 24 functions overflowed a reserve sized for trace mode).
+    #[test]
+    fn stats_reserve_holds_the_largest_summary() {
+        let m = Moments {
+            count: u64::MAX,
+            sum_ns: u64::MAX,
+            sum_sq_ns: u64::MAX,
+            min_ns: u64::MAX,
+            max_ns: u64::MAX,
+        };
+        let worst = FuncStats {
+            clean: m,
+            interrupted: m,
+            hist_clean: [u32::MAX; HIST_BUCKETS],
+        };
+        for n in [1usize, 24, 500] {
+            let functions: Vec<(String, Mechanism)> = (0..n)
+                .map(|i| (format!("{:x<64}", i), Mechanism::Fentry))
+                .collect();
+            let stats = vec![worst; n];
+            let json = serde_json::to_vec(&kernel_stats_json(&functions, &stats)).expect("json");
+            assert!(
+                json.len() <= stats_reserve(n),
+                "{n} functions: {} > {}",
+                json.len(),
+                stats_reserve(n)
+            );
+        }
     }
 }
