@@ -61,6 +61,28 @@ pub struct RecordOptions {
     pub probe_cost: Vec<kpath_trace::ProbeCost>,
 }
 
+impl RecordOptions {
+    /// Defaults: `--mechanism auto`, no functions or stages yet, no filters, no stop condition
+    /// but Ctrl-C/SIGTERM, no live line.
+    pub fn new(output: impl Into<PathBuf>) -> Self {
+        Self {
+            mechanism: MechanismChoice::Auto,
+            request: Request::default(),
+            stages: false,
+            settings: Settings::default(),
+            output: output.into(),
+            duration: None,
+            count: None,
+            strict: false,
+            command: Vec::new(),
+            command_line: Vec::new(),
+            progress: false,
+            note: None,
+            probe_cost: Vec::new(),
+        }
+    }
+}
+
 /// What a recording produced.
 #[derive(Clone, Debug)]
 pub struct RecordSummary {

@@ -3,23 +3,10 @@
 //! with a printed reason when not root (the VM tests cover kprobe/fentry attachment).
 
 use kpath_probe::check::{self, CheckMechanism};
-use kpath_probe::{kernel, Probes, Settings};
+mod common;
 
-/// Returns false (and says why) when this host cannot run the test.
-fn can_run(test: &str) -> bool {
-    if !kernel::is_root() {
-        eprintln!("SKIP {test}: needs root to load BPF programs");
-        return false;
-    }
-    if let Err(e) = kpath_probe::object::ebpf_object() {
-        if std::env::var_os("KPATH_REQUIRE_EBPF").is_some() {
-            panic!("{test}: {e}");
-        }
-        eprintln!("SKIP {test}: {e}");
-        return false;
-    }
-    true
-}
+use common::can_run;
+use kpath_probe::{kernel, Probes, Settings};
 
 #[test]
 fn tracepoint_stage_records_exactly_what_was_sent() {
@@ -122,22 +109,13 @@ fn stats_mode_aggregates_every_call_in_the_kernel() {
         .expect("runtime");
     let opts = RecordOptions {
         mechanism: MechanismChoice::Tracepoint,
-        request: kpath_probe::functions::Request::default(),
         stages: true,
         settings: Settings {
             mode: kpath_probe::loader::Mode::Stats,
             filter_pid: Some(std::process::id()),
             ..Settings::default()
         },
-        output: trace.clone(),
-        duration: None,
-        count: None,
-        strict: false,
-        command: Vec::new(),
-        command_line: vec!["test".into()],
-        progress: false,
-        note: None,
-        probe_cost: Vec::new(),
+        ..RecordOptions::new(&trace)
     };
     let recording = runtime
         .block_on(async { Recording::start(opts) })

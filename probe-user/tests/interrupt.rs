@@ -5,30 +5,23 @@ use std::net::UdpSocket;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use kpath_probe::kernel;
+mod common;
+
 use kpath_trace::{EventKind, TraceReader};
 
-#[test]
-fn sigint_finalises_the_trace_with_what_was_recorded() {
-    if !kernel::is_root() {
-        eprintln!("SKIP: needs root to load BPF programs");
-        return;
-    }
-    if let Err(e) = kpath_probe::object::ebpf_object() {
-        assert!(std::env::var_os("KPATH_REQUIRE_EBPF").is_none(), "{e}");
-        eprintln!("SKIP: {e}");
-        return;
-    }
-    let dir = tempfile::tempdir().expect("tempdir");
-    let trace = dir.path().join("interrupted.trace");
+/// Starts `kpath-probe record --mechanism tracepoint` (plus `extra`) until a long command
+/// ends, and returns once it records: its trace file appears only after every probe is
+/// attached.
+fn start_recording(extra: &[&str], trace: &std::path::Path) -> std::process::Child {
     let mut child = Command::new(env!("CARGO_BIN_EXE_kpath-probe"))
-        .args(["record", "--mechanism", "tracepoint", "-q", "-o"])
-        .arg(&trace)
+        .args(["record", "--mechanism", "tracepoint", "-q"])
+        .args(extra)
+        .arg("-o")
+        .arg(trace)
         .args(["--", "sleep", "60"])
         .stderr(Stdio::piped())
         .spawn()
         .expect("start kpath-probe");
-    // The trace file appears once every probe is attached: that is the signal to start.
     let deadline = Instant::now() + Duration::from_secs(30);
     while !trace.exists() {
         assert!(
@@ -41,6 +34,17 @@ fn sigint_finalises_the_trace_with_what_was_recorded() {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
+    child
+}
+
+#[test]
+fn sigint_finalises_the_trace_with_what_was_recorded() {
+    if !common::can_run(module_path!()) {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let trace = dir.path().join("interrupted.trace");
+    let mut child = start_recording(&[], &trace);
     let rx = UdpSocket::bind("127.0.0.1:0").expect("bind");
     let tx = UdpSocket::bind("127.0.0.1:0").expect("bind");
     let to = rx.local_addr().expect("addr");
@@ -82,13 +86,7 @@ fn sigint_finalises_the_trace_with_what_was_recorded() {
 #[test]
 fn verbose_shows_kernel_log_messages() {
     use std::io::Read;
-    if !kernel::is_root() {
-        eprintln!("SKIP: needs root to load BPF programs");
-        return;
-    }
-    if let Err(e) = kpath_probe::object::ebpf_object() {
-        assert!(std::env::var_os("KPATH_REQUIRE_EBPF").is_none(), "{e}");
-        eprintln!("SKIP: {e}");
+    if !common::can_run(module_path!()) {
         return;
     }
     // A receiver blocked in recvfrom before the probes exist.
@@ -106,22 +104,8 @@ fn verbose_shows_kernel_log_messages() {
     blocked_rx.recv().expect("receiver started");
     let dir = tempfile::tempdir().expect("tempdir");
     let trace = dir.path().join("verbose.trace");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_kpath-probe"))
-        .args(["record", "-v", "--mechanism", "tracepoint", "-q"])
-        .args(["--pid", &std::process::id().to_string(), "-o"])
-        .arg(&trace)
-        .args(["--", "sleep", "60"])
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start kpath-probe");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !trace.exists() {
-        assert!(
-            Instant::now() < deadline,
-            "kpath-probe did not start recording within 30 s"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let pid = std::process::id().to_string();
+    let mut child = start_recording(&["-v", "--pid", &pid], &trace);
     // The receiver may not have entered recvfrom yet when its thread signalled: its exit then
     // matches an entry. Wake it; if it was matched, a later unmatched exit cannot be forced,
     // so only the counter in the trace decides whether a message was due.

@@ -10,8 +10,9 @@ use std::os::fd::AsRawFd;
 use std::process::Command;
 use std::time::Duration;
 
+mod common;
+
 use kpath_probe::recorder::{MechanismChoice, RecordOptions, Recording};
-use kpath_probe::{functions::Request, kernel, Settings};
 use kpath_trace::{EventKind, ExecContext, TraceReader};
 
 const N: u32 = 300;
@@ -73,13 +74,7 @@ fn tid() -> u32 {
 
 #[test]
 fn tracepoint_stages_record_an_echo_session_between_namespaces() {
-    if !kernel::is_root() {
-        eprintln!("SKIP: needs root for namespaces and BPF");
-        return;
-    }
-    if let Err(e) = kpath_probe::object::ebpf_object() {
-        assert!(std::env::var_os("KPATH_REQUIRE_EBPF").is_none(), "{e}");
-        eprintln!("SKIP: {e}");
+    if !common::can_run(module_path!()) {
         return;
     }
     let stand = Stand::up();
@@ -91,18 +86,8 @@ fn tracepoint_stages_record_an_echo_session_between_namespaces() {
         .expect("runtime");
     let opts = RecordOptions {
         mechanism: MechanismChoice::Tracepoint,
-        request: Request::default(),
         stages: true,
-        settings: Settings::default(),
-        output: trace.clone(),
-        duration: None,
-        count: None,
-        strict: false,
-        command: Vec::new(),
-        command_line: vec!["test".into()],
-        progress: false,
-        note: None,
-        probe_cost: Vec::new(),
+        ..RecordOptions::new(&trace)
     };
     let recording = runtime
         .block_on(async { Recording::start(opts) })
