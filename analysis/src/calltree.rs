@@ -14,7 +14,7 @@
 
 use std::collections::HashMap;
 
-use kpath_trace::{flags, Event, EventKind, ExecContext};
+use kpath_trace::{flags, Event, EventKind};
 
 use crate::stage::{Stage, StageClassifier};
 
@@ -138,11 +138,7 @@ impl TreeBuilder {
     }
 
     fn stream_key(e: &Event) -> u64 {
-        if e.context == ExecContext::Process as u8 {
-            u64::from(e.tid)
-        } else {
-            (u64::from(e.context) << 32) | u64::from(e.cpu)
-        }
+        e.stack_key()
     }
 
     #[inline]

@@ -121,7 +121,25 @@ pub struct Event {
 
 const _: () = assert!(core::mem::size_of::<Event>() == EVENT_SIZE);
 
+/// The call stack a call belongs to: its task in process context, its CPU in softirq and
+/// hardirq context (softirqs on idle CPUs all run as pid 0). The kernel side keys its stack
+/// map with it; readers group records by it to rebuild call trees (`docs/trace-format.md`).
+#[inline(always)]
+pub const fn stack_key(context: u8, cpu: u32, tid: u32) -> u64 {
+    if context == ExecContext::Process as u8 {
+        tid as u64
+    } else {
+        ((context as u64) << 62) | cpu as u64
+    }
+}
+
 impl Event {
+    /// The call stack this record belongs to; see [`stack_key`].
+    #[inline(always)]
+    pub const fn stack_key(&self) -> u64 {
+        stack_key(self.context, self.cpu, self.tid)
+    }
+
     /// Whether an interrupt, softirq, context switch or migration hit the interval.
     pub const fn interrupted(&self) -> bool {
         self.hardirqs != 0
@@ -220,6 +238,36 @@ mod tests {
         assert_eq!(b[54], 1);
         assert_eq!(b[55], 1);
         assert_eq!(Event::from_le_bytes(&b), e);
+    }
+
+    #[test]
+    fn stacks_are_per_task_in_process_context_and_per_cpu_otherwise() {
+        let e = |context: ExecContext, cpu, tid| Event {
+            context: context as u8,
+            cpu,
+            tid,
+            ..Event::default()
+        };
+        assert_eq!(
+            e(ExecContext::Process, 0, 7).stack_key(),
+            e(ExecContext::Process, 1, 7).stack_key()
+        );
+        assert_ne!(
+            e(ExecContext::Process, 0, 7).stack_key(),
+            e(ExecContext::Process, 0, 8).stack_key()
+        );
+        assert_eq!(
+            e(ExecContext::SoftIrq, 1, 0).stack_key(),
+            e(ExecContext::SoftIrq, 1, 99).stack_key()
+        );
+        assert_ne!(
+            e(ExecContext::SoftIrq, 1, 0).stack_key(),
+            e(ExecContext::HardIrq, 1, 0).stack_key()
+        );
+        assert_ne!(
+            e(ExecContext::SoftIrq, 1, 0).stack_key(),
+            e(ExecContext::Process, 0, 1).stack_key()
+        );
     }
 
     #[test]

@@ -86,11 +86,7 @@ const _: () = assert!(MAX_DEPTH == 32, "the frame macros list the indices 0..32"
 /// Where a call's stack lives: the task in process context, the CPU otherwise.
 #[inline(always)]
 fn context_key(ctx: ExecContext, cpu: u32, tid: u32) -> u64 {
-    match ctx {
-        ExecContext::Process => u64::from(tid),
-        ExecContext::SoftIrq => (1 << 62) | u64::from(cpu),
-        ExecContext::HardIrq => (2 << 62) | u64::from(cpu),
-    }
+    probe_common::event::stack_key(ctx as u8, cpu, tid)
 }
 
 struct Here {

@@ -13,6 +13,9 @@ fn tracepoint_stage_records_exactly_what_was_sent() {
     if !can_run("tracepoint_stage_records_exactly_what_was_sent") {
         return;
     }
+    let _serial = common::PID_COUNTED_SENDS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
     let n = 500;
     let results = check::run("udp_sendmsg", n, &[CheckMechanism::Tracepoint]).expect("check");
     let r = &results[0];
@@ -42,6 +45,9 @@ fn kprobe_attach_fails_with_a_reason_when_the_kernel_lacks_kprobes() {
     if !can_run("kprobe_attach_fails_with_a_reason_when_the_kernel_lacks_kprobes") {
         return;
     }
+    let _serial = common::PID_COUNTED_SENDS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
     let results = check::run("udp_sendmsg", 10, &[CheckMechanism::Kprobe]).expect("check");
     let r = &results[0];
     assert!(r.verified);
@@ -87,6 +93,9 @@ fn calibration_times_near_empty_intervals() {
     if !can_run("calibration_times_near_empty_intervals") {
         return;
     }
+    let _serial = common::PID_COUNTED_SENDS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
     let cost = kpath_probe::calibrate::calibrate(kpath_trace::Mechanism::Tracepoint, 2000)
         .expect("calibrate")
         .expect("tracepoints work on this host");
@@ -101,6 +110,9 @@ fn stats_mode_aggregates_every_call_in_the_kernel() {
     if !can_run("stats_mode_aggregates_every_call_in_the_kernel") {
         return;
     }
+    let _serial = common::PID_COUNTED_SENDS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
     let dir = tempfile::tempdir().expect("tempdir");
     let trace = dir.path().join("stats.trace");
     let runtime = tokio::runtime::Builder::new_current_thread()

@@ -144,21 +144,14 @@ fn tracepoint_stages_record_an_echo_session_between_namespaces() {
     let name = |id: u32| meta.functions[id as usize].name.clone();
 
     // Replay every context's stack: each exit must close the innermost open entry.
-    let mut stacks: HashMap<(u8, u32), Vec<(u32, u16)>> = HashMap::new();
+    let mut stacks: HashMap<u64, Vec<(u32, u16)>> = HashMap::new();
     let mut exits: HashMap<(String, u32), u32> = HashMap::new();
     let mut nested_xmit = 0;
     let mut bad = Vec::new();
     for e in reader.events() {
         let e = e.expect("record");
         let ctx = ExecContext::try_from(e.context).expect("context");
-        let key = (
-            e.context,
-            if ctx == ExecContext::Process {
-                e.tid
-            } else {
-                e.cpu
-            },
-        );
+        let key = e.stack_key();
         let stack = stacks.entry(key).or_default();
         let f = name(e.func_id);
         match EventKind::try_from(e.kind).expect("kind") {

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
-use kpath_trace::{EventKind, ExecContext, TraceReader};
+use kpath_trace::{EventKind, TraceReader};
 
 /// One root invocation: its root function, the functions below it, its deepest level.
 struct Tree {
@@ -45,20 +45,12 @@ pub fn summarise(path: &Path) -> Result<Summary> {
         TraceReader::open(path).with_context(|| format!("failed to open {}", path.display()))?;
     let meta = r.metadata().clone();
     let names: Vec<String> = meta.functions.iter().map(|f| f.name.clone()).collect();
-    let mut open: HashMap<(u8, u32), Tree> = HashMap::new();
+    let mut open: HashMap<u64, Tree> = HashMap::new();
     let mut trees = Vec::new();
     let (mut interrupted_exits, mut exits) = (0, 0);
     for e in r.events() {
         let e = e.with_context(|| format!("failed to read {}", path.display()))?;
-        let ctx = ExecContext::try_from(e.context).unwrap_or(ExecContext::Process);
-        let key = (
-            e.context,
-            if ctx == ExecContext::Process {
-                e.tid
-            } else {
-                e.cpu
-            },
-        );
+        let key = e.stack_key();
         let name = &names[e.func_id as usize];
         match EventKind::try_from(e.kind) {
             Ok(EventKind::Enter) if e.depth == 0 => {

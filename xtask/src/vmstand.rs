@@ -414,7 +414,7 @@ pub fn summarise(path: &Path, poll: &str) -> Result<StandSummary> {
         TraceReader::open(path).with_context(|| format!("failed to open {}", path.display()))?;
     let meta = r.metadata().clone();
     let names: Vec<String> = meta.functions.iter().map(|f| f.name.clone()).collect();
-    let mut open: HashMap<(u8, u32), OpenTree> = HashMap::new();
+    let mut open: HashMap<u64, OpenTree> = HashMap::new();
     let mut s = StandSummary {
         poll: poll.to_owned(),
         rx_roots: BTreeMap::new(),
@@ -434,14 +434,7 @@ pub fn summarise(path: &Path, poll: &str) -> Result<StandSummary> {
     for e in r.events() {
         let e = e.with_context(|| format!("failed to read {}", path.display()))?;
         let ctx = ExecContext::try_from(e.context).unwrap_or(ExecContext::Process);
-        let key = (
-            e.context,
-            if ctx == ExecContext::Process {
-                e.tid
-            } else {
-                e.cpu
-            },
-        );
+        let key = e.stack_key();
         let Some(name) = names.get(e.func_id as usize) else {
             continue;
         };
