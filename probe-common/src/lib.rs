@@ -7,8 +7,10 @@
 #![no_std]
 #![deny(missing_docs)]
 
+pub mod calibration;
 pub mod counters;
 pub mod event;
+pub mod ring;
 pub mod stage;
 pub mod stats;
 

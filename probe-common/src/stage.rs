@@ -63,6 +63,14 @@ impl TpStage {
         }
     }
 
+    /// The stage called `name`, as [`TpStage::name`] prints it, with or without `tp:`.
+    pub fn from_name(name: &str) -> Option<Self> {
+        let bare = name.strip_prefix("tp:").unwrap_or(name);
+        Self::ALL
+            .into_iter()
+            .find(|s| s.name().strip_prefix("tp:") == Some(bare))
+    }
+
     /// `(category, entry tracepoint, exit tracepoint)`.
     pub const fn tracepoints(self) -> (&'static str, &'static str, &'static str) {
         match self {

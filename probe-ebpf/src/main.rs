@@ -7,10 +7,14 @@
 #![no_std]
 #![no_main]
 
+#[macro_use]
+mod klog;
+mod bare;
 mod irq;
 mod maps;
 mod record;
 mod settings;
+mod wakeup;
 
 use aya_ebpf::{
     helpers::generated::bpf_get_func_ip,
@@ -42,9 +46,11 @@ pub fn kpath_kprobe_entry(ctx: ProbeContext) -> u32 {
 
 #[kretprobe]
 pub fn kpath_kprobe_exit(ctx: RetProbeContext) -> u32 {
+    // Every exit program takes its timestamp first: the id look-up is not timed.
+    let ts = record::now();
     hit(Hit::Kretprobe);
     if let Some(id) = func_id_of(&ctx) {
-        record::exit(&ctx, id);
+        record::exit(&ctx, ts, id);
     }
     0
 }
@@ -60,10 +66,50 @@ pub fn kpath_fentry_entry(ctx: FEntryContext) -> u32 {
 
 #[fexit]
 pub fn kpath_fexit_exit(ctx: FExitContext) -> u32 {
+    let ts = record::now();
     hit(Hit::Fexit);
     if let Some(id) = func_id_of(&ctx) {
-        record::exit(&ctx, id);
+        record::exit(&ctx, ts, id);
     }
+    0
+}
+
+/// The bare timing pair on kprobes (`bare.rs`), for calibration.
+#[kprobe]
+pub fn kpath_bare_kprobe(_ctx: ProbeContext) -> u32 {
+    bare::enter();
+    0
+}
+
+#[kretprobe]
+pub fn kpath_bare_kretprobe(_ctx: RetProbeContext) -> u32 {
+    bare::exit();
+    0
+}
+
+/// The bare timing pair on fentry/fexit.
+#[fentry]
+pub fn kpath_bare_fentry(_ctx: FEntryContext) -> u32 {
+    bare::enter();
+    0
+}
+
+#[fexit]
+pub fn kpath_bare_fexit(_ctx: FExitContext) -> u32 {
+    bare::exit();
+    0
+}
+
+/// The bare timing pair on a tracepoint pair.
+#[tracepoint]
+pub fn kpath_bare_tp_enter(_ctx: TracePointContext) -> u32 {
+    bare::enter();
+    0
+}
+
+#[tracepoint]
+pub fn kpath_bare_tp_exit(_ctx: TracePointContext) -> u32 {
+    bare::exit();
     0
 }
 
@@ -81,9 +127,10 @@ macro_rules! tp_stage {
 
         #[tracepoint]
         pub fn $exit(ctx: TracePointContext) -> u32 {
+            let ts = record::now();
             hit(Hit::TpExit);
             if let Some(id) = maps::stage_func_id($stage) {
-                record::exit(&ctx, id);
+                record::exit(&ctx, ts, id);
             }
             0
         }
@@ -155,13 +202,14 @@ pub fn kpath_irq_softirq_entry(ctx: TracePointContext) -> u32 {
 /// `irq:softirq_exit`: closes the NET_RX stage, then ends the softirq's accounting.
 #[tracepoint]
 pub fn kpath_irq_softirq_exit(ctx: TracePointContext) -> u32 {
+    let ts = record::now();
     hit(Hit::Irq);
     irq::softirq_exit_seen();
     // SAFETY: the offset is inside the tracepoint's record.
     let vec: u32 = unsafe { ctx.read_at(SOFTIRQ_VEC_OFFSET) }.unwrap_or(u32::MAX);
     if vec == NET_RX_SOFTIRQ {
         if let Some(id) = maps::stage_func_id(TpStage::NetRxSoftirq) {
-            record::exit(&ctx, id);
+            record::exit(&ctx, ts, id);
         }
     }
     irq::softirq_exit();

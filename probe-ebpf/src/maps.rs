@@ -15,7 +15,7 @@ pub use probe_common::counters::Hit;
 
 /// Enter/exit records to user space. User space may resize it (`--ring-buffer-size`).
 #[map]
-pub static EVENTS: RingBuf = RingBuf::with_byte_size(16 << 20, 0);
+pub static EVENTS: RingBuf = RingBuf::with_byte_size(probe_common::ring::DEFAULT_RING_BYTES, 0);
 
 /// Per-CPU problem counters, indexed by [`Stat`].
 #[map]

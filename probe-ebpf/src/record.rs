@@ -4,13 +4,29 @@
 //! A missed probe (BPF recursion protection drops nested programs) shows up as an exit that
 //! does not match the top frame: the stack is searched and unwound to the match, or the exit
 //! is flagged unmatched, so depth is never corrupted silently.
+//!
+//! Interval hygiene: an entry takes its timestamp *last* and an exit takes it *first*, so that
+//! kpath's own work (filters, map look-ups, the record's copy into the ring) falls outside the
+//! interval it measures. What still lies between the two timestamps, besides the function:
+//! - after the entry's timestamp: storing it into the open frame and the ring slot, the
+//!   ring-buffer submit (a store and, above the fill level only, an irq_work; see
+//!   `wakeup.rs`), the program's return, and the rest of the hook's dispatch (the kprobe's
+//!   ftrace/int3 return path, the fentry trampoline's return into the function, or the other
+//!   handlers of the same tracepoint);
+//! - before the exit's timestamp: the exit hook's dispatch up to the program (the kretprobe
+//!   trampoline, the fexit trampoline, or the tracepoint's handler loop) and the program's
+//!   first instructions;
+//! - every probe pair of the calls nested inside (analysis subtracts the calibrated pair once
+//!   per descendant with `--subtract-probe-cost`).
+//!
+//! `kpath-probe calibrate` measures all of it against a bare timing pair on the same hook.
 
 use aya_ebpf::helpers::{
     bpf_get_current_pid_tgid,
     generated::{bpf_get_current_comm, bpf_get_smp_processor_id, bpf_ktime_get_ns},
 };
 use aya_ebpf::EbpfContext;
-use aya_log_ebpf::{debug, warn};
+use aya_log_ebpf::macro_support::Level;
 use probe_common::{
     counters::Stat,
     event::{flags, MAX_DEPTH},
@@ -20,7 +36,7 @@ use probe_common::{
 use crate::{
     irq,
     maps::{self, count_call, stat, CallStack, Frame, EMPTY_STACK, STACKS},
-    settings,
+    settings, wakeup,
 };
 
 /// The deepest open frame of `$stack` below `$depth` whose function is `$id`, or
@@ -81,6 +97,22 @@ macro_rules! load_frame {
     };
 }
 
+/// `$stack.frames[$i].ts_ns = $ts` with a constant index per branch (see `innermost_frame!`).
+macro_rules! store_frame_ts {
+    ($stack:expr, $i:expr, $ts:expr; $($k:literal)*) => {{
+        let i = $i;
+        $(
+            if i == $k {
+                $stack.frames[$k].ts_ns = $ts;
+            }
+        )*
+    }};
+    ($stack:expr, $i:expr, $ts:expr) => {
+        store_frame_ts!($stack, $i, $ts;
+            0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30 31)
+    };
+}
+
 const _: () = assert!(MAX_DEPTH == 32, "the frame macros list the indices 0..32");
 
 /// Where a call's stack lives: the task in process context, the CPU otherwise.
@@ -138,7 +170,7 @@ fn here() -> Option<(Here, &'static maps::IrqState)> {
 }
 
 #[inline(always)]
-fn stack_of<C: EbpfContext>(ctx: &C, key: u64) -> Option<&'static mut CallStack> {
+fn stack_of(key: u64) -> Option<&'static mut CallStack> {
     if let Some(p) = STACKS.get_ptr_mut(key) {
         // SAFETY: the value lives as long as its key; only this context's programs use it.
         return Some(unsafe { &mut *p });
@@ -150,9 +182,11 @@ fn stack_of<C: EbpfContext>(ctx: &C, key: u64) -> Option<&'static mut CallStack>
     let inserted = STACKS.insert(key, unsafe { &*empty }, 0);
     if inserted.is_err() {
         stat(Stat::StackMapFull);
-        warn!(
-            ctx,
-            "kpath: call-stack map full: a call of context key {} is not tracked", key
+        klog!(
+            Level::Warn,
+            "kpath: call-stack map full: a call of context key ",
+            { key },
+            " is not tracked"
         );
         return None;
     }
@@ -161,16 +195,34 @@ fn stack_of<C: EbpfContext>(ctx: &C, key: u64) -> Option<&'static mut CallStack>
 }
 
 #[inline(always)]
+fn trace_mode() -> bool {
+    settings::MODE.load() == settings::MODE_TRACE
+}
+
+/// Copies a finished record (an exit, or an entry that could not be tracked) into the ring.
+#[inline(always)]
 fn emit(e: Event) {
-    if settings::MODE.load() == settings::MODE_STATS {
+    if !trace_mode() {
         // Stats mode: no records; problems are in STATS, timed calls in FUNC_STATS.
         return;
     }
-    // `output` copies from the stack; writing into a reserved slot made LLVM zero the slot's
-    // fields with `memset` calls, global subprograms that kernels before ~6.6 refuse.
-    if maps::EVENTS.output::<Event>(&e, 0).is_err() {
+    // `output` copies from the stack; see `enter` for why an entry reserves its slot instead.
+    let flags = wakeup::submit_flags(&maps::EVENTS);
+    if maps::EVENTS.output::<Event>(&e, flags).is_err() {
         stat(Stat::LostEvents);
     }
+}
+
+/// Writes the fields of `$e` into the reserved slot `$p` one by one: assigning a whole
+/// `Event`, or `..Default::default()`, makes LLVM zero the slot with `memset` calls, global
+/// subprograms that kernels before ~6.6 refuse.
+macro_rules! write_fields {
+    ($p:expr; $($field:ident = $value:expr),* $(,)?) => {{
+        let p: *mut Event = $p;
+        // SAFETY: `p` is a reserved, exclusively owned ring slot of `size_of::<Event>()`
+        // bytes; every field is `Copy`, so writing through the raw place drops nothing.
+        $( unsafe { core::ptr::addr_of_mut!((*p).$field).write($value) }; )*
+    }};
 }
 
 /// Adds a timed exit to its function's aggregate (stats mode).
@@ -190,9 +242,10 @@ fn aggregate(e: &Event) {
     }
 }
 
-/// A function (or stage) was entered.
+/// A function (or stage) was entered. Everything is prepared first (filters, the open frame,
+/// the record in its ring slot); the timestamp is taken last and then only stored.
 #[inline(always)]
-pub fn enter<C: EbpfContext>(ctx: &C, func_id: u32) {
+pub fn enter<C: EbpfContext>(_ctx: &C, func_id: u32) {
     if settings::MODE.load() == settings::MODE_COUNT {
         count_call(func_id);
         return;
@@ -200,29 +253,33 @@ pub fn enter<C: EbpfContext>(ctx: &C, func_id: u32) {
     let Some((here, irq_state)) = here() else {
         return;
     };
-    let Some(stack) = stack_of(ctx, context_key(here.ctx, here.cpu, here.tid)) else {
+    let Some(stack) = stack_of(context_key(here.ctx, here.cpu, here.tid)) else {
         return;
     };
-    // SAFETY: helper without arguments.
-    let ts_ns = unsafe { bpf_ktime_get_ns() };
     let depth = stack.depth;
     let mut flag_bits = 0;
-    if depth as usize >= MAX_DEPTH {
+    let tracked = (depth as usize) < MAX_DEPTH;
+    if !tracked {
         flag_bits |= flags::DEPTH_OVERFLOW;
         stat(Stat::DepthOverflow);
-        debug!(
-            ctx,
-            "kpath: function {} deeper than the {} tracked levels", func_id, MAX_DEPTH as u32
+        klog!(
+            Level::Debug,
+            "kpath: function ",
+            { func_id },
+            " deeper than the ",
+            { MAX_DEPTH as u32 },
+            " tracked levels"
         );
     } else {
         if find_frame!(stack, depth as usize, func_id) != MAX_DEPTH {
             flag_bits |= flags::RECURSIVE;
         }
+        // The interrupt counters as of now; the timestamp is patched in below.
         store_frame!(
             stack,
             depth as usize,
             Frame {
-                ts_ns,
+                ts_ns: 0,
                 irq_ns: irq_state.hardirq_ns + irq_state.softirq_ns,
                 func_id,
                 cpu: here.cpu,
@@ -234,29 +291,62 @@ pub fn enter<C: EbpfContext>(ctx: &C, func_id: u32) {
         );
     }
     stack.depth = depth + 1;
-    emit(Event {
-        ts_ns,
-        func_id,
-        cpu: here.cpu,
-        pid: here.pid,
-        tid: here.tid,
-        depth: depth as u16,
-        kind: EventKind::Enter as u8,
-        context: here.ctx as u8,
-        flags: flag_bits,
-        // Spelled out rather than `..Event::default()`, which compiles to a `memset` call.
-        dur_ns: 0,
-        irq_ns: 0,
-        hardirqs: 0,
-        softirqs: 0,
-        switches: 0,
-        reserved: 0,
-    });
+    // Reserve and fill the record before the timestamp, so that the copy is not timed.
+    let slot = if trace_mode() {
+        let r = maps::EVENTS.reserve::<Event>(0);
+        if r.is_none() {
+            stat(Stat::LostEvents);
+        }
+        r
+    } else {
+        None
+    };
+    let submit_flags = wakeup::submit_flags(&maps::EVENTS);
+    if let Some(mut r) = slot {
+        write_fields!(r.as_mut_ptr();
+            func_id = func_id,
+            cpu = here.cpu,
+            pid = here.pid,
+            tid = here.tid,
+            depth = depth as u16,
+            kind = EventKind::Enter as u8,
+            context = here.ctx as u8,
+            flags = flag_bits,
+            dur_ns = 0,
+            irq_ns = 0,
+            hardirqs = 0,
+            softirqs = 0,
+            switches = 0,
+            reserved = 0,
+        );
+        // The timestamp, last.
+        let ts_ns = now();
+        if tracked {
+            store_frame_ts!(stack, depth as usize, ts_ns);
+        }
+        write_fields!(r.as_mut_ptr(); ts_ns = ts_ns);
+        r.submit(submit_flags);
+    } else {
+        // Stats mode, or the ring is full (counted): the frame still needs its timestamp.
+        // The timestamp, last.
+        let ts_ns = now();
+        if tracked {
+            store_frame_ts!(stack, depth as usize, ts_ns);
+        }
+    }
 }
 
-/// A function (or stage) returned.
+/// The clock of every record: `bpf_ktime_get_ns` (CLOCK_MONOTONIC).
 #[inline(always)]
-pub fn exit<C: EbpfContext>(ctx: &C, func_id: u32) {
+pub fn now() -> u64 {
+    // SAFETY: helper without arguments.
+    unsafe { bpf_ktime_get_ns() }
+}
+
+/// A function (or stage) returned at `ts_ns`, which the exit program took with [`now`] as
+/// its very first step (before finding the function id); the bookkeeping comes after it.
+#[inline(always)]
+pub fn exit<C: EbpfContext>(_ctx: &C, ts_ns: u64, func_id: u32) {
     if settings::MODE.load() == settings::MODE_COUNT {
         return;
     }
@@ -264,8 +354,6 @@ pub fn exit<C: EbpfContext>(ctx: &C, func_id: u32) {
         return;
     };
     let key = context_key(here.ctx, here.cpu, here.tid);
-    // SAFETY: helper without arguments.
-    let ts_ns = unsafe { bpf_ktime_get_ns() };
     let mut e = Event {
         ts_ns,
         func_id,
@@ -286,12 +374,15 @@ pub fn exit<C: EbpfContext>(ctx: &C, func_id: u32) {
     let Some(stack) = STACKS.get_ptr_mut(key) else {
         e.flags = flags::UNMATCHED_EXIT;
         stat(Stat::UnmatchedExits);
-        debug!(
-            ctx,
-            "kpath: exit of function {} with no open entry (cpu {}, tid {})",
-            func_id,
-            here.cpu,
-            here.tid
+        klog!(
+            Level::Debug,
+            "kpath: exit of function ",
+            { func_id },
+            " with no open entry (cpu ",
+            { here.cpu },
+            ", tid ",
+            { here.tid },
+            ")"
         );
         emit(e);
         return;
@@ -313,12 +404,15 @@ pub fn exit<C: EbpfContext>(ctx: &C, func_id: u32) {
         e.depth = depth as u16;
         e.flags = flags::UNMATCHED_EXIT;
         stat(Stat::UnmatchedExits);
-        debug!(
-            ctx,
-            "kpath: exit of function {} with no open entry (cpu {}, tid {})",
-            func_id,
-            here.cpu,
-            here.tid
+        klog!(
+            Level::Debug,
+            "kpath: exit of function ",
+            { func_id },
+            " with no open entry (cpu ",
+            { here.cpu },
+            ", tid ",
+            { here.tid },
+            ")"
         );
         emit(e);
         return;

@@ -24,3 +24,12 @@ pub static FILTER_CPU: Global<u32> = Global::new(u32::MAX);
 /// comm bytes as two little-endian words, compared word by word.
 #[unsafe(no_mangle)]
 pub static FILTER_COMM: Global<[u64; 2]> = Global::new([0; 2]);
+
+/// Unread bytes in `EVENTS` at which a submit forces a reader wake-up (see `wakeup.rs`);
+/// below it records wait for the recorder's timer. User space sets it from the ring's size.
+/// 0 selects the kernel's adaptive notification (a wake-up whenever the reader had caught
+/// up), the behaviour of kpath 0.1, for measurements only.
+#[unsafe(no_mangle)]
+pub static WAKEUP_FILL_BYTES: Global<u64> = Global::new(probe_common::ring::wakeup_fill_bytes(
+    probe_common::ring::DEFAULT_RING_BYTES,
+));

@@ -85,6 +85,9 @@ pub enum ProbeError {
         /// Why.
         reason: String,
     },
+    /// An option's value is out of its allowed range.
+    #[error("{0}")]
+    BadOption(String),
     /// Nothing at all could be attached.
     #[error("nothing to record: no requested function or stage could be probed ({0})")]
     NothingToRecord(String),

@@ -39,6 +39,18 @@ pub mod program {
     pub const HARDIRQ_EXIT: &str = "kpath_irq_hardirq_exit";
     /// `sched:sched_switch`.
     pub const SCHED_SWITCH: &str = "kpath_sched_switch";
+    /// The bare timing pair (calibration): kprobe entry.
+    pub const BARE_KPROBE: &str = "kpath_bare_kprobe";
+    /// The bare timing pair: kretprobe.
+    pub const BARE_KRETPROBE: &str = "kpath_bare_kretprobe";
+    /// The bare timing pair: fentry.
+    pub const BARE_FENTRY: &str = "kpath_bare_fentry";
+    /// The bare timing pair: fexit.
+    pub const BARE_FEXIT: &str = "kpath_bare_fexit";
+    /// The bare timing pair: entry tracepoint.
+    pub const BARE_TP_ENTER: &str = "kpath_bare_tp_enter";
+    /// The bare timing pair: exit tracepoint.
+    pub const BARE_TP_EXIT: &str = "kpath_bare_tp_exit";
 }
 
 /// Maps every load of the object shares (pinned for fentry re-loads).
@@ -83,6 +95,24 @@ pub struct Settings {
     pub ring_buffer_bytes: Option<u32>,
     /// Kernel-side log messages (aya-log) at this level and more severe; `None`: off.
     pub kernel_log: Option<aya_log::Level>,
+    /// Unread ring bytes at which a record forces a reader wake-up; `None`: a quarter of the
+    /// ring (`probe_common::ring`); `Some(0)`: the kernel's adaptive notification, which
+    /// wakes the reader whenever it had caught up (kpath 0.1; for measurements only).
+    pub wakeup_fill_bytes: Option<u64>,
+}
+
+impl Settings {
+    /// Unread ring bytes at which a record forces a wake-up (0: adaptive, see the field).
+    pub fn wakeup_fill_bytes(&self) -> u64 {
+        self.wakeup_fill_bytes
+            .unwrap_or_else(|| probe_common::ring::wakeup_fill_bytes(self.ring_bytes()))
+    }
+
+    /// The event ring buffer's size in bytes.
+    pub fn ring_bytes(&self) -> u32 {
+        self.ring_buffer_bytes
+            .unwrap_or(probe_common::ring::DEFAULT_RING_BYTES)
+    }
 }
 
 /// The values of `probe-ebpf/src/settings.rs`, as the loader writes them.
@@ -94,6 +124,8 @@ struct Globals {
     comm: [u64; 2],
     /// aya-log's `AYA_LOG_LEVEL`: 0 turns every kernel-side log statement off.
     log_level: u8,
+    /// Unread ring bytes at which a record forces a reader wake-up (`probe_common::ring`).
+    wakeup_fill: u64,
 }
 
 impl From<&Settings> for Globals {
@@ -111,6 +143,7 @@ impl From<&Settings> for Globals {
                 Mode::Stats => 2,
             },
             log_level: s.kernel_log.map(|l| l as u8).unwrap_or(0),
+            wakeup_fill: s.wakeup_fill_bytes(),
             pid: s.filter_pid.unwrap_or(0),
             cpu: s.filter_cpu.unwrap_or(u32::MAX),
             comm: [
@@ -192,6 +225,7 @@ impl Probes {
             .override_global("FILTER_PID", &globals.pid, true)
             .override_global("FILTER_CPU", &globals.cpu, true)
             .override_global("FILTER_COMM", &globals.comm, true)
+            .override_global("WAKEUP_FILL_BYTES", &globals.wakeup_fill, true)
             .override_global(aya_log::LEVEL, &globals.log_level, false);
         if let Some(bytes) = ring_bytes {
             loader.map_max_entries("EVENTS", bytes);
@@ -267,14 +301,7 @@ impl Probes {
             (program::KRETPROBE, self.kretprobes_loaded),
         ] {
             if !loaded {
-                self.kprobe(name)?
-                    .load()
-                    .map_err(|source| ProbeError::ProgramLoad {
-                        program: name,
-                        target: String::new(),
-                        source: Box::new(source),
-                        hint: hint_for_load(),
-                    })?;
+                self.load_kprobe(name)?;
             }
         }
         self.kprobes_loaded = true;
@@ -282,9 +309,36 @@ impl Probes {
         Ok(())
     }
 
+    fn load_kprobe(&mut self, name: &'static str) -> Result<(), ProbeError> {
+        self.kprobe(name)?
+            .load()
+            .map_err(|source| ProbeError::ProgramLoad {
+                program: name,
+                target: String::new(),
+                source: Box::new(source),
+                hint: hint_for_load(),
+            })
+    }
+
     /// Attaches the kprobe (entry) and kretprobe (return) programs to `function`.
     pub fn attach_kprobe_pair(&mut self, function: &str) -> Result<(), ProbeError> {
         self.load_kprobe_programs()?;
+        self.attach_kprobe_programs(function, program::KPROBE, program::KRETPROBE)
+    }
+
+    /// Attaches the bare timing pair (calibration) to `function` with kprobes.
+    pub fn attach_bare_kprobe_pair(&mut self, function: &str) -> Result<(), ProbeError> {
+        self.load_kprobe(program::BARE_KPROBE)?;
+        self.load_kprobe(program::BARE_KRETPROBE)?;
+        self.attach_kprobe_programs(function, program::BARE_KPROBE, program::BARE_KRETPROBE)
+    }
+
+    fn attach_kprobe_programs(
+        &mut self,
+        function: &str,
+        entry: &'static str,
+        exit: &'static str,
+    ) -> Result<(), ProbeError> {
         let hint = if kernel::has_kprobes() {
             ""
         } else {
@@ -292,7 +346,7 @@ impl Probes {
         };
         // Exit first: an exit without an entry is harmless (flagged unmatched), an entry whose
         // exit is not attached yet would leave a frame open.
-        for name in [program::KRETPROBE, program::KPROBE] {
+        for name in [exit, entry] {
             self.kprobe(name)?
                 .attach(function, 0)
                 .map_err(|source| ProbeError::Attach {
@@ -330,6 +384,50 @@ impl Probes {
 
     /// Attaches fentry and fexit programs to `function`.
     pub fn attach_fentry_pair(&mut self, function: &str) -> Result<(), ProbeError> {
+        self.attach_fentry_programs(function, program::FENTRY, program::FEXIT)
+    }
+
+    /// Attaches the bare timing pair (calibration) to `function` with fentry/fexit. Only on a
+    /// fresh load: the bare programs are not part of the multi-target pinning.
+    pub fn attach_bare_fentry_pair(&mut self, function: &str) -> Result<(), ProbeError> {
+        self.attach_fentry_programs(function, program::BARE_FENTRY, program::BARE_FEXIT)
+    }
+
+    /// Attaches the bare timing pair (calibration) to the tracepoints of `stage`.
+    pub fn attach_bare_stage(&mut self, stage: TpStage) -> Result<(), ProbeError> {
+        let (category, enter, exit) = stage.tracepoints();
+        self.attach_tracepoint(program::BARE_TP_EXIT, category, exit)?;
+        self.attach_tracepoint(program::BARE_TP_ENTER, category, enter)
+    }
+
+    /// The bare timing pair's intervals (calibration), oldest slot first; slots never written
+    /// are 0 and left out.
+    pub fn bare_samples(&self) -> Result<Vec<u64>, ProbeError> {
+        let name = "BARE_SAMPLES";
+        let map = self.primary.map(name).ok_or(ProbeError::NoMap(name))?;
+        let arr: Array<&MapData, u64> = Array::try_from(map).map_err(|source| ProbeError::Map {
+            what: format!("open map {name}"),
+            source: Box::new(source),
+        })?;
+        let mut out = Vec::new();
+        for v in arr.iter() {
+            let v = v.map_err(|source| ProbeError::Map {
+                what: format!("read {name}"),
+                source: Box::new(source),
+            })?;
+            if v != 0 {
+                out.push(v);
+            }
+        }
+        Ok(out)
+    }
+
+    fn attach_fentry_programs(
+        &mut self,
+        function: &str,
+        entry: &'static str,
+        exit: &'static str,
+    ) -> Result<(), ProbeError> {
         let btf = self.btf()?.clone();
         let reuse = self.fentry_used || self.fexit_used;
         if reuse && self.pin_dir.is_none() {
@@ -370,26 +468,22 @@ impl Probes {
             hint: fentry_hint,
         };
         let fexit: &mut FExit = ebpf
-            .program_mut(program::FEXIT)
-            .ok_or(ProbeError::NoProgram(program::FEXIT))?
+            .program_mut(exit)
+            .ok_or(ProbeError::NoProgram(exit))?
             .try_into()
-            .map_err(|e| load_err(program::FEXIT, e))?;
-        fexit
-            .load(function, &btf)
-            .map_err(|e| load_err(program::FEXIT, e))?;
+            .map_err(|e| load_err(exit, e))?;
+        fexit.load(function, &btf).map_err(|e| load_err(exit, e))?;
         // Exit first: an exit without an entry is harmless (flagged unmatched).
-        fexit.attach().map_err(|e| attach_err(program::FEXIT, e))?;
+        fexit.attach().map_err(|e| attach_err(exit, e))?;
         let fentry: &mut FEntry = ebpf
-            .program_mut(program::FENTRY)
-            .ok_or(ProbeError::NoProgram(program::FENTRY))?
+            .program_mut(entry)
+            .ok_or(ProbeError::NoProgram(entry))?
             .try_into()
-            .map_err(|e| load_err(program::FENTRY, e))?;
+            .map_err(|e| load_err(entry, e))?;
         fentry
             .load(function, &btf)
-            .map_err(|e| load_err(program::FENTRY, e))?;
-        fentry
-            .attach()
-            .map_err(|e| attach_err(program::FENTRY, e))?;
+            .map_err(|e| load_err(entry, e))?;
+        fentry.attach().map_err(|e| attach_err(entry, e))?;
         self.fentry_used = true;
         self.fexit_used = true;
         Ok(())

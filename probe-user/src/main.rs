@@ -12,6 +12,7 @@ use kpath_probe::check::{self, CheckMechanism};
 use kpath_probe::functions::{self, Request};
 use kpath_probe::recorder::{self, MechanismChoice, RecordOptions};
 use kpath_probe::{kernel, Settings};
+use probe_common::stage::TpStage;
 
 #[derive(Parser)]
 #[command(
@@ -93,6 +94,23 @@ struct SelectArgs {
     /// Also record the tracepoint stages (receive, send, receive syscall).
     #[arg(long)]
     stages: bool,
+    /// Record only this tracepoint stage (repeatable; names as `list --stages` prints them,
+    /// with or without `tp:`). Implies --stages.
+    #[arg(long = "stage", value_name = "NAME", value_parser = parse_stage)]
+    stage_filter: Vec<TpStage>,
+}
+
+fn parse_stage(s: &str) -> Result<TpStage, String> {
+    TpStage::from_name(s).ok_or_else(|| {
+        format!(
+            "`{s}` is not a tracepoint stage; the stages are: {}",
+            TpStage::ALL
+                .iter()
+                .map(|t| t.name())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    })
 }
 
 impl SelectArgs {
@@ -156,6 +174,12 @@ struct RecordArgs {
     /// Ring buffer size in bytes (power of two; raise it when events are lost).
     #[arg(long, value_name = "BYTES")]
     ring_buffer_size: Option<u32>,
+    /// Unread ring bytes at which a record wakes the recorder early (default: a quarter of the
+    /// ring; records otherwise wait for its 10 ms drain). 0 restores the kernel's adaptive
+    /// notification, a wake-up inside the measured interval whenever the recorder had caught
+    /// up: only to measure what that costs.
+    #[arg(long, value_name = "BYTES", hide = true)]
+    wakeup_fill_bytes: Option<u64>,
     /// Fail instead of skipping functions that cannot be probed.
     #[arg(long)]
     strict: bool,
@@ -214,11 +238,13 @@ fn run_record(args: RecordArgs) -> Result<ExitCode> {
         mechanism: args.select.mechanism(),
         request: args.select.request()?,
         stages: args.select.stages,
+        stage_filter: args.select.stage_filter.clone(),
         settings: Settings {
             filter_pid: args.pid,
             filter_cpu: args.cpu,
             filter_comm: args.comm.clone(),
             ring_buffer_bytes: args.ring_buffer_size,
+            wakeup_fill_bytes: args.wakeup_fill_bytes,
             kernel_log: args.verbose.then_some(aya_log::Level::Debug),
             mode: match args.mode {
                 ModeArg::Trace => kpath_probe::loader::Mode::Trace,
@@ -272,12 +298,20 @@ fn run_record(args: RecordArgs) -> Result<ExitCode> {
             .collect::<Vec<_>>()
             .join(", ")
     );
+    if let Some(ns) = summary.usage.cpu_ns_per_record() {
+        eprintln!(
+            "kpath-probe: recorder CPU {:.0} ns per record ({:.1} ms user, {:.1} ms system, {} drains)",
+            ns,
+            summary.usage.user_ns as f64 / 1e6,
+            summary.usage.system_ns as f64 / 1e6,
+            summary.usage.batches
+        );
+    }
     if summary.lost > 0 {
         eprintln!(
             "kpath-probe: WARNING: {} events were LOST (ring buffer full): the trace has gaps. \
              Raise --ring-buffer-size (now {} bytes) or record fewer functions.",
-            summary.lost,
-            args.ring_buffer_size.unwrap_or(16 << 20)
+            summary.lost, summary.usage.ring_bytes
         );
     }
     Ok(match summary.command_status {
@@ -326,8 +360,11 @@ fn run_list(args: SelectArgs) -> Result<ExitCode> {
     for s in &skipped {
         println!("{:<28} {:<7} skipped: {}", s.name, "-", s.reason);
     }
-    if args.stages || args.mechanism == MechanismArg::Tracepoint {
-        for stage in probe_common::stage::TpStage::ALL {
+    if args.stages || !args.stage_filter.is_empty() || args.mechanism == MechanismArg::Tracepoint {
+        let selected = TpStage::ALL
+            .into_iter()
+            .filter(|s| args.stage_filter.is_empty() || args.stage_filter.contains(s));
+        for stage in selected {
             let (c, e, x) = stage.tracepoints();
             let ok = kernel::has_tracepoint(c, e) && kernel::has_tracepoint(c, x);
             println!(
@@ -509,7 +546,7 @@ fn run_discover(args: DiscoverArgs) -> Result<ExitCode> {
 
 #[derive(clap::Args)]
 struct CalibrateArgs {
-    /// Intervals timed per mechanism.
+    /// Intervals timed per pair and mechanism, over 4 alternated rounds (at most 262144).
     #[arg(long, default_value_t = 10_000)]
     count: u32,
     /// Mechanisms to calibrate (default: all; unavailable ones are reported and skipped).
@@ -536,35 +573,49 @@ fn run_calibrate(args: CalibrateArgs) -> Result<ExitCode> {
     };
     let mut costs = Vec::new();
     println!(
-        "kernel {}: {} near-empty intervals per mechanism",
+        "kernel {}: {} near-empty intervals per pair and mechanism, {} alternated rounds",
         kernel::release(),
-        args.count
+        args.count,
+        kpath_probe::calibrate::ROUNDS
     );
+    println!("interval timed in the kernel (mean ± std dev, median), and the caller's ns per call");
     println!(
-        "{:<12} {:>10} {:>12} {:>10}  status",
-        "mechanism", "mean ns", "std dev ns", "samples"
+        "{:<11} {:>19} {:>19} {:>8} {:>19}",
+        "mechanism", "kpath pair ns", "bare pair ns", "kpath's", "caller none/bare/kp"
     );
     for m in wanted {
         match kpath_probe::calibrate::calibrate(m, args.count)
             .with_context(|| format!("failed to calibrate {m}"))?
         {
             Ok(c) => {
+                let pair = |mean: f64, var: f64, median: f64| {
+                    format!("{mean:.0}±{:.0} ({median:.0})", var.sqrt())
+                };
+                let bare = c
+                    .bare
+                    .as_ref()
+                    .map(|b| pair(b.mean_ns, b.variance_ns2, b.median_ns))
+                    .unwrap_or_else(|| "-".into());
+                let share = c
+                    .own_share_ns()
+                    .map(|s| format!("{s:.0}"))
+                    .unwrap_or_else(|| "-".into());
+                let caller = c
+                    .caller
+                    .as_ref()
+                    .map(|k| format!("{:.0}/{:.0}/{:.0}", k.none_ns, k.bare_ns, k.kpath_ns))
+                    .unwrap_or_else(|| "-".into());
                 println!(
-                    "{:<12} {:>10.1} {:>12.1} {:>10}  ok",
+                    "{:<11} {:>19} {:>19} {:>8} {:>19}",
                     m.name(),
-                    c.mean_ns,
-                    c.variance_ns2.sqrt(),
-                    c.samples
+                    pair(c.mean_ns, c.variance_ns2, c.median_ns.unwrap_or(f64::NAN)),
+                    bare,
+                    share,
+                    caller
                 );
                 costs.push(c);
             }
-            Err(reason) => println!(
-                "{:<12} {:>10} {:>12} {:>10}  unavailable: {reason}",
-                m.name(),
-                "-",
-                "-",
-                "-"
-            ),
+            Err(reason) => println!("{:<11} unavailable: {reason}", m.name()),
         }
     }
     if costs.is_empty() {

@@ -99,9 +99,19 @@ fn calibration_times_near_empty_intervals() {
     let cost = kpath_probe::calibrate::calibrate(kpath_trace::Mechanism::Tracepoint, 2000)
         .expect("calibrate")
         .expect("tracepoints work on this host");
-    // Interrupted intervals are left out, so at most one sample per call.
+    // Flagged intervals are left out, so at most one sample per call.
     assert!(cost.samples >= 1000 && cost.samples <= 2000, "{cost:?}");
     assert!(cost.mean_ns > 0.0 && cost.variance_ns2 >= 0.0, "{cost:?}");
+    // The bare pair timed the same calls on the same hook, at most one interval per call.
+    let bare = cost.bare.as_ref().expect("the bare pair is measured");
+    assert!(bare.samples >= 1000 && bare.samples <= 2000, "{cost:?}");
+    assert!(bare.mean_ns > 0.0 && bare.median_ns > 0.0, "{cost:?}");
+    assert!(cost.own_share_ns().is_some_and(f64::is_finite), "{cost:?}");
+    let caller = cost.caller.as_ref().expect("the caller's cost is measured");
+    assert!(
+        caller.none_ns > 0.0 && caller.bare_ns > 0.0 && caller.kpath_ns > 0.0,
+        "{cost:?}"
+    );
 }
 
 #[test]

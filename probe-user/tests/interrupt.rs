@@ -1,5 +1,6 @@
-//! Ctrl-C finalises the trace: nothing already recorded is lost (root only; skipped with a
-//! reason otherwise).
+//! The recorder as a process (root only; skipped with a reason otherwise): Ctrl-C finalises
+//! the trace, records reach the file while recording without a wake-up per record, and only
+//! the stages asked for are attached.
 
 use std::net::UdpSocket;
 use std::process::{Command, Stdio};
@@ -138,4 +139,115 @@ fn verbose_shows_kernel_log_messages() {
             "note: the receiver entered recvfrom after the probes; no unmatched exit to report"
         );
     }
+}
+
+/// Voluntary context switches of every thread of process `pid` so far: each time the
+/// recorder sleeps and is woken (by its timer or by a ring-buffer notification) counts one.
+fn voluntary_switches(pid: u32) -> u64 {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).expect("the recorder's threads");
+    tasks
+        .filter_map(Result::ok)
+        .filter_map(|t| std::fs::read_to_string(t.path().join("status")).ok())
+        .filter_map(|status| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
+                .and_then(|v| v.trim().parse::<u64>().ok())
+        })
+        .sum()
+}
+
+/// Records wait in the ring without a notification each (the kernel side submits them with
+/// `BPF_RB_NO_WAKEUP`), yet reach the trace file while the recorder runs: its timer drains
+/// and flushes them. A ping-pong keeps the reader caught up, which is exactly when a default
+/// submit would notify: once per record, i.e. thousands of recorder wake-ups here, where the
+/// timer gives one per drain period.
+#[test]
+fn records_reach_the_file_without_a_wakeup_per_record() {
+    if !common::can_run(module_path!()) {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let trace = dir.path().join("timed-drain.trace");
+    let mut child = start_recording(
+        &["--stage", "sys_sendto", "--stage", "tp:sys_recvfrom"],
+        &trace,
+    );
+    // A real ping-pong: an echo thread answers each datagram, and the client waits for the
+    // answer before sending the next, so the reader has time to catch up between records.
+    let echo = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let client = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let to = echo.local_addr().expect("addr");
+    let n = 5000u32;
+    let echo_thread = std::thread::spawn(move || {
+        let mut buf = [0u8; 8];
+        for _ in 0..n {
+            let (len, from) = echo.recv_from(&mut buf).expect("echo recv");
+            echo.send_to(&buf[..len], from).expect("echo send");
+        }
+    });
+    let mut buf = [0u8; 8];
+    let before = voluntary_switches(child.id());
+    let start = Instant::now();
+    for i in 0..n {
+        client.send_to(&i.to_le_bytes(), to).expect("send");
+        client.recv_from(&mut buf).expect("recv");
+    }
+    let took = start.elapsed();
+    echo_thread.join().expect("echo thread");
+    let wakeups = voluntary_switches(child.id()).saturating_sub(before);
+    eprintln!("recorder wake-ups: {wakeups} in {took:?} for {n} datagrams");
+    // Each datagram made at least 8 records (two sendto and two recvfrom, entry and exit).
+    let records = 8 * u64::from(n);
+    // The timer's share: one wake-up per drain period (10 ms) and one per second for the
+    // status tick, with slack for scheduling.
+    let timer = 2 * (took.as_millis() as u64 / 10 + took.as_secs() + 2);
+    assert!(
+        wakeups <= timer,
+        "the recorder woke {wakeups} times for {records} records in {took:?}: records wake the reader"
+    );
+    // The recorder is still running; the file must fill within a few drain periods.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let sends = loop {
+        assert!(
+            child.try_wait().expect("poll").is_none(),
+            "kpath-probe exited early"
+        );
+        let mut reader = TraceReader::open(&trace).expect("open the trace being written");
+        let sendto = reader
+            .metadata()
+            .function_by_name("tp:sys_sendto")
+            .expect("sendto stage")
+            .id;
+        let sends = reader
+            .events()
+            .map_while(Result::ok)
+            .filter(|e| e.func_id == sendto && e.kind == EventKind::Exit as u8)
+            .count();
+        if sends >= n as usize || Instant::now() > deadline {
+            break sends;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(
+        sends >= n as usize,
+        "only {sends} of {n} sends reached the file within 10 s while recording"
+    );
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    assert!(child.wait().expect("wait").success());
+    let reader = TraceReader::open(&trace).expect("open");
+    let names: Vec<&str> = reader
+        .metadata()
+        .functions
+        .iter()
+        .map(|f| f.name.as_str())
+        .collect();
+    assert_eq!(
+        names,
+        ["tp:sys_sendto", "tp:sys_recvfrom"],
+        "--stage attaches just the stages named"
+    );
+    let usage = reader.metadata().recorder.clone().expect("recorder usage");
+    assert!(usage.records >= records && usage.batches >= 1, "{usage:?}");
 }

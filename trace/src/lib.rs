@@ -22,7 +22,9 @@ mod reader;
 mod writer;
 
 pub use error::TraceError;
-pub use meta::{FunctionInfo, Mechanism, Metadata, ProbeCost};
+pub use meta::{
+    CallerCost, FunctionInfo, Mechanism, Metadata, PairTiming, ProbeCost, RecorderUsage,
+};
 pub use probe_common::event::{flags, Event, EventKind, ExecContext, EVENT_SIZE};
 pub use reader::{Events, TraceReader};
 pub use writer::TraceWriter;

@@ -49,17 +49,89 @@ pub struct FunctionInfo {
     pub mechanism: Mechanism,
 }
 
-/// The probe's own cost for one mechanism: an empty measured interval, timed many times.
+/// The probe's own cost for one mechanism (`kpath-probe calibrate`): a near-empty interval
+/// timed many times by kpath's probe pair, and the same interval timed by a bare pair that
+/// only takes the two timestamps, so that kpath's own share can be told from the mechanism's.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ProbeCost {
     /// Mechanism measured.
     pub mechanism: Mechanism,
-    /// Mean of the empty interval, in ns.
+    /// Mean of the near-empty interval timed by kpath's pair, in ns. This is what
+    /// `kpath report --subtract-probe-cost` removes once per probe pair inside a call.
     pub mean_ns: f64,
-    /// Variance of the empty interval, in ns².
+    /// Its variance, in ns².
     pub variance_ns2: f64,
     /// Number of intervals timed.
     pub samples: u64,
+    /// Median of the same intervals, in ns (absent in calibrations made before kpath 0.2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub median_ns: Option<f64>,
+    /// The same interval timed by the bare pair on the same hook (absent before kpath 0.2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bare: Option<PairTiming>,
+    /// Wall time per call seen by the calling process (absent before kpath 0.2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub caller: Option<CallerCost>,
+}
+
+impl ProbeCost {
+    /// kpath's own share of the pair, in ns: its mean minus the bare pair's.
+    pub fn own_share_ns(&self) -> Option<f64> {
+        self.bare.as_ref().map(|b| self.mean_ns - b.mean_ns)
+    }
+}
+
+/// The recorder's drain policy and its own CPU use over a recording (`docs/recorder.md`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecorderUsage {
+    /// The ring was drained at least this often, in ms.
+    pub drain_period_ms: u64,
+    /// Unread ring bytes at which a record forced a reader wake-up.
+    pub wakeup_fill_bytes: u64,
+    /// Size of the ring buffer, in bytes.
+    pub ring_bytes: u64,
+    /// Drains (timer ticks and forced wake-ups) that found records.
+    pub batches: u64,
+    /// Records written.
+    pub records: u64,
+    /// The recorder's user-mode CPU time while recording, in ns.
+    pub user_ns: u64,
+    /// The recorder's kernel-mode CPU time while recording, in ns.
+    pub system_ns: u64,
+}
+
+impl RecorderUsage {
+    /// The recorder's CPU time (user + system) per record written, in ns.
+    pub fn cpu_ns_per_record(&self) -> Option<f64> {
+        (self.records > 0)
+            .then(|| (self.user_ns.saturating_add(self.system_ns)) as f64 / self.records as f64)
+    }
+}
+
+/// Intervals timed by one kind of probe pair.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PairTiming {
+    /// Mean, in ns.
+    pub mean_ns: f64,
+    /// Variance, in ns².
+    pub variance_ns2: f64,
+    /// Median, in ns.
+    pub median_ns: f64,
+    /// Intervals timed.
+    pub samples: u64,
+}
+
+/// Wall time of one call of the calibration's system call as its caller sees it, median of
+/// the rounds: nothing attached, the bare pair, kpath's pair. The differences are what each
+/// pair costs the traced program per call, inside the interval and out.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CallerCost {
+    /// Nothing attached, in ns per call.
+    pub none_ns: f64,
+    /// The bare pair attached, in ns per call.
+    pub bare_ns: f64,
+    /// kpath's pair attached, in ns per call.
+    pub kpath_ns: f64,
 }
 
 /// Everything a trace says about itself. Unknown fields are kept in `extra` by readers of
@@ -97,6 +169,10 @@ pub struct Metadata {
     /// Calibrated probe cost per mechanism, if `kpath-probe calibrate` ran.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub probe_cost: Vec<ProbeCost>,
+    /// How the recorder drained the ring and what that cost it; filled when the recording
+    /// ends (absent in traces made before kpath 0.2 and in traces whose writer died).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recorder: Option<RecorderUsage>,
     /// Any other fields (filters, notes, skipped functions, ...).
     #[serde(flatten)]
     pub extra: serde_json::Map<String, serde_json::Value>,
@@ -118,6 +194,7 @@ impl Metadata {
             functions: Vec::new(),
             lost_events_per_cpu: Vec::new(),
             probe_cost: Vec::new(),
+            recorder: None,
             extra: serde_json::Map::new(),
         }
     }

@@ -92,6 +92,30 @@ impl<W: Write + Seek> TraceWriter<W> {
         Ok(())
     }
 
+    /// Appends whole records already in the trace's byte layout (`docs/trace-format.md`), as
+    /// the kernel side writes them into its ring on a little-endian host: a recorder's batch
+    /// goes out in one write. `bytes.len()` must be a multiple of the record size.
+    pub fn write_records(&mut self, bytes: &[u8]) -> Result<(), TraceError> {
+        let size = probe_common::EVENT_SIZE;
+        if !bytes.len().is_multiple_of(size) {
+            return Err(TraceError::io(
+                format!("writing record {}", self.records),
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    format!(
+                        "a batch of {} bytes is not a whole number of {size}-byte records",
+                        bytes.len()
+                    ),
+                ),
+            ));
+        }
+        self.out
+            .write_all(bytes)
+            .map_err(|e| TraceError::io(format!("writing record {}", self.records), e))?;
+        self.records += (bytes.len() / size) as u64;
+        Ok(())
+    }
+
     /// Pushes buffered records to the file so that a reader (or a crash) sees them.
     pub fn flush(&mut self) -> Result<(), TraceError> {
         self.out
