@@ -1,6 +1,7 @@
 //! `cargo xtask`: kpath's build, test, VM and demo tasks. Every command sets up what is
 //! missing first, so a fresh machine needs nothing by hand.
 
+mod bench;
 mod build;
 mod demo;
 mod setup;
@@ -50,6 +51,17 @@ enum Cmd {
         /// Also run the kernel matrix (6.1, 6.12, 6.12-rt and the host).
         #[arg(long)]
         full: bool,
+    },
+    /// kpath against its peers, side by side: probe effect (bpftrace, bare mechanism),
+    /// recorder capacity, analysis speed (awk), the stand (sockperf). Writes
+    /// target/bench/results.json.
+    Bench {
+        /// Smaller workloads: a smoke run whose figures are not the documented ones.
+        #[arg(long)]
+        quick: bool,
+        /// Rounds per condition (each round runs every condition once, in turn).
+        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=20))]
+        rounds: u16,
     },
     /// The main job on a built-in default: stand, probes, analysis, validation, report.
     Demo(demo::DemoOptions),
@@ -131,6 +143,11 @@ fn run(cli: Cli) -> Result<()> {
             setup::setup()?;
             build::build()?;
             vmstand::matrix(nic, count)
+        }
+        Cmd::Bench { quick, rounds } => {
+            setup::setup()?;
+            build::build()?;
+            bench::bench(&bench::options(quick, usize::from(rounds)))
         }
         Cmd::Demo(opts) => {
             setup::setup()?;

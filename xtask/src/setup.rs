@@ -20,6 +20,14 @@ const PACKAGES: &[(&str, &str)] = &[
     ("gnuplot-nox", "plots"),
     ("iproute2", "network namespaces and veth"),
     ("sockperf", "the reference UDP latency tool in benchmarks"),
+    (
+        "bpftrace",
+        "the reference probe tool in benchmarks (`cargo xtask bench`)",
+    ),
+    (
+        "mawk",
+        "the original method's analysis tool, the peer in `cargo xtask bench`",
+    ),
 ];
 
 fn installed(pkg: &str) -> bool {
