@@ -48,6 +48,8 @@ struct FuncAcc {
     net: Welford,
     interrupted: Interruptions,
     dropped: u64,
+    /// Samples clamped to zero by the probe-cost subtraction.
+    clamped: u64,
     min_depth: Option<u16>,
     max_height: u16,
 }
@@ -66,9 +68,10 @@ struct Accumulators {
 }
 
 impl Accumulators {
-    /// The sample value of a call under the filter, or `None` if dropped.
+    /// The sample value of a call under the filter, or `None` if dropped; whether it was
+    /// interrupted; whether the probe-cost subtraction had to clamp it to zero.
     #[inline]
-    fn sample(&self, call: &Call<'_>) -> (Option<f64>, bool) {
+    fn sample(&self, call: &Call<'_>) -> (Option<f64>, bool, bool) {
         let e = call.exit;
         let interrupted = e.interrupted();
         let v = match self.filter {
@@ -82,8 +85,11 @@ impl Accumulators {
             .get(call.func_id as usize)
             .copied()
             .unwrap_or(0.0);
-        let v = v.map(|x| (x - cost * (1.0 + f64::from(call.descendants))).max(0.0));
-        (v, interrupted)
+        let v = v.map(|x| x - cost * (1.0 + f64::from(call.descendants)));
+        // A negative time means the calibration overstates this call's probe cost: keep the
+        // sample at zero, and count it so that the report can say so.
+        let clamped = v.is_some_and(|x| x < 0.0);
+        (v.map(|x| x.max(0.0)), interrupted, clamped)
     }
 }
 
@@ -91,13 +97,14 @@ impl CallVisitor for Accumulators {
     #[inline]
     fn call(&mut self, call: &Call<'_>, _ancestors: &[Frame]) {
         let si = call.stage.index();
-        let (value, interrupted) = self.sample(call);
+        let (value, interrupted, clamped) = self.sample(call);
         let e = call.exit;
         let idx = si * self.nfuncs + call.func_id as usize;
         let Some(acc) = self.funcs.get_mut(idx) else {
             return;
         };
         acc.calls += 1;
+        acc.clamped += u64::from(clamped);
         acc.min_depth = Some(acc.min_depth.map_or(call.depth, |d| d.min(call.depth)));
         acc.max_height = acc.max_height.max(call.height);
         if interrupted {
@@ -234,6 +241,7 @@ impl Analyzer {
                     dropped: a.dropped,
                     stats: a.kept.summary(),
                     net_mean: a.net.mean(),
+                    probe_cost_clamped: a.clamped,
                 });
             }
         }
@@ -366,6 +374,7 @@ impl Analyzer {
                 stop_time_unix_ns: meta.stop_time_unix_ns,
                 command_line: meta.command_line.clone(),
                 clock_source: meta.clock_source.clone(),
+                recorder: meta.recorder.clone(),
                 // `kernel_stats` gets its own section (`Results::kernel_stats`).
                 notes: meta
                     .extra
@@ -387,6 +396,9 @@ impl Analyzer {
                     mean: p.mean_ns,
                     variance: p.variance_ns2,
                     samples: p.samples,
+                    median: p.median_ns,
+                    bare_mean: p.bare.as_ref().map(|b| b.mean_ns),
+                    own_share: p.own_share_ns(),
                 })
                 .collect(),
             anomalies,

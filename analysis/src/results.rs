@@ -93,6 +93,9 @@ pub struct TraceInfo {
     /// What the record timestamps are.
     #[serde(default)]
     pub clock_source: String,
+    /// The recorder's drain policy and its own CPU use (traces since kpath 0.2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recorder: Option<kpath_trace::RecorderUsage>,
     /// Other fields of the trace metadata (driver, fallback, skipped functions, stop reason,
     /// kernel counters, ...), as the recorder wrote them.
     #[serde(default)]
@@ -104,12 +107,23 @@ pub struct TraceInfo {
 pub struct ProbeCostInfo {
     /// Mechanism.
     pub mechanism: String,
-    /// Mean of an empty probed interval.
+    /// Mean of a near-empty interval timed by kpath's probe pair: what
+    /// `--subtract-probe-cost` removes per pair.
     pub mean: f64,
     /// Its variance.
     pub variance: f64,
     /// Intervals timed.
     pub samples: u64,
+    /// Median of the same intervals (calibrations since kpath 0.2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub median: Option<f64>,
+    /// Mean of the same interval timed by a bare timestamp pair on the same hook: the
+    /// mechanism's own share (calibrations since kpath 0.2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bare_mean: Option<f64>,
+    /// kpath's own share: `mean − bare_mean`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub own_share: Option<f64>,
 }
 
 /// Samples hit by something other than the function itself. A sample may have several causes.
@@ -154,6 +168,14 @@ pub struct FunctionResult {
     pub stats: Summary,
     /// Mean of `dur − irq_ns` over samples without a switch or migration (the net time).
     pub net_mean: f64,
+    /// Kept samples that `--subtract-probe-cost` would have driven below zero and that were
+    /// clamped to zero instead (absent when none were).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub probe_cost_clamped: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// Which end nesting levels are counted from.

@@ -299,3 +299,69 @@ fn migration_is_an_interruption_cause() {
         close!(40.0, f.stats.mean, 1e-12);
     }
 }
+
+/// `--subtract-probe-cost` never drives a sample below zero silently: with a calibrated pair
+/// of 16 ns, the `kfree_skb` calls of 10 and 12 ns (receive) and 14 ns (send), which have no
+/// probed callees, would go negative and are clamped and counted; the 16 ns one becomes
+/// exactly 0 and is not clamped; every other call, minus 16 ns per probe pair inside it,
+/// stays positive.
+#[test]
+fn subtracting_the_probe_cost_counts_clamped_samples() {
+    use kpath_analysis::report::{text::Text, Report};
+    use kpath_trace::{Mechanism, ProbeCost, TraceReader};
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let plain = small_trace(dir.path());
+    let mut meta = TraceReader::open(&plain).expect("open").metadata().clone();
+    meta.probe_cost = vec![ProbeCost {
+        mechanism: Mechanism::Kprobe,
+        mean_ns: 16.0,
+        variance_ns2: 1.0,
+        samples: 100,
+        median_ns: Some(16.0),
+        bare: None,
+        caller: None,
+    }];
+    let events: Vec<_> = TraceReader::open(&plain)
+        .expect("open")
+        .events()
+        .map(|e| e.expect("record"))
+        .collect();
+    let path = dir.path().join("calibrated.trace");
+    let mut w = kpath_trace::TraceWriter::create(&path, meta).expect("create");
+    for e in &events {
+        w.write_event(e).expect("write");
+    }
+    w.finish(|_| {}).expect("finish");
+
+    let r = analyze_file(
+        &path,
+        &AnalysisOptions {
+            filter: Filter::None,
+            subtract_probe_cost: true,
+            ..AnalysisOptions::default()
+        },
+    )
+    .expect("analyze");
+    let clamped: Vec<(Stage, &str, u64)> = r
+        .functions
+        .iter()
+        .filter(|f| f.probe_cost_clamped > 0)
+        .map(|f| (f.stage, f.function.as_str(), f.probe_cost_clamped))
+        .collect();
+    assert_eq!(
+        clamped,
+        [(Stage::Rx, "kfree_skb", 2), (Stage::Tx, "kfree_skb", 1)]
+    );
+    assert_eq!(func(&r, Stage::Rx, "udp_rcv").stats.min, 14.0, "30 − 16");
+    let mut text = Vec::new();
+    Text.write(&r, &mut text).expect("render");
+    let text = String::from_utf8(text).expect("utf-8");
+    assert!(
+        text.contains("--subtract-probe-cost clamped 3 of"),
+        "the report must say so:\n{text}"
+    );
+    // Without the subtraction nothing is clamped and nothing is said.
+    let r = analyze_file(&path, &AnalysisOptions::default()).expect("analyze");
+    assert!(r.functions.iter().all(|f| f.probe_cost_clamped == 0));
+}

@@ -78,6 +78,16 @@ pub fn test(opts: &TestOptions) -> Result<()> {
             })
         });
     }
+    if bins {
+        // Every section of `cargo xtask bench` runs, small: the command works from a clean
+        // checkout. Its figures are not the documented ones and its targets are not judged.
+        stage("bench (quick)", &mut || {
+            crate::bench::bench(&crate::bench::BenchOptions {
+                dir: workspace_root().join("target/bench-quick"),
+                ..crate::bench::options(true, 1)
+            })
+        });
+    }
     if opts.skip_vm {
         eprintln!("\n=== VM tests skipped (--skip-vm)");
     } else if bins {

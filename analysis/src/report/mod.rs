@@ -17,6 +17,61 @@ pub trait Report {
     fn write(&self, results: &Results, out: &mut dyn Write) -> io::Result<()>;
 }
 
+/// One mechanism's calibration, worded the same in every renderer.
+pub(crate) fn probe_cost_text(p: &crate::results::ProbeCostInfo) -> String {
+    let mut s = format!(
+        "kpath pair mean {} ns, variance {} ns², {} samples",
+        fmt_time(p.mean),
+        fmt_time(p.variance),
+        p.samples
+    );
+    if let Some(m) = p.median {
+        s.push_str(&format!(", median {} ns", fmt_time(m)));
+    }
+    if let (Some(bare), Some(share)) = (p.bare_mean, p.own_share) {
+        s.push_str(&format!(
+            "; bare timestamp pair {} ns, kpath's own share {} ns",
+            fmt_time(bare),
+            fmt_time(share)
+        ));
+    }
+    s
+}
+
+/// The warning that `--subtract-probe-cost` clamped samples to zero, if it did.
+pub(crate) fn clamped_text(r: &Results) -> Option<String> {
+    let clamped: u64 = r.functions.iter().map(|f| f.probe_cost_clamped).sum();
+    if clamped == 0 {
+        return None;
+    }
+    let kept: u64 = r.functions.iter().map(|f| f.stats.samples).sum();
+    let worst = r
+        .functions
+        .iter()
+        .filter(|f| f.probe_cost_clamped > 0)
+        .max_by_key(|f| f.probe_cost_clamped)
+        .map(|f| format!("{} ({})", f.function, f.probe_cost_clamped))
+        .unwrap_or_default();
+    Some(format!(
+        "--subtract-probe-cost clamped {clamped} of {kept} kept samples to 0 (most in {worst}): \
+         the calibrated cost exceeds those calls' time, so their means are biased upward"
+    ))
+}
+
+/// The recorder's own cost, when the trace says.
+pub(crate) fn recorder_text(r: &Results) -> Option<String> {
+    let u = r.trace.recorder.as_ref()?;
+    Some(format!(
+        "{} records in {} drains (every {} ms, or at {} unread bytes); recorder CPU {} ns per record",
+        u.records,
+        u.batches,
+        u.drain_period_ms,
+        u.wakeup_fill_bytes,
+        u.cpu_ns_per_record()
+            .map_or_else(|| "-".to_owned(), |ns| format!("{ns:.0}"))
+    ))
+}
+
 /// Formats a time with a precision that suits its size.
 pub(crate) fn fmt_time(x: f64) -> String {
     let a = x.abs();

@@ -231,14 +231,15 @@ pub fn metadata(r: &Results) -> Vec<Meta> {
     for p in &r.probe_cost {
         put(
             &format!("probe cost ({})", p.mechanism),
-            format!(
-                "mean {} ns, variance {} ns², {} samples",
-                fmt_time(p.mean),
-                fmt_time(p.variance),
-                p.samples
-            ),
+            super::probe_cost_text(p),
             false,
         );
+    }
+    if let Some(w) = super::clamped_text(r) {
+        put("probe cost clamped", w, true);
+    }
+    if let Some(t) = super::recorder_text(r) {
+        put("recorder", t, false);
     }
     for (k, val) in t.notes.iter().filter(|(k, _)| k.as_str() != "fallback") {
         put(&format!("recorder: {k}"), compact_json(val), false);

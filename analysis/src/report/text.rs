@@ -130,12 +130,16 @@ pub fn render(r: &Results) -> String {
     for p in &r.probe_cost {
         let _ = writeln!(
             o,
-            "probe cost ({}): mean {} ns, variance {} ns², {} samples",
+            "probe cost ({}): {}",
             p.mechanism,
-            fmt_time(p.mean),
-            fmt_time(p.variance),
-            p.samples
+            super::probe_cost_text(p)
         );
+    }
+    if let Some(w) = super::clamped_text(r) {
+        let _ = writeln!(o, "!!! WARNING: {w} !!!");
+    }
+    if let Some(t) = super::recorder_text(r) {
+        let _ = writeln!(o, "recorder: {t}");
     }
 
     if r.is_stats_mode() {
