@@ -104,8 +104,22 @@ pub fn slug(s: &str) -> String {
         .collect()
 }
 
+/// `s` with every control character (newline, carriage return, tab, escape, ...) replaced by
+/// U+FFFD. Names and units come from traces and results files, which anyone can write: a
+/// newline would end a `#` comment or a string in a `.gp` script and start a command of the
+/// attacker's (`system '…'`), or start a line of its own in a `.dat` file.
+fn printable(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() { '\u{FFFD}' } else { c })
+        .collect()
+}
+
+/// `s` as a gnuplot single-quoted string literal. Inside single quotes gnuplot performs no
+/// backslash escapes, no backquote command substitution and no `@` macro expansion; the only
+/// special character is `'`, written `''`. Such a literal cannot span lines, so control
+/// characters are replaced (see [`printable`]): nothing in `s` can leave the string.
 fn quote(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "''"))
+    format!("'{}'", printable(s).replace('\'', "''"))
 }
 
 struct Writer<'a> {
@@ -130,8 +144,9 @@ impl Writer<'_> {
         let image = self.dir.join(format!("{name}.{}", self.format.ext()));
         self.write(&dat, data)?;
         let script = format!(
-            "# kpath plot: {title}\n# data: {name}.dat; rerun with `gnuplot {name}.gp` in this directory\n\
+            "# kpath plot: {}\n# data: {name}.dat; rerun with `gnuplot {name}.gp` in this directory\n\
              set encoding utf8\nset terminal {}\nset output {}\nset title {}\nset grid\nset key top right\n{body}",
+            printable(title),
             self.format.terminal(),
             quote(&format!("{name}.{}", self.format.ext())),
             quote(title),
@@ -147,7 +162,9 @@ impl Writer<'_> {
     }
 
     fn density(&mut self, name: &str, title: &str, unit: &str, d: &Density) -> Result<()> {
-        let mut data = format!("# bin_start_{unit} bin_center_{unit} density_per_{unit}\n");
+        let unit_slug = slug(unit);
+        let mut data =
+            format!("# bin_start_{unit_slug} bin_center_{unit_slug} density_per_{unit_slug}\n");
         for (i, v) in d.density.iter().enumerate() {
             let start = d.start + i as f64 * d.width;
             let _ = writeln!(data, "{start} {} {v}", start + d.width / 2.0);
@@ -277,6 +294,7 @@ const COLOURS: [&str; 4] = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd"];
 const POINTS: [u8; 4] = [7, 5, 9, 11];
 
 fn model_block(data: &mut String, m: &ModelOutput, unit: &str, label: &str) {
+    let (label, unit) = (printable(label), slug(unit));
     let _ = writeln!(
         data,
         "# model, {label}: rho lambda_per_s W_mg1_{unit} N_mg1 W_mm1_{unit} N_mm1"
@@ -357,7 +375,9 @@ fn queue_figures(w: &mut Writer<'_>, results: &Results) -> Result<()> {
             index += 1;
             let _ = writeln!(
                 data,
-                "# measured, {label} (reached points, at the achieved load): rho_achieved W_{unit} W_ci95 N N_ci95 rho_target"
+                "# measured, {} (reached points, at the achieved load): rho_achieved W_{} W_ci95 N N_ci95 rho_target",
+                printable(&label),
+                slug(unit)
             );
             let mut any = false;
             for r in c.points.iter().filter(|r| r.reached) {

@@ -126,3 +126,75 @@ fn every_figure_is_a_png_and_its_script_reproduces_it() {
         assert!(a == b, "{name}.png differs after rerunning {name}.gp");
     }
 }
+
+/// Names from a trace, a results file or a points file reach the `.gp` scripts only inside
+/// quoted strings or `#` comments, whatever they contain: gnuplot runs every script here, and
+/// a name that broke out of its string (`evil\nsystem 'touch PWNED'`) would create a file.
+#[test]
+fn hostile_names_cannot_reach_gnuplot_as_commands() {
+    if !gnuplot_available() {
+        eprintln!("SKIPPED: gnuplot is not installed (`cargo xtask setup` installs it)");
+        return;
+    }
+    let hostile = [
+        "evil\nsystem 'touch PWNED'\n#",
+        "quote ' system 'touch PWNED_Q'",
+        "dq \" `touch PWNED_BT` $(touch PWNED_D) \\ \\' \r\nsystem \"touch PWNED_CR\"",
+        "macro @x $data\tsystem 'touch PWNED_T'",
+    ];
+    let dir = tempfile::tempdir().expect("tempdir");
+    let trace = dir.path().join("t.trace");
+    write_trace(&SynthConfig::veth(300), &trace).expect("trace");
+    let mut r = analyze_file(&trace, &AnalysisOptions::default()).expect("analyze");
+    for (i, f) in r.functions.iter_mut().enumerate() {
+        f.function = format!("{}{i}", hostile[i % hostile.len()]);
+    }
+    let point = |rho: f64, t: f64| MeasuredPoint {
+        rho,
+        lambda_target_per_s: None,
+        lambda_achieved_per_s: Some(rho / (t * 1e-9)),
+        sojourns: Some(Sojourns::Summary {
+            samples: 1000,
+            mean: 1.3 * t / (1.0 - rho),
+            variance: t * t,
+        }),
+        unreachable: None,
+    };
+    let choices: Vec<ChoiceInput> = hostile
+        .iter()
+        .map(|name| ChoiceInput {
+            name: (*name).into(),
+            description: None,
+            service: Some(ServiceSpec::Moments(ServiceTime {
+                mean: 3000.0,
+                variance: 4e6,
+            })),
+            points: vec![point(0.3, 3000.0)],
+        })
+        .collect();
+    r.validation =
+        Some(build(&choices, None, 1.0, &ValidationOptions::default()).expect("validation"));
+    let out = dir.path().join("plots");
+    let figs = plot_results(&r, &out, ImageFormat::Png).expect("plot");
+    assert!(!figs.is_empty());
+    for entry in std::fs::read_dir(&out).expect("list") {
+        let name = entry.expect("entry").file_name();
+        let name = name.to_string_lossy();
+        assert!(!name.starts_with("PWNED"), "a name ran a command: {name}");
+        assert!(
+            [".gp", ".dat", ".png"].iter().any(|e| name.ends_with(e)),
+            "unexpected file {name}"
+        );
+    }
+    for f in &figs {
+        let script = std::fs::read_to_string(&f.script).expect("gp");
+        for line in script.lines() {
+            let first = line.split_whitespace().next().unwrap_or("#");
+            assert!(
+                first.starts_with('#') || ["set", "plot", "unset"].contains(&first),
+                "{}: a line that is neither a comment nor ours: {line:?}",
+                f.script.display()
+            );
+        }
+    }
+}
