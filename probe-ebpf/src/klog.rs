@@ -13,44 +13,57 @@
 /// Logs at `$level` (an `aya_log_ebpf::macro_support::Level`) when the loader's
 /// `AYA_LOG_LEVEL` allows it: 0 (the default without `-v`) compiles every message to one
 /// load and a branch.
+///
+/// A labelled block rather than aya's `(|| { ... })()`: LLVM did not inline those closures
+/// here, and a non-inlined function is emitted as a global subprogram with a pointer argument,
+/// which kernels before ~6.6 refuse ("reg type unsupported for arg#0 function", seen on 6.1).
 macro_rules! klog {
     ($level:expr, $($part:tt),+ $(,)?) => {{
         let level = $level;
         if ::aya_log_ebpf::macro_support::level_enabled(level) {
-            let _: Option<()> = (|| {
+            'klog: {
                 use ::aya_log_ebpf::macro_support::{Argument, Field, Header, LogValueLength, AYA_LOGS};
                 let num_args: u32 = 0 $(+ klog!(@count $part))+;
-                let header = Header::new(
+                let Some(header) = Header::new(
                     module_path!(),
                     level,
                     module_path!(),
                     file!(),
                     line!(),
                     num_args,
-                )?;
+                ) else {
+                    break 'klog;
+                };
                 let mut size = size_of::<LogValueLength>();
                 {
                     let mut op = |slice: &[u8]| {
                         size += slice.len();
                         Some(())
                     };
-                    header.with_bytes(&mut op)?;
-                    $( klog!(@field op, $part); )+
+                    if header.with_bytes(&mut op).is_none() {
+                        break 'klog;
+                    }
+                    $( if !klog!(@field op, $part) { break 'klog; } )+
                 }
-                let size = match LogValueLength::try_from(size) {
-                    Ok(size) => size,
-                    Err(core::num::TryFromIntError { .. }) => return None,
+                let Ok(size) = LogValueLength::try_from(size) else {
+                    break 'klog;
                 };
                 let size = core::hint::black_box(size);
                 let mut capacity = 64;
                 while capacity < size {
                     capacity <<= 1;
                     if capacity > 8192 {
-                        return None;
+                        break 'klog;
                     }
                 }
-                let mut buf = core::hint::black_box(AYA_LOGS.reserve_bytes(capacity.into(), 0)?);
-                let written = (|| {
+                // `black_box` as in aya's macro, which keeps LLVM from folding the
+                // reservation's size into forms the verifier cannot follow.
+                let Some(mut buf) = core::hint::black_box(AYA_LOGS.reserve_bytes(capacity.into(), 0))
+                else {
+                    break 'klog;
+                };
+                let mut written = true;
+                {
                     let mut pos = 0;
                     let mut op = |slice: &[u8]| {
                         let b = buf.get_mut(pos..)?;
@@ -59,32 +72,32 @@ macro_rules! klog {
                         pos += slice.len();
                         Some(())
                     };
-                    op(size.to_ne_bytes().as_ref())?;
-                    header.with_bytes(&mut op)?;
-                    $( klog!(@field op, $part); )+
-                    Some(())
-                })();
-                match written {
-                    Some(()) => buf.submit($crate::wakeup::LOG_SUBMIT_FLAGS),
-                    None => buf.discard($crate::wakeup::LOG_SUBMIT_FLAGS),
+                    written &= op(size.to_ne_bytes().as_ref()).is_some();
+                    written &= header.with_bytes(&mut op).is_some();
+                    $( written &= klog!(@field op, $part); )+
                 }
-                Some(())
-            })();
+                if written {
+                    buf.submit($crate::wakeup::LOG_SUBMIT_FLAGS);
+                } else {
+                    buf.discard($crate::wakeup::LOG_SUBMIT_FLAGS);
+                }
+            }
         }
     }};
     // A `{value}` is two fields (hint, value); a literal is one.
     (@count {$v:expr}) => { 2 };
     (@count $lit:literal) => { 1 };
+    // Whether the field(s) went through `$op`.
     (@field $op:ident, {$v:expr}) => {{
-        let (kind, value) = ::aya_log_ebpf::macro_support::DisplayHint::Default.as_argument();
-        Field::new(kind, value)?.with_bytes(&mut $op)?;
+        let (hint_kind, hint) = ::aya_log_ebpf::macro_support::DisplayHint::Default.as_argument();
         let v = $v;
         let _: &dyn ::aya_log_ebpf::macro_support::DefaultFormatter = &v;
         let (kind, value) = v.as_argument();
-        Field::new(kind, value)?.with_bytes(&mut $op)?;
+        matches!(Field::new(hint_kind, hint).map(|f| f.with_bytes(&mut $op)), Some(Some(())))
+            && matches!(Field::new(kind, value).map(|f| f.with_bytes(&mut $op)), Some(Some(())))
     }};
     (@field $op:ident, $lit:literal) => {{
         let (kind, value) = $lit.as_argument();
-        Field::new(kind, value)?.with_bytes(&mut $op)?;
+        matches!(Field::new(kind, value).map(|f| f.with_bytes(&mut $op)), Some(Some(())))
     }};
 }

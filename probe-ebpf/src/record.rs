@@ -292,47 +292,45 @@ pub fn enter<C: EbpfContext>(_ctx: &C, func_id: u32) {
     }
     stack.depth = depth + 1;
     // Reserve and fill the record before the timestamp, so that the copy is not timed.
-    let slot = if trace_mode() {
-        let r = maps::EVENTS.reserve::<Event>(0);
-        if r.is_none() {
-            stat(Stat::LostEvents);
+    if trace_mode() {
+        let submit_flags = wakeup::submit_flags(&maps::EVENTS);
+        // Matched right at the reservation: 6.1's verifier loses track of the reference when
+        // the `Option` is kept and tested later ("Unreleased reference id=13", from the
+        // null branch of a test it did not tie to the reservation).
+        match maps::EVENTS.reserve::<Event>(0) {
+            Some(mut r) => {
+                write_fields!(r.as_mut_ptr();
+                    func_id = func_id,
+                    cpu = here.cpu,
+                    pid = here.pid,
+                    tid = here.tid,
+                    depth = depth as u16,
+                    kind = EventKind::Enter as u8,
+                    context = here.ctx as u8,
+                    flags = flag_bits,
+                    dur_ns = 0,
+                    irq_ns = 0,
+                    hardirqs = 0,
+                    softirqs = 0,
+                    switches = 0,
+                    reserved = 0,
+                );
+                // The timestamp, last.
+                let ts_ns = now();
+                if tracked {
+                    store_frame_ts!(stack, depth as usize, ts_ns);
+                }
+                write_fields!(r.as_mut_ptr(); ts_ns = ts_ns);
+                r.submit(submit_flags);
+                return;
+            }
+            None => stat(Stat::LostEvents),
         }
-        r
-    } else {
-        None
-    };
-    let submit_flags = wakeup::submit_flags(&maps::EVENTS);
-    if let Some(mut r) = slot {
-        write_fields!(r.as_mut_ptr();
-            func_id = func_id,
-            cpu = here.cpu,
-            pid = here.pid,
-            tid = here.tid,
-            depth = depth as u16,
-            kind = EventKind::Enter as u8,
-            context = here.ctx as u8,
-            flags = flag_bits,
-            dur_ns = 0,
-            irq_ns = 0,
-            hardirqs = 0,
-            softirqs = 0,
-            switches = 0,
-            reserved = 0,
-        );
-        // The timestamp, last.
-        let ts_ns = now();
-        if tracked {
-            store_frame_ts!(stack, depth as usize, ts_ns);
-        }
-        write_fields!(r.as_mut_ptr(); ts_ns = ts_ns);
-        r.submit(submit_flags);
-    } else {
-        // Stats mode, or the ring is full (counted): the frame still needs its timestamp.
-        // The timestamp, last.
-        let ts_ns = now();
-        if tracked {
-            store_frame_ts!(stack, depth as usize, ts_ns);
-        }
+    }
+    // Stats mode, or the ring is full (counted): the frame still needs its timestamp, last.
+    let ts_ns = now();
+    if tracked {
+        store_frame_ts!(stack, depth as usize, ts_ns);
     }
 }
 

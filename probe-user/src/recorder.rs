@@ -318,6 +318,7 @@ pub struct Recording {
     start: Instant,
     sigint: tokio::signal::unix::Signal,
     sigterm: tokio::signal::unix::Signal,
+    sighup: tokio::signal::unix::Signal,
 }
 
 impl Recording {
@@ -333,6 +334,8 @@ impl Recording {
         };
         let sigint = handler(SignalKind::interrupt(), "SIGINT")?;
         let sigterm = handler(SignalKind::terminate(), "SIGTERM")?;
+        // A closed terminal (SIGHUP) ends the recording like SIGTERM, with a finished trace.
+        let sighup = handler(SignalKind::hangup(), "SIGHUP")?;
         let (mut probes, mut meta, skipped) = attach(&opts)?;
         meta.start_time_unix_ns = unix_ns();
         meta.start_monotonic_ns = Some(monotonic_ns());
@@ -377,6 +380,7 @@ impl Recording {
             start: Instant::now(),
             sigint,
             sigterm,
+            sighup,
         })
     }
 
@@ -401,6 +405,7 @@ impl Recording {
             start,
             mut sigint,
             mut sigterm,
+            mut sighup,
         } = self;
         let mut child = match opts.command.split_first() {
             Some((program, args)) => Some(
@@ -456,6 +461,7 @@ impl Recording {
                 reason = &mut stop => break reason,
                 _ = sigint.recv() => break "Ctrl-C".into(),
                 _ = sigterm.recv() => break "SIGTERM".into(),
+                _ = sighup.recv() => break "SIGHUP".into(),
                 _ = sleep_until(deadline) => break format!("--duration {:?} elapsed", opts.duration.unwrap_or_default()),
                 status = wait_child(&mut child) => {
                     command_status = status.as_ref().ok().and_then(|s| s.code());

@@ -40,6 +40,16 @@ fn start_recording(extra: &[&str], trace: &std::path::Path) -> std::process::Chi
 
 #[test]
 fn sigint_finalises_the_trace_with_what_was_recorded() {
+    signal_finalises_the_trace(libc::SIGINT, "Ctrl-C");
+}
+
+/// A closed terminal ends a recording like SIGTERM: the trace is finished, nothing is lost.
+#[test]
+fn sighup_finalises_the_trace_with_what_was_recorded() {
+    signal_finalises_the_trace(libc::SIGHUP, "SIGHUP");
+}
+
+fn signal_finalises_the_trace(signal: i32, reason: &str) {
     if !common::can_run(module_path!()) {
         return;
     }
@@ -55,16 +65,16 @@ fn sigint_finalises_the_trace_with_what_was_recorded() {
         rx.recv_from(&mut buf).expect("recv");
     }
     // SAFETY: signalling our own child.
-    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    unsafe { libc::kill(child.id() as i32, signal) };
     let status = child.wait().expect("wait");
-    assert!(status.success(), "kpath-probe after SIGINT: {status}");
+    assert!(status.success(), "kpath-probe after {reason}: {status}");
 
     let mut reader = TraceReader::open(&trace).expect("open");
-    assert!(reader.is_finalised(), "SIGINT must finalise the trace");
+    assert!(reader.is_finalised(), "{reason} must finalise the trace");
     let meta = reader.metadata().clone();
     assert_eq!(
         meta.extra.get("stop_reason").and_then(|v| v.as_str()),
-        Some("Ctrl-C")
+        Some(reason)
     );
     assert!(meta.stop_time_unix_ns.is_some());
     let sendto = meta
@@ -78,7 +88,7 @@ fn sigint_finalises_the_trace_with_what_was_recorded() {
         .count();
     assert!(
         sends >= 200,
-        "the 200 sends made before SIGINT must be in the trace: {sends}"
+        "the 200 sends made before {reason} must be in the trace: {sends}"
     );
 }
 
@@ -250,4 +260,52 @@ fn records_reach_the_file_without_a_wakeup_per_record() {
     );
     let usage = reader.metadata().recorder.clone().expect("recorder usage");
     assert!(usage.records >= records && usage.batches >= 1, "{usage:?}");
+}
+
+/// `kill -9` cannot be caught, but what was drained before it is on disk: the recorder
+/// writes and flushes every drain (at most 10 ms apart), so the unfinished trace reads back
+/// with the sends made before the kill.
+#[test]
+fn sigkill_leaves_what_was_drained_readable() {
+    if !common::can_run(module_path!()) {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let trace = dir.path().join("killed.trace");
+    let mut child = start_recording(&["--stage", "sys_sendto"], &trace);
+    let rx = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let tx = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let to = rx.local_addr().expect("addr");
+    let mut buf = [0u8; 8];
+    let n = 500usize;
+    for i in 0..n as u32 {
+        tx.send_to(&i.to_le_bytes(), to).expect("send");
+        rx.recv_from(&mut buf).expect("recv");
+    }
+    let count_sends = || {
+        let mut reader = TraceReader::open(&trace).expect("open the unfinished trace");
+        assert!(!reader.is_finalised());
+        let sendto = reader
+            .metadata()
+            .function_by_name("tp:sys_sendto")
+            .expect("sendto stage")
+            .id;
+        reader
+            .events()
+            .map(|e| e.expect("every record on disk is whole"))
+            .filter(|e| e.func_id == sendto && e.kind == EventKind::Exit as u8)
+            .count()
+    };
+    // Wait (bounded) for a drain to have taken the sends, then kill without warning.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while count_sends() < n && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().expect("SIGKILL");
+    child.wait().expect("wait");
+    let sends = count_sends();
+    assert!(
+        sends >= n,
+        "only {sends} of the {n} sends made before kill -9 are in the trace"
+    );
 }
