@@ -221,7 +221,16 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
     if !(v.is_finite() && v > 0.0) {
         return Err(format!("`{s}` must be a positive duration"));
     }
-    Ok(Duration::from_secs_f64(v * scale))
+    // Bounded here, at parse time: `Duration::from_secs_f64` panics past u64 seconds, and a
+    // recording longer than a year is a typo.
+    const MAX_SECS: f64 = 366.0 * 24.0 * 3600.0;
+    let secs = v * scale;
+    if secs > MAX_SECS {
+        return Err(format!(
+            "`{s}` is longer than the allowed maximum of 366 days"
+        ));
+    }
+    Duration::try_from_secs_f64(secs).map_err(|e| format!("`{s}`: {e}"))
 }
 
 fn run_record(args: RecordArgs) -> Result<ExitCode> {
@@ -729,6 +738,24 @@ fn main() -> ExitCode {
         Err(e) => {
             eprintln!("kpath-probe: {e:#}");
             ExitCode::from(2)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_duration;
+    use std::time::Duration;
+
+    /// Huge durations are refused at parse time instead of panicking in `Duration` (some
+    /// only after the probes were attached).
+    #[test]
+    fn durations_are_bounded_when_parsed() {
+        assert_eq!(parse_duration("1500ms"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        for bad in ["99999999999999999999", "1e300", "5e15h", "inf", "NaN", "-1s", "0", "x"] {
+            let e = parse_duration(bad).expect_err(bad);
+            assert!(e.contains(bad), "the error names the value: {e}");
         }
     }
 }
