@@ -753,7 +753,16 @@ mod tests {
     fn durations_are_bounded_when_parsed() {
         assert_eq!(parse_duration("1500ms"), Ok(Duration::from_millis(1500)));
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
-        for bad in ["99999999999999999999", "1e300", "5e15h", "inf", "NaN", "-1s", "0", "x"] {
+        for bad in [
+            "99999999999999999999",
+            "1e300",
+            "5e15h",
+            "inf",
+            "NaN",
+            "-1s",
+            "0",
+            "x",
+        ] {
             let e = parse_duration(bad).expect_err(bad);
             assert!(e.contains(bad), "the error names the value: {e}");
         }
