@@ -486,15 +486,9 @@ impl Ctx {
             .iter()
             .enumerate()
             .map(|(i, &condition)| {
+                // 2 events (entry and exit) per call.
                 let ns_per_event = (i > 0)
-                    .then(|| {
-                        let d: Vec<f64> = per_call[i]
-                            .iter()
-                            .zip(&per_call[0])
-                            .map(|(c, none)| (c - none) / 2.0)
-                            .collect();
-                        spread(&d)
-                    })
+                    .then(|| against_none(&per_call[i], &per_call[0], |c, none| (c - none) / 2.0))
                     .transpose()?;
                 Ok(SyscallFigures {
                     condition,
@@ -667,6 +661,17 @@ fn spread(v: &[f64]) -> Result<Spread> {
     Spread::of(v).ok_or_else(|| anyhow!("no finite measurement: {v:?}"))
 }
 
+/// `compare(value, none)` round by round (each condition's round `r` against "no probes" of
+/// round `r`), and the spread of the results.
+fn against_none(values: &[f64], none: &[f64], compare: impl Fn(f64, f64) -> f64) -> Result<Spread> {
+    let r: Vec<f64> = values
+        .iter()
+        .zip(none)
+        .map(|(&v, &n)| compare(v, n))
+        .collect();
+    spread(&r)
+}
+
 /// Per condition: the raw figure and its ratio to "no probes" of the same round.
 fn figures(values: &[Vec<f64>], lost: &[u64]) -> Result<Vec<ConditionFigures>> {
     Condition::ALL
@@ -674,14 +679,7 @@ fn figures(values: &[Vec<f64>], lost: &[u64]) -> Result<Vec<ConditionFigures>> {
         .enumerate()
         .map(|(i, &condition)| {
             let ratio = (i > 0)
-                .then(|| {
-                    let r: Vec<f64> = values[i]
-                        .iter()
-                        .zip(&values[0])
-                        .map(|(v, none)| v / none)
-                        .collect();
-                    spread(&r)
-                })
+                .then(|| against_none(&values[i], &values[0], |v, none| v / none))
                 .transpose()?;
             Ok(ConditionFigures {
                 condition,
