@@ -400,7 +400,7 @@ struct Pending {
 fn worker(
     index: usize,
     sock: UdpSocket,
-    upstream: Option<UdpSocket>,
+    mut upstream: Option<UdpSocket>,
     cfg: &EchoConfig,
     shared: &Shared,
     started: Instant,
@@ -484,6 +484,13 @@ fn worker(
                     Ok(m) => reply_len = m,
                     Err(_) => {
                         st.errors += 1;
+                        // The upstream may still answer this request, after its timeout: on
+                        // the same socket that late reply would be read as the answer to the
+                        // next request and sent to that request's client. A fresh socket (a
+                        // new local port) makes the kernel drop it instead.
+                        if let Some(fresh) = cfg.upstream.and_then(|a| connect_upstream(a).ok()) {
+                            upstream = Some(fresh);
+                        }
                         continue;
                     }
                 }

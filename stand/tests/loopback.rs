@@ -263,3 +263,55 @@ fn gen_counts_losses_when_nothing_listens() {
     assert!(out.status.success());
     let _ = BIN;
 }
+
+/// A reply the upstream sends after the proxy gave up on it (1 s) belongs to the client that
+/// asked, not to whoever asks next: client A's late secret must never reach client B.
+#[test]
+fn forward_mode_never_delivers_a_late_reply_to_another_client() {
+    use std::net::UdpSocket;
+    use std::time::Duration;
+    // A slow upstream: it answers its first request after 1.5 s, the next ones at once.
+    let upstream = UdpSocket::bind("127.0.0.1:0").expect("bind upstream");
+    let up = upstream.local_addr().expect("addr").to_string();
+    upstream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let slow = std::thread::spawn(move || {
+        let mut buf = [0u8; 64];
+        for i in 0..2 {
+            let Ok((n, from)) = upstream.recv_from(&mut buf) else {
+                return;
+            };
+            if i == 0 {
+                std::thread::sleep(Duration::from_millis(1500));
+            }
+            let _ = upstream.send_to(&buf[..n], from);
+        }
+    });
+    let proxy = Server::start(&["--mode", "forward", "--upstream", &up]);
+    let a = UdpSocket::bind("127.0.0.1:0").expect("bind a");
+    let b = UdpSocket::bind("127.0.0.1:0").expect("bind b");
+    for c in [&a, &b] {
+        c.set_read_timeout(Some(Duration::from_secs(3)))
+            .expect("timeout");
+    }
+    a.send_to(b"secret-of-client-A", proxy.addr)
+        .expect("send a");
+    // The proxy times out on A after 1 s; B asks while A's reply is still on its way.
+    std::thread::sleep(Duration::from_millis(1200));
+    b.send_to(b"hello-from-B", proxy.addr).expect("send b");
+    let mut buf = [0u8; 64];
+    let (n, _) = b.recv_from(&mut buf).expect("B gets an answer");
+    assert_eq!(&buf[..n], b"hello-from-B", "B got another client's reply");
+    slow.join().expect("upstream thread");
+    // Nothing else arrives for B, and A (whose request timed out) gets nothing either.
+    b.set_read_timeout(Some(Duration::from_millis(500)))
+        .expect("timeout");
+    a.set_read_timeout(Some(Duration::from_millis(500)))
+        .expect("timeout");
+    assert!(b.recv_from(&mut buf).is_err(), "a second reply reached B");
+    assert!(
+        a.recv_from(&mut buf).is_err(),
+        "a timed-out reply reached A"
+    );
+}
