@@ -290,6 +290,12 @@ fn run_echo(a: EchoArgs) -> Result<()> {
         count_backlog: a.count_backlog,
         recv_buffer: a.recv_buffer,
     };
+    if let Some(path) = &a.timestamps {
+        check_output_dir("--timestamps", path)?;
+    }
+    if let Some(path) = &a.json {
+        check_output_dir("--json", path)?;
+    }
     signal::install().context("failed to install signal handlers")?;
     let server = EchoServer::start(cfg)
         .with_context(|| format!("failed to start the server on {}", a.listen))?;
@@ -315,6 +321,23 @@ fn run_echo(a: EchoArgs) -> Result<()> {
     }
     let mut out = io::stdout().lock();
     writeln!(out, "{}", summary.line()).and_then(|_| out.flush())?;
+    Ok(())
+}
+
+/// Fails before any traffic when `path`'s directory does not exist, naming the flag: a run
+/// must not do all its work and then have nowhere to put the result.
+fn check_output_dir(flag: &str, path: &Path) -> Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    if !dir.is_dir() {
+        anyhow::bail!(
+            "{flag} {}: the directory {} does not exist",
+            path.display(),
+            dir.display()
+        );
+    }
     Ok(())
 }
 
@@ -352,6 +375,9 @@ fn run_gen(a: GenArgs) -> Result<()> {
         expect: a.expect,
         allow_remote: a.allow_remote,
     };
+    if let Some(path) = &a.json {
+        check_output_dir("--json", path)?;
+    }
     let outcome = gen::run(&cfg)
         .with_context(|| format!("failed to run the generator against {}", a.target))?;
     if let Some(path) = &a.json {

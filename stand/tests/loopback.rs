@@ -268,8 +268,6 @@ fn gen_counts_losses_when_nothing_listens() {
 /// asked, not to whoever asks next: client A's late secret must never reach client B.
 #[test]
 fn forward_mode_never_delivers_a_late_reply_to_another_client() {
-    use std::net::UdpSocket;
-    use std::time::Duration;
     // A slow upstream: it answers its first request after 1.5 s, the next ones at once.
     let upstream = UdpSocket::bind("127.0.0.1:0").expect("bind upstream");
     let up = upstream.local_addr().expect("addr").to_string();
@@ -314,4 +312,31 @@ fn forward_mode_never_delivers_a_late_reply_to_another_client() {
         a.recv_from(&mut buf).is_err(),
         "a timed-out reply reached A"
     );
+}
+
+/// An output path whose directory does not exist is refused before any traffic is sent,
+/// naming the flag and the directory.
+#[test]
+fn output_paths_are_checked_before_the_run() {
+    use std::process::Command;
+    let gen = Command::new(BIN)
+        .args(["gen", "--target", "127.0.0.1:9", "--count", "100000"])
+        .args(["--json", "/nonexistent-kpath-dir/x.json"])
+        .output()
+        .expect("run gen");
+    let echo = Command::new(BIN)
+        .args(["echo", "--listen", "127.0.0.1:0", "--duration", "20s"])
+        .args(["--timestamps", "/nonexistent-kpath-dir/x.csv"])
+        .output()
+        .expect("run echo");
+    for (out, flag) in [(&gen, "--json"), (&echo, "--timestamps")] {
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains(flag) && err.contains("/nonexistent-kpath-dir"),
+            "{err}"
+        );
+        // A run prints its summary (gen) or readiness line (echo) on stdout: none did.
+        assert!(out.stdout.is_empty(), "something ran: {:?}", out.stdout);
+    }
 }
