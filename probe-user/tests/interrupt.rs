@@ -282,28 +282,29 @@ fn sigkill_leaves_what_was_drained_readable() {
         tx.send_to(&i.to_le_bytes(), to).expect("send");
         rx.recv_from(&mut buf).expect("recv");
     }
-    let count_sends = || {
-        let mut reader = TraceReader::open(&trace).expect("open the unfinished trace");
+    let count_sends = || -> Result<usize, String> {
+        let mut reader = TraceReader::open(&trace).map_err(|e| e.to_string())?;
         assert!(!reader.is_finalised());
         let sendto = reader
             .metadata()
             .function_by_name("tp:sys_sendto")
             .expect("sendto stage")
             .id;
-        reader
-            .events()
-            .map(|e| e.expect("every record on disk is whole"))
-            .filter(|e| e.func_id == sendto && e.kind == EventKind::Exit as u8)
-            .count()
+        let mut sends = 0;
+        for e in reader.events() {
+            let e = e.map_err(|e| format!("a record on disk is not whole: {e}"))?;
+            sends += usize::from(e.func_id == sendto && e.kind == EventKind::Exit as u8);
+        }
+        Ok(sends)
     };
     // Wait (bounded) for a drain to have taken the sends, then kill without warning.
     let deadline = Instant::now() + Duration::from_secs(10);
-    while count_sends() < n && Instant::now() < deadline {
+    while count_sends().unwrap_or(0) < n && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
     }
     child.kill().expect("SIGKILL");
     child.wait().expect("wait");
-    let sends = count_sends();
+    let sends = count_sends().expect("the trace reads after kill -9");
     assert!(
         sends >= n,
         "only {sends} of the {n} sends made before kill -9 are in the trace"

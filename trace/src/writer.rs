@@ -70,6 +70,9 @@ impl<W: Write + Seek> TraceWriter<W> {
             records: 0,
         };
         w.write_header(&json, format::COUNT_UNKNOWN, 0)?;
+        // On disk at once: a recorder killed before its first records still leaves a trace
+        // that reads (an unfinished one, with no records) rather than an empty file.
+        w.flush()?;
         Ok(w)
     }
 
