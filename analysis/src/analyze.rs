@@ -15,7 +15,7 @@ use crate::queueing;
 use crate::results::*;
 use crate::shapes::{ShapeTable, TreeCounts};
 use crate::stage::{Stage, StageClassifier};
-use crate::stats::{SampleStats, Welford};
+use crate::stats::{Moments, RunningMean, SampleStats};
 
 /// Options of an analysis.
 #[derive(Clone, Debug, PartialEq)]
@@ -41,97 +41,134 @@ impl Default for AnalysisOptions {
     }
 }
 
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 struct FuncAcc {
-    calls: u64,
+    /// Samples kept by the filter (`calls()` = kept + dropped).
     kept: SampleStats,
-    net: Welford,
+    /// Net times (duration minus interrupt time) of calls without a switch or migration;
+    /// only their mean is reported.
+    net: RunningMean,
     interrupted: Interruptions,
     dropped: u64,
     /// Samples clamped to zero by the probe-cost subtraction.
     clamped: u64,
-    min_depth: Option<u16>,
+    /// Smallest depth seen (`u16::MAX` before the first call).
+    min_depth: u16,
     max_height: u16,
+}
+
+impl Default for FuncAcc {
+    fn default() -> Self {
+        Self {
+            kept: SampleStats::new(),
+            net: RunningMean::new(),
+            interrupted: Interruptions::default(),
+            dropped: 0,
+            clamped: 0,
+            min_depth: u16::MAX,
+            max_height: 0,
+        }
+    }
+}
+
+impl FuncAcc {
+    fn calls(&self) -> u64 {
+        self.kept.count() + self.dropped
+    }
 }
 
 struct Accumulators {
     nfuncs: usize,
     filter: Filter,
+    /// Whether any function has a probe cost to subtract (`probe_cost_ns` not all zero).
+    subtract: bool,
     probe_cost_ns: Vec<f64>,
     funcs: Vec<FuncAcc>,
-    by_depth: [Vec<Welford>; 3],
-    by_height: [Vec<Welford>; 3],
+    by_depth: [Vec<Moments>; 3],
+    by_height: [Vec<Moments>; 3],
+    /// Root calls kept by the filter, and dropped (root calls = kept + dropped).
     roots: [SampleStats; 3],
-    root_calls: [u64; 3],
     root_dropped: [u64; 3],
     shapes: [ShapeTable; 3],
 }
 
-impl Accumulators {
-    /// The sample value of a call under the filter, or `None` if dropped; whether it was
-    /// interrupted; whether the probe-cost subtraction had to clamp it to zero.
-    #[inline]
-    fn sample(&self, call: &Call<'_>) -> (Option<f64>, bool, bool) {
-        let e = call.exit;
-        let interrupted = e.interrupted();
-        let v = match self.filter {
-            Filter::None => Some(call.dur_ns as f64),
-            Filter::Interrupted => (!interrupted).then_some(call.dur_ns as f64),
-            Filter::Net => (e.switches == 0 && e.flags & flags::MIGRATED == 0)
-                .then(|| call.dur_ns.saturating_sub(e.irq_ns) as f64),
-        };
-        let cost = self
-            .probe_cost_ns
-            .get(call.func_id as usize)
-            .copied()
-            .unwrap_or(0.0);
-        let v = v.map(|x| x - cost * (1.0 + f64::from(call.descendants)));
-        // A negative time means the calibration overstates this call's probe cost: keep the
-        // sample at zero, and count it so that the report can say so.
-        let clamped = v.is_some_and(|x| x < 0.0);
-        (v.map(|x| x.max(0.0)), interrupted, clamped)
+/// A sample, with its whole nanoseconds when it has them (see [`SampleStats::push_ns`]).
+#[derive(Clone, Copy)]
+struct Sample {
+    value: f64,
+    ns: Option<u64>,
+}
+
+impl Sample {
+    #[inline(always)]
+    fn ns(ns: u64) -> Self {
+        Self {
+            value: ns_to_f64(ns),
+            ns: Some(ns),
+        }
+    }
+
+    #[inline(always)]
+    fn any(value: f64) -> Self {
+        Self { value, ns: None }
+    }
+
+    #[inline(always)]
+    fn push_to(self, stats: &mut SampleStats) {
+        match self.ns {
+            Some(ns) => stats.push_ns(ns, self.value),
+            None => stats.push(self.value),
+        }
+    }
+}
+
+/// `ns as f64`, with one signed conversion instruction when `ns < 2⁶³` (always, in practice)
+/// instead of the longer unsigned sequence; the same value either way.
+#[inline(always)]
+fn ns_to_f64(ns: u64) -> f64 {
+    match i64::try_from(ns) {
+        Ok(i) => i as f64,
+        Err(_) => huge_ns_to_f64(ns),
+    }
+}
+
+/// The other case of [`ns_to_f64`], out of line: inlined, the compiler would merge the two
+/// back into the unsigned conversion.
+#[cold]
+#[inline(never)]
+fn huge_ns_to_f64(ns: u64) -> f64 {
+    ns as f64
+}
+
+/// [`Filter`] as a constant parameter of the per-call code (see [`Fixed`]).
+const NO_FILTER: u8 = 0;
+const INTERRUPTED_FILTER: u8 = 1;
+const NET_FILTER: u8 = 2;
+
+/// The accumulators with the filter and the probe-cost choice fixed at compile time: the code
+/// run for every call then tests neither (one instance of the loop per combination).
+struct Fixed<'a, const FILTER: u8, const SUBTRACT: bool>(&'a mut Accumulators);
+
+impl<const FILTER: u8, const SUBTRACT: bool> CallVisitor for Fixed<'_, FILTER, SUBTRACT> {
+    #[inline(always)]
+    fn call(&mut self, call: &Call<'_>, _ancestors: &[Frame]) {
+        self.0.call_fixed::<FILTER, SUBTRACT>(call);
+    }
+
+    fn invocation(&mut self, stage: Stage, shape: &Shape, broken: bool) {
+        self.0.invocation(stage, shape, broken);
     }
 }
 
 impl CallVisitor for Accumulators {
-    #[inline]
     fn call(&mut self, call: &Call<'_>, _ancestors: &[Frame]) {
-        let si = call.stage.index();
-        let (value, interrupted, clamped) = self.sample(call);
-        let e = call.exit;
-        let idx = si * self.nfuncs + call.func_id as usize;
-        let Some(acc) = self.funcs.get_mut(idx) else {
-            return;
-        };
-        acc.calls += 1;
-        acc.clamped += u64::from(clamped);
-        acc.min_depth = Some(acc.min_depth.map_or(call.depth, |d| d.min(call.depth)));
-        acc.max_height = acc.max_height.max(call.height);
-        if interrupted {
-            let i = &mut acc.interrupted;
-            i.total += 1;
-            i.hardirq += u64::from(e.hardirqs != 0);
-            i.softirq += u64::from(e.softirqs != 0);
-            i.switch += u64::from(e.switches != 0);
-            i.migration += u64::from(e.flags & flags::MIGRATED != 0);
-        }
-        if e.switches == 0 && e.flags & flags::MIGRATED == 0 {
-            acc.net.push(call.dur_ns.saturating_sub(e.irq_ns) as f64);
-        }
-        match value {
-            Some(v) => {
-                acc.kept.push(v);
-                push_level(&mut self.by_depth[si], call.depth, v);
-                push_level(&mut self.by_height[si], call.height, v);
-            }
-            None => acc.dropped += 1,
-        }
-        if call.depth == 0 {
-            self.root_calls[si] += 1;
-            match value {
-                Some(v) => self.roots[si].push(v),
-                None => self.root_dropped[si] += 1,
-            }
+        match (self.filter, self.subtract) {
+            (Filter::None, false) => self.call_fixed::<NO_FILTER, false>(call),
+            (Filter::None, true) => self.call_fixed::<NO_FILTER, true>(call),
+            (Filter::Interrupted, false) => self.call_fixed::<INTERRUPTED_FILTER, false>(call),
+            (Filter::Interrupted, true) => self.call_fixed::<INTERRUPTED_FILTER, true>(call),
+            (Filter::Net, false) => self.call_fixed::<NET_FILTER, false>(call),
+            (Filter::Net, true) => self.call_fixed::<NET_FILTER, true>(call),
         }
     }
 
@@ -142,11 +179,107 @@ impl CallVisitor for Accumulators {
     }
 }
 
-fn push_level(levels: &mut Vec<Welford>, level: u16, v: f64) {
-    let l = usize::from(level);
-    if levels.len() <= l {
-        levels.resize(l + 1, Welford::new());
+impl Accumulators {
+    #[inline(always)]
+    fn call_fixed<const FILTER: u8, const SUBTRACT: bool>(&mut self, call: &Call<'_>) {
+        let si = call.stage.index();
+        let e = call.exit;
+        // `Event::interrupted`, and its part that `Filter::Net` cannot correct, as two tests.
+        let off_cpu = e.switches | (e.flags & flags::MIGRATED);
+        let clean = off_cpu == 0;
+        let interrupted = (e.hardirqs | e.softirqs | off_cpu) != 0;
+        let net_ns = call.dur_ns.saturating_sub(e.irq_ns);
+        let (value, clamped) = self.sample::<FILTER, SUBTRACT>(call, interrupted, clean, net_ns);
+        let idx = si * self.nfuncs + call.func_id as usize;
+        let Some(acc) = self.funcs.get_mut(idx) else {
+            return;
+        };
+        acc.clamped += u64::from(clamped);
+        // Branches, not `min`/`max`: a function's depth and height hardly ever change, and a
+        // store skipped is cheaper than a store of the same value.
+        if call.depth < acc.min_depth {
+            acc.min_depth = call.depth;
+        }
+        if call.height > acc.max_height {
+            acc.max_height = call.height;
+        }
+        if interrupted {
+            let i = &mut acc.interrupted;
+            i.total += 1;
+            i.hardirq += u64::from(e.hardirqs != 0);
+            i.softirq += u64::from(e.softirqs != 0);
+            i.switch += u64::from(e.switches != 0);
+            i.migration += u64::from(e.flags & flags::MIGRATED != 0);
+        }
+        if clean {
+            acc.net.push(ns_to_f64(net_ns));
+        }
+        match value {
+            Some(v) => {
+                v.push_to(&mut acc.kept);
+                push_level(&mut self.by_depth[si], call.depth, v.value);
+                push_level(&mut self.by_height[si], call.height, v.value);
+            }
+            None => acc.dropped += 1,
+        }
+        if call.depth == 0 {
+            match value {
+                Some(v) => v.push_to(&mut self.roots[si]),
+                None => self.root_dropped[si] += 1,
+            }
+        }
     }
+
+    /// The sample of a call under the filter, or `None` if dropped; whether the probe-cost
+    /// subtraction had to clamp it to zero. `clean` is true when no context switch or
+    /// migration hit the call, `net_ns` is its duration minus the interrupt time.
+    #[inline(always)]
+    fn sample<const FILTER: u8, const SUBTRACT: bool>(
+        &self,
+        call: &Call<'_>,
+        interrupted: bool,
+        clean: bool,
+        net_ns: u64,
+    ) -> (Option<Sample>, bool) {
+        let ns = match FILTER {
+            NO_FILTER => Some(call.dur_ns),
+            NET_FILTER => clean.then_some(net_ns),
+            // INTERRUPTED_FILTER
+            _ => (!interrupted).then_some(call.dur_ns),
+        };
+        let cost = if SUBTRACT {
+            self.probe_cost_ns
+                .get(call.func_id as usize)
+                .copied()
+                .unwrap_or(0.0)
+        } else {
+            0.0
+        };
+        // Without a probe cost (the default) the sample is the measured time as it is: `x −
+        // 0·(…)` is `x`, and a time from integer nanoseconds is never negative.
+        if cost == 0.0 {
+            return (ns.map(Sample::ns), false);
+        }
+        let v = ns.map(|ns| ns as f64 - cost * (1.0 + f64::from(call.descendants)));
+        // A negative time means the calibration overstates this call's probe cost: keep the
+        // sample at zero, and count it so that the report can say so.
+        let clamped = v.is_some_and(|x| x < 0.0);
+        (v.map(|x| Sample::any(x.max(0.0))), clamped)
+    }
+}
+
+#[inline(always)]
+fn push_level(levels: &mut Vec<Moments>, level: u16, v: f64) {
+    match levels.get_mut(usize::from(level)) {
+        Some(m) => m.push(v),
+        None => push_new_level(levels, level, v),
+    }
+}
+
+#[cold]
+fn push_new_level(levels: &mut Vec<Moments>, level: u16, v: f64) {
+    let l = usize::from(level);
+    levels.resize(l + 1, Moments::new());
     levels[l].push(v);
 }
 
@@ -177,7 +310,7 @@ impl Analyzer {
                     0.0
                 }
             })
-            .collect();
+            .collect::<Vec<f64>>();
         Self {
             meta: meta.clone(),
             options: options.clone(),
@@ -185,12 +318,12 @@ impl Analyzer {
             acc: Accumulators {
                 nfuncs,
                 filter: options.filter,
+                subtract: probe_cost_ns.iter().any(|&c| c != 0.0),
                 probe_cost_ns,
                 funcs: vec![FuncAcc::default(); nfuncs * 3],
                 by_depth: Default::default(),
                 by_height: Default::default(),
                 roots: Default::default(),
-                root_calls: [0; 3],
                 root_dropped: [0; 3],
                 shapes: std::array::from_fn(|_| ShapeTable::new(options.max_shapes)),
             },
@@ -203,6 +336,26 @@ impl Analyzer {
     pub fn push(&mut self, e: &Event) {
         self.records += 1;
         self.tree.push(e, &mut self.acc);
+    }
+
+    /// Feeds records in order (a block from `TraceReader::next_block`).
+    pub fn push_all(&mut self, events: &[Event]) {
+        self.records += events.len() as u64;
+        match (self.acc.filter, self.acc.subtract) {
+            (Filter::None, false) => self.push_fixed::<NO_FILTER, false>(events),
+            (Filter::None, true) => self.push_fixed::<NO_FILTER, true>(events),
+            (Filter::Interrupted, false) => self.push_fixed::<INTERRUPTED_FILTER, false>(events),
+            (Filter::Interrupted, true) => self.push_fixed::<INTERRUPTED_FILTER, true>(events),
+            (Filter::Net, false) => self.push_fixed::<NET_FILTER, false>(events),
+            (Filter::Net, true) => self.push_fixed::<NET_FILTER, true>(events),
+        }
+    }
+
+    fn push_fixed<const FILTER: u8, const SUBTRACT: bool>(&mut self, events: &[Event]) {
+        let mut acc = Fixed::<FILTER, SUBTRACT>(&mut self.acc);
+        for e in events {
+            self.tree.push(e, &mut acc);
+        }
     }
 
     /// Assembles the results. `path` and `finalised` describe the source for the report.
@@ -224,7 +377,7 @@ impl Analyzer {
             let c = &counts[stage.index()];
             for (id, f) in meta.functions.iter().enumerate() {
                 let a = &acc.funcs[stage.index() * acc.nfuncs + id];
-                if a.calls == 0 {
+                if a.calls() == 0 {
                     continue;
                 }
                 let in_tree = c.calls.get(&(id as u32)).copied().unwrap_or(0);
@@ -233,9 +386,9 @@ impl Analyzer {
                     function: f.name.clone(),
                     func_id: id as u32,
                     mechanism: f.mechanism.name().into(),
-                    calls: a.calls,
+                    calls: a.calls(),
                     k: ratio(in_tree as f64, c.invocations as f64),
-                    depth_from_root: a.min_depth.unwrap_or(0),
+                    depth_from_root: a.min_depth,
                     level_from_leaves: a.max_height,
                     interrupted: a.interrupted,
                     dropped: a.dropped,
@@ -302,7 +455,8 @@ impl Analyzer {
             let stage_chains = chain::chains(stage, c, &|id| t_of(stage, id), &name);
             let stage_fns: Vec<&FunctionResult> =
                 functions.iter().filter(|f| f.stage == stage).collect();
-            if acc.root_calls[si] == 0 && stage_fns.is_empty() {
+            let root_calls = acc.roots[si].count() + acc.root_dropped[si];
+            if root_calls == 0 && stage_fns.is_empty() {
                 continue;
             }
             let summary = acc.roots[si].summary();
@@ -316,7 +470,7 @@ impl Analyzer {
             let normative = ratio(summary.mean, calls_per_inv);
             stages.push(StageResult {
                 stage,
-                invocations: acc.root_calls[si],
+                invocations: root_calls,
                 complete_invocations: c.invocations,
                 dropped: acc.root_dropped[si],
                 stats: summary,
@@ -515,16 +669,14 @@ pub fn analyze_reader<R: Read>(
         .map(|ks| kernel_stats_result(&ks, reader.metadata(), options));
     let mut a = Analyzer::new(reader.metadata(), options);
     loop {
-        match reader.next_event() {
-            Ok(Some(e)) => a.push(&e),
-            Ok(None) => break,
-            Err(source) => {
-                return Err(Error::Trace {
-                    path: path.into(),
-                    source,
-                })
-            }
+        let block = reader.next_block().map_err(|source| Error::Trace {
+            path: path.into(),
+            source,
+        })?;
+        if block.is_empty() {
+            break;
         }
+        a.push_all(block);
     }
     let mut r = a.finish(&path.display().to_string(), reader.is_finalised());
     r.kernel_stats = kernel;
@@ -591,17 +743,97 @@ pub fn visit_reader<R: Read, V: CallVisitor>(
     let meta = reader.metadata().clone();
     let mut tree = TreeBuilder::new(meta.functions.iter().map(|f| f.name.as_str()), classifier);
     loop {
-        match reader.next_event() {
-            Ok(Some(e)) => tree.push(&e, visitor),
-            Ok(None) => break,
-            Err(source) => {
-                return Err(Error::Trace {
-                    path: path.into(),
-                    source,
-                })
-            }
+        let block = reader.next_block().map_err(|source| Error::Trace {
+            path: path.into(),
+            source,
+        })?;
+        if block.is_empty() {
+            break;
+        }
+        for e in block {
+            tree.push(e, visitor);
         }
     }
     let anomalies = tree.finish();
     Ok((meta, anomalies))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Cursor;
+
+    use kpath_trace::{ExecContext, ProbeCost, TraceWriter};
+
+    use super::*;
+    use crate::synth::{SynthConfig, SynthGenerator};
+
+    /// A synthetic trace with interrupted calls, records lost here and there (anomalies and
+    /// broken invocations), more tasks than the builder's stream cache has slots, and a probe
+    /// cost large enough to clamp samples.
+    fn trace_bytes() -> Vec<u8> {
+        let mut cfg = SynthConfig::veth(3000);
+        cfg.irq_probability = 0.2;
+        let mut meta = cfg.metadata();
+        meta.probe_cost = vec![ProbeCost {
+            mechanism: Mechanism::Fentry,
+            mean_ns: 45.0,
+            variance_ns2: 4.0,
+            samples: 1000,
+            median_ns: None,
+            bare: None,
+            caller: None,
+        }];
+        let mut g = SynthGenerator::new(cfg);
+        let mut events = Vec::new();
+        while g.next_datagram(&mut events) {}
+        for (n, e) in events.iter_mut().enumerate() {
+            if e.context == ExecContext::Process as u8 {
+                // 100 tasks, one per datagram in turn.
+                e.tid = 1000 + (n as u32 / 34) % 100;
+            }
+        }
+        let mut w = TraceWriter::new(Cursor::new(Vec::new()), meta).expect("writer");
+        for (n, e) in events.iter().enumerate() {
+            if n % 997 != 5 {
+                w.write_event(e).expect("write");
+            }
+        }
+        w.finish(|_| {}).expect("finish").into_inner()
+    }
+
+    /// The block path of `analyze_reader` gives exactly what feeding records one at a time
+    /// gives, under every filter and with the probe-cost subtraction.
+    #[test]
+    fn blocks_and_single_records_give_the_same_results() {
+        let bytes = trace_bytes();
+        let path = Path::new("t.trace");
+        for filter in [Filter::None, Filter::Interrupted, Filter::Net] {
+            for subtract_probe_cost in [false, true] {
+                let options = AnalysisOptions {
+                    filter,
+                    subtract_probe_cost,
+                    ..AnalysisOptions::default()
+                };
+                let reader = TraceReader::new(Cursor::new(&bytes)).expect("reader");
+                let blocks = analyze_reader(reader, path, &options).expect("analyze");
+
+                let mut reader = TraceReader::new(Cursor::new(&bytes)).expect("reader");
+                let mut a = Analyzer::new(reader.metadata(), &options);
+                while let Some(e) = reader.next_event().expect("event") {
+                    a.push(&e);
+                }
+                let single = a.finish(&path.display().to_string(), reader.is_finalised());
+
+                let json = |r: &Results| serde_json::to_string(r).expect("json");
+                assert_eq!(
+                    json(&blocks),
+                    json(&single),
+                    "{filter:?} {subtract_probe_cost}"
+                );
+                assert!(blocks.anomalies.broken_invocations > 0);
+                let clamped: u64 = blocks.functions.iter().map(|f| f.probe_cost_clamped).sum();
+                assert_eq!(clamped > 0, subtract_probe_cost);
+            }
+        }
+    }
 }

@@ -106,12 +106,22 @@ struct Stream {
     broken: bool,
 }
 
+/// Slots of [`TreeBuilder`]'s stream cache (a power of two).
+const STREAM_CACHE: usize = 64;
+
 /// Streams records into call trees.
 pub struct TreeBuilder {
     classifier_by_func: Vec<Stage>,
     index: HashMap<u64, usize>,
     streams: Vec<Stream>,
-    last: Option<(u64, usize)>,
+    /// A direct-mapped cache in front of `index`: `(key, stream)` by a multiplicative hash of
+    /// the key. Records of a few streams (the CPUs' softirq contexts, the busy tasks)
+    /// interleave, and each switch would otherwise cost a SipHash lookup. An empty slot holds
+    /// `u64::MAX`, which no key is: bits 32–61 of a [`Event::stack_key`] are always 0.
+    cache: Box<[(u64, usize); STREAM_CACHE]>,
+    /// The stream of the previous record, `(key, stream)`: most records follow one of their
+    /// own stream, and this check is cheaper than the cache's.
+    last: (u64, usize),
     anomalies: TreeAnomalies,
     max_shape_len: usize,
 }
@@ -126,7 +136,8 @@ impl TreeBuilder {
             classifier_by_func: names.into_iter().map(|n| classifier.classify(n)).collect(),
             index: HashMap::new(),
             streams: Vec::new(),
-            last: None,
+            cache: Box::new([(u64::MAX, 0); STREAM_CACHE]),
+            last: (u64::MAX, 0),
             anomalies: TreeAnomalies::default(),
             max_shape_len: MAX_SHAPE_TOKENS,
         }
@@ -143,17 +154,35 @@ impl TreeBuilder {
 
     #[inline]
     fn stream_index(&mut self, key: u64) -> usize {
-        if let Some((k, i)) = self.last {
-            if k == key {
-                return i;
-            }
+        if self.last.0 == key {
+            return self.last.1;
         }
+        let i = self.cached_stream_index(key);
+        self.last = (key, i);
+        i
+    }
+
+    #[inline]
+    fn cached_stream_index(&mut self, key: u64) -> usize {
+        // Fibonacci hashing: the top bits of key·2⁶⁴/φ.
+        let slot = (key.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - STREAM_CACHE.trailing_zeros()))
+            as usize
+            % STREAM_CACHE;
+        let (k, i) = self.cache[slot];
+        if k == key {
+            return i;
+        }
+        self.stream_index_slow(key, slot)
+    }
+
+    #[cold]
+    fn stream_index_slow(&mut self, key: u64, slot: usize) -> usize {
         let next = self.streams.len();
         let i = *self.index.entry(key).or_insert(next);
         if i == next {
             self.streams.push(Stream::default());
         }
-        self.last = Some((key, i));
+        self.cache[slot] = (key, i);
         i
     }
 
@@ -172,6 +201,7 @@ impl TreeBuilder {
         }
     }
 
+    #[inline(always)]
     fn enter<V: CallVisitor>(&mut self, si: usize, e: &Event, visitor: &mut V) {
         let depth = usize::from(e.depth);
         let s = &mut self.streams[si];
@@ -212,23 +242,32 @@ impl TreeBuilder {
         }
     }
 
+    #[inline(always)]
     fn exit<V: CallVisitor>(&mut self, si: usize, e: &Event, visitor: &mut V) {
         let s = &mut self.streams[si];
-        let found = if e.flags & flags::UNMATCHED_EXIT != 0 {
-            None
+        let pos = if e.flags & (flags::UNMATCHED_EXIT | flags::UNWOUND) == 0
+            && s.stack.last().is_some_and(|f| f.func_id == e.func_id)
+        {
+            // The usual case, with one test: the innermost open call returns, unflagged.
+            s.stack.len() - 1
         } else {
-            s.stack.iter().rposition(|f| f.func_id == e.func_id)
+            let found = if e.flags & flags::UNMATCHED_EXIT != 0 {
+                None
+            } else {
+                s.stack.iter().rposition(|f| f.func_id == e.func_id)
+            };
+            let Some(pos) = found else {
+                self.anomalies.unmatched_exits += 1;
+                s.broken = !s.stack.is_empty() || s.broken;
+                return;
+            };
+            if pos + 1 < s.stack.len() || e.flags & flags::UNWOUND != 0 {
+                self.anomalies.unwound_calls += (s.stack.len() - pos - 1) as u64;
+                s.stack.truncate(pos + 1);
+                s.broken = true;
+            }
+            pos
         };
-        let Some(pos) = found else {
-            self.anomalies.unmatched_exits += 1;
-            s.broken = !s.stack.is_empty() || s.broken;
-            return;
-        };
-        if pos + 1 < s.stack.len() || e.flags & flags::UNWOUND != 0 {
-            self.anomalies.unwound_calls += (s.stack.len() - pos - 1) as u64;
-            s.stack.truncate(pos + 1);
-            s.broken = true;
-        }
         let Some(f) = s.stack.pop() else { return };
         let dur_ns = if e.dur_ns != 0 {
             e.dur_ns
@@ -337,6 +376,76 @@ pub fn walk_shape(shape: &Shape, mut f: impl FnMut(ShapeCall, &[u32])) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Calls of 300 tasks and of both interrupt contexts of 4 CPUs, interleaved record by
+    /// record: far more streams than the stream cache has slots, so they evict each other.
+    #[test]
+    fn interleaved_streams_beyond_the_cache_keep_their_stacks() {
+        struct Calls(
+            Vec<(u64, u32, u16, u16, u64)>,
+            Vec<(Stage, Vec<ShapeToken>)>,
+        );
+        impl CallVisitor for Calls {
+            fn call(&mut self, c: &Call<'_>, _ancestors: &[Frame]) {
+                let e = c.exit;
+                self.0
+                    .push((e.stack_key(), c.func_id, c.depth, c.height, c.dur_ns));
+            }
+            fn invocation(&mut self, stage: Stage, shape: &Shape, broken: bool) {
+                assert!(!broken);
+                self.1.push((stage, shape.to_vec()));
+            }
+        }
+        let names = ["net_rx_action", "ip_rcv", "udp_rcv"];
+        let mut b = TreeBuilder::new(names, &StageClassifier::default());
+        let streams: Vec<(u8, u32, u32)> = (0..300)
+            .map(|t| (0, t % 4, 5000 + t))
+            .chain((0..8).map(|i| (1 + (i % 2) as u8, i / 2, 0)))
+            .collect();
+        // a(b(c)) per stream: 6 records, record r of every stream before record r + 1 of any.
+        let script = [
+            (0u32, 0u16, 0u8),
+            (1, 1, 0),
+            (2, 2, 0),
+            (2, 2, 1),
+            (1, 1, 1),
+            (0, 0, 1),
+        ];
+        let mut calls = Calls(Vec::new(), Vec::new());
+        for (r, &(func_id, depth, kind)) in script.iter().enumerate() {
+            for (s, &(context, cpu, tid)) in streams.iter().enumerate() {
+                let e = Event {
+                    ts_ns: (r * 1000 + s) as u64,
+                    func_id,
+                    cpu,
+                    tid,
+                    depth,
+                    kind,
+                    context,
+                    ..Event::default()
+                };
+                b.push(&e, &mut calls);
+            }
+        }
+        assert_eq!(b.finish(), TreeAnomalies::default());
+        assert_eq!(calls.0.len(), 3 * streams.len());
+        for (s, &(context, cpu, tid)) in streams.iter().enumerate() {
+            let key = probe_common::event::stack_key(context, cpu, tid);
+            let mine: Vec<_> = calls.0.iter().filter(|c| c.0 == key).collect();
+            // c, then b, then a; each lasted (exit record − entry record)·1000 ns.
+            let want = [(2, 2, 0, 1000), (1, 1, 1, 3000), (0, 0, 2, 5000)];
+            assert_eq!(mine.len(), 3, "stream {s}");
+            for (c, w) in mine.iter().zip(want) {
+                assert_eq!((c.1, c.2, c.3, c.4), w, "stream {s}");
+            }
+        }
+        let shape = vec![0, 2, 4, 5, 3, 1];
+        assert_eq!(calls.1.len(), streams.len());
+        assert!(calls
+            .1
+            .iter()
+            .all(|(st, sh)| *st == Stage::Rx && *sh == shape));
+    }
 
     #[test]
     fn walk_shape_gives_depths_and_heights() {

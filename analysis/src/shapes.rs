@@ -51,9 +51,19 @@ impl TreeCounts {
 }
 
 /// Distinct shapes of one stage with their counts.
+///
+/// Invocations of a stage mostly repeat the shape of the one before, so the table keeps a copy
+/// of the last shape it counted: an invocation with the same shape costs one comparison
+/// instead of hashing its whole shape.
 #[derive(Clone, Debug)]
 pub struct ShapeTable {
-    shapes: HashMap<Vec<ShapeToken>, u64>,
+    /// Shape → slot in `counts`.
+    shapes: HashMap<Vec<ShapeToken>, usize>,
+    counts: Vec<u64>,
+    /// The last shape counted in the table and its slot (`None` before the first, or when
+    /// the last one did not fit).
+    last: Vec<ShapeToken>,
+    last_slot: Option<usize>,
     capacity: usize,
     overflow: TreeCounts,
     overflow_shapes: u64,
@@ -64,6 +74,9 @@ impl ShapeTable {
     pub fn new(capacity: usize) -> Self {
         Self {
             shapes: HashMap::new(),
+            counts: Vec::new(),
+            last: Vec::new(),
+            last_slot: None,
             capacity,
             overflow: TreeCounts::default(),
             overflow_shapes: 0,
@@ -71,15 +84,36 @@ impl ShapeTable {
     }
 
     /// Counts one complete invocation.
+    #[inline]
     pub fn add(&mut self, shape: &Shape) {
-        if let Some(c) = self.shapes.get_mut(shape) {
-            *c += 1;
+        if let Some(slot) = self.last_slot {
+            if self.last[..] == *shape {
+                self.counts[slot] += 1;
+                return;
+            }
+        }
+        self.add_new(shape);
+    }
+
+    /// [`ShapeTable::add`] of a shape that is not the last one.
+    fn add_new(&mut self, shape: &Shape) {
+        let slot = if let Some(&slot) = self.shapes.get(shape) {
+            self.counts[slot] += 1;
+            slot
         } else if self.shapes.len() < self.capacity {
-            self.shapes.insert(shape.to_vec(), 1);
+            let slot = self.counts.len();
+            self.shapes.insert(shape.to_vec(), slot);
+            self.counts.push(1);
+            slot
         } else {
             self.overflow_shapes += 1;
             self.overflow.add_shape(shape, 1);
-        }
+            self.last_slot = None;
+            return;
+        };
+        self.last.clear();
+        self.last.extend_from_slice(shape);
+        self.last_slot = Some(slot);
     }
 
     /// Distinct shapes kept, most frequent first (ties by shape, for stable output).
@@ -87,7 +121,7 @@ impl ShapeTable {
         let mut v: Vec<(&[ShapeToken], u64)> = self
             .shapes
             .iter()
-            .map(|(k, &c)| (k.as_slice(), c))
+            .map(|(k, &slot)| (k.as_slice(), self.counts[slot]))
             .collect();
         v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
         v
@@ -101,8 +135,8 @@ impl ShapeTable {
     /// Structural counts over all invocations.
     pub fn counts(&self) -> TreeCounts {
         let mut t = self.overflow.clone();
-        for (shape, &count) in &self.shapes {
-            t.add_shape(shape, count);
+        for (shape, &slot) in &self.shapes {
+            t.add_shape(shape, self.counts[slot]);
         }
         t
     }

@@ -20,20 +20,19 @@
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
-/// Welford's running mean and variance, plus min and max.
+/// Welford's running mean and variance, without the minimum and maximum of [`Welford`]: for
+/// accumulators updated for every call whose extremes nobody reads (per level, net times).
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct Welford {
+pub struct Moments {
     n: u64,
     /// The first sample; the others are accumulated as deviations from it, which are exact
     /// for integer nanoseconds at any offset (the "shifted data" variant).
     shift: f64,
     mean: f64,
     m2: f64,
-    min: f64,
-    max: f64,
 }
 
-impl Welford {
+impl Moments {
     /// An empty accumulator.
     pub const fn new() -> Self {
         Self {
@@ -41,32 +40,40 @@ impl Welford {
             shift: 0.0,
             mean: 0.0,
             m2: 0.0,
-            min: f64::INFINITY,
-            max: f64::NEG_INFINITY,
         }
     }
 
     /// Adds one sample.
-    #[inline]
+    #[inline(always)]
     pub fn push(&mut self, x: f64) {
         if self.n == 0 {
-            self.shift = x;
-        }
-        self.n += 1;
-        let y = x - self.shift;
-        let delta = y - self.mean;
-        self.mean += delta / self.n as f64;
-        self.m2 += delta * (y - self.mean);
-        if x < self.min {
-            self.min = x;
-        }
-        if x > self.max {
-            self.max = x;
+            self.first(x);
+        } else {
+            self.update(x);
         }
     }
 
+    /// [`Moments::push`] of the first sample, out of the way of the others.
+    #[cold]
+    #[inline(never)]
+    fn first(&mut self, x: f64) {
+        self.shift = x;
+        self.update(x);
+    }
+
+    #[inline(always)]
+    fn update(&mut self, x: f64) {
+        self.n += 1;
+        let y = x - self.shift;
+        let delta = y - self.mean;
+        // Through i64: one signed conversion instruction instead of the longer unsigned
+        // sequence, and the same value for any count below 2⁶³.
+        self.mean += delta / (self.n as i64) as f64;
+        self.m2 += delta * (y - self.mean);
+    }
+
     /// Folds `other` into `self` (Chan et al.'s pairwise update).
-    pub fn merge(&mut self, other: &Welford) {
+    pub fn merge(&mut self, other: &Moments) {
         if other.n == 0 {
             return;
         }
@@ -79,8 +86,6 @@ impl Welford {
         self.mean += delta * other.n as f64 / n as f64;
         self.m2 += other.m2 + delta * delta * (self.n as f64 * other.n as f64 / n as f64);
         self.n = n;
-        self.min = self.min.min(other.min);
-        self.max = self.max.max(other.max);
     }
 
     /// Number of samples.
@@ -101,10 +106,124 @@ impl Welford {
             (self.m2 / (self.n - 1) as f64).max(0.0)
         }
     }
+}
+
+/// A running mean, computed as [`Moments`] computes it (the same value), without the
+/// variance: for an accumulator updated for every call whose variance nobody reads.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct RunningMean {
+    n: u64,
+    shift: f64,
+    mean: f64,
+}
+
+impl RunningMean {
+    /// An empty accumulator.
+    pub const fn new() -> Self {
+        Self {
+            n: 0,
+            shift: 0.0,
+            mean: 0.0,
+        }
+    }
+
+    /// Adds one sample.
+    #[inline(always)]
+    pub fn push(&mut self, x: f64) {
+        if self.n == 0 {
+            self.first(x);
+        } else {
+            self.update(x);
+        }
+    }
+
+    /// [`RunningMean::push`] of the first sample, out of the way of the others.
+    #[cold]
+    #[inline(never)]
+    fn first(&mut self, x: f64) {
+        self.shift = x;
+        self.update(x);
+    }
+
+    #[inline(always)]
+    fn update(&mut self, x: f64) {
+        self.n += 1;
+        self.mean += ((x - self.shift) - self.mean) / (self.n as i64) as f64;
+    }
+
+    /// Number of samples.
+    pub fn count(&self) -> u64 {
+        self.n
+    }
+
+    /// Arithmetic mean (0 when empty).
+    pub fn mean(&self) -> f64 {
+        self.shift + self.mean
+    }
+}
+
+/// Welford's running mean and variance, plus min and max.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Welford {
+    moments: Moments,
+    min: f64,
+    max: f64,
+}
+
+impl Welford {
+    /// An empty accumulator.
+    pub const fn new() -> Self {
+        Self {
+            moments: Moments::new(),
+            min: f64::INFINITY,
+            max: f64::NEG_INFINITY,
+        }
+    }
+
+    /// Adds one sample.
+    #[inline(always)]
+    pub fn push(&mut self, x: f64) {
+        self.moments.push(x);
+        if x < self.min {
+            self.min = x;
+        }
+        if x > self.max {
+            self.max = x;
+        }
+    }
+
+    /// Folds `other` into `self` (Chan et al.'s pairwise update).
+    pub fn merge(&mut self, other: &Welford) {
+        if other.count() == 0 {
+            return;
+        }
+        if self.count() == 0 {
+            *self = *other;
+            return;
+        }
+        self.moments.merge(&other.moments);
+        self.min = self.min.min(other.min);
+        self.max = self.max.max(other.max);
+    }
+
+    /// Number of samples.
+    pub fn count(&self) -> u64 {
+        self.moments.count()
+    }
+
+    /// Arithmetic mean (0 when empty).
+    pub fn mean(&self) -> f64 {
+        self.moments.mean()
+    }
+
+    /// Unbiased sample variance `M2/(n−1)` (0 with fewer than two samples).
+    pub fn variance(&self) -> f64 {
+        self.moments.variance()
+    }
 
     /// Smallest sample (0 when empty).
     pub fn min(&self) -> f64 {
-        if self.n == 0 {
+        if self.count() == 0 {
             0.0
         } else {
             self.min
@@ -113,7 +232,7 @@ impl Welford {
 
     /// Largest sample (0 when empty).
     pub fn max(&self) -> f64 {
-        if self.n == 0 {
+        if self.count() == 0 {
             0.0
         } else {
             self.max
@@ -229,7 +348,7 @@ impl Summary {
 #[derive(Clone, Debug)]
 pub struct SampleStats {
     moments: Welford,
-    hist: Option<Histogram<u64>>,
+    buckets: Buckets,
 }
 
 impl Default for SampleStats {
@@ -241,35 +360,157 @@ impl Default for SampleStats {
 /// Number of bins of [`Density`] histograms.
 pub const DENSITY_BINS: usize = 40;
 
+/// Significant decimal digits of the percentile histograms (relative error ≤ 0.1 %).
+const SIGFIG: u8 = 3;
+
+/// Bits kept of each value: an HdrHistogram with [`SIGFIG`] = 3 has 2¹¹ sub-buckets, so a
+/// value `v` falls in the bucket of `v` with all but its 11 highest significant bits cleared.
+const KEPT_BITS: u32 = 11;
+
+/// Sample counts in the bucket layout of an HdrHistogram with 3 significant digits and a
+/// lowest discernible value of 1.
+///
+/// This is the analysis's innermost loop: recording into `hdrhistogram::Histogram` costs
+/// about 70 instructions per sample (bounds, resize and overflow checks, min/max updates
+/// behind a call), this about 10. [`Buckets::histogram`] replays the counts into a real
+/// `Histogram`, one `record_n` per non-empty bucket with the bucket's lowest value (and the
+/// exact maximum for its bucket), which gives the histogram that recording every sample would
+/// have given: the same counts, total, size and maximum, and a smallest value in the same
+/// bucket, which is all a `Histogram` tells of it (`min()` is a bucket bound; `max()` is one
+/// too, except in the topmost bucket, hence the exact maximum). Everything read from it
+/// (percentiles, densities) is therefore unchanged. The maximum is not kept here: the
+/// caller's moments have it.
+///
+/// Bucket `i` of a value `v`: with `s = max(0, bit_length(v) − 11)`, `i = s·2¹⁰ + (v >> s)`.
+/// Values below 2¹¹ have a bucket each; above, each power of two `[2ᵖ, 2ᵖ⁺¹)` is split into
+/// 2¹⁰ buckets of width `2ᵖ⁻¹⁰` — HdrHistogram's layout (`tests::buckets_match_hdrhistogram`
+/// checks it against the crate).
+#[derive(Clone, Debug, Default)]
+struct Buckets {
+    counts: Vec<u64>,
+}
+
+impl Buckets {
+    #[inline]
+    fn index(v: u64) -> usize {
+        // `v | 2047` has at least 11 significant bits, so `s` is in 0..=53.
+        let s = (64 - KEPT_BITS) - (v | ((1 << KEPT_BITS) - 1)).leading_zeros();
+        ((s as usize) << (KEPT_BITS - 1)) + (v >> s) as usize
+    }
+
+    /// The smallest value of bucket `i` (the inverse of [`Buckets::index`]).
+    fn lowest(i: usize) -> u64 {
+        let half = 1usize << (KEPT_BITS - 1);
+        if i < 2 * half {
+            i as u64
+        } else {
+            let s = (i >> (KEPT_BITS - 1)) - 1;
+            ((i - (s << (KEPT_BITS - 1))) as u64) << s
+        }
+    }
+
+    #[inline(always)]
+    fn record(&mut self, v: u64) {
+        let i = Self::index(v);
+        if i >= self.counts.len() {
+            self.grow(i);
+        }
+        if let Some(c) = self.counts.get_mut(i) {
+            *c += 1;
+        }
+    }
+
+    #[cold]
+    fn grow(&mut self, i: usize) {
+        self.counts.resize(i + 1, 0);
+    }
+
+    fn merge(&mut self, other: &Buckets) {
+        if other.counts.len() > self.counts.len() {
+            self.counts.resize(other.counts.len(), 0);
+        }
+        for (a, b) in self.counts.iter_mut().zip(&other.counts) {
+            *a += b;
+        }
+    }
+
+    /// The HdrHistogram these samples make, given the largest; `None` only if it cannot be
+    /// created.
+    fn histogram(&self, max: u64) -> Option<Histogram<u64>> {
+        // 3 significant digits, auto-resizing; `new` only fails for sigfig > 5.
+        let mut h = Histogram::new(SIGFIG).ok()?;
+        h.auto(true);
+        let max_i = Self::index(max);
+        for (i, &n) in self.counts.iter().enumerate().filter(|(_, &n)| n > 0) {
+            // With auto-resize, recording fails only for values beyond u64 range.
+            if i == max_i {
+                if n > 1 {
+                    let _ = h.record_n(Self::lowest(i), n - 1);
+                }
+                let _ = h.record(max);
+            } else {
+                let _ = h.record_n(Self::lowest(i), n);
+            }
+        }
+        Some(h)
+    }
+}
+
+/// The histogram's value of a sample: rounded to whole nanoseconds, negative ones to 0.
+fn hist_value(x: f64) -> u64 {
+    x.max(0.0).round() as u64
+}
+
+/// `x as u64`, out of line: inlined, the compiler computes it before knowing whether it is
+/// needed, which it hardly ever is.
+#[cold]
+#[inline(never)]
+fn whole_to_u64(x: f64) -> u64 {
+    x as u64
+}
+
 impl SampleStats {
     /// Empty statistics.
     pub fn new() -> Self {
         Self {
             moments: Welford::new(),
-            // 3 significant digits, auto-resizing; `new` only fails for sigfig > 5.
-            hist: Histogram::new(3).ok().map(|mut h| {
-                h.auto(true);
-                h
-            }),
+            buckets: Buckets::default(),
         }
     }
 
     /// Adds one sample (a non-negative duration; the histogram records it rounded).
-    #[inline]
+    #[inline(always)]
     pub fn push(&mut self, x: f64) {
         self.moments.push(x);
-        if let Some(h) = self.hist.as_mut() {
-            // With auto-resize, recording fails only for values beyond u64 range.
-            let _ = h.record(x.max(0.0).round() as u64);
-        }
+        // Durations in whole nanoseconds are the usual case: `round` (a library call without
+        // SSE4.1) is then the identity, and two conversions prove it.
+        let i = x as i64;
+        let v = if i >= 0 && i as f64 == x {
+            i as u64
+        } else {
+            hist_value(x)
+        };
+        self.buckets.record(v);
+    }
+
+    /// Adds a sample of `ns` whole nanoseconds, given also as `x = ns as f64`: the same as
+    /// `push(x)` without finding out again whether `x` is whole.
+    #[inline(always)]
+    pub fn push_ns(&mut self, ns: u64, x: f64) {
+        self.moments.push(x);
+        // `x` is `ns` when `ns < 2⁵³`; above, `x` is `ns` rounded to a whole number, which
+        // `push` would record.
+        self.buckets.record(if ns < 1 << f64::MANTISSA_DIGITS {
+            ns
+        } else {
+            whole_to_u64(x)
+        });
     }
 
     /// Folds `other` in.
     pub fn merge(&mut self, other: &SampleStats) {
         self.moments.merge(&other.moments);
-        if let (Some(a), Some(b)) = (self.hist.as_mut(), other.hist.as_ref()) {
-            let _ = a.add(b);
-        }
+        self.buckets.merge(&other.buckets);
     }
 
     /// The moments.
@@ -284,10 +525,7 @@ impl SampleStats {
 
     /// Value at quantile `q` in `[0, 1]` (from the histogram; 0 when empty).
     pub fn quantile(&self, q: f64) -> f64 {
-        match &self.hist {
-            Some(h) if !h.is_empty() => h.value_at_quantile(q) as f64,
-            _ => 0.0,
-        }
+        quantile(self.histogram().as_ref(), q)
     }
 
     /// Mean, variance, percentiles, CI, sample size and density.
@@ -298,6 +536,8 @@ impl SampleStats {
         let variance = w.variance();
         let std_dev = variance.sqrt();
         let needed = samples_needed(variance, 0.01 * mean.abs());
+        let h = self.histogram();
+        let h = h.as_ref();
         Summary {
             samples: n,
             mean,
@@ -309,9 +549,9 @@ impl SampleStats {
                 0.0
             },
             min: w.min(),
-            p50: self.quantile(0.5),
-            p90: self.quantile(0.9),
-            p99: self.quantile(0.99),
+            p50: quantile(h, 0.5),
+            p90: quantile(h, 0.9),
+            p99: quantile(h, 0.99),
             max: w.max(),
             ci95: if n >= 2 {
                 t_975(n - 1) * std_dev / (n as f64).sqrt()
@@ -320,37 +560,56 @@ impl SampleStats {
             },
             samples_needed_1pct: needed.is_finite().then_some(needed),
             precision_1pct_reached: n >= 2 && needed.is_finite() && (n as f64) >= needed,
-            density: self.density(DENSITY_BINS),
+            density: density(h, DENSITY_BINS),
         }
     }
 
     /// A density histogram of `bins` bins from the minimum to the 99.5th percentile.
     pub fn density(&self, bins: usize) -> Density {
-        let Some(h) = self.hist.as_ref().filter(|h| !h.is_empty()) else {
-            return Density::default();
-        };
-        let lo = h.min() as f64;
-        let hi = (h.value_at_quantile(0.995) as f64).max(lo + 1.0);
-        let bins = bins.max(1);
-        let width = ((hi - lo) / bins as f64).max(1.0);
-        let total = h.len() as f64;
-        let mut counts = vec![0u64; bins];
-        let mut clipped = 0u64;
-        for v in h.iter_recorded() {
-            let x = h.median_equivalent(v.value_iterated_to()) as f64;
-            let idx = ((x - lo) / width).floor();
-            if idx >= 0.0 && (idx as usize) < bins {
-                counts[idx as usize] += v.count_at_value();
-            } else {
-                clipped += v.count_at_value();
-            }
+        density(self.histogram().as_ref(), bins)
+    }
+
+    /// The HdrHistogram of the samples. Each sample `x` was recorded as `hist_value(x)`, which
+    /// never decreases with `x`, so the largest recorded value is that of the largest sample.
+    fn histogram(&self) -> Option<Histogram<u64>> {
+        self.buckets.histogram(hist_value(self.moments.max()))
+    }
+}
+
+/// Value at quantile `q` of `h` (0 when empty).
+fn quantile(h: Option<&Histogram<u64>>, q: f64) -> f64 {
+    match h {
+        Some(h) if !h.is_empty() => h.value_at_quantile(q) as f64,
+        _ => 0.0,
+    }
+}
+
+/// A density histogram of `bins` bins from the minimum to the 99.5th percentile of `h`.
+fn density(h: Option<&Histogram<u64>>, bins: usize) -> Density {
+    let Some(h) = h.filter(|h| !h.is_empty()) else {
+        return Density::default();
+    };
+    let lo = h.min() as f64;
+    let hi = (h.value_at_quantile(0.995) as f64).max(lo + 1.0);
+    let bins = bins.max(1);
+    let width = ((hi - lo) / bins as f64).max(1.0);
+    let total = h.len() as f64;
+    let mut counts = vec![0u64; bins];
+    let mut clipped = 0u64;
+    for v in h.iter_recorded() {
+        let x = h.median_equivalent(v.value_iterated_to()) as f64;
+        let idx = ((x - lo) / width).floor();
+        if idx >= 0.0 && (idx as usize) < bins {
+            counts[idx as usize] += v.count_at_value();
+        } else {
+            clipped += v.count_at_value();
         }
-        Density {
-            start: lo,
-            width,
-            density: counts.iter().map(|&c| c as f64 / (total * width)).collect(),
-            clipped_fraction: clipped as f64 / total,
-        }
+    }
+    Density {
+        start: lo,
+        width,
+        density: counts.iter().map(|&c| c as f64 / (total * width)).collect(),
+        clipped_fraction: clipped as f64 / total,
     }
 }
 
@@ -420,6 +679,57 @@ mod tests {
     fn sample_size_formula() {
         // σ = 10, ε = 1: n = (1.96·10)² = 384.15 → 385.
         assert_eq!(samples_needed(100.0, 1.0), 385.0);
+    }
+
+    /// [`Buckets`] must split values exactly as the HdrHistogram it stands for, and replay
+    /// into the histogram that recording every sample gives.
+    #[test]
+    fn buckets_match_hdrhistogram() {
+        let mut values: Vec<u64> = (0..5000).collect();
+        for p in 10..64 {
+            let b = 1u64 << p;
+            values.extend([b - 1, b, b + 1, b + b / 3, b + b / 2 + 7]);
+        }
+        values.push(u64::MAX);
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        for _ in 0..20_000 {
+            // xorshift, spread over every magnitude
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            values.push(x >> (x % 64));
+        }
+        let mut direct = Histogram::<u64>::new(SIGFIG).expect("histogram");
+        direct.auto(true);
+        let mut buckets = Buckets::default();
+        for &v in &values {
+            let i = Buckets::index(v);
+            assert_eq!(Buckets::lowest(i), direct.lowest_equivalent(v), "{v}");
+            assert_eq!(Buckets::index(direct.highest_equivalent(v)), i, "{v}");
+            direct.record(v).expect("record");
+            buckets.record(v);
+        }
+        let max = values.iter().copied().max().unwrap_or(0);
+        let replayed = buckets.histogram(max).expect("histogram");
+        assert_eq!(replayed, direct);
+        assert_eq!(replayed.distinct_values(), direct.distinct_values());
+        assert_eq!(
+            (replayed.min(), replayed.max()),
+            (direct.min(), direct.max())
+        );
+        for q in [0.0, 0.1, 0.5, 0.9, 0.99, 0.995, 1.0] {
+            assert_eq!(replayed.value_at_quantile(q), direct.value_at_quantile(q));
+        }
+
+        // Small values only, with zeros, in one bucket range.
+        let mut direct = Histogram::<u64>::new(SIGFIG).expect("histogram");
+        direct.auto(true);
+        let mut buckets = Buckets::default();
+        for v in [0, 0, 7, 3, 1500, 3] {
+            direct.record(v).expect("record");
+            buckets.record(v);
+        }
+        assert_eq!(buckets.histogram(1500).expect("histogram"), direct);
     }
 
     #[test]
