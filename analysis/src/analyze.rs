@@ -529,6 +529,7 @@ impl Analyzer {
                 command_line: meta.command_line.clone(),
                 clock_source: meta.clock_source.clone(),
                 recorder: meta.recorder.clone(),
+                cut_tail: None, // known only at the end: analyze_reader sets it
                 // `kernel_stats` gets its own section (`Results::kernel_stats`).
                 notes: meta
                     .extra
@@ -680,6 +681,7 @@ pub fn analyze_reader<R: Read>(
     }
     let mut r = a.finish(&path.display().to_string(), reader.is_finalised());
     r.kernel_stats = kernel;
+    r.trace.cut_tail = reader.cut_tail();
     Ok(r)
 }
 
@@ -719,13 +721,24 @@ pub fn analyze_file(path: &Path, options: &AnalysisOptions) -> Result<Results> {
     analyze_reader(reader, path, options)
 }
 
+/// What [`visit_file`] read besides the calls it reported.
+#[derive(Debug)]
+pub struct Visit {
+    /// The trace's metadata.
+    pub metadata: Metadata,
+    /// What the call-tree builder could not match.
+    pub anomalies: crate::calltree::TreeAnomalies,
+    /// The cut-short last record of an unfinished trace, if any (to be reported).
+    pub cut_tail: Option<kpath_trace::CutTail>,
+}
+
 /// Runs only the call-tree builder over a trace, reporting calls to `visitor` (used by
-/// `fold`, `export` and the benchmark). Returns the tree anomalies.
+/// `fold`, `export` and the benchmark).
 pub fn visit_file<V: CallVisitor>(
     path: &Path,
     classifier: &StageClassifier,
     visitor: &mut V,
-) -> Result<(Metadata, crate::calltree::TreeAnomalies)> {
+) -> Result<Visit> {
     let reader = TraceReader::open(path).map_err(|source| Error::Trace {
         path: path.into(),
         source,
@@ -739,7 +752,7 @@ pub fn visit_reader<R: Read, V: CallVisitor>(
     path: &Path,
     classifier: &StageClassifier,
     visitor: &mut V,
-) -> Result<(Metadata, crate::calltree::TreeAnomalies)> {
+) -> Result<Visit> {
     let meta = reader.metadata().clone();
     let mut tree = TreeBuilder::new(meta.functions.iter().map(|f| f.name.as_str()), classifier);
     loop {
@@ -754,8 +767,11 @@ pub fn visit_reader<R: Read, V: CallVisitor>(
             tree.push(e, visitor);
         }
     }
-    let anomalies = tree.finish();
-    Ok((meta, anomalies))
+    Ok(Visit {
+        metadata: meta,
+        anomalies: tree.finish(),
+        cut_tail: reader.cut_tail(),
+    })
 }
 
 #[cfg(test)]

@@ -16,6 +16,9 @@ pub enum Error {
         #[source]
         source: kpath_trace::TraceError,
     },
+    /// An output file or directory could not be created (exists, a link, the input...).
+    #[error(transparent)]
+    Output(#[from] kpath_cli::OutputError),
     /// Reading or writing a file failed.
     #[error("failed to {what} {}", path.display())]
     Io {

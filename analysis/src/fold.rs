@@ -5,7 +5,6 @@
 //! number of distinct call paths, not with the number of records.
 
 use std::collections::HashMap;
-use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::Path;
 
@@ -58,13 +57,9 @@ impl Folder {
     }
 }
 
-/// Draws a flame graph of folded `lines` into `path` (SVG).
-pub fn flame(lines: &[String], title: &str, path: &Path) -> Result<()> {
-    let file = File::create(path).map_err(|source| Error::Io {
-        what: "create",
-        path: path.into(),
-        source,
-    })?;
+/// Draws a flame graph of folded `lines` into `path` (SVG), created as `out` says.
+pub fn flame(lines: &[String], title: &str, path: &Path, out: &kpath_cli::Output) -> Result<()> {
+    let file = out.create(path)?;
     let mut opts = inferno::flamegraph::Options::default();
     opts.title = title.to_string();
     opts.count_name = "ns".into();

@@ -165,8 +165,14 @@ code{font-size:.95em}";
 
 /// Writes `dir/index.html` and `dir/summary.md` for `results` (and `dir/results.json`, and the
 /// plots when they are missing; see [`HtmlOptions`]). Creates `dir` if needed.
-pub fn write_report(results: &Results, dir: &Path, opts: &HtmlOptions) -> Result<ReportFiles> {
-    std::fs::create_dir_all(dir).map_err(io_err("create directory", dir))?;
+/// Files are created as `out` says: a report already in `dir` is replaced only with `--force`.
+pub fn write_report(
+    results: &Results,
+    dir: &Path,
+    opts: &HtmlOptions,
+    out: &kpath_cli::Output,
+) -> Result<ReportFiles> {
+    out.create_dir(dir)?;
     let mut files = ReportFiles {
         index: dir.join("index.html"),
         summary: dir.join("summary.md"),
@@ -184,7 +190,7 @@ pub fn write_report(results: &Results, dir: &Path, opts: &HtmlOptions) -> Result
             what: "results",
             source,
         })?;
-        std::fs::write(&files.results, json).map_err(io_err("write", &files.results))?;
+        out.write(&files.results, json)?;
     }
 
     // Plots.
@@ -195,7 +201,7 @@ pub fn write_report(results: &Results, dir: &Path, opts: &HtmlOptions) -> Result
     if !drawn {
         plot_dir = dir.to_path_buf();
         if plot::gnuplot_available() {
-            plot::plot_results(results, dir, ImageFormat::Png)?;
+            plot::plot_results(results, dir, ImageFormat::Png, out)?;
             drawn = true;
         } else {
             files.warnings.push(
@@ -246,9 +252,9 @@ pub fn write_report(results: &Results, dir: &Path, opts: &HtmlOptions) -> Result
     }
 
     let html = page(results, top, &figures, &links, &trace_note, &files.warnings);
-    std::fs::write(&files.index, html).map_err(io_err("write", &files.index))?;
+    out.write(&files.index, html)?;
     let md = markdown::summary(results, top.min(15), &links);
-    std::fs::write(&files.summary, md).map_err(io_err("write", &files.summary))?;
+    out.write(&files.summary, md)?;
     Ok(files)
 }
 

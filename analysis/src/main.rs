@@ -1,5 +1,4 @@
 //! `kpath`: offline analysis of kpath traces. CLI and glue only; the work is in the library.
-use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -20,6 +19,9 @@ use kpath_analysis::{
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
+    /// Replace output files that exist (never an input, never through a link).
+    #[arg(long, global = true)]
+    force: bool,
 }
 
 #[derive(Subcommand)]
@@ -256,6 +258,14 @@ fn print(s: &str) -> Result<()> {
 }
 
 fn run(cli: Cli) -> Result<()> {
+    let out = kpath_cli::Output::new(cli.force);
+    // Checked before the work: an output that cannot be written, or that is an input, stops
+    // the command before it reads anything.
+    let check = |output: &Path, inputs: &[&Path]| -> Result<()> {
+        kpath_cli::output::ensure_not_input(output, inputs)?;
+        out.check(output)?;
+        Ok(())
+    };
     match cli.cmd {
         Cmd::Report {
             trace,
@@ -271,16 +281,11 @@ fn run(cli: Cli) -> Result<()> {
             } else {
                 stdout_report(&text::Text, &r)?;
             }
-            if r.trace.lost_events > 0 {
-                eprintln!(
-                    "kpath: warning: {} events were lost while recording {}",
-                    r.trace.lost_events,
-                    trace.display()
-                );
-            }
+            warn_results(&r);
         }
         Cmd::Tree { trace, stage, opts } => {
             let r = opts.analyze(&trace)?;
+            warn_results(&r);
             if r.is_stats_mode() {
                 // A clear error (exit 2), not an empty tree: the command cannot do its job.
                 return Err(kpath_analysis::Error::StatsModeTrace {
@@ -305,6 +310,7 @@ fn run(cli: Cli) -> Result<()> {
             output,
             roots,
         } => {
+            check(&output, &[&trace])?;
             let lines = fold(&trace, &roots)?;
             if lines.is_empty() {
                 bail!(
@@ -313,7 +319,7 @@ fn run(cli: Cli) -> Result<()> {
                 );
             }
             let title = format!("kpath: {}", trace.display());
-            kpath_analysis::fold::flame(&lines, &title, &output)?;
+            kpath_analysis::fold::flame(&lines, &title, &output, &out)?;
             eprintln!("wrote {}", output.display());
         }
         Cmd::Analyze {
@@ -322,16 +328,18 @@ fn run(cli: Cli) -> Result<()> {
             opts,
             validation,
         } => {
+            let mut inputs = vec![trace.as_path()];
+            inputs.extend(validation.as_deref());
+            check(&output, &inputs)?;
             let mut r = opts.analyze(&trace)?;
+            warn_results(&r);
             if let Some(v) = validation {
                 let points = validation::load_points(&v)?;
                 r.validation = Some(points.build(&r).with_context(|| {
                     format!("failed to build the validation from {}", v.display())
                 })?);
             }
-            let file = File::create(&output)
-                .with_context(|| format!("failed to create {}", output.display()))?;
-            let mut w = BufWriter::new(file);
+            let mut w = BufWriter::new(out.create(&output)?);
             Json.write(&r, &mut w)
                 .and_then(|()| w.flush())
                 .with_context(|| format!("failed to write {}", output.display()))?;
@@ -374,12 +382,13 @@ fn run(cli: Cli) -> Result<()> {
             svg,
         } => {
             let r = Results::load(&results)?;
+            warn_results(&r);
             let format = if svg {
                 ImageFormat::Svg
             } else {
                 ImageFormat::Png
             };
-            let figs = plot_results(&r, &output, format).with_context(|| {
+            let figs = plot_results(&r, &output, format, &out).with_context(|| {
                 format!(
                     "failed to plot {} into {}",
                     results.display(),
@@ -406,7 +415,7 @@ fn run(cli: Cli) -> Result<()> {
                 results_file: Some(results.clone()),
                 top,
             };
-            let files = html::write_report(&r, &output, &opts).with_context(|| {
+            let files = html::write_report(&r, &output, &opts, &out).with_context(|| {
                 format!(
                     "failed to write the report of {} into {}",
                     results.display(),
@@ -416,12 +425,7 @@ fn run(cli: Cli) -> Result<()> {
             for w in &files.warnings {
                 eprintln!("kpath: warning: {w}");
             }
-            if r.trace.lost_events > 0 {
-                eprintln!(
-                    "kpath: warning: {} events were lost while recording the trace",
-                    r.trace.lost_events
-                );
-            }
+            warn_results(&r);
             eprintln!(
                 "wrote {} and {} ({} plots)",
                 files.index.display(),
@@ -436,7 +440,7 @@ fn run(cli: Cli) -> Result<()> {
         } => {
             let mut cfg = kpath_analysis::synth::SynthConfig::veth(datagrams);
             cfg.irq_probability = irq_probability;
-            let n = kpath_analysis::synth::write_trace(&cfg, &output)
+            let n = kpath_analysis::synth::write_trace(&cfg, &output, &out)
                 .with_context(|| format!("failed to write {}", output.display()))?;
             eprintln!("wrote {n} records to {}", output.display());
         }
@@ -446,6 +450,9 @@ fn run(cli: Cli) -> Result<()> {
             output,
             roots,
         } => {
+            if let Some(p) = &output {
+                check(p, &[&trace])?;
+            }
             let format = match format {
                 FormatArg::Csv => ExportFormat::Csv,
                 FormatArg::Jsonl => ExportFormat::Jsonl,
@@ -457,13 +464,16 @@ fn run(cli: Cli) -> Result<()> {
             refuse_stats_mode(&trace, &meta, "calls to export")?;
             let names: Vec<String> = meta.functions.iter().map(|f| f.name.clone()).collect();
             let out: Box<dyn Write> = match &output {
-                Some(p) => Box::new(BufWriter::new(
-                    File::create(p).with_context(|| format!("failed to create {}", p.display()))?,
-                )),
+                Some(p) => Box::new(BufWriter::new(out.create(p)?)),
                 None => Box::new(BufWriter::new(io::stdout().lock())),
             };
             let mut ex = Exporter::new(out, format, names);
-            analyze::visit_file(&trace, &roots.classifier(), &mut ex)?;
+            let visit = analyze::visit_file(&trace, &roots.classifier(), &mut ex)?;
+            warn_incomplete(
+                &trace.display().to_string(),
+                meta.lost_events(),
+                visit.cut_tail,
+            );
             let target = output
                 .as_ref()
                 .map_or("standard output".to_string(), |p| p.display().to_string());
@@ -491,9 +501,30 @@ fn refuse_stats_mode(trace: &Path, meta: &kpath_trace::Metadata, what: &'static 
     Ok(())
 }
 
+/// Says on standard error what a trace is missing: events the kernel lost while recording,
+/// and a cut-short last record. Every command that reads a trace or its results calls it.
+fn warn_incomplete(trace: &str, lost_events: u64, cut_tail: Option<kpath_trace::CutTail>) {
+    if lost_events > 0 {
+        eprintln!("kpath: warning: {lost_events} events were lost while recording {trace}");
+    }
+    if let Some(cut) = cut_tail {
+        eprintln!("kpath: warning: {trace}: {cut}");
+    }
+}
+
+fn warn_results(r: &Results) {
+    warn_incomplete(&r.trace.path, r.trace.lost_events, r.trace.cut_tail);
+}
+
 fn fold(trace: &Path, roots: &Roots) -> Result<Vec<String>> {
     let mut folder = Folder::default();
-    let (meta, _) = analyze::visit_file(trace, &roots.classifier(), &mut folder)?;
+    let visit = analyze::visit_file(trace, &roots.classifier(), &mut folder)?;
+    let meta = visit.metadata;
+    warn_incomplete(
+        &trace.display().to_string(),
+        meta.lost_events(),
+        visit.cut_tail,
+    );
     refuse_stats_mode(trace, &meta, "call stacks to fold")?;
     let names: Vec<String> = meta.functions.iter().map(|f| f.name.clone()).collect();
     Ok(folder.lines(&names))

@@ -125,16 +125,13 @@ fn quote(s: &str) -> String {
 struct Writer<'a> {
     dir: &'a Path,
     format: ImageFormat,
+    out: &'a kpath_cli::Output,
     figures: Vec<Figure>,
 }
 
 impl Writer<'_> {
     fn write(&self, path: &Path, text: &str) -> Result<()> {
-        std::fs::write(path, text).map_err(|source| Error::Io {
-            what: "write",
-            path: path.into(),
-            source,
-        })
+        Ok(self.out.write(path, text)?)
     }
 
     /// Writes `name.dat`, `name.gp` (`body` follows the common preamble) and runs it.
@@ -152,6 +149,8 @@ impl Writer<'_> {
             quote(title),
         );
         self.write(&gp, &script)?;
+        // gnuplot opens `set output` itself, following links: it gets a file of ours.
+        self.out.reserve(&image)?;
         run_gnuplot(self.dir, &gp)?;
         self.figures.push(Figure {
             image,
@@ -183,16 +182,19 @@ impl Writer<'_> {
     }
 }
 
-/// Draws every figure of `results` into `dir` (created if needed).
-pub fn plot_results(results: &Results, dir: &Path, format: ImageFormat) -> Result<Vec<Figure>> {
-    std::fs::create_dir_all(dir).map_err(|source| Error::Io {
-        what: "create directory",
-        path: dir.into(),
-        source,
-    })?;
+/// Draws every figure of `results` into `dir` (created if needed), files created as `out`
+/// says (an existing figure is replaced only with `--force`).
+pub fn plot_results(
+    results: &Results,
+    dir: &Path,
+    format: ImageFormat,
+    out: &kpath_cli::Output,
+) -> Result<Vec<Figure>> {
+    out.create_dir(dir)?;
     let mut w = Writer {
         dir,
         format,
+        out,
         figures: Vec::new(),
     };
     let unit = results.unit.as_str();

@@ -96,6 +96,9 @@ pub struct TraceInfo {
     /// The recorder's drain policy and its own CPU use (traces since kpath 0.2).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recorder: Option<kpath_trace::RecorderUsage>,
+    /// The cut-short last record of an unfinished trace: read up to the record before it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cut_tail: Option<kpath_trace::CutTail>,
     /// Other fields of the trace metadata (driver, fallback, skipped functions, stop reason,
     /// kernel counters, ...), as the recorder wrote them.
     #[serde(default)]

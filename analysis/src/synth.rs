@@ -12,9 +12,7 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::Path;
 
-use kpath_trace::{
-    format, Event, EventKind, ExecContext, Mechanism, Metadata, TraceError, TraceWriter,
-};
+use kpath_trace::{format, Event, EventKind, ExecContext, Mechanism, Metadata, TraceWriter};
 
 /// Distribution of a self time, in ns.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -351,17 +349,26 @@ impl SynthGenerator {
 }
 
 /// Writes the synthetic trace of `cfg` to `path` (finalised).
-pub fn write_trace(cfg: &SynthConfig, path: &Path) -> Result<u64, TraceError> {
-    let mut w = TraceWriter::create(path, cfg.metadata())?;
+pub fn write_trace(
+    cfg: &SynthConfig,
+    path: &Path,
+    out: &kpath_cli::Output,
+) -> Result<u64, crate::Error> {
+    let file = out.create(path)?;
+    let trace_error = |source| crate::Error::Trace {
+        path: path.into(),
+        source,
+    };
+    let mut w = TraceWriter::new(file, cfg.metadata()).map_err(trace_error)?;
     let mut g = SynthGenerator::new(cfg.clone());
     let mut buf = Vec::new();
     while g.next_datagram(&mut buf) {
         for e in buf.drain(..) {
-            w.write_event(&e)?;
+            w.write_event(&e).map_err(trace_error)?;
         }
     }
     let n = w.records();
-    w.finish(|_| {})?;
+    w.finish(|_| {}).map_err(trace_error)?;
     Ok(n)
 }
 

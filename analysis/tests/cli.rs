@@ -156,3 +156,121 @@ fn missing_trace_names_the_file() {
         "{err}"
     );
 }
+
+/// Outputs never replace an input, a file, or write through a link (`docs/security.md`).
+#[test]
+fn outputs_never_replace_inputs_existing_files_or_links() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let trace = small_trace(dir.path());
+    let t = trace.to_str().expect("utf8");
+    let original = std::fs::read(&trace).expect("read");
+
+    // An output equal to the input is refused, with --force too, and the trace is intact.
+    for args in [
+        vec!["analyze", t, "-o", t],
+        vec!["flame", t, "-o", t],
+        vec!["export", t, "-o", t],
+        vec!["analyze", t, "-o", t, "--force"],
+        vec!["export", t, "-o", t, "--force"],
+    ] {
+        let (ok, _, err) = kpath(&args);
+        assert!(!ok, "{args:?} succeeded");
+        assert!(err.contains("is also the input"), "{args:?}: {err}");
+        assert_eq!(std::fs::read(&trace).expect("read"), original, "{args:?}");
+    }
+    // The same through a link to the input.
+    let alias = dir.path().join("alias.trace");
+    std::os::unix::fs::symlink(&trace, &alias).expect("symlink");
+    let (ok, _, err) = kpath(&["export", t, "-o", alias.to_str().expect("utf8"), "--force"]);
+    assert!(!ok && err.contains("is also the input"), "{err}");
+    assert_eq!(std::fs::read(&trace).expect("read"), original);
+
+    // An existing file is kept unless --force.
+    let results = dir.path().join("results.json");
+    let r = results.to_str().expect("utf8");
+    std::fs::write(&results, "mine").expect("write");
+    let (ok, _, err) = kpath(&["analyze", t, "-o", r]);
+    assert!(!ok && err.contains("already exists; pass --force"), "{err}");
+    assert_eq!(std::fs::read_to_string(&results).expect("read"), "mine");
+    let (ok, _, err) = kpath(&["analyze", t, "-o", r, "--force"]);
+    assert!(ok, "{err}");
+    assert!(std::fs::read_to_string(&results)
+        .expect("read")
+        .contains("\"service\""));
+
+    // A planted link is not written through, and a dangling one does not create its target.
+    let victim = dir.path().join("victim");
+    std::fs::write(&victim, "precious").expect("write");
+    let link = dir.path().join("flame.svg");
+    std::os::unix::fs::symlink(&victim, &link).expect("symlink");
+    let (ok, _, err) = kpath(&["flame", t, "-o", link.to_str().expect("utf8")]);
+    assert!(!ok && err.contains("symbolic link"), "{err}");
+    assert_eq!(std::fs::read_to_string(&victim).expect("read"), "precious");
+    let target = dir.path().join("not-created");
+    let dangling = dir.path().join("dangling.csv");
+    std::os::unix::fs::symlink(&target, &dangling).expect("symlink");
+    let (ok, _, _) = kpath(&["export", t, "-o", dangling.to_str().expect("utf8")]);
+    assert!(!ok);
+    assert!(!target.exists());
+
+    // An output directory that is a link is refused.
+    let real = dir.path().join("real-plots");
+    std::fs::create_dir(&real).expect("mkdir");
+    let plots = dir.path().join("plots");
+    std::os::unix::fs::symlink(&real, &plots).expect("symlink");
+    let (ok, _, err) = kpath(&["plot", r, "-o", plots.to_str().expect("utf8")]);
+    assert!(
+        !ok && err.contains("output directory is a symbolic link"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read_dir(&real).expect("list").count(), 0);
+}
+
+/// An unfinished trace cut inside a record (a full disk, `kill -9` mid-write) is read up to
+/// its last whole record by every command, each of which says what was cut.
+#[test]
+fn a_cut_trace_is_salvaged_with_a_warning() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let trace = small_trace(dir.path());
+    let bytes = std::fs::read(&trace).expect("read");
+    let reader = kpath_trace::TraceReader::open(&trace).expect("open");
+    let records = reader.expected_records().expect("finalised");
+    let header = bytes.len() - records as usize * kpath_trace::EVENT_SIZE;
+    // Unfinished: no finalised flag, unknown count; then cut 20 bytes into the last record.
+    let mut cut = bytes.clone();
+    cut[20..24].copy_from_slice(&0u32.to_le_bytes());
+    cut[24..32].copy_from_slice(&u64::MAX.to_le_bytes());
+    cut.truncate(bytes.len() - kpath_trace::EVENT_SIZE + 20);
+    let cut_path = dir.path().join("cut.trace");
+    std::fs::write(&cut_path, &cut).expect("write");
+    let c = cut_path.to_str().expect("utf8");
+    for args in [
+        vec!["report", c],
+        vec!["tree", c],
+        vec!["fold", c],
+        vec!["export", c],
+    ] {
+        let (ok, _, err) = kpath(&args);
+        assert!(ok, "{args:?}: {err}");
+        let offset = header + (records as usize - 1) * kpath_trace::EVENT_SIZE;
+        assert!(
+            err.contains(&format!(
+                "last record ({} at offset {offset}) is cut short, 20 of 64 bytes",
+                records - 1
+            )),
+            "{args:?}: {err}"
+        );
+    }
+    let (ok, out, _) = kpath(&["report", c, "--json"]);
+    assert!(ok);
+    let v: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(v["trace"]["records"], records - 1);
+    assert_eq!(v["trace"]["cut_tail"]["bytes"], 20);
+
+    // A finalised trace promises its records: cut there, it is an error.
+    let mut finalised_cut = bytes;
+    finalised_cut.truncate(cut.len());
+    std::fs::write(&cut_path, &finalised_cut).expect("write");
+    let (ok, _, err) = kpath(&["report", c]);
+    assert!(!ok && err.contains("cut short"), "{err}");
+}

@@ -137,7 +137,12 @@ fn report_has_every_section_link_and_validation_row() {
     }
     let dir = tempfile::tempdir().expect("tempdir");
     let trace = dir.path().join("run.trace");
-    write_trace(&SynthConfig::veth(300), &trace).expect("trace");
+    write_trace(
+        &SynthConfig::veth(300),
+        &trace,
+        &kpath_cli::Output::new(false),
+    )
+    .expect("trace");
     let t = analyze_file(&trace, &AnalysisOptions::default())
         .expect("analyze")
         .service
@@ -288,14 +293,25 @@ fn lost_events_are_loud_and_text_is_escaped() {
     }
     let dir = tempfile::tempdir().expect("tempdir");
     let trace = dir.path().join("t.trace");
-    write_trace(&SynthConfig::veth(100), &trace).expect("trace");
+    write_trace(
+        &SynthConfig::veth(100),
+        &trace,
+        &kpath_cli::Output::new(false),
+    )
+    .expect("trace");
     let mut r = analyze_file(&trace, &AnalysisOptions::default()).expect("analyze");
     r.trace.lost_events = 7;
     r.trace.lost_events_per_cpu = vec![7, 0];
     r.trace.hostname = "<script>alert('x')</script>".into();
     r.trace.path = "/nowhere/a&b.trace".into();
     let report: PathBuf = dir.path().join("r");
-    let files = write_report(&r, &report, &HtmlOptions::default()).expect("report");
+    let files = write_report(
+        &r,
+        &report,
+        &HtmlOptions::default(),
+        &kpath_cli::Output::new(false),
+    )
+    .expect("report");
     let html = std::fs::read_to_string(&files.index).expect("index");
     assert!(html.contains("id=\"lost-events\""));
     assert!(html.contains("7 EVENTS WERE LOST"));
@@ -320,7 +336,12 @@ fn lost_events_are_loud_and_text_is_escaped() {
 fn schema_1_validation_lists() {
     let dir = tempfile::tempdir().expect("tempdir");
     let trace = dir.path().join("t.trace");
-    write_trace(&SynthConfig::veth(50), &trace).expect("trace");
+    write_trace(
+        &SynthConfig::veth(50),
+        &trace,
+        &kpath_cli::Output::new(false),
+    )
+    .expect("trace");
     let r = analyze_file(&trace, &AnalysisOptions::default()).expect("analyze");
     let mut v = serde_json::to_value(&r).expect("json");
     let path = dir.path().join("old.json");

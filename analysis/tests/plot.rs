@@ -29,7 +29,12 @@ fn every_figure_is_a_png_and_its_script_reproduces_it() {
     }
     let dir = tempfile::tempdir().expect("tempdir");
     let trace = dir.path().join("t.trace");
-    write_trace(&SynthConfig::veth(300), &trace).expect("trace");
+    write_trace(
+        &SynthConfig::veth(300),
+        &trace,
+        &kpath_cli::Output::new(false),
+    )
+    .expect("trace");
     let mut r = analyze_file(&trace, &AnalysisOptions::default()).expect("analyze");
     let point = |rho: f64, t: f64| MeasuredPoint {
         rho,
@@ -71,7 +76,8 @@ fn every_figure_is_a_png_and_its_script_reproduces_it() {
         .expect("validation"),
     );
     let out = dir.path().join("plots");
-    let figs = plot_results(&r, &out, ImageFormat::Png).expect("plot");
+    let figs =
+        plot_results(&r, &out, ImageFormat::Png, &kpath_cli::Output::new(false)).expect("plot");
 
     let mut promised: Vec<String> = r
         .functions
@@ -144,7 +150,12 @@ fn hostile_names_cannot_reach_gnuplot_as_commands() {
     ];
     let dir = tempfile::tempdir().expect("tempdir");
     let trace = dir.path().join("t.trace");
-    write_trace(&SynthConfig::veth(300), &trace).expect("trace");
+    write_trace(
+        &SynthConfig::veth(300),
+        &trace,
+        &kpath_cli::Output::new(false),
+    )
+    .expect("trace");
     let mut r = analyze_file(&trace, &AnalysisOptions::default()).expect("analyze");
     for (i, f) in r.functions.iter_mut().enumerate() {
         f.function = format!("{}{i}", hostile[i % hostile.len()]);
@@ -175,7 +186,8 @@ fn hostile_names_cannot_reach_gnuplot_as_commands() {
     r.validation =
         Some(build(&choices, None, 1.0, &ValidationOptions::default()).expect("validation"));
     let out = dir.path().join("plots");
-    let figs = plot_results(&r, &out, ImageFormat::Png).expect("plot");
+    let figs =
+        plot_results(&r, &out, ImageFormat::Png, &kpath_cli::Output::new(false)).expect("plot");
     assert!(!figs.is_empty());
     for entry in std::fs::read_dir(&out).expect("list") {
         let name = entry.expect("entry").file_name();

@@ -9,7 +9,7 @@ fn known_means_and_variances_are_recovered() {
     let path = dir.path().join("synth.trace");
     let mut cfg = SynthConfig::veth(4000);
     cfg.irq_probability = 0.05;
-    write_trace(&cfg, &path).expect("write");
+    write_trace(&cfg, &path, &kpath_cli::Output::new(false)).expect("write");
     let r = analyze_file(&path, &AnalysisOptions::default()).expect("analyze");
     for (stage, node) in [(Stage::Rx, &cfg.rx), (Stage::Tx, &cfg.tx)] {
         let s = r.stage(stage).expect("stage");

@@ -91,6 +91,9 @@ pub enum ProbeError {
     /// Nothing at all could be attached.
     #[error("nothing to record: no requested function or stage could be probed ({0})")]
     NothingToRecord(String),
+    /// The output file cannot be created (exists, a link, no such directory, ...).
+    #[error("{0}")]
+    Output(#[from] kpath_cli::OutputError),
     /// Writing the trace failed (disk full, ...).
     #[error("failed to write the trace: {0}")]
     Trace(#[from] kpath_trace::TraceError),

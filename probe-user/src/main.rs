@@ -153,9 +153,12 @@ struct RecordArgs {
     /// What to record.
     #[arg(long, value_enum, default_value = "trace")]
     mode: ModeArg,
-    /// Trace file to write.
+    /// Trace file to write (created new; never through a symbolic link).
     #[arg(short, long, default_value = "kpath.trace")]
     output: PathBuf,
+    /// Replace the output file if it exists.
+    #[arg(long)]
+    force: bool,
     /// Record process-context calls of this pid only.
     #[arg(long)]
     pid: Option<u32>,
@@ -166,7 +169,7 @@ struct RecordArgs {
     #[arg(long)]
     cpu: Option<u32>,
     /// Stop after this long: 10s, 500ms, 2m, or plain seconds.
-    #[arg(long, value_parser = parse_duration)]
+    #[arg(long, value_parser = kpath_cli::value::positive_duration)]
     duration: Option<Duration>,
     /// Stop after N root (depth-0) calls have returned.
     #[arg(long)]
@@ -202,37 +205,6 @@ struct RecordArgs {
     command: Vec<String>,
 }
 
-fn parse_duration(s: &str) -> Result<Duration, String> {
-    let (num, scale) = if let Some(n) = s.strip_suffix("ms") {
-        (n, 1e-3)
-    } else if let Some(n) = s.strip_suffix('s') {
-        (n, 1.0)
-    } else if let Some(n) = s.strip_suffix('m') {
-        (n, 60.0)
-    } else if let Some(n) = s.strip_suffix('h') {
-        (n, 3600.0)
-    } else {
-        (s, 1.0)
-    };
-    let v: f64 = num
-        .trim()
-        .parse()
-        .map_err(|_| format!("`{s}` is not a duration (e.g. 10s, 500ms, 2m)"))?;
-    if !(v.is_finite() && v > 0.0) {
-        return Err(format!("`{s}` must be a positive duration"));
-    }
-    // Bounded here, at parse time: `Duration::from_secs_f64` panics past u64 seconds, and a
-    // recording longer than a year is a typo.
-    const MAX_SECS: f64 = 366.0 * 24.0 * 3600.0;
-    let secs = v * scale;
-    if secs > MAX_SECS {
-        return Err(format!(
-            "`{s}` is longer than the allowed maximum of 366 days"
-        ));
-    }
-    Duration::try_from_secs_f64(secs).map_err(|e| format!("`{s}`: {e}"))
-}
-
 fn run_record(args: RecordArgs) -> Result<ExitCode> {
     if args.verbose {
         // Kernel-side records carry the eBPF crate's module path as their target.
@@ -261,6 +233,7 @@ fn run_record(args: RecordArgs) -> Result<ExitCode> {
             },
         },
         output: args.output.clone(),
+        output_policy: kpath_cli::Output::new(args.force),
         duration: args.duration,
         count: args.count,
         strict: args.strict,
@@ -405,7 +378,7 @@ struct DiscoverArgs {
     #[arg(long, default_value = "ip_rcv")]
     root: String,
     /// Stop after this long (else when COMMAND exits, or on Ctrl-C).
-    #[arg(long, value_parser = parse_duration)]
+    #[arg(long, value_parser = kpath_cli::value::positive_duration)]
     duration: Option<Duration>,
     /// Write the full result as JSON.
     #[arg(long, value_name = "FILE")]
@@ -413,6 +386,9 @@ struct DiscoverArgs {
     /// Write the called functions, one per line, for `record --functions-file`.
     #[arg(short, long, value_name = "FILE")]
     output: Option<PathBuf>,
+    /// Replace output files that exist.
+    #[arg(long)]
+    force: bool,
     /// How many functions to print.
     #[arg(long, default_value_t = 40)]
     top: usize,
@@ -431,6 +407,10 @@ fn run_discover(args: DiscoverArgs) -> Result<ExitCode> {
     }
     if args.command.is_empty() && args.duration.is_none() {
         bail!("give a session to run after `--`, or a --duration");
+    }
+    let out = kpath_cli::Output::new(args.force);
+    for path in [&args.json, &args.output].into_iter().flatten() {
+        out.check(path)?;
     }
     let kallsyms = kernel::Kallsyms::load()?;
     let candidates =
@@ -533,8 +513,7 @@ fn run_discover(args: DiscoverArgs) -> Result<ExitCode> {
     if let Some(path) = &args.json {
         let text =
             serde_json::to_string_pretty(&found).context("failed to encode the discovery")?;
-        std::fs::write(path, text)
-            .with_context(|| format!("failed to write {}", path.display()))?;
+        out.write(path, text)?;
     }
     if let Some(path) = &args.output {
         let mut text = format!(
@@ -544,8 +523,7 @@ fn run_discover(args: DiscoverArgs) -> Result<ExitCode> {
         for c in &found.called {
             text.push_str(&format!("{}  # calls={}\n", c.name, c.calls));
         }
-        std::fs::write(path, text)
-            .with_context(|| format!("failed to write {}", path.display()))?;
+        out.write(path, text)?;
     }
     Ok(match status.and_then(|s| s.code()) {
         Some(code) if code != 0 => ExitCode::from(u8::try_from(code).unwrap_or(1)),
@@ -564,10 +542,17 @@ struct CalibrateArgs {
     /// Write the results as JSON, for `record --calibration`.
     #[arg(short, long, value_name = "FILE")]
     output: Option<PathBuf>,
+    /// Replace the output file if it exists.
+    #[arg(long)]
+    force: bool,
 }
 
 fn run_calibrate(args: CalibrateArgs) -> Result<ExitCode> {
     use kpath_trace::Mechanism;
+    let out = kpath_cli::Output::new(args.force);
+    if let Some(path) = &args.output {
+        out.check(path)?;
+    }
     let wanted: Vec<Mechanism> = if args.mechanism.is_empty() {
         vec![Mechanism::Kprobe, Mechanism::Fentry, Mechanism::Tracepoint]
     } else {
@@ -633,8 +618,7 @@ fn run_calibrate(args: CalibrateArgs) -> Result<ExitCode> {
     if let Some(path) = &args.output {
         let text =
             serde_json::to_string_pretty(&costs).context("failed to encode the calibration")?;
-        std::fs::write(path, text)
-            .with_context(|| format!("failed to write {}", path.display()))?;
+        out.write(path, text)?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -738,33 +722,6 @@ fn main() -> ExitCode {
         Err(e) => {
             eprintln!("kpath-probe: {e:#}");
             ExitCode::from(2)
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::parse_duration;
-    use std::time::Duration;
-
-    /// Huge durations are refused at parse time instead of panicking in `Duration` (some
-    /// only after the probes were attached).
-    #[test]
-    fn durations_are_bounded_when_parsed() {
-        assert_eq!(parse_duration("1500ms"), Ok(Duration::from_millis(1500)));
-        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
-        for bad in [
-            "99999999999999999999",
-            "1e300",
-            "5e15h",
-            "inf",
-            "NaN",
-            "-1s",
-            "0",
-            "x",
-        ] {
-            let e = parse_duration(bad).expect_err(bad);
-            assert!(e.contains(bad), "the error names the value: {e}");
         }
     }
 }

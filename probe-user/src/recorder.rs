@@ -45,6 +45,9 @@ pub struct RecordOptions {
     pub settings: Settings,
     /// Trace file to write.
     pub output: PathBuf,
+    /// How it is created (never through a link; replaced only with `--force`; owned by the
+    /// user who ran `sudo`).
+    pub output_policy: kpath_cli::Output,
     /// Stop after this long.
     pub duration: Option<Duration>,
     /// Stop after this many root (depth-0) calls returned.
@@ -74,6 +77,7 @@ impl RecordOptions {
             stage_filter: Vec::new(),
             settings: Settings::default(),
             output: output.into(),
+            output_policy: kpath_cli::Output::new(false),
             duration: None,
             count: None,
             strict: false,
@@ -115,6 +119,8 @@ pub fn attach(opts: &RecordOptions) -> Result<(Probes, Metadata, Vec<Skipped>), 
     if !kernel::is_root() {
         return Err(ProbeError::NotRoot);
     }
+    // Before attaching anything: a recording that cannot be written is refused up front.
+    opts.output_policy.check(&opts.output)?;
     kernel::ensure_tracefs()?;
     let mut meta = Metadata::new(
         format!("kpath-probe {}", env!("CARGO_PKG_VERSION")),
@@ -362,7 +368,8 @@ impl Recording {
         } else {
             0
         };
-        let writer = TraceWriter::create_with_reserve(&opts.output, meta, reserve)?;
+        let file = opts.output_policy.create(&opts.output)?;
+        let writer = TraceWriter::with_reserve(file, meta, reserve)?;
         let ring = probes.take_events()?;
         // SAFETY: the ring buffer owns its map fd and is owned by the AsyncFd, so the fd stays
         // open for as long as it is registered.

@@ -361,12 +361,14 @@ pub fn pin_to_cpu(cpu: usize) -> io::Result<()> {
     }
 }
 
-fn busy_wait(d: Duration) {
+/// Spins for `d` (the emulated processing), or until `stop` is set: a stop request
+/// (SIGTERM, `--duration`) is never kept waiting behind a long busy time.
+fn busy_wait(d: Duration, stop: &AtomicBool) {
     if d.is_zero() {
         return;
     }
     let end = Instant::now() + d;
-    while Instant::now() < end {
+    while Instant::now() < end && !stop.load(Ordering::Relaxed) {
         std::hint::spin_loop();
     }
 }
@@ -464,7 +466,7 @@ fn worker(
             st.errors += 1;
             continue;
         };
-        busy_wait(cfg.busy);
+        busy_wait(cfg.busy, &shared.stop);
         let seq = if cfg.timestamps {
             payload::seq_of(&buf[..n])
         } else {

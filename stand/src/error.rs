@@ -17,6 +17,9 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
+    /// An output file or directory could not be created (exists, a link...).
+    #[error(transparent)]
+    Output(#[from] kpath_cli::OutputError),
     /// Reading or writing a file failed.
     #[error("failed to {op} {}", path.display())]
     File {

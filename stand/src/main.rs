@@ -12,14 +12,14 @@ use std::{
     time::Duration,
 };
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use kpath_stand::{
     arrival::Arrivals,
     echo::{self, EchoConfig, EchoServer},
     gen::{self, report::write_histogram_csv, Expect, GenConfig, Pattern},
     netns, signal, sweep, timestamps,
-    units::{parse_duration, parse_list},
+    units::parse_list,
 };
 
 #[derive(Parser)]
@@ -98,8 +98,8 @@ struct EchoArgs {
     /// Upstream server for --mode forward.
     #[arg(long)]
     upstream: Option<SocketAddr>,
-    /// Emulated processing per datagram: busy-wait this many microseconds.
-    #[arg(long, default_value_t = 0.0)]
+    /// Emulated processing per datagram: busy-wait this many microseconds (at most 10⁶).
+    #[arg(long, default_value_t = 0.0, value_parser = kpath_cli::value::busy_us)]
     busy_us: f64,
     /// Pin worker i to CPU list[i % len], e.g. --pin-cpu 1 or --pin-cpu 0,1.
     #[arg(long, value_name = "CPUS")]
@@ -115,7 +115,7 @@ struct EchoArgs {
     #[arg(long)]
     max_datagrams: Option<u64>,
     /// Stop after this long (e.g. 10s, 500ms).
-    #[arg(long, value_parser = parse_duration)]
+    #[arg(long, value_parser = kpath_cli::value::positive_duration)]
     duration: Option<Duration>,
     /// Write the bound address to this file once the server is ready.
     #[arg(long, value_name = "FILE")]
@@ -123,6 +123,9 @@ struct EchoArgs {
     /// Write the shutdown summary as JSON.
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
+    /// Replace output files that exist (never through a link).
+    #[arg(long)]
+    force: bool,
     /// SO_RCVBUF in bytes.
     #[arg(long)]
     recv_buffer: Option<usize>,
@@ -153,7 +156,7 @@ struct GenArgs {
     #[arg(long)]
     count: Option<u64>,
     /// Time bound of the whole run, warm-up included (default 300s).
-    #[arg(long, value_parser = parse_duration)]
+    #[arg(long, value_parser = kpath_cli::value::positive_duration)]
     duration: Option<Duration>,
     /// Datagrams sent first and not measured.
     #[arg(long, default_value_t = 0)]
@@ -162,7 +165,7 @@ struct GenArgs {
     #[arg(long, default_value_t = 1)]
     seed: u64,
     /// Replies later than this are late and their datagram counted lost.
-    #[arg(long, value_parser = parse_duration, default_value = "1s")]
+    #[arg(long, value_parser = kpath_cli::value::positive_duration, default_value = "1s")]
     timeout: Duration,
     /// pingpong: one at a time; closed: --clients ping-pong clients; open: --rate on a schedule.
     #[arg(long, value_enum, default_value = "pingpong")]
@@ -170,8 +173,8 @@ struct GenArgs {
     /// Concurrent clients for --pattern closed.
     #[arg(long, default_value_t = 1)]
     clients: u32,
-    /// Datagrams per second for --pattern open.
-    #[arg(long)]
+    /// Datagrams per second for --pattern open (above 0, at most 10⁸).
+    #[arg(long, value_parser = kpath_cli::value::rate)]
     rate: Option<f64>,
     /// Inter-arrival distribution for --pattern open.
     #[arg(long, value_enum, default_value = "poisson")]
@@ -185,6 +188,9 @@ struct GenArgs {
     /// Write the full RTT histogram as CSV: value_ns,count,cumulative_fraction.
     #[arg(long, value_name = "FILE")]
     histogram: Option<PathBuf>,
+    /// Replace output files that exist (never through a link).
+    #[arg(long)]
+    force: bool,
     /// Allow targets outside loopback (a real two-host stand, or the namespaces).
     #[arg(long)]
     allow_remote: bool,
@@ -211,7 +217,7 @@ struct SweepArgs {
     #[arg(long, default_value_t = 20_000)]
     count: u64,
     /// Time bound per cell.
-    #[arg(long, value_parser = parse_duration, default_value = "10s")]
+    #[arg(long, value_parser = kpath_cli::value::positive_duration, default_value = "10s")]
     duration: Duration,
     /// Warm-up datagrams per cell.
     #[arg(long, default_value_t = 1000)]
@@ -220,10 +226,10 @@ struct SweepArgs {
     #[arg(long, default_value_t = 1)]
     workers: usize,
     /// Interval of the server CPU/RSS sampling.
-    #[arg(long, value_parser = parse_duration, default_value = "100ms")]
+    #[arg(long, value_parser = kpath_cli::value::positive_duration, default_value = "100ms")]
     sample_interval: Duration,
     /// Reply timeout.
-    #[arg(long, value_parser = parse_duration, default_value = "1s")]
+    #[arg(long, value_parser = kpath_cli::value::positive_duration, default_value = "1s")]
     timeout: Duration,
     /// Output directory (CSV, JSON, plots).
     #[arg(long, default_value = "sweep-out")]
@@ -231,6 +237,9 @@ struct SweepArgs {
     /// Skip drawing the plots.
     #[arg(long)]
     no_plots: bool,
+    /// Replace files in the output directory that exist (never through a link).
+    #[arg(long)]
+    force: bool,
 }
 
 fn main() -> ExitCode {
@@ -261,12 +270,6 @@ fn run(cli: Cli) -> Result<ExitCode> {
 }
 
 fn run_echo(a: EchoArgs) -> Result<()> {
-    if !(a.busy_us.is_finite() && a.busy_us >= 0.0) {
-        bail!(
-            "invalid value for --busy-us: {} is not a non-negative number",
-            a.busy_us
-        );
-    }
     let pin_cpus = match &a.pin_cpu {
         Some(list) => parse_list("--pin-cpu", list)?,
         None => Vec::new(),
@@ -290,11 +293,11 @@ fn run_echo(a: EchoArgs) -> Result<()> {
         count_backlog: a.count_backlog,
         recv_buffer: a.recv_buffer,
     };
-    if let Some(path) = &a.timestamps {
-        check_output_dir("--timestamps", path)?;
-    }
-    if let Some(path) = &a.json {
-        check_output_dir("--json", path)?;
+    let out = kpath_cli::Output::new(a.force);
+    for (flag, path) in [("--timestamps", &a.timestamps), ("--json", &a.json)] {
+        if let Some(path) = path {
+            out.check(path).with_context(|| format!("bad {flag}"))?;
+        }
     }
     signal::install().context("failed to install signal handlers")?;
     let server = EchoServer::start(cfg)
@@ -310,41 +313,28 @@ fn run_echo(a: EchoArgs) -> Result<()> {
     }
     let summary = server.wait(signal::requested);
     if let Some(path) = &a.timestamps {
-        timestamps::write_csv(path, &summary.timestamps)
+        timestamps::write_csv(path, &summary.timestamps, &out)
             .context("failed to write the timestamps (--timestamps)")?;
     }
     if let Some(path) = &a.json {
         let text =
             serde_json::to_string_pretty(&summary).context("failed to serialise the summary")?;
-        fs::write(path, text + "\n")
-            .with_context(|| format!("failed to write {} (--json)", path.display()))?;
+        out.write(path, text + "\n")
+            .context("failed to write --json")?;
     }
     let mut out = io::stdout().lock();
     writeln!(out, "{}", summary.line()).and_then(|_| out.flush())?;
     Ok(())
 }
 
-/// Fails before any traffic when `path`'s directory does not exist, naming the flag: a run
-/// must not do all its work and then have nowhere to put the result.
-fn check_output_dir(flag: &str, path: &Path) -> Result<()> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    if !dir.is_dir() {
-        anyhow::bail!(
-            "{flag} {}: the directory {} does not exist",
-            path.display(),
-            dir.display()
-        );
-    }
-    Ok(())
-}
-
-fn write_atomically(path: &Path, text: &str) -> io::Result<()> {
+/// Writes the ready file whole or not at all: a waiting script never reads half an address.
+/// Written to `PATH.tmp` (created new, a stale one replaced, never through a link) and renamed
+/// over `path`, which replaces a link rather than following it. The ready file is a
+/// rendezvous, not a result: it is always replaced.
+fn write_atomically(path: &Path, text: &str) -> Result<()> {
     let tmp = path.with_extension("tmp");
-    fs::write(&tmp, text)?;
-    fs::rename(&tmp, path)
+    kpath_cli::Output::new(true).write(&tmp, text)?;
+    fs::rename(&tmp, path).with_context(|| format!("failed to rename {}", tmp.display()))
 }
 
 fn run_gen(a: GenArgs) -> Result<()> {
@@ -375,19 +365,22 @@ fn run_gen(a: GenArgs) -> Result<()> {
         expect: a.expect,
         allow_remote: a.allow_remote,
     };
-    if let Some(path) = &a.json {
-        check_output_dir("--json", path)?;
+    let out = kpath_cli::Output::new(a.force);
+    for (flag, path) in [("--json", &a.json), ("--histogram", &a.histogram)] {
+        if let Some(path) = path {
+            out.check(path).with_context(|| format!("bad {flag}"))?;
+        }
     }
     let outcome = gen::run(&cfg)
         .with_context(|| format!("failed to run the generator against {}", a.target))?;
     if let Some(path) = &a.json {
         outcome
             .report
-            .write_json(path)
+            .write_json(path, &out)
             .context("failed to write the report (--json)")?;
     }
     if let Some(path) = &a.histogram {
-        write_histogram_csv(&outcome.histogram, path)
+        write_histogram_csv(&outcome.histogram, path, &out)
             .context("failed to write the histogram (--histogram)")?;
     }
     if !a.quiet {
@@ -442,11 +435,26 @@ fn run_in(side: Side, command: &[String]) -> Result<ExitCode> {
     })
 }
 
+/// `--busy-us` of `sweep`: a list, each value bounded as `echo --busy-us` is.
+fn parse_busy_list(list: &str) -> Result<Vec<f64>> {
+    list.split(',')
+        .filter(|p| !p.trim().is_empty())
+        .map(|p| kpath_cli::value::busy_us(p).map_err(|e| anyhow::anyhow!("--busy-us: {e}")))
+        .collect()
+}
+
 fn run_sweep(a: SweepArgs) -> Result<()> {
+    let out = kpath_cli::Output::new(a.force);
+    // Before any cell runs: the results must have somewhere to go.
+    for name in ["sweep.csv", "sweep.json"] {
+        if a.out.is_dir() {
+            out.check(&a.out.join(name)).context("bad --out")?;
+        }
+    }
     let plan = sweep::SweepPlan {
         clients: parse_list("--clients", &a.clients)?,
         sizes: parse_list("--sizes", &a.sizes)?,
-        busy_us: parse_list("--busy-us", &a.busy_us)?,
+        busy_us: parse_busy_list(&a.busy_us)?,
         repeat: a.repeat,
         count: a.count,
         duration: a.duration,
@@ -459,7 +467,7 @@ fn run_sweep(a: SweepArgs) -> Result<()> {
     };
     signal::install().context("failed to install signal handlers")?;
     let results = sweep::run(&plan, signal::requested).context("failed to run the sweep")?;
-    sweep::write_outputs(&results, &a.out, !a.no_plots)
+    sweep::write_outputs(&results, &a.out, !a.no_plots, &out)
         .with_context(|| format!("failed to write the sweep results to {}", a.out.display()))?;
     println!(
         "sweep: {} cells written to {}",

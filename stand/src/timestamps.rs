@@ -227,9 +227,10 @@ pub fn drain_tx(
     }
 }
 
-/// Writes records in the CSV format described in the module docs.
-pub fn write_csv(path: &Path, records: &[TimestampRecord]) -> Result<()> {
-    let file = File::create(path).map_err(|e| Error::file("create", path, e))?;
+/// Writes records in the CSV format described in the module docs to `path`, created as `out`
+/// says.
+pub fn write_csv(path: &Path, records: &[TimestampRecord], out: &kpath_cli::Output) -> Result<()> {
+    let file = out.create(path)?;
     let mut w = BufWriter::new(file);
     let write = |w: &mut BufWriter<File>| -> io::Result<()> {
         writeln!(w, "worker,index,seq,len,rx_ns,tx_ns,sojourn_ns")?;
@@ -308,7 +309,7 @@ mod tests {
                 tx_ns: 2_100,
             },
         ];
-        write_csv(&path, &recs).expect("write");
+        write_csv(&path, &recs, &kpath_cli::Output::new(false)).expect("write");
         assert_eq!(read_csv(&path).expect("read"), recs);
         assert_eq!(recs[0].sojourn_ns(), 500);
     }

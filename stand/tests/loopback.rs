@@ -340,3 +340,67 @@ fn output_paths_are_checked_before_the_run() {
         assert!(out.stdout.is_empty(), "something ran: {:?}", out.stdout);
     }
 }
+
+/// An existing output is kept unless `--force`, a link there is never written through, and
+/// a value out of range is refused at parse time (no panic, no endless busy loop).
+#[test]
+fn outputs_are_not_overwritten_or_followed_and_values_are_bounded() {
+    use std::process::Command;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let existing = dir.path().join("gen.json");
+    std::fs::write(&existing, "mine").expect("write");
+    let victim = dir.path().join("victim");
+    std::fs::write(&victim, "precious").expect("write");
+    let link = dir.path().join("link.csv");
+    std::os::unix::fs::symlink(&victim, &link).expect("symlink");
+    let gen = Command::new(BIN)
+        .args([
+            "gen",
+            "--target",
+            "127.0.0.1:9",
+            "--count",
+            "100000",
+            "--json",
+        ])
+        .arg(&existing)
+        .output()
+        .expect("run gen");
+    let echo = Command::new(BIN)
+        .args([
+            "echo",
+            "--listen",
+            "127.0.0.1:0",
+            "--duration",
+            "20s",
+            "--timestamps",
+        ])
+        .arg(&link)
+        .output()
+        .expect("run echo");
+    for (out, what) in [(&gen, "already exists"), (&echo, "symbolic link")] {
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(what), "{err}");
+        assert!(out.stdout.is_empty(), "something ran: {:?}", out.stdout);
+    }
+    assert_eq!(std::fs::read_to_string(&existing).expect("read"), "mine");
+    assert_eq!(std::fs::read_to_string(&victim).expect("read"), "precious");
+
+    for args in [
+        &["echo", "--busy-us", "18446744073709551615"][..],
+        &["echo", "--duration", "1e300"],
+        &["gen", "--duration", "5e15h"],
+        &["gen", "--pattern", "open", "--rate", "inf"],
+        &["sweep", "--busy-us", "0,1e12"],
+    ] {
+        let out = Command::new(BIN).args(args).output().expect("run");
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        let first = err.lines().next().unwrap_or_default();
+        assert!(
+            first.contains("invalid value") || first.contains("--busy-us"),
+            "{args:?}: the first line names the problem: {err}"
+        );
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+    }
+}

@@ -36,7 +36,8 @@ fn small_sweep_writes_csv_json_and_plots() {
     if !plots {
         eprintln!("gnuplot not installed: checking CSV and JSON only");
     }
-    sweep::write_outputs(&results, dir.path(), plots).expect("write outputs");
+    sweep::write_outputs(&results, dir.path(), plots, &kpath_cli::Output::new(false))
+        .expect("write outputs");
     let csv = std::fs::read_to_string(dir.path().join("sweep.csv")).expect("csv");
     assert_eq!(csv.lines().count(), 5);
     assert!(dir.path().join("sweep.json").exists());

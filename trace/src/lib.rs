@@ -26,5 +26,5 @@ pub use meta::{
     CallerCost, FunctionInfo, Mechanism, Metadata, PairTiming, ProbeCost, RecorderUsage,
 };
 pub use probe_common::event::{flags, Event, EventKind, ExecContext, EVENT_SIZE};
-pub use reader::{Events, TraceReader};
+pub use reader::{CutTail, Events, TraceReader};
 pub use writer::TraceWriter;

@@ -43,6 +43,32 @@ pub struct TraceReader<R: Read> {
     /// `metadata.functions.len()` and `metadata.cpu_count`, hoisted for validation.
     functions: u64,
     cpu_count: u32,
+    /// The partial record an unfinished trace ended with, once the end was reached.
+    cut_tail: Option<CutTail>,
+}
+
+/// The partial last record of an unfinished trace (the recorder was killed, or its disk
+/// filled, in the middle of a write). The reader stops before it: the records up to it are
+/// good and are returned; this one is lost and must be reported (`kpath` warns on every
+/// command). A finalised trace promises its record count, so a cut record there is an error.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct CutTail {
+    /// Index the record would have had (= the number of whole records before it).
+    pub index: u64,
+    /// Its byte offset.
+    pub offset: u64,
+    /// Bytes of it present in the file (less than a record).
+    pub bytes: usize,
+}
+
+impl std::fmt::Display for CutTail {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the trace is unfinished and its last record ({} at offset {}) is cut short, {} of {} bytes; read up to the last whole record ({} records)",
+            self.index, self.offset, self.bytes, EVENT_SIZE, self.index
+        )
+    }
 }
 
 impl TraceReader<File> {
@@ -162,7 +188,14 @@ impl<R: Read> TraceReader<R> {
             start: 0,
             checked: 0,
             end: 0,
+            cut_tail: None,
         })
+    }
+
+    /// The cut-short last record of an unfinished trace, once reading reached it (see
+    /// [`CutTail`]); `None` while reading, and for complete traces.
+    pub fn cut_tail(&self) -> Option<CutTail> {
+        self.cut_tail
     }
 
     /// The trace's metadata.
@@ -236,6 +269,18 @@ impl<R: Read> TraceReader<R> {
         }
         if self.end - self.start < EVENT_SIZE && !self.refill()? {
             let have = self.end - self.start;
+            if have > 0 && self.expected.is_none() {
+                // Salvage: an unfinished trace ends where the writer stopped, possibly inside
+                // a record. Keep everything before it; note the loss.
+                self.cut_tail = Some(CutTail {
+                    index: self.index,
+                    offset: self.offset,
+                    bytes: have,
+                });
+                self.start = self.end;
+                self.checked = self.end;
+                return Ok(());
+            }
             if have > 0 {
                 return Err(TraceError::TruncatedRecord {
                     index: self.index,

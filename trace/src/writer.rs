@@ -27,7 +27,9 @@ pub struct TraceWriter<W: Write + Seek> {
 }
 
 impl TraceWriter<File> {
-    /// Creates (truncating) a trace file at `path`.
+    /// Creates a new trace file at `path`: it must not exist, and a symbolic link there is not
+    /// followed (`O_CREAT | O_EXCL` refuses any existing name, links included). The tools create their outputs with `kpath_cli::Output`
+    /// (`--force`, the sudo user) and hand the file to [`TraceWriter::with_reserve`].
     pub fn create(path: impl AsRef<Path>, metadata: Metadata) -> Result<Self, TraceError> {
         Self::create_with_reserve(path, metadata, 0)
     }
@@ -40,7 +42,10 @@ impl TraceWriter<File> {
         extra: usize,
     ) -> Result<Self, TraceError> {
         let path = path.as_ref();
-        let file = File::create(path)
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(path)
             .map_err(|e| TraceError::io(format!("creating trace {}", path.display()), e))?;
         Self::with_reserve(file, metadata, extra)
     }

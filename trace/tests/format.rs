@@ -128,6 +128,22 @@ fn unfinished_trace_reads_to_end_of_file() {
     assert_eq!(r.metadata().stop_time_unix_ns, None);
     let got = r.events().collect::<Result<Vec<_>, _>>().expect("events");
     assert_eq!(got, sample_events());
+    assert_eq!(r.cut_tail(), None);
+
+    // Salvage: the writer died inside the last record (a full disk, kill -9 mid-write). The
+    // records before it are read, and the cut one is reported with its index and offset.
+    for cut in [1, 32, 63] {
+        let end = bytes.len() - 64 + cut;
+        let mut r = TraceReader::new(&bytes[..end]).expect("reader");
+        let got = r.events().collect::<Result<Vec<_>, _>>().expect("salvaged");
+        assert_eq!(got, sample_events()[..3]);
+        let tail = r.cut_tail().expect("the cut record is reported");
+        assert_eq!((tail.index, tail.bytes), (3, cut));
+        assert_eq!(tail.offset, (bytes.len() - 64) as u64);
+        assert!(tail
+            .to_string()
+            .contains("read up to the last whole record (3 records)"));
+    }
 }
 
 /// Writes a trace with plain byte operations, following only `docs/trace-format.md`.

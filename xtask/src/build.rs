@@ -57,7 +57,79 @@ pub fn build_ebpf() -> Result<PathBuf> {
     run(&mut ebpf_cargo("build")).context("failed to build the eBPF object")?;
     let object = ebpf_object();
     check_no_subprograms(&object)?;
+    check_read_only_helpers(&object)?;
     Ok(object)
+}
+
+/// The kernel helpers kpath's eBPF programs may call, by number (`include/uapi/linux/bpf.h`).
+/// None writes to kernel or user memory, changes a return value or signals a task: the
+/// programs read clocks, ids and kernel memory, and write only into kpath's own maps and
+/// ring buffers. `docs/security.md` quotes this list.
+pub const READ_ONLY_HELPERS: [(u32, &str); 15] = [
+    (1, "map_lookup_elem"),
+    (2, "map_update_elem"),
+    (3, "map_delete_elem"),
+    (5, "ktime_get_ns"),
+    (8, "get_smp_processor_id"),
+    (14, "get_current_pid_tgid"),
+    (16, "get_current_comm"),
+    (113, "probe_read_kernel"),
+    (130, "ringbuf_output"),
+    (131, "ringbuf_reserve"),
+    (132, "ringbuf_submit"),
+    (133, "ringbuf_discard"),
+    (134, "ringbuf_query"),
+    (173, "get_func_ip"),
+    (125, "ktime_get_boot_ns"),
+];
+
+/// Fails if any program calls a helper outside [`READ_ONLY_HELPERS`] (`bpf_probe_write_user`,
+/// `bpf_override_return`, `bpf_send_signal`, ...): the programs only read, and this keeps
+/// them so on every build. Helper calls are the only way a BPF program affects anything
+/// outside its own stack and maps, so the disassembly's `call N` instructions are the whole
+/// list (the object has no BPF-to-BPF calls: [`check_no_subprograms`]).
+fn check_read_only_helpers(object: &std::path::Path) -> Result<()> {
+    let listing = crate::util::output(
+        Command::new("/usr/lib/llvm-22/bin/llvm-objdump")
+            .arg("-d")
+            .arg(object),
+    )
+    .context("failed to disassemble the eBPF object")?;
+    let refused = helpers_outside_the_list(&listing)?;
+    if !refused.is_empty() {
+        anyhow::bail!(
+            "the eBPF programs call helpers outside the read-only list (xtask/src/build.rs): call {}",
+            refused.join(", call ")
+        );
+    }
+    Ok(())
+}
+
+/// The `call` operands of an `llvm-objdump -d` listing that are not in
+/// [`READ_ONLY_HELPERS`]; an error if the listing has no call at all (an unexpected format
+/// must not pass as "nothing refused").
+fn helpers_outside_the_list(listing: &str) -> Result<Vec<String>> {
+    let mut refused = std::collections::BTreeSet::new();
+    let mut calls = 0usize;
+    for operand in listing
+        .lines()
+        .filter_map(|l| l.split_once("\tcall ").map(|(_, op)| op.trim()))
+    {
+        calls += 1;
+        let id = match operand.strip_prefix("0x") {
+            Some(hex) => u32::from_str_radix(hex, 16).ok(),
+            None => operand.parse().ok(),
+        };
+        if !id.is_some_and(|id| READ_ONLY_HELPERS.iter().any(|&(h, _)| h == id)) {
+            refused.insert(operand.to_string());
+        }
+    }
+    if calls == 0 {
+        anyhow::bail!(
+            "found no helper call in the eBPF object's disassembly: is llvm-objdump's format unexpected?"
+        );
+    }
+    Ok(refused.into_iter().collect())
 }
 
 /// Functions bpf-linker exports whether or not anything calls them.
@@ -103,4 +175,23 @@ pub fn build() -> Result<()> {
         .current_dir(workspace_root())
         .args(["build", "--release", "--bins"]))
     .context("failed to build the binaries")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::helpers_outside_the_list;
+
+    #[test]
+    fn write_helpers_are_refused() {
+        let ok =
+            "   0:\t85 00 00 00 0e 00 00 00\tcall 0xe\n  12:\t85 00 00 00 83 00 00 00\tcall 0x83\n";
+        assert!(helpers_outside_the_list(ok).expect("listing").is_empty());
+        // bpf_probe_write_user (36 = 0x24) and bpf_override_return (58 = 0x3a).
+        let bad = format!("{ok}  20:\t85 00 00 00 24 00 00 00\tcall 0x24\n  21:\t85 00 00 00 3a 00 00 00\tcall 0x3a\n");
+        assert_eq!(
+            helpers_outside_the_list(&bad).expect("listing"),
+            vec!["0x24".to_string(), "0x3a".to_string()]
+        );
+        assert!(helpers_outside_the_list("no instructions here").is_err());
+    }
 }

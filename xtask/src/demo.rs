@@ -85,7 +85,7 @@ impl Echo {
         let mut cmd = Command::new("ip");
         cmd.args(["netns", "exec", PROXY_NS])
             .arg(release_binary("kpath-stand"))
-            .args(["echo", "--listen", PROXY_ADDR, "--ready-file"])
+            .args(["echo", "--force", "--listen", PROXY_ADDR, "--ready-file"])
             .arg(ready)
             .arg("--timestamps")
             .arg(csv)
@@ -217,7 +217,7 @@ pub fn demo(opts: &DemoOptions) -> Result<()> {
     // 0. The probes' own cost (method step 1), stored in the trace for analysis.
     let calibration = out.join("calibration.json");
     run(Command::new(release_binary("kpath-probe"))
-        .args(["calibrate", "--count", "10000", "-o"])
+        .args(["calibrate", "--force", "--count", "10000", "-o"])
         .arg(&calibration))
     .context("failed to calibrate the probes")?;
 
@@ -232,6 +232,7 @@ pub fn demo(opts: &DemoOptions) -> Result<()> {
     record
         .args([
             "record",
+            "--force",
             "--mechanism",
             "auto",
             "--preset",
@@ -253,7 +254,14 @@ pub fn demo(opts: &DemoOptions) -> Result<()> {
         .arg("--")
         .args(["ip", "netns", "exec", GEN_NS])
         .arg(release_binary("kpath-stand"))
-        .args(["gen", "--target", PROXY_ADDR, "--allow-remote", "-q"])
+        .args([
+            "gen",
+            "--force",
+            "--target",
+            PROXY_ADDR,
+            "--allow-remote",
+            "-q",
+        ])
         .args([
             "--count",
             &opts.count.to_string(),
@@ -273,7 +281,7 @@ pub fn demo(opts: &DemoOptions) -> Result<()> {
     // hands the datagram over when bottom halves are re-enabled), so dropping interrupted
     // samples would drop every send.
     run(kpath()
-        .arg("analyze")
+        .args(["analyze", "--force"])
         .arg(&trace)
         .args(["--filter", "net", "-o"])
         .arg(out.join("results.json")))?;
@@ -319,14 +327,14 @@ pub fn demo(opts: &DemoOptions) -> Result<()> {
 
     // 4. Results with validation, plots, the report.
     run(kpath()
-        .arg("analyze")
+        .args(["analyze", "--force"])
         .arg(&trace)
         .args(["--filter", "net", "-o"])
         .arg(out.join("results.json"))
         .arg("--validation")
         .arg(&points_file))?;
     run(kpath()
-        .arg("html")
+        .args(["html", "--force"])
         .arg(out.join("results.json"))
         .arg("-o")
         .arg(&out))?;
@@ -353,6 +361,7 @@ fn validation_point(
     let mut gen = in_ns(GEN_NS, &release_binary("kpath-stand"));
     gen.args([
         "gen",
+        "--force",
         "--target",
         PROXY_ADDR,
         "--allow-remote",
@@ -426,13 +435,13 @@ fn demo_vm(opts: &DemoOptions) -> Result<()> {
     fs::copy(dir.join("demo.trace"), &trace).context("failed to copy the VM trace")?;
     // `--filter net` for the same reason as on the host: the peer's softirq runs inside sends.
     run(kpath()
-        .arg("analyze")
+        .args(["analyze", "--force"])
         .arg(&trace)
         .args(["--filter", "net"])
         .arg("-o")
         .arg(out.join("results.json")))?;
     run(kpath()
-        .arg("html")
+        .args(["html", "--force"])
         .arg(out.join("results.json"))
         .arg("-o")
         .arg(out))?;

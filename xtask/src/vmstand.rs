@@ -345,7 +345,7 @@ fn analyse(trace: &Path, out: &Path, suffix: &str) -> Result<()> {
     let results = out.join(format!("results{suffix}.json"));
     crate::util::run(
         Command::new(&kpath)
-            .arg("analyze")
+            .args(["analyze", "--force"])
             .arg(trace)
             .arg("-o")
             .arg(&results),

@@ -125,6 +125,9 @@ pub fn metadata(r: &Results) -> Vec<Meta> {
         },
         t.lost_events > 0,
     );
+    if let Some(cut) = &t.cut_tail {
+        put("cut record", cut.to_string(), true);
+    }
     if let Some(f) = t.notes.get("fallback") {
         put("mechanism fallback", compact_json(f), true);
     }

@@ -119,6 +119,9 @@ pub fn render(r: &Results) -> String {
     } else {
         let _ = writeln!(o, "lost events: 0");
     }
+    if let Some(cut) = &r.trace.cut_tail {
+        let _ = writeln!(o, "!!! WARNING: {cut} !!!");
+    }
     let a = &r.anomalies;
     if a.unmatched_exits + a.unwound_calls + a.depth_gaps + a.depth_overflows + a.open_at_end > 0 {
         let _ = writeln!(

@@ -1,7 +1,6 @@
 //! The generator's result: one serialisable struct, a human summary, histogram export.
 
 use std::{
-    fs::File,
     io::{BufWriter, Write},
     path::Path,
 };
@@ -163,9 +162,9 @@ impl GenReport {
         s
     }
 
-    /// Writes the report as pretty JSON.
-    pub fn write_json(&self, path: &Path) -> Result<()> {
-        let file = File::create(path).map_err(|e| Error::file("create", path, e))?;
+    /// Writes the report as pretty JSON to `path`, created as `out` says.
+    pub fn write_json(&self, path: &Path, out: &kpath_cli::Output) -> Result<()> {
+        let file = out.create(path)?;
         let mut w = BufWriter::new(file);
         serde_json::to_writer_pretty(&mut w, self)
             .map_err(|e| Error::file("write", path, e.into()))?;
@@ -183,8 +182,8 @@ fn serde_plain<T: Serialize>(v: &T) -> String {
 }
 
 /// Writes every recorded histogram bucket as CSV: `value_ns,count,cumulative_fraction`.
-pub fn write_histogram_csv(h: &Histogram<u64>, path: &Path) -> Result<()> {
-    let file = File::create(path).map_err(|e| Error::file("create", path, e))?;
+pub fn write_histogram_csv(h: &Histogram<u64>, path: &Path, out: &kpath_cli::Output) -> Result<()> {
+    let file = out.create(path)?;
     let mut w = BufWriter::new(file);
     let total = h.len().max(1) as f64;
     let mut run = || -> std::io::Result<()> {

@@ -5,7 +5,6 @@
 pub mod plot;
 
 use std::{
-    fs::{self, File},
     io::{BufRead, BufReader, BufWriter, Write},
     net::SocketAddr,
     path::{Path, PathBuf},
@@ -275,11 +274,17 @@ fn csv_row(r: &CellResult) -> String {
     )
 }
 
-/// Writes `sweep.csv`, `sweep.json` and (with `plots`) the plot grid into `dir`.
-pub fn write_outputs(results: &[CellResult], dir: &Path, plots: bool) -> Result<()> {
-    fs::create_dir_all(dir).map_err(|e| Error::file("create", dir, e))?;
+/// Writes `sweep.csv`, `sweep.json` and (with `plots`) the plot grid into `dir`, files created
+/// as `out` says.
+pub fn write_outputs(
+    results: &[CellResult],
+    dir: &Path,
+    plots: bool,
+    out: &kpath_cli::Output,
+) -> Result<()> {
+    out.create_dir(dir)?;
     let csv = dir.join("sweep.csv");
-    let file = File::create(&csv).map_err(|e| Error::file("create", &csv, e))?;
+    let file = out.create(&csv)?;
     let mut w = BufWriter::new(file);
     let mut write_rows = || -> std::io::Result<()> {
         writeln!(w, "{CSV_HEADER}")?;
@@ -292,9 +297,9 @@ pub fn write_outputs(results: &[CellResult], dir: &Path, plots: bool) -> Result<
     let json = dir.join("sweep.json");
     let text =
         serde_json::to_string_pretty(results).map_err(|e| Error::file("write", &json, e.into()))?;
-    fs::write(&json, text + "\n").map_err(|e| Error::file("write", &json, e))?;
+    out.write(&json, text + "\n")?;
     if plots {
-        plot::draw(results, dir)?;
+        plot::draw(results, dir, out)?;
     }
     Ok(())
 }

@@ -5,7 +5,7 @@
 //! separated, one block per size) and `NAME.gp` (the gnuplot script that drew it). This module
 //! depends only on [`CellResult`] so it can move to the analysis crate.
 
-use std::{collections::BTreeMap, fmt::Write as _, fs, path::Path};
+use std::{collections::BTreeMap, fmt::Write as _, path::Path};
 
 use gnuplot::{AutoOption, AxesCommon, Caption, Figure, PointSymbol};
 
@@ -53,8 +53,8 @@ pub fn series(results: &[CellResult]) -> BTreeMap<String, BTreeMap<usize, Vec<Po
     out
 }
 
-/// Draws one PNG (+ `.gp`, `.dat`) per busy-us value into `dir`.
-pub fn draw(results: &[CellResult], dir: &Path) -> Result<()> {
+/// Draws one PNG (+ `.gp`, `.dat`) per busy-us value into `dir`, files created as `out` says.
+pub fn draw(results: &[CellResult], dir: &Path, out: &kpath_cli::Output) -> Result<()> {
     for (busy, by_size) in series(results) {
         let name = format!("sweep-busy{busy}us");
         let mut dat = String::from("# size clients throughput_per_s rtt_p50_us rtt_p99_us\n");
@@ -69,7 +69,7 @@ pub fn draw(results: &[CellResult], dir: &Path) -> Result<()> {
             dat.push_str("\n\n");
         }
         let dat_path = dir.join(format!("{name}.dat"));
-        fs::write(&dat_path, dat).map_err(|e| Error::file("write", &dat_path, e))?;
+        out.write(&dat_path, dat)?;
 
         let mut fig = Figure::new();
         fig.set_multiplot_layout(2, by_size.len().max(1))
@@ -106,7 +106,11 @@ pub fn draw(results: &[CellResult], dir: &Path) -> Result<()> {
             &format!("pngcairo size {width},600"),
             &png.to_string_lossy(),
         );
-        fig.echo_to_file(&gp);
+        // The script and the image are files of ours before gnuplot or the crate open them
+        // (both would follow a link): the script is echoed into our descriptor.
+        let mut script = out.create(&gp)?;
+        fig.echo(&mut script);
+        out.reserve(&png)?;
         fig.show_and_keep_running().map_err(|e| Error::Plot {
             what: png.display().to_string(),
             detail: format!("{e} (is gnuplot installed?)"),

@@ -229,7 +229,7 @@ pub fn run(opts: &BenchOptions) -> Result<AnalysisBench> {
     eprintln!("bench analysis: kpath export --format csv of {small_records} records");
     let export = measure(
         Command::new(&kpath)
-            .arg("export")
+            .args(["export", "--force"])
             .arg(&small_path)
             .args(["--format", "csv", "-o"])
             .arg(&csv_path)

@@ -243,7 +243,13 @@ impl Ctx {
         let out = self.dir.join("calibration.json");
         let _ = std::fs::remove_file(&out);
         let status = Command::new(&self.kpath_probe)
-            .args(["calibrate", "--mechanism", "tracepoint", "--count"])
+            .args([
+                "calibrate",
+                "--force",
+                "--mechanism",
+                "tracepoint",
+                "--count",
+            ])
             .arg(count.to_string())
             .arg("-o")
             .arg(&out)
@@ -266,6 +272,7 @@ impl Ctx {
             let child = Command::new(&self.kpath_probe)
                 .args([
                     "record",
+                    "--force",
                     "--mechanism",
                     "tracepoint",
                     "-q",
@@ -444,6 +451,7 @@ impl Ctx {
         let status = netns::command_in(&stand.gen_ns, &self.kpath_stand)
             .args([
                 "gen",
+                "--force",
                 "--target",
                 target,
                 "--allow-remote",

@@ -1,0 +1,143 @@
+//! Command-line values parsed with their bounds, for `clap`'s `value_parser`.
+//!
+//! Every duration, rate and busy time is checked here, at parse time, so that an absurd value
+//! is a one-line usage error before anything is attached or sent, never a panic converting it
+//! later (`Duration::from_secs_f64(1e300)`) nor a loop that cannot end.
+
+use std::time::Duration;
+
+/// The longest duration any kpath tool accepts: 366 days. A longer run is a typo.
+pub const MAX_DURATION: Duration = Duration::from_secs(366 * 24 * 3600);
+
+/// The longest emulated processing per datagram (`--busy-us`): one second.
+pub const MAX_BUSY_US: f64 = 1e6;
+
+/// The highest rate (`--rate`, per second) a generator accepts: 10⁸, far above what one
+/// host can send.
+pub const MAX_RATE: f64 = 1e8;
+
+/// A duration: a number (fractions allowed) with an optional unit `ns`, `us` (`µs`), `ms`,
+/// `s` (the default), `m` (`min`) or `h`; zero up to [`MAX_DURATION`].
+pub fn duration(s: &str) -> Result<Duration, String> {
+    let t = s.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == 'e' || c == 'E' || c == '+'))
+        .unwrap_or(t.len());
+    // An exponent's `e` may also start no unit we know; `5e15h` is 5×10¹⁵ hours.
+    let (num, unit) = t.split_at(split);
+    let value: f64 = num
+        .parse()
+        .map_err(|_| format!("`{s}` is not a duration (e.g. 10s, 500ms, 2m, 1.5h)"))?;
+    let scale = match unit.trim() {
+        "ns" => 1e-9,
+        "us" | "µs" => 1e-6,
+        "ms" => 1e-3,
+        "" | "s" => 1.0,
+        "m" | "min" => 60.0,
+        "h" => 3600.0,
+        other => {
+            return Err(format!(
+                "`{s}`: unknown unit `{other}` (allowed: ns, us, ms, s, m, h)"
+            ))
+        }
+    };
+    let secs = value * scale;
+    if !secs.is_finite() || secs < 0.0 {
+        return Err(format!("`{s}` is not a duration of zero or more"));
+    }
+    if secs > MAX_DURATION.as_secs_f64() {
+        return Err(format!(
+            "`{s}` is longer than the allowed maximum of 366 days"
+        ));
+    }
+    Duration::try_from_secs_f64(secs).map_err(|e| format!("`{s}`: {e}"))
+}
+
+/// A [`duration`] greater than zero.
+pub fn positive_duration(s: &str) -> Result<Duration, String> {
+    let d = duration(s)?;
+    if d.is_zero() {
+        return Err(format!("`{s}` must be longer than zero"));
+    }
+    Ok(d)
+}
+
+/// A busy time per datagram in microseconds: 0 to [`MAX_BUSY_US`].
+pub fn busy_us(s: &str) -> Result<f64, String> {
+    let v: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{s}` is not a number of microseconds"))?;
+    if !(0.0..=MAX_BUSY_US).contains(&v) {
+        return Err(format!(
+            "`{s}` is outside the allowed range 0 to {MAX_BUSY_US} µs"
+        ));
+    }
+    Ok(v)
+}
+
+/// A rate per second: above 0, at most [`MAX_RATE`].
+pub fn rate(s: &str) -> Result<f64, String> {
+    let v: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{s}` is not a rate per second"))?;
+    if !(v > 0.0 && v <= MAX_RATE) {
+        return Err(format!(
+            "`{s}` is outside the allowed range: above 0, at most {MAX_RATE:e} per second"
+        ));
+    }
+    Ok(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_in_range() {
+        assert_eq!(duration("10"), Ok(Duration::from_secs(10)));
+        assert_eq!(duration("1.5s"), Ok(Duration::from_millis(1500)));
+        assert_eq!(duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(duration("250us"), Ok(Duration::from_micros(250)));
+        assert_eq!(duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(duration("1h"), Ok(Duration::from_secs(3600)));
+        assert_eq!(duration("0"), Ok(Duration::ZERO));
+        assert!(duration("366d").is_err());
+    }
+
+    #[test]
+    fn durations_out_of_range_are_errors_not_panics() {
+        for bad in [
+            "99999999999999999999",
+            "1e300",
+            "5e15h",
+            "367h0",
+            "-1",
+            "NaN",
+            "inf",
+            "1e-400x",
+            "",
+            "fast",
+            "3 parsecs",
+        ] {
+            let e = duration(bad).expect_err(bad);
+            assert!(e.contains('`'), "{bad}: {e}");
+        }
+        assert!(duration(&format!("{}", 366 * 24 * 3600 + 1)).is_err());
+        assert!(positive_duration("0s").is_err());
+        assert!(positive_duration("1ns").is_ok());
+    }
+
+    #[test]
+    fn busy_times_and_rates() {
+        assert_eq!(busy_us("2.5"), Ok(2.5));
+        assert!(busy_us("18446744073709551615").is_err());
+        assert!(busy_us("-1").is_err());
+        assert!(busy_us("NaN").is_err());
+        assert_eq!(rate("1000"), Ok(1000.0));
+        for bad in ["0", "-5", "inf", "NaN", "1e9", "x"] {
+            assert!(rate(bad).is_err(), "{bad}");
+        }
+    }
+}
