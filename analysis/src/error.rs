@@ -39,6 +39,18 @@ pub enum Error {
         #[source]
         source: serde_json::Error,
     },
+    /// A results file parses but holds a value outside its field's domain.
+    #[error("results {}: `{field}` = {value}: {reason}", path.display())]
+    ResultsField {
+        /// The file.
+        path: PathBuf,
+        /// The field's path, e.g. `validation.choices[1].points[3].rho`.
+        field: String,
+        /// The value found.
+        value: f64,
+        /// What the field must be.
+        reason: &'static str,
+    },
     /// Serialising output failed.
     #[error("failed to serialise {what}")]
     Serialise {

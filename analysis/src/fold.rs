@@ -27,7 +27,8 @@ impl CallVisitor for Folder {
         self.key.push(call.func_id);
         let self_ns = call.dur_ns.saturating_sub(call.child_time_ns);
         if let Some(v) = self.paths.get_mut(self.key.as_slice()) {
-            *v += self_ns;
+            // Saturating: weights from a hostile trace must not wrap around to small ones.
+            *v = v.saturating_add(self_ns);
         } else {
             self.paths.insert(self.key.clone(), self_ns);
         }

@@ -112,8 +112,24 @@ pub fn project(mean: f64, variance: f64, unit_ns: f64, rhos: &[f64]) -> Result<M
             );
         }
     }
+    // Finite inputs can still give derived figures that are not numbers (a mean so small that
+    // T² underflows to 0, so C² = 0/0): refused rather than printed as NaN.
     let cv2 = variance / (mean * mean);
+    if !cv2.is_finite() {
+        return bad(
+            "variance",
+            variance,
+            "with this mean, C² = D/T² is not a finite number (T too small or D too large)",
+        );
+    }
     let mean_s = mean * unit_ns * 1e-9;
+    if !(mean_s > 0.0 && (1.0 / mean_s).is_finite() && mean_s.is_finite()) {
+        return bad(
+            "mean",
+            mean,
+            "in seconds (× tick-ns × 1e-9) it is too small or too large for the service rate 1/T to be a number",
+        );
+    }
     let points = rhos
         .iter()
         .map(|&rho| {
@@ -134,7 +150,21 @@ pub fn project(mean: f64, variance: f64, unit_ns: f64, rhos: &[f64]) -> Result<M
                 mm1_error_pct: 100.0 * (w_mm1 - w_mg1) / w_mg1,
             }
         })
-        .collect();
+        .collect::<Vec<ModelPoint>>();
+    if let Some(p) = points
+        .iter()
+        .find(|p| !(p.mg1.sojourn.is_finite() && p.mm1.sojourn.is_finite()))
+    {
+        return bad(
+            "mean",
+            mean,
+            if p.rho.is_finite() {
+                "too large: the projected sojourn times overflow"
+            } else {
+                "too large"
+            },
+        );
+    }
     Ok(ModelOutput {
         mean,
         variance,
@@ -161,6 +191,18 @@ mod tests {
         assert_eq!(g.len(), 20);
         assert!((g[0] - 0.05).abs() < 1e-12);
         assert_eq!(*g.last().unwrap_or(&0.0), 0.99);
+    }
+
+    /// Finite inputs whose derived figures are not numbers are errors, not NaN and a
+    /// recommendation drawn from it.
+    #[test]
+    fn rejects_inputs_whose_figures_are_not_numbers() {
+        for (mean, var) in [(1e-308, 0.0), (1e-200, 1e300), (1e307, 0.0)] {
+            let e = project(mean, var, 1.0, &[0.5, 0.99]).expect_err("must refuse");
+            assert!(e.to_string().contains("invalid model input"), "{e}");
+        }
+        let ok = project(1e-3, 0.0, 1.0, &[0.5]).expect("small but fine");
+        assert!(ok.points.iter().all(|p| p.mg1.sojourn.is_finite()));
     }
 
     #[test]

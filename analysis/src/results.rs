@@ -444,10 +444,77 @@ impl Results {
             path: path.into(),
             source,
         })?;
-        serde_json::from_slice(&text).map_err(|source| Error::ResultsJson {
+        Self::from_json_slice(&text, path)
+    }
+
+    /// Parses the bytes of a results file; `path` only names it in errors. [`Results::load`]
+    /// without the file system, for callers that hold the bytes (and the fuzz target).
+    pub fn from_json_slice(bytes: &[u8], path: &Path) -> Result<Self> {
+        let r: Self = serde_json::from_slice(bytes).map_err(|source| Error::ResultsJson {
             path: path.into(),
             source,
-        })
+        })?;
+        r.check_domains()
+            .map_err(|(field, value, reason)| Error::ResultsField {
+                path: path.into(),
+                field,
+                value,
+                reason,
+            })?;
+        Ok(r)
+    }
+
+    /// Checks what `plot`, `html` and `model` compute from: the unit, the service time, the
+    /// stored model and validation. They refuse what `kpath model` refuses (a negative mean,
+    /// `unit_ns` 0, a load ρ ≥ 1), so a hand-edited or hostile file is a one-line error, not
+    /// a report of impossible numbers.
+    fn check_domains(&self) -> std::result::Result<(), (String, f64, &'static str)> {
+        const POSITIVE: &str = "must be a positive finite number";
+        const NON_NEGATIVE: &str = "must be a finite number of zero or more";
+        const LOAD: &str = "must be a load in (0, 1): the queue is unstable at ρ ≥ 1";
+        let positive = |field: &str, v: f64| {
+            if v.is_finite() && v > 0.0 {
+                Ok(())
+            } else {
+                Err((field.to_string(), v, POSITIVE))
+            }
+        };
+        let non_negative = |field: String, v: f64| {
+            if v.is_finite() && v >= 0.0 {
+                Ok(())
+            } else {
+                Err((field, v, NON_NEGATIVE))
+            }
+        };
+        let load = |field: String, v: f64| {
+            if v > 0.0 && v < 1.0 {
+                Ok(())
+            } else {
+                Err((field, v, LOAD))
+            }
+        };
+        positive("unit_ns", self.unit_ns)?;
+        non_negative("service.mean".into(), self.service.mean)?;
+        non_negative("service.variance".into(), self.service.variance)?;
+        if let Some(m) = &self.model {
+            positive("model.mean", m.mean)?;
+            non_negative("model.variance".into(), m.variance)?;
+            positive("model.unit_ns", m.unit_ns)?;
+            for (i, p) in m.points.iter().enumerate() {
+                load(format!("model.points[{i}].rho"), p.rho)?;
+            }
+        }
+        if let Some(v) = &self.validation {
+            for (c, choice) in v.choices.iter().enumerate() {
+                let at = |f: &str| format!("validation.choices[{c}].{f}");
+                non_negative(at("service.mean"), choice.service.mean)?;
+                non_negative(at("service.variance"), choice.service.variance)?;
+                for (i, p) in choice.points.iter().enumerate() {
+                    load(at(&format!("points[{i}].rho")), p.rho)?;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Converts every time from ns to CPU ticks at `cpu_mhz` (ticks = ns·MHz/1000).

@@ -319,6 +319,11 @@ pub fn read_sojourn_csv(path: &Path, skip: u64) -> Result<Vec<f64>> {
         path: path.into(),
         source,
     })?;
+    parse_sojourn_csv(&text, skip, path)
+}
+
+/// [`read_sojourn_csv`] over the file's text; `path` only names it in errors.
+pub fn parse_sojourn_csv(text: &str, skip: u64, path: &Path) -> Result<Vec<f64>> {
     let bad = |line: usize, reason: String| Error::SojournCsv {
         path: path.into(),
         line: line as u64 + 1,
@@ -665,6 +670,12 @@ pub fn load_points(path: &Path) -> Result<PointsFile> {
         path: path.into(),
         source,
     })?;
+    parse_points(&text, path)
+}
+
+/// [`load_points`] over the file's bytes; `path` names the file in errors and its directory is
+/// the base of relative CSV paths. Reads no other file.
+pub fn parse_points(text: &[u8], path: &Path) -> Result<PointsFile> {
     if text.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
         return Err(Error::ValidationInput {
             what: path.display().to_string(),
@@ -673,7 +684,7 @@ pub fn load_points(path: &Path) -> Result<PointsFile> {
                 .into(),
         });
     }
-    let mut f: PointsFile = serde_json::from_slice(&text).map_err(|source| Error::PointsJson {
+    let mut f: PointsFile = serde_json::from_slice(text).map_err(|source| Error::PointsJson {
         path: path.into(),
         source,
     })?;

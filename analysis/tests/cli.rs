@@ -274,3 +274,43 @@ fn a_cut_trace_is_salvaged_with_a_warning() {
     let (ok, _, err) = kpath(&["report", c]);
     assert!(!ok && err.contains("cut short"), "{err}");
 }
+
+/// `plot` and `html` refuse the values `model` refuses, naming the field.
+#[test]
+fn results_out_of_their_domain_are_refused_by_every_command() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let trace = small_trace(dir.path());
+    let results = dir.path().join("results.json");
+    let r = results.to_str().expect("utf8");
+    let (ok, _, err) = kpath(&["analyze", trace.to_str().expect("utf8"), "-o", r]);
+    assert!(ok, "{err}");
+    let good: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&results).expect("read")).expect("json");
+    for (pointer, value, field) in [
+        ("/service/mean", serde_json::json!(-5.0), "service.mean"),
+        ("/unit_ns", serde_json::json!(0.0), "unit_ns"),
+        (
+            "/model/points/0/rho",
+            serde_json::json!(1.5),
+            "model.points[0].rho",
+        ),
+    ] {
+        let mut bad = good.clone();
+        *bad.pointer_mut(pointer).expect("field present") = value;
+        let path = dir.path().join("bad.json");
+        std::fs::write(&path, serde_json::to_vec(&bad).expect("json")).expect("write");
+        let b = path.to_str().expect("utf8");
+        let out = dir.path().join("out");
+        let o = out.to_str().expect("utf8");
+        for args in [
+            vec!["model", b],
+            vec!["plot", b, "-o", o],
+            vec!["html", b, "-o", o],
+        ] {
+            let (ok, _, err) = kpath(&args);
+            assert!(!ok, "{args:?} accepted {field}");
+            assert!(err.contains(&format!("`{field}`")), "{args:?}: {err}");
+        }
+        assert!(!out.exists(), "nothing written for {field}");
+    }
+}

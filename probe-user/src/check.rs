@@ -73,6 +73,9 @@ pub fn run(
     count: u32,
     mechanisms: &[CheckMechanism],
 ) -> Result<Vec<MechanismResult>, ProbeError> {
+    // A function the kernel lacks is an error for every mechanism: the tracepoint round
+    // (which times the sendto tracepoints whatever the function) must not make it "work".
+    kernel::Kallsyms::load()?.require(function)?;
     let sockets = Loopback::new()?;
     mechanisms
         .iter()
@@ -138,7 +141,10 @@ fn round(
     while let Some(item) = events.next() {
         tally(&mut result, &item, tid);
     }
-    result.lost = probes.lost_per_cpu()?.iter().sum();
+    result.lost = probes
+        .lost_per_cpu()?
+        .iter()
+        .fold(0u64, |s, &n| s.saturating_add(n));
     Ok(result)
 }
 

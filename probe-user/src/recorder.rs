@@ -135,6 +135,20 @@ pub fn attach(opts: &RecordOptions) -> Result<(Probes, Metadata, Vec<Skipped>), 
     let mut want_stages = opts.stages
         || !opts.stage_filter.is_empty()
         || opts.mechanism == MechanismChoice::Tracepoint;
+    if opts.mechanism == MechanismChoice::Tracepoint && has_functions(&opts.request) {
+        // Functions were named, but tracepoints cannot probe them: never silently ignored
+        // (skipped with the reason, an error under --strict).
+        let not_probed = ProbeError::BadOption(
+            "--mechanism tracepoint records tracepoint stages only, not kernel functions \
+             (use --mechanism kprobe, fentry or auto)"
+                .into(),
+        );
+        let r = &opts.request;
+        let preset = r.udp_echo.then(|| "--preset udp-echo".to_string());
+        for name in r.functions.iter().chain(&r.globs).cloned().chain(preset) {
+            note_skip(&mut skipped, &name, &not_probed, opts.strict)?;
+        }
+    }
     if opts.mechanism != MechanismChoice::Tracepoint && has_functions(&opts.request) {
         let kallsyms = kernel::Kallsyms::load()?;
         let driver = match &opts.request.interface {
@@ -145,6 +159,14 @@ pub fn attach(opts: &RecordOptions) -> Result<(Probes, Metadata, Vec<Skipped>), 
             functions::resolve(&opts.request, &kallsyms, driver.as_deref());
         if let Some(d) = &driver {
             meta.extra.insert("driver".into(), json!(d));
+        }
+        if opts.strict {
+            if let Some(u) = unresolved.first() {
+                return Err(ProbeError::Strict {
+                    function: u.name.clone(),
+                    reason: u.reason.clone(),
+                });
+            }
         }
         skipped.append(&mut unresolved);
         let mut fentry_refused: Option<String> = match opts.mechanism {
@@ -476,7 +498,10 @@ impl Recording {
                 }
                 _ = tick.tick() => {
                     if status_line {
-                        let lost: u64 = probes.lost_per_cpu().map(|v| v.iter().sum()).unwrap_or(0);
+                        let lost: u64 = probes
+                            .lost_per_cpu()
+                            .map(|v| v.iter().fold(0u64, |s, &n| s.saturating_add(n)))
+                            .unwrap_or(0);
                         let secs = start.elapsed().as_secs_f64().max(1e-9);
                         eprint!("\r\x1b[K{:>6.1} s  {} records ({:.0}/s)  {} root calls  {} lost", secs, drainer.records, drainer.records as f64 / secs, drainer.roots, lost);
                     }
@@ -521,7 +546,9 @@ impl Recording {
         } else {
             None
         };
-        let lost: u64 = lost_per_cpu.iter().sum();
+        let lost: u64 = lost_per_cpu
+            .iter()
+            .fold(0, |s: u64, &n| s.saturating_add(n));
         if let Some(e) = write_error {
             let _ = writer.flush();
             return Err(e);

@@ -105,6 +105,10 @@ pub struct EchoSummary {
     pub errors: u64,
     /// Datagrams dropped on purpose (`drop_every`).
     pub dropped: u64,
+    /// Datagrams the kernel dropped at the server's sockets before the server could read
+    /// them (receive buffer full, ...): the `drops` column of `/proc/net/udp{,6}` at
+    /// shutdown. `None` if it could not be read.
+    pub socket_drops: Option<u64>,
     /// Receives after which another datagram was already waiting (only with `count_backlog`).
     pub backlogged: u64,
     /// Seconds from bind to stop.
@@ -122,12 +126,14 @@ impl EchoSummary {
     /// The one-line summary printed at shutdown.
     pub fn line(&self) -> String {
         let mut s = format!(
-            "kpath-stand echo: datagrams={} bytes={} replies={} errors={} dropped={} backlogged={} elapsed={:.3}s",
+            "kpath-stand echo: datagrams={} bytes={} replies={} errors={} dropped={} socket_drops={} backlogged={} elapsed={:.3}s",
             self.datagrams,
             self.bytes,
             self.replies,
             self.errors,
             self.dropped,
+            self.socket_drops
+                .map_or_else(|| "unknown".to_string(), |d| d.to_string()),
             self.backlogged,
             self.elapsed_s
         );
@@ -165,6 +171,35 @@ struct WorkerStats {
     backlogged: u64,
     ts_missing: u64,
     records: Vec<TimestampRecord>,
+    /// (inode, kernel drops) of the worker's socket at its end; workers sharing a socket
+    /// report the same inode, counted once.
+    socket_drops: Option<(u64, u64)>,
+}
+
+/// The kernel's drop counter of `sock`: the `drops` column of its line in
+/// `/proc/self/net/udp` or `udp6` (this process's network namespace), found by inode.
+fn socket_drops(sock: &UdpSocket) -> Option<(u64, u64)> {
+    // SAFETY: fstat on an open descriptor we own, into a zeroed stat buffer.
+    let ino = unsafe {
+        let mut st: libc::stat = std::mem::zeroed();
+        if libc::fstat(sock.as_raw_fd(), &mut st) != 0 {
+            return None;
+        }
+        st.st_ino
+    };
+    for table in ["/proc/self/net/udp", "/proc/self/net/udp6"] {
+        let Ok(text) = std::fs::read_to_string(table) else {
+            continue;
+        };
+        for line in text.lines().skip(1) {
+            // sl local rem st tx:rx tr:when retrnsmt uid timeout inode ref pointer drops
+            let cols: Vec<&str> = line.split_whitespace().collect();
+            if cols.get(9).and_then(|c| c.parse::<u64>().ok()) == Some(ino) {
+                return cols.last()?.parse().ok().map(|d| (ino, d));
+            }
+        }
+    }
+    None
 }
 
 /// Most timestamp records kept per worker (48 bytes each).
@@ -299,6 +334,8 @@ impl EchoServer {
             thread::sleep(Duration::from_millis(20));
         }
         let mut sum = EchoSummary::default();
+        let mut drops_by_socket = std::collections::BTreeMap::new();
+        let mut drops_known = true;
         for h in self.handles {
             // A worker that panicked contributes nothing but is counted as an error.
             let w = h.join().unwrap_or_else(|_| WorkerStats {
@@ -313,7 +350,14 @@ impl EchoServer {
             sum.backlogged += w.backlogged;
             sum.timestamps_missing += w.ts_missing;
             sum.timestamps.extend(w.records);
+            match w.socket_drops {
+                Some((ino, d)) => {
+                    drops_by_socket.insert(ino, d);
+                }
+                None => drops_known = false,
+            }
         }
+        sum.socket_drops = drops_known.then(|| drops_by_socket.values().sum());
         sum.elapsed_s = self.started.elapsed().as_secs_f64();
         if self.timestamps {
             let mut h = stats::new_histogram();
@@ -527,6 +571,7 @@ fn worker(
         collect_tx(fd, &mut err_control, &mut pending, &mut st, index as u32);
         st.ts_missing += pending.len() as u64;
     }
+    st.socket_drops = socket_drops(&sock);
     st
 }
 

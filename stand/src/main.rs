@@ -153,7 +153,7 @@ struct GenArgs {
     #[arg(long, default_value_t = 64)]
     size: usize,
     /// Measured datagrams (default 10000, or unbounded by count when --duration is given).
-    #[arg(long)]
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     count: Option<u64>,
     /// Time bound of the whole run, warm-up included (default 300s).
     #[arg(long, value_parser = kpath_cli::value::positive_duration)]
@@ -214,7 +214,7 @@ struct SweepArgs {
     #[arg(long, default_value_t = 1)]
     repeat: u32,
     /// Measured datagrams per cell.
-    #[arg(long, default_value_t = 20_000)]
+    #[arg(long, default_value_t = 20_000, value_parser = clap::value_parser!(u64).range(1..))]
     count: u64,
     /// Time bound per cell.
     #[arg(long, value_parser = kpath_cli::value::positive_duration, default_value = "10s")]
@@ -386,6 +386,18 @@ fn run_gen(a: GenArgs) -> Result<()> {
     if !a.quiet {
         let mut out = io::stdout().lock();
         writeln!(out, "{}", outcome.report.human()).and_then(|_| out.flush())?;
+    }
+    // A run in which nothing came back measured nothing: a failure, not a result.
+    let c = &outcome.report.counts;
+    if c.received == 0 {
+        anyhow::bail!(
+            "no reply from {}: {} sent, {} lost ({} late, {} send/receive errors); is the server running there?",
+            a.target,
+            c.sent,
+            c.lost,
+            c.late,
+            c.errors
+        );
     }
     Ok(())
 }

@@ -2,7 +2,7 @@
 
 use std::{net::UdpSocket, time::Duration};
 
-use crate::util::{f, field, gen, gen_output, u, Server, BIN};
+use crate::util::{f, field, gen, gen_output, gen_without_replies, u, Server, BIN};
 
 #[test]
 fn pingpong_never_has_more_than_one_datagram_in_flight() {
@@ -165,7 +165,7 @@ fn reverse_mode_returns_the_bytes_reversed() {
     assert_eq!(u(&ok, "received"), 200);
     assert_eq!(u(&ok, "corrupt"), 0);
     // Expecting an echo from a reversing server: every reply is corrupt.
-    let bad = gen(
+    let bad = gen_without_replies(
         server.addr,
         &["--count", "100", "--size", "64", "--timeout", "20ms"],
     );
@@ -259,9 +259,15 @@ fn gen_counts_losses_when_nothing_listens() {
     let port = UdpSocket::bind("127.0.0.1:0")
         .and_then(|s| s.local_addr())
         .expect("port");
-    let out = gen_output(&[], port, &["--count", "5", "--timeout", "50ms"], None);
-    assert!(out.status.success());
-    let _ = BIN;
+    // A run with no reply at all measured nothing: exit 2, and the report says why.
+    let report = gen_without_replies(port, &["--count", "5", "--timeout", "50ms"]);
+    assert_eq!(u(&report, "sent"), 5);
+    assert_eq!(u(&report, "lost"), 5);
+    assert_eq!(u(&report, "received"), 0);
+    // --count 0 is refused at parse time.
+    let out = gen_output(&[], port, &["--count", "0"], None);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--count"));
 }
 
 /// A reply the upstream sends after the proxy gave up on it (1 s) belongs to the client that
@@ -403,4 +409,48 @@ fn outputs_are_not_overwritten_or_followed_and_values_are_bounded() {
         );
         assert!(!err.contains("panicked"), "{args:?}: {err}");
     }
+}
+
+/// Datagrams the kernel drops at a full server socket are reported (`socket_drops`), so
+/// that received + dropped accounts for everything sent.
+#[test]
+fn kernel_drops_at_the_server_socket_are_reported() {
+    let server = Server::start(&["--recv-buffer", "4096", "--busy-us", "500"]);
+    let tx = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let mut sent = 0u64;
+    for i in 0u32..3000 {
+        if tx.send_to(&i.to_le_bytes(), server.addr).is_ok() {
+            sent += 1;
+        }
+    }
+    server.terminate();
+    let summary = server.finish();
+    let received = field(&summary, "datagrams");
+    let drops = field(&summary, "socket_drops");
+    assert!(
+        drops > 0,
+        "a 4 KiB buffer behind a 0.5 ms server dropped nothing: {summary}"
+    );
+    assert!(received + drops <= sent, "{summary}");
+    // Whatever was neither read nor dropped was still queued when the server stopped: at most
+    // what a 4 KiB buffer (doubled by the kernel) holds.
+    assert!(sent - received - drops < 64, "sent {sent}: {summary}");
+}
+
+/// A reply later than `--timeout` is never counted as received, even when the socket's
+/// timeout (rounded up to the kernel's tick) or the timer (a millisecond grid) let it in.
+#[test]
+fn replies_later_than_the_timeout_are_not_received() {
+    let server = Server::start(&["--busy-us", "3000"]);
+    for pattern in [
+        &["--pattern", "pingpong"][..],
+        &["--pattern", "closed", "--clients", "2"],
+    ] {
+        let mut args = vec!["--count", "20", "--timeout", "1ms"];
+        args.extend_from_slice(pattern);
+        let report = gen_without_replies(server.addr, &args);
+        assert_eq!(u(&report, "received"), 0, "{pattern:?}: {report}");
+        assert_eq!(u(&report, "lost"), 20, "{pattern:?}: {report}");
+    }
+    server.terminate();
 }

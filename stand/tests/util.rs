@@ -124,6 +124,19 @@ pub fn gen(target: SocketAddr, args: &[&str]) -> Value {
     gen_with(&[], target, args)
 }
 
+/// Runs `kpath-stand gen ARGS --json FILE` where no reply can come back: asserts that it
+/// fails (exit 2, saying so) and returns the report it still wrote.
+pub fn gen_without_replies(target: SocketAddr, args: &[&str]) -> Value {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let json = dir.path().join("report.json");
+    let out = gen_output(&[], target, args, Some(json.to_str().expect("utf-8 path")));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("no reply from"), "{err}");
+    let text = std::fs::read_to_string(&json).expect("read report");
+    serde_json::from_str(&text).expect("parse report")
+}
+
 pub fn gen_output(
     prefix: &[&str],
     target: SocketAddr,

@@ -201,7 +201,10 @@ impl Metadata {
 
     /// Total events lost over all CPUs.
     pub fn lost_events(&self) -> u64 {
-        self.lost_events_per_cpu.iter().sum()
+        // Saturating: a hostile or corrupt count must not wrap around to "nothing lost".
+        self.lost_events_per_cpu
+            .iter()
+            .fold(0u64, |sum, &n| sum.saturating_add(n))
     }
 
     /// Adds a function to the table and returns its id.

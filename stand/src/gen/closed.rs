@@ -161,6 +161,12 @@ async fn client(
                     Ok(Ok(n)) => {
                         let t1 = Instant::now();
                         match classify(&inbuf[..n], &header, &cfg, &mut statuses, &mut scratch) {
+                            // The timer fires on a millisecond grid: a reply that beat it
+                            // but not --timeout is late, like any other.
+                            Verdict::Match if t1.duration_since(t0) > cfg.timeout => {
+                                counts.late += u64::from(measured);
+                                break Status::TimedOut;
+                            }
                             Verdict::Match => {
                                 if measured {
                                     stats::record(

@@ -75,6 +75,12 @@ pub fn run(cfg: &GenConfig) -> Result<GenOutcome> {
                 Ok(n) => {
                     let t1 = Instant::now();
                     match classify(&inbuf[..n], &header, cfg, &mut statuses, &mut scratch) {
+                        // The socket's timeout is rounded up to the kernel's tick: a reply it
+                        // let through after --timeout is late, like any other.
+                        Verdict::Match if t1.duration_since(t0) > cfg.timeout => {
+                            counts.late += u64::from(measured);
+                            break Status::TimedOut;
+                        }
                         Verdict::Match => {
                             if measured {
                                 stats::record(&mut hist, t1.duration_since(t0).as_nanos() as u64);
