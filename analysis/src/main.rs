@@ -90,7 +90,7 @@ enum Cmd {
         #[arg(long, required_unless_present = "results", conflicts_with = "results")]
         variance: Option<f64>,
         /// Nanoseconds per unit of T.
-        #[arg(long, default_value_t = 1.0)]
+        #[arg(long, default_value_t = 1.0, value_parser = kpath_cli::value::positive_number)]
         tick_ns: f64,
         /// Loads to evaluate (repeatable); default 0.05…0.99.
         #[arg(long)]
@@ -134,10 +134,10 @@ enum Cmd {
         /// Output trace.
         output: PathBuf,
         /// Datagrams to generate.
-        #[arg(long, default_value_t = 10_000)]
+        #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=1_000_000_000))]
         datagrams: u64,
         /// Probability that a leaf call is hit by an IRQ.
-        #[arg(long, default_value_t = 0.01)]
+        #[arg(long, default_value_t = 0.01, value_parser = kpath_cli::value::probability)]
         irq_probability: f64,
     },
     /// One row per call, for pandas or DuckDB.
@@ -190,7 +190,7 @@ struct Opts {
     #[arg(long, value_enum, default_value = "ns")]
     unit: UnitArg,
     /// CPU frequency in MHz, for `--unit ticks`.
-    #[arg(long, required_if_eq("unit", "ticks"))]
+    #[arg(long, required_if_eq("unit", "ticks"), value_parser = kpath_cli::value::positive_number)]
     cpu_mhz: Option<f64>,
     #[command(flatten)]
     roots: Roots,

@@ -275,6 +275,30 @@ fn a_cut_trace_is_salvaged_with_a_warning() {
     assert!(!ok && err.contains("cut short"), "{err}");
 }
 
+/// Numbers out of range are usage errors at parse time, naming the flag.
+#[test]
+fn numbers_out_of_range_are_refused_when_parsed() {
+    for args in [
+        &["model", "--mean", "1", "--variance", "0", "--tick-ns", "0"][..],
+        &[
+            "model",
+            "--mean",
+            "1",
+            "--variance",
+            "0",
+            "--tick-ns",
+            "NaN",
+        ],
+        &["report", "x.trace", "--unit", "ticks", "--cpu-mhz=-5"],
+        &["synth", "x.trace", "--irq-probability", "2"],
+        &["synth", "x.trace", "--datagrams", "0"],
+    ] {
+        let (ok, _, err) = kpath(args);
+        assert!(!ok, "{args:?}");
+        assert!(err.starts_with("error: invalid value"), "{args:?}: {err}");
+    }
+}
+
 /// `plot` and `html` refuse the values `model` refuses, naming the field.
 #[test]
 fn results_out_of_their_domain_are_refused_by_every_command() {

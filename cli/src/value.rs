@@ -90,6 +90,31 @@ pub fn rate(s: &str) -> Result<f64, String> {
     Ok(v)
 }
 
+/// A positive finite number (a frequency, a unit's size): `0`, negatives, `inf` and `NaN`
+/// are refused.
+pub fn positive_number(s: &str) -> Result<f64, String> {
+    let v: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{s}` is not a number"))?;
+    if !(v.is_finite() && v > 0.0) {
+        return Err(format!("`{s}` must be a positive finite number"));
+    }
+    Ok(v)
+}
+
+/// A probability: a number from 0 to 1.
+pub fn probability(s: &str) -> Result<f64, String> {
+    let v: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{s}` is not a number"))?;
+    if !(0.0..=1.0).contains(&v) {
+        return Err(format!("`{s}` is not a probability (0 to 1)"));
+    }
+    Ok(v)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -136,6 +161,14 @@ mod tests {
         assert!(busy_us("-1").is_err());
         assert!(busy_us("NaN").is_err());
         assert_eq!(rate("1000"), Ok(1000.0));
+        assert_eq!(positive_number("2400"), Ok(2400.0));
+        assert_eq!(probability("0.25"), Ok(0.25));
+        for bad in ["0", "-1", "inf", "NaN", "x"] {
+            assert!(positive_number(bad).is_err(), "{bad}");
+        }
+        for bad in ["-0.1", "1.5", "NaN", "x"] {
+            assert!(probability(bad).is_err(), "{bad}");
+        }
         for bad in ["0", "-5", "inf", "NaN", "1e9", "x"] {
             assert!(rate(bad).is_err(), "{bad}");
         }

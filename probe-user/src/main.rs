@@ -175,7 +175,7 @@ struct RecordArgs {
     #[arg(long)]
     count: Option<u64>,
     /// Ring buffer size in bytes (power of two; raise it when events are lost).
-    #[arg(long, value_name = "BYTES")]
+    #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u32).range(4096..=1 << 30))]
     ring_buffer_size: Option<u32>,
     /// Unread ring bytes at which a record wakes the recorder early (default: a quarter of the
     /// ring; records otherwise wait for its 10 ms drain). 0 restores the kernel's adaptive
@@ -534,7 +534,7 @@ fn run_discover(args: DiscoverArgs) -> Result<ExitCode> {
 #[derive(clap::Args)]
 struct CalibrateArgs {
     /// Intervals timed per pair and mechanism, over 4 alternated rounds (at most 262144).
-    #[arg(long, default_value_t = 10_000)]
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(4..=262_144))]
     count: u32,
     /// Mechanisms to calibrate (default: all; unavailable ones are reported and skipped).
     #[arg(long, value_enum, value_delimiter = ',')]
@@ -629,7 +629,7 @@ struct CheckArgs {
     #[arg(long, default_value = "udp_sendmsg")]
     function: String,
     /// Datagrams to send per mechanism.
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     count: u32,
     /// Mechanisms to try (default: all).
     #[arg(long, value_enum, value_delimiter = ',')]

@@ -13,6 +13,7 @@ use std::{
 };
 
 use anyhow::{Context, Result};
+use clap::builder::TypedValueParser as _;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use kpath_stand::{
     arrival::Arrivals,
@@ -86,8 +87,8 @@ struct EchoArgs {
     /// Address to listen on (port 0 picks a free one; the chosen address is printed).
     #[arg(long, default_value = "127.0.0.1:9000")]
     listen: SocketAddr,
-    /// Worker threads, each with its own SO_REUSEPORT socket (see --shared-socket).
-    #[arg(long, default_value_t = 1)]
+    /// Worker threads, each with its own SO_REUSEPORT socket (see --shared-socket; 1 to 256).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256).map(usize::from))]
     workers: usize,
     /// All workers share one socket instead of one SO_REUSEPORT socket each.
     #[arg(long)]
@@ -126,8 +127,8 @@ struct EchoArgs {
     /// Replace output files that exist (never through a link).
     #[arg(long)]
     force: bool,
-    /// SO_RCVBUF in bytes.
-    #[arg(long)]
+    /// SO_RCVBUF in bytes (at most 1 GiB; the kernel caps it at net.core.rmem_max).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1 << 30).map(|v| v as usize))]
     recv_buffer: Option<usize>,
     /// Test mode: drop every N-th received datagram.
     #[arg(long, hide = true)]
@@ -170,8 +171,8 @@ struct GenArgs {
     /// pingpong: one at a time; closed: --clients ping-pong clients; open: --rate on a schedule.
     #[arg(long, value_enum, default_value = "pingpong")]
     pattern: PatternArg,
-    /// Concurrent clients for --pattern closed.
-    #[arg(long, default_value_t = 1)]
+    /// Concurrent clients for --pattern closed (1 to 10 000, a socket each).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     clients: u32,
     /// Datagrams per second for --pattern open (above 0, at most 10⁸).
     #[arg(long, value_parser = kpath_cli::value::rate)]
@@ -210,8 +211,8 @@ struct SweepArgs {
     /// Server busy-wait per datagram in µs, comma separated.
     #[arg(long, default_value = "0")]
     busy_us: String,
-    /// Repetitions of each cell.
-    #[arg(long, default_value_t = 1)]
+    /// Repetitions of each cell (1 to 1000).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1000))]
     repeat: u32,
     /// Measured datagrams per cell.
     #[arg(long, default_value_t = 20_000, value_parser = clap::value_parser!(u64).range(1..))]
@@ -222,8 +223,8 @@ struct SweepArgs {
     /// Warm-up datagrams per cell.
     #[arg(long, default_value_t = 1000)]
     warmup: u64,
-    /// Server workers.
-    #[arg(long, default_value_t = 1)]
+    /// Server workers (1 to 256).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256).map(usize::from))]
     workers: usize,
     /// Interval of the server CPU/RSS sampling.
     #[arg(long, value_parser = kpath_cli::value::positive_duration, default_value = "100ms")]

@@ -398,6 +398,10 @@ fn outputs_are_not_overwritten_or_followed_and_values_are_bounded() {
         &["gen", "--duration", "5e15h"],
         &["gen", "--pattern", "open", "--rate", "inf"],
         &["sweep", "--busy-us", "0,1e12"],
+        &["echo", "--workers", "100000"],
+        &["gen", "--pattern", "closed", "--clients", "0"],
+        &["gen", "--pattern", "closed", "--clients", "4294967295"],
+        &["echo", "--recv-buffer", "99999999999"],
     ] {
         let out = Command::new(BIN).args(args).output().expect("run");
         assert_eq!(out.status.code(), Some(2), "{args:?}");
