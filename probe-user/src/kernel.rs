@@ -21,10 +21,7 @@ pub fn hostname() -> String {
 }
 
 /// Whether we run with euid 0 (BPF needs CAP_BPF + CAP_PERFMON, which root has).
-pub fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
-}
+pub use kpath_cli::is_root;
 
 /// Number of possible CPUs (per-CPU maps have one slot each).
 pub fn possible_cpus() -> Result<u32, ProbeError> {

@@ -48,10 +48,7 @@ impl Default for Stand {
 }
 
 /// Whether we run as root (effective uid 0).
-pub fn is_root() -> bool {
-    // SAFETY: geteuid cannot fail.
-    unsafe { libc::geteuid() == 0 }
-}
+pub use kpath_cli::is_root;
 
 fn require_root(what: &'static str) -> Result<()> {
     if is_root() {

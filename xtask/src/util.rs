@@ -60,8 +60,4 @@ pub fn have(program: &str) -> bool {
 }
 
 /// Whether we run as root.
-pub fn is_root() -> bool {
-    output(Command::new("id").arg("-u"))
-        .map(|s| s.trim() == "0")
-        .unwrap_or(false)
-}
+pub use kpath_cli::is_root;
