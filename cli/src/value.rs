@@ -62,57 +62,59 @@ pub fn positive_duration(s: &str) -> Result<Duration, String> {
     Ok(d)
 }
 
-/// A busy time per datagram in microseconds: 0 to [`MAX_BUSY_US`].
-pub fn busy_us(s: &str) -> Result<f64, String> {
+/// `s` as a number for which `ok` holds; else an error saying it is not `noun`, or that it
+/// `must` be something else.
+fn number(s: &str, noun: &str, ok: impl Fn(f64) -> bool, must: &str) -> Result<f64, String> {
     let v: f64 = s
         .trim()
         .parse()
-        .map_err(|_| format!("`{s}` is not a number of microseconds"))?;
-    if !(0.0..=MAX_BUSY_US).contains(&v) {
-        return Err(format!(
-            "`{s}` is outside the allowed range 0 to {MAX_BUSY_US} µs"
-        ));
+        .map_err(|_| format!("`{s}` is not {noun}"))?;
+    if ok(v) {
+        Ok(v)
+    } else {
+        Err(format!("`{s}` {must}"))
     }
-    Ok(v)
+}
+
+/// A busy time per datagram in microseconds: 0 to [`MAX_BUSY_US`].
+pub fn busy_us(s: &str) -> Result<f64, String> {
+    number(
+        s,
+        "a number of microseconds",
+        |v| (0.0..=MAX_BUSY_US).contains(&v),
+        &format!("is outside the allowed range 0 to {MAX_BUSY_US} µs"),
+    )
 }
 
 /// A rate per second: above 0, at most [`MAX_RATE`].
 pub fn rate(s: &str) -> Result<f64, String> {
-    let v: f64 = s
-        .trim()
-        .parse()
-        .map_err(|_| format!("`{s}` is not a rate per second"))?;
-    if !(v > 0.0 && v <= MAX_RATE) {
-        return Err(format!(
-            "`{s}` is outside the allowed range: above 0, at most {MAX_RATE:e} per second"
-        ));
-    }
-    Ok(v)
+    number(
+        s,
+        "a rate per second",
+        |v| v > 0.0 && v <= MAX_RATE,
+        &format!("is outside the allowed range: above 0, at most {MAX_RATE:e} per second"),
+    )
 }
 
 /// A positive finite number (a frequency, a unit's size): `0`, negatives, `inf` and `NaN`
 /// are refused.
 pub fn positive_number(s: &str) -> Result<f64, String> {
-    let v: f64 = s
-        .trim()
-        .parse()
-        .map_err(|_| format!("`{s}` is not a number"))?;
-    if !(v.is_finite() && v > 0.0) {
-        return Err(format!("`{s}` must be a positive finite number"));
-    }
-    Ok(v)
+    number(
+        s,
+        "a number",
+        |v| v.is_finite() && v > 0.0,
+        "must be a positive finite number",
+    )
 }
 
 /// A probability: a number from 0 to 1.
 pub fn probability(s: &str) -> Result<f64, String> {
-    let v: f64 = s
-        .trim()
-        .parse()
-        .map_err(|_| format!("`{s}` is not a number"))?;
-    if !(0.0..=1.0).contains(&v) {
-        return Err(format!("`{s}` is not a probability (0 to 1)"));
-    }
-    Ok(v)
+    number(
+        s,
+        "a number",
+        |v| (0.0..=1.0).contains(&v),
+        "is not a probability (0 to 1)",
+    )
 }
 
 #[cfg(test)]

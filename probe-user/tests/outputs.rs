@@ -16,6 +16,8 @@ fn probe() -> Command {
     Command::new(env!("CARGO_BIN_EXE_kpath-probe"))
 }
 
+use common::stderr;
+
 /// `kpath-probe record --mechanism tracepoint` of one stage for `duration`, to `trace`.
 fn record(trace: &Path, duration: &str, extra: &[&str]) -> Output {
     probe()
@@ -34,8 +36,21 @@ fn record(trace: &Path, duration: &str, extra: &[&str]) -> Output {
         .expect("run kpath-probe")
 }
 
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
+/// `kpath-probe calibrate` of the tracepoint pair, briefly, to `out`, with `env` set.
+fn calibrate(out: &Path, env: &[(&str, &str)]) -> Output {
+    probe()
+        .envs(env.iter().copied())
+        .args([
+            "calibrate",
+            "--mechanism",
+            "tracepoint",
+            "--count",
+            "100",
+            "-o",
+        ])
+        .arg(out)
+        .output()
+        .expect("run kpath-probe calibrate")
 }
 
 #[test]
@@ -97,18 +112,7 @@ fn an_existing_trace_is_kept_unless_forced() {
     // The calibration output follows the same rule.
     let cal = dir.path().join("calibration.json");
     std::fs::write(&cal, "{}").expect("write");
-    let o = probe()
-        .args([
-            "calibrate",
-            "--mechanism",
-            "tracepoint",
-            "--count",
-            "100",
-            "-o",
-        ])
-        .arg(&cal)
-        .output()
-        .expect("run");
+    let o = calibrate(&cal, &[]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert_eq!(std::fs::read_to_string(&cal).expect("read"), "{}");
 }
@@ -184,20 +188,7 @@ fn files_made_under_sudo_belong_to_the_invoking_user() {
         .output()
         .expect("run");
     assert!(o.status.success(), "{}", stderr(&o));
-    let o = probe()
-        .env("SUDO_UID", uid)
-        .env("SUDO_GID", gid)
-        .args([
-            "calibrate",
-            "--mechanism",
-            "tracepoint",
-            "--count",
-            "100",
-            "-o",
-        ])
-        .arg(&cal)
-        .output()
-        .expect("run");
+    let o = calibrate(&cal, &[("SUDO_UID", uid), ("SUDO_GID", gid)]);
     assert!(o.status.success(), "{}", stderr(&o));
     for path in [&trace, &cal] {
         let meta = std::fs::metadata(path).expect("stat");

@@ -13,9 +13,7 @@ fn probe(args: &[&str]) -> Output {
         .expect("run kpath-probe")
 }
 
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
+use common::stderr;
 
 #[test]
 fn a_function_tracepoints_cannot_probe_is_never_silently_ignored() {

@@ -23,3 +23,9 @@ pub fn can_run(test: &str) -> bool {
 /// calls too.
 #[allow(dead_code)] // not every test file that includes this module counts by pid
 pub static PID_COUNTED_SENDS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// A finished process's standard error, as text.
+#[allow(dead_code)] // used by the files that run kpath-probe as a process
+pub fn stderr(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
