@@ -8,6 +8,7 @@
 
 use std::net::UdpSocket;
 
+use kpath_trace::Mechanism;
 use probe_common::{stage::TpStage, Event, EventKind};
 use serde_json::json;
 
@@ -17,28 +18,14 @@ use crate::{
     ProbeError,
 };
 
-/// A probe mechanism as `check` exercises it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CheckMechanism {
-    /// kprobe at entry + kretprobe at return.
-    Kprobe,
-    /// fentry at entry + fexit at return.
-    Fentry,
-    /// `syscalls:sys_enter_sendto` + `sys_exit_sendto`.
-    Tracepoint,
-}
-
-impl CheckMechanism {
-    /// All mechanisms, in report order.
-    pub const ALL: [CheckMechanism; 3] = [Self::Kprobe, Self::Fentry, Self::Tracepoint];
-
-    /// Names of the (entry, exit) programs, as reported.
-    pub const fn names(self) -> (&'static str, &'static str) {
-        match self {
-            Self::Kprobe => ("kprobe", "kretprobe"),
-            Self::Fentry => ("fentry", "fexit"),
-            Self::Tracepoint => ("tracepoint-enter", "tracepoint-exit"),
-        }
+/// The (entry, exit) programs `check` attaches for a mechanism, as reported: kprobe +
+/// kretprobe, fentry + fexit, or the `syscalls:sys_enter_sendto` + `sys_exit_sendto`
+/// tracepoints.
+pub const fn program_names(m: Mechanism) -> (&'static str, &'static str) {
+    match m {
+        Mechanism::Kprobe => ("kprobe", "kretprobe"),
+        Mechanism::Fentry => ("fentry", "fexit"),
+        Mechanism::Tracepoint => ("tracepoint-enter", "tracepoint-exit"),
     }
 }
 
@@ -46,7 +33,7 @@ impl CheckMechanism {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MechanismResult {
     /// The mechanism.
-    pub mechanism: CheckMechanism,
+    pub mechanism: Mechanism,
     /// Whether the kernel verifier accepted the programs (kprobe programs load even on
     /// kernels that cannot attach them).
     pub verified: bool,
@@ -71,7 +58,7 @@ impl MechanismResult {
 pub fn run(
     function: &str,
     count: u32,
-    mechanisms: &[CheckMechanism],
+    mechanisms: &[Mechanism],
 ) -> Result<Vec<MechanismResult>, ProbeError> {
     // A function the kernel lacks is an error for every mechanism: the tracepoint round
     // (which times the sendto tracepoints whatever the function) must not make it "work".
@@ -84,7 +71,7 @@ pub fn run(
 }
 
 fn round(
-    mechanism: CheckMechanism,
+    mechanism: Mechanism,
     function: &str,
     count: u32,
     sockets: &Loopback,
@@ -104,7 +91,7 @@ fn round(
     let mut probes = Probes::load(settings)?;
     const ID: u32 = 0;
     let attached = match mechanism {
-        CheckMechanism::Kprobe => {
+        Mechanism::Kprobe => {
             let loaded = probes.load_kprobe_programs();
             result.verified = loaded.is_ok();
             loaded.and_then(|()| {
@@ -113,14 +100,14 @@ fn round(
                 probes.attach_kprobe_pair(function)
             })
         }
-        CheckMechanism::Fentry => (|| {
+        Mechanism::Fentry => (|| {
             let sym = kernel::Kallsyms::load()?.require(function)?.clone();
             probes.register_function(ID, sym.address)?;
             probes.attach_fentry_pair(function)
         })(),
-        CheckMechanism::Tracepoint => probes.attach_stage(TpStage::SysSendto, ID),
+        Mechanism::Tracepoint => probes.attach_stage(TpStage::SysSendto, ID),
     };
-    if mechanism == CheckMechanism::Fentry || mechanism == CheckMechanism::Tracepoint {
+    if mechanism == Mechanism::Fentry || mechanism == Mechanism::Tracepoint {
         result.verified = attached.is_ok();
     }
     if let Err(e) = attached {
@@ -217,7 +204,7 @@ pub fn to_json(function: &str, count: u32, results: &[MechanismResult]) -> serde
         "function": function,
         "datagrams": count,
         "mechanisms": results.iter().map(|r| {
-            let (enter, exit) = r.mechanism.names();
+            let (enter, exit) = program_names(r.mechanism);
             json!({
                 "entry": enter,
                 "exit": exit,

@@ -8,10 +8,11 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
-use kpath_probe::check::{self, CheckMechanism};
+use kpath_probe::check::{self, program_names};
 use kpath_probe::functions::{self, Request};
 use kpath_probe::recorder::{self, MechanismChoice, RecordOptions};
 use kpath_probe::{kernel, Settings};
+use kpath_trace::Mechanism;
 use probe_common::stage::TpStage;
 
 #[derive(Parser)]
@@ -40,31 +41,6 @@ enum Command {
     Check(CheckArgs),
 }
 
-#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
-enum Mech {
-    Kprobe,
-    Fentry,
-    Tracepoint,
-}
-
-impl From<Mech> for CheckMechanism {
-    fn from(m: Mech) -> Self {
-        match m {
-            Mech::Kprobe => CheckMechanism::Kprobe,
-            Mech::Fentry => CheckMechanism::Fentry,
-            Mech::Tracepoint => CheckMechanism::Tracepoint,
-        }
-    }
-}
-
-#[derive(Clone, Copy, ValueEnum, PartialEq, Eq, Debug)]
-enum MechanismArg {
-    Auto,
-    Kprobe,
-    Fentry,
-    Tracepoint,
-}
-
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq, Debug)]
 enum Preset {
     /// Driver (from --interface), core, IP, UDP and socket functions of a UDP echo.
@@ -75,7 +51,7 @@ enum Preset {
 struct SelectArgs {
     /// Probe mechanism: auto picks fentry where allowed, else kprobes, else tracepoint stages.
     #[arg(long, value_enum, default_value = "auto")]
-    mechanism: MechanismArg,
+    mechanism: MechanismChoice,
     /// A kernel function to probe (repeatable).
     #[arg(long = "function", value_name = "NAME")]
     functions: Vec<String>,
@@ -128,12 +104,7 @@ impl SelectArgs {
     }
 
     fn mechanism(&self) -> MechanismChoice {
-        match self.mechanism {
-            MechanismArg::Auto => MechanismChoice::Auto,
-            MechanismArg::Kprobe => MechanismChoice::Kprobe,
-            MechanismArg::Fentry => MechanismChoice::Fentry,
-            MechanismArg::Tracepoint => MechanismChoice::Tracepoint,
-        }
+        self.mechanism
     }
 }
 
@@ -319,10 +290,10 @@ fn run_list(args: SelectArgs) -> Result<ExitCode> {
             request.interface.as_deref().unwrap_or_default()
         );
     }
-    let fentry_ok = kernel::has_btf() && args.mechanism != MechanismArg::Kprobe;
+    let fentry_ok = kernel::has_btf() && args.mechanism != MechanismChoice::Kprobe;
     for t in &targets {
         let mech = match (args.mechanism, t.module.is_some()) {
-            (MechanismArg::Tracepoint, _) => "not probed (--mechanism tracepoint)",
+            (MechanismChoice::Tracepoint, _) => "not probed (--mechanism tracepoint)",
             (_, true) if kernel::has_kprobes() => "kprobe (module function)",
             (_, false) if fentry_ok && kernel::has_kprobes() => {
                 "fentry, or kprobe if the kernel refuses fentry"
@@ -342,7 +313,8 @@ fn run_list(args: SelectArgs) -> Result<ExitCode> {
     for s in &skipped {
         println!("{:<28} {:<7} skipped: {}", s.name, "-", s.reason);
     }
-    if args.stages || !args.stage_filter.is_empty() || args.mechanism == MechanismArg::Tracepoint {
+    if args.stages || !args.stage_filter.is_empty() || args.mechanism == MechanismChoice::Tracepoint
+    {
         let selected = TpStage::ALL
             .into_iter()
             .filter(|s| args.stage_filter.is_empty() || args.stage_filter.contains(s));
@@ -538,7 +510,7 @@ struct CalibrateArgs {
     count: u32,
     /// Mechanisms to calibrate (default: all; unavailable ones are reported and skipped).
     #[arg(long, value_enum, value_delimiter = ',')]
-    mechanism: Vec<Mech>,
+    mechanism: Vec<Mechanism>,
     /// Write the results as JSON, for `record --calibration`.
     #[arg(short, long, value_name = "FILE")]
     output: Option<PathBuf>,
@@ -548,22 +520,14 @@ struct CalibrateArgs {
 }
 
 fn run_calibrate(args: CalibrateArgs) -> Result<ExitCode> {
-    use kpath_trace::Mechanism;
     let out = kpath_cli::Output::new(args.force);
     if let Some(path) = &args.output {
         out.check(path)?;
     }
     let wanted: Vec<Mechanism> = if args.mechanism.is_empty() {
-        vec![Mechanism::Kprobe, Mechanism::Fentry, Mechanism::Tracepoint]
+        Mechanism::ALL.to_vec()
     } else {
-        args.mechanism
-            .iter()
-            .map(|m| match m {
-                Mech::Kprobe => Mechanism::Kprobe,
-                Mech::Fentry => Mechanism::Fentry,
-                Mech::Tracepoint => Mechanism::Tracepoint,
-            })
-            .collect()
+        args.mechanism.clone()
     };
     let mut costs = Vec::new();
     println!(
@@ -633,20 +597,20 @@ struct CheckArgs {
     count: u32,
     /// Mechanisms to try (default: all).
     #[arg(long, value_enum, value_delimiter = ',')]
-    mechanism: Vec<Mech>,
+    mechanism: Vec<Mechanism>,
     /// Fail unless these mechanisms each give exactly COUNT entries and exits.
     #[arg(long, value_enum, value_delimiter = ',')]
-    require: Vec<Mech>,
+    require: Vec<Mechanism>,
     /// Print JSON instead of a table.
     #[arg(long)]
     json: bool,
 }
 
 fn run_check(args: CheckArgs) -> Result<ExitCode> {
-    let mechanisms: Vec<CheckMechanism> = if args.mechanism.is_empty() {
-        CheckMechanism::ALL.to_vec()
+    let mechanisms: Vec<Mechanism> = if args.mechanism.is_empty() {
+        Mechanism::ALL.to_vec()
     } else {
-        args.mechanism.iter().map(|&m| m.into()).collect()
+        args.mechanism.clone()
     };
     let results = check::run(&args.function, args.count, &mechanisms)
         .with_context(|| format!("failed to check probe mechanisms on `{}`", args.function))?;
@@ -664,7 +628,7 @@ fn run_check(args: CheckArgs) -> Result<ExitCode> {
             "mechanism", "verifier", "entries", "timed exits", "lost"
         );
         for r in &results {
-            let (enter, exit) = r.mechanism.names();
+            let (enter, exit) = program_names(r.mechanism);
             let status = match &r.attached {
                 Ok(()) if r.works(u64::from(args.count)) => "works".to_owned(),
                 Ok(()) => "attached, but counts differ".to_owned(),
@@ -682,11 +646,14 @@ fn run_check(args: CheckArgs) -> Result<ExitCode> {
     }
     let mut failed = Vec::new();
     for need in &args.require {
-        let m = CheckMechanism::from(*need);
+        let m = *need;
         match results.iter().find(|r| r.mechanism == m) {
             Some(r) if r.works(u64::from(args.count)) => {}
-            Some(_) => failed.push(m.names().0),
-            None => bail!("--require {} needs it in --mechanism too", m.names().0),
+            Some(_) => failed.push(program_names(m).0),
+            None => bail!(
+                "--require {} needs it in --mechanism too",
+                program_names(m).0
+            ),
         }
     }
     if failed.is_empty() {

@@ -17,8 +17,8 @@ use tokio::io::unix::AsyncFd;
 use crate::functions::{self, Request, Skipped};
 use crate::{kernel, ProbeError, Probes, Settings};
 
-/// How functions are probed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// How functions are probed: one [`Mechanism`], or `auto` to pick the best the kernel allows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum MechanismChoice {
     /// fentry where the kernel allows it, else kprobes, else tracepoint stages only.
     Auto,

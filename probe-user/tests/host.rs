@@ -2,7 +2,8 @@
 //! what was sent; kprobe programs pass the verifier even where kprobes cannot attach. Skipped
 //! with a printed reason when not root (the VM tests cover kprobe/fentry attachment).
 
-use kpath_probe::check::{self, CheckMechanism};
+use kpath_probe::check;
+use kpath_trace::Mechanism;
 mod common;
 
 use common::can_run;
@@ -17,7 +18,7 @@ fn tracepoint_stage_records_exactly_what_was_sent() {
         .lock()
         .unwrap_or_else(|e| e.into_inner());
     let n = 500;
-    let results = check::run("udp_sendmsg", n, &[CheckMechanism::Tracepoint]).expect("check");
+    let results = check::run("udp_sendmsg", n, &[Mechanism::Tracepoint]).expect("check");
     let r = &results[0];
     assert_eq!(r.attached, Ok(()), "tracepoints must attach on this host");
     assert_eq!(r.entries, u64::from(n), "one sendto entry per datagram");
@@ -48,7 +49,7 @@ fn kprobe_attach_fails_with_a_reason_when_the_kernel_lacks_kprobes() {
     let _serial = common::PID_COUNTED_SENDS
         .lock()
         .unwrap_or_else(|e| e.into_inner());
-    let results = check::run("udp_sendmsg", 10, &[CheckMechanism::Kprobe]).expect("check");
+    let results = check::run("udp_sendmsg", 10, &[Mechanism::Kprobe]).expect("check");
     let r = &results[0];
     assert!(r.verified);
     if kernel::has_kprobes() {

@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 /// How a function (or tracepoint stage) was probed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum Mechanism {
     /// kprobe at entry, kretprobe at return.
@@ -15,6 +16,9 @@ pub enum Mechanism {
 }
 
 impl Mechanism {
+    /// Every mechanism, in report order.
+    pub const ALL: [Mechanism; 3] = [Self::Kprobe, Self::Fentry, Self::Tracepoint];
+
     /// The name used in JSON and on the command line.
     pub const fn name(self) -> &'static str {
         match self {
