@@ -1,0 +1,87 @@
+//! `kpath-probe check`: which probe mechanisms work on this kernel, proven by use.
+
+use std::process::ExitCode;
+
+use anyhow::{bail, Context, Result};
+use kpath_probe::check::{self, program_names};
+use kpath_trace::Mechanism;
+
+#[derive(clap::Args)]
+pub(crate) struct CheckArgs {
+    /// Kernel function to probe (on the UDP send path, called once per datagram).
+    #[arg(long, default_value = "udp_sendmsg")]
+    pub(crate) function: String,
+    /// Datagrams to send per mechanism.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub(crate) count: u32,
+    /// Mechanisms to try (default: all).
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub(crate) mechanism: Vec<Mechanism>,
+    /// Fail unless these mechanisms each give exactly COUNT entries and exits.
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub(crate) require: Vec<Mechanism>,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+pub(crate) fn run_check(args: CheckArgs) -> Result<ExitCode> {
+    let mechanisms: Vec<Mechanism> = if args.mechanism.is_empty() {
+        Mechanism::ALL.to_vec()
+    } else {
+        args.mechanism.clone()
+    };
+    let results = check::run(&args.function, args.count, &mechanisms)
+        .with_context(|| format!("failed to check probe mechanisms on `{}`", args.function))?;
+    if args.json {
+        println!("{:#}", check::to_json(&args.function, args.count, &results));
+    } else {
+        println!(
+            "kernel {}: {} datagrams through `{}`",
+            kpath_probe::kernel::release(),
+            args.count,
+            args.function
+        );
+        println!(
+            "{:<18} {:<9} {:>9} {:>11} {:>6}  status",
+            "mechanism", "verifier", "entries", "timed exits", "lost"
+        );
+        for r in &results {
+            let (enter, exit) = program_names(r.mechanism);
+            let status = match &r.attached {
+                Ok(()) if r.works(u64::from(args.count)) => "works".to_owned(),
+                Ok(()) => "attached, but counts differ".to_owned(),
+                Err(e) => format!("unavailable: {e}"),
+            };
+            println!(
+                "{:<18} {:<9} {:>9} {:>11} {:>6}  {status}",
+                format!("{enter}/{exit}"),
+                if r.verified { "accepted" } else { "-" },
+                r.entries,
+                r.timed_exits,
+                r.lost
+            );
+        }
+    }
+    let mut failed = Vec::new();
+    for need in &args.require {
+        let m = *need;
+        match results.iter().find(|r| r.mechanism == m) {
+            Some(r) if r.works(u64::from(args.count)) => {}
+            Some(_) => failed.push(program_names(m).0),
+            None => bail!(
+                "--require {} needs it in --mechanism too",
+                program_names(m).0
+            ),
+        }
+    }
+    if failed.is_empty() {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!(
+            "kpath-probe: required mechanisms did not work: {}",
+            failed.join(", ")
+        );
+        Ok(ExitCode::FAILURE)
+    }
+}
