@@ -4,18 +4,32 @@
 //! exiting, a write error) drains what the kernel already delivered and finishes the trace
 //! with the lost-event counts per CPU. A trace whose writer died is still readable.
 
+//!
+//! One job per file: `plan.rs` decides and attaches what to probe (the attach policy),
+//! `drain.rs` moves records from the ring into the trace, `usage.rs` measures the recorder's
+//! own CPU, `stats_summary.rs` writes the stats-mode summary. This file runs a recording.
+
+mod drain;
+mod plan;
+mod stats_summary;
+mod usage;
+
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use aya::maps::{MapData, RingBuf};
-use kpath_trace::{Mechanism, Metadata, TraceWriter};
-use probe_common::{ring::DRAIN_PERIOD_MS, stage::TpStage, Event, EventKind, EVENT_SIZE};
+use kpath_trace::{Mechanism, TraceWriter};
+use probe_common::{ring::DRAIN_PERIOD_MS, stage::TpStage};
 use serde_json::json;
 use tokio::io::unix::AsyncFd;
 
-use crate::functions::{self, Request, Skipped};
-use crate::{kernel, ProbeError, Probes, Settings};
+use crate::functions::{Request, Skipped};
+use crate::{ProbeError, Probes, Settings};
+use drain::Drainer;
+pub use plan::attach;
+use stats_summary::{kernel_stats_json, stats_reserve};
+use usage::CpuTime;
 
 /// How functions are probed: one [`Mechanism`], or `auto` to pick the best the kernel allows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -111,210 +125,6 @@ pub struct RecordSummary {
     pub command_status: Option<i32>,
     /// The drain policy and the recorder's own CPU use.
     pub usage: kpath_trace::RecorderUsage,
-}
-
-/// Attaches what `opts` asks for. Returns the probes, the metadata's function table and the
-/// skipped list.
-pub fn attach(opts: &RecordOptions) -> Result<(Probes, Metadata, Vec<Skipped>), ProbeError> {
-    if !kernel::is_root() {
-        return Err(ProbeError::NotRoot);
-    }
-    // Before attaching anything: a recording that cannot be written is refused up front.
-    opts.output_policy.check(&opts.output)?;
-    kernel::ensure_tracefs()?;
-    let mut meta = Metadata::new(
-        format!("kpath-probe {}", env!("CARGO_PKG_VERSION")),
-        kernel::release(),
-        kernel::possible_cpus()?,
-    );
-    meta.hostname = kernel::hostname();
-    meta.command_line = opts.command_line.clone();
-    let mut probes = Probes::load(opts.settings.clone())?;
-    let mut skipped = Vec::new();
-
-    let mut want_stages = opts.stages
-        || !opts.stage_filter.is_empty()
-        || opts.mechanism == MechanismChoice::Tracepoint;
-    if opts.mechanism == MechanismChoice::Tracepoint && has_functions(&opts.request) {
-        // Functions were named, but tracepoints cannot probe them: never silently ignored
-        // (skipped with the reason, an error under --strict).
-        let not_probed = ProbeError::BadOption(
-            "--mechanism tracepoint records tracepoint stages only, not kernel functions \
-             (use --mechanism kprobe, fentry or auto)"
-                .into(),
-        );
-        let r = &opts.request;
-        let preset = r.udp_echo.then(|| "--preset udp-echo".to_string());
-        for name in r.functions.iter().chain(&r.globs).cloned().chain(preset) {
-            note_skip(&mut skipped, &name, &not_probed, opts.strict)?;
-        }
-    }
-    if opts.mechanism != MechanismChoice::Tracepoint && has_functions(&opts.request) {
-        let kallsyms = kernel::Kallsyms::load()?;
-        let driver = match &opts.request.interface {
-            Some(i) => Some(functions::interface_driver(i)?),
-            None => None,
-        };
-        let (targets, mut unresolved) =
-            functions::resolve(&opts.request, &kallsyms, driver.as_deref());
-        if let Some(d) = &driver {
-            meta.extra.insert("driver".into(), json!(d));
-        }
-        if opts.strict {
-            if let Some(u) = unresolved.first() {
-                return Err(ProbeError::Strict {
-                    function: u.name.clone(),
-                    reason: u.reason.clone(),
-                });
-            }
-        }
-        skipped.append(&mut unresolved);
-        let mut fentry_refused: Option<String> = match opts.mechanism {
-            MechanismChoice::Kprobe => Some("--mechanism kprobe".into()),
-            _ if !kernel::has_btf() => Some("the kernel has no BTF".into()),
-            _ => None,
-        };
-        let kprobes = kernel::has_kprobes();
-        let mut layers = serde_json::Map::new();
-        for t in targets {
-            let id = u32::try_from(meta.functions.len()).unwrap_or(u32::MAX);
-            probes.register_function(id, t.address)?;
-            // fentry on module functions needs module BTF handling aya lacks: kprobes there.
-            let try_fentry = fentry_refused.is_none() && t.module.is_none();
-            let mut attached = None;
-            if try_fentry {
-                if meta
-                    .functions
-                    .iter()
-                    .any(|f| f.mechanism == Mechanism::Fentry)
-                {
-                    probes.enable_multi_fentry()?;
-                }
-                match probes.attach_fentry_pair(&t.name) {
-                    Ok(()) => attached = Some(Mechanism::Fentry),
-                    Err(e) if opts.mechanism == MechanismChoice::Auto && is_fentry_refused(&e) => {
-                        log::warn!("fentry refused on this kernel ({e}); using kprobes");
-                        fentry_refused = Some(e.to_string());
-                    }
-                    Err(e) => {
-                        note_skip(&mut skipped, &t.name, &e, opts.strict)?;
-                        continue;
-                    }
-                }
-            }
-            if attached.is_none() {
-                if !kprobes {
-                    note_skip(&mut skipped, &t.name, &ProbeError::NoKprobes, opts.strict)?;
-                    continue;
-                }
-                match probes.attach_kprobe_pair(&t.name) {
-                    Ok(()) => attached = Some(Mechanism::Kprobe),
-                    Err(e) => {
-                        note_skip(&mut skipped, &t.name, &e, opts.strict)?;
-                        continue;
-                    }
-                }
-            }
-            if let Some(m) = attached {
-                meta.add_function(t.name.clone(), Some(t.address), t.module.clone(), m);
-                if let Some(l) = t.layer {
-                    layers.insert(t.name.clone(), json!(l.name()));
-                }
-            }
-        }
-        if !layers.is_empty() {
-            meta.extra
-                .insert("layers".into(), serde_json::Value::Object(layers));
-        }
-        if meta.functions.is_empty() && opts.mechanism == MechanismChoice::Auto {
-            log::warn!("no function could be probed on this kernel; recording tracepoint stages");
-            want_stages = true;
-            meta.extra.insert(
-                "fallback".into(),
-                json!("no function probe mechanism works on this kernel (kprobes and fentry unavailable): tracepoint stages only"),
-            );
-        }
-    }
-    if want_stages {
-        // Only what was asked for: every attached pair nests inside the others' intervals.
-        let selected = TpStage::ALL
-            .into_iter()
-            .filter(|s| opts.stage_filter.is_empty() || opts.stage_filter.contains(s));
-        for stage in selected {
-            let (category, enter, exit) = stage.tracepoints();
-            if !(kernel::has_tracepoint(category, enter) && kernel::has_tracepoint(category, exit))
-            {
-                skipped.push(Skipped {
-                    name: stage.name().into(),
-                    reason: format!(
-                        "tracepoints {category}:{enter}/{exit} do not exist on this kernel"
-                    ),
-                });
-                continue;
-            }
-            let id = meta.add_function(stage.name(), None, None, Mechanism::Tracepoint);
-            probes.attach_stage(stage, id)?;
-        }
-    }
-    if meta.functions.is_empty() {
-        return Err(ProbeError::NothingToRecord(
-            skipped
-                .iter()
-                .map(|s| format!("{}: {}", s.name, s.reason))
-                .collect::<Vec<_>>()
-                .join("; "),
-        ));
-    }
-    let irq = probes.attach_irq_accounting()?;
-    meta.extra.insert("irq_tracepoints".into(), json!(irq));
-    meta.probe_cost = opts.probe_cost.clone();
-    if let Some(note) = &opts.note {
-        meta.extra.insert("note".into(), json!(note));
-    }
-    meta.extra.insert(
-        "skipped".into(),
-        json!(skipped
-            .iter()
-            .map(|s| json!({"name": s.name, "reason": s.reason}))
-            .collect::<Vec<_>>()),
-    );
-    meta.extra.insert(
-        "filters".into(),
-        json!({
-            "pid": opts.settings.filter_pid,
-            "cpu": opts.settings.filter_cpu,
-            "comm": opts.settings.filter_comm,
-        }),
-    );
-    Ok((probes, meta, skipped))
-}
-
-fn has_functions(r: &Request) -> bool {
-    r.udp_echo || !r.functions.is_empty() || !r.globs.is_empty()
-}
-
-fn is_fentry_refused(e: &ProbeError) -> bool {
-    matches!(e, ProbeError::ProgramLoad { .. } | ProbeError::NoBtf(_))
-}
-
-fn note_skip(
-    skipped: &mut Vec<Skipped>,
-    name: &str,
-    e: &ProbeError,
-    strict: bool,
-) -> Result<(), ProbeError> {
-    if strict {
-        return Err(ProbeError::Strict {
-            function: name.to_owned(),
-            reason: e.to_string(),
-        });
-    }
-    log::warn!("skipping {name}: {e}");
-    skipped.push(Skipped {
-        name: name.to_owned(),
-        reason: e.to_string(),
-    });
-    Ok(())
 }
 
 fn unix_ns() -> u64 {
@@ -590,140 +400,9 @@ impl Recording {
     }
 }
 
-/// Metadata bytes to reserve for the `kernel_stats` of `n` functions (one entry, 64
-/// histogram counts included, stays under 1.5 KiB even at the largest values).
-fn stats_reserve(n: usize) -> usize {
-    1536 * n + 256
-}
-
-/// The `kernel_stats` metadata field of a stats-mode trace (`docs/trace-format.md`).
-fn kernel_stats_json(
-    functions: &[(String, Mechanism)],
-    stats: &[probe_common::stats::FuncStats],
-) -> serde_json::Value {
-    let moments = |m: &probe_common::stats::Moments| json!({"count": m.count, "sum_ns": m.sum_ns, "sum_sq_ns": m.sum_sq_ns, "min_ns": m.min_ns, "max_ns": m.max_ns});
-    json!({
-        "mode": "stats",
-        "histogram": "log2 of ns: bucket b (0..63) counts durations d with 2^(b-1) <= d < 2^b; bucket 0 counts d = 0",
-        "functions": functions.iter().zip(stats).enumerate().map(|(id, ((name, _), s))| json!({
-            "id": id,
-            "name": name,
-            "clean": moments(&s.clean),
-            "interrupted": moments(&s.interrupted),
-            "hist_clean": s.hist_clean.to_vec(),
-        })).collect::<Vec<_>>(),
-    })
-}
-
 /// Records until a stop condition of the options; always finalises the trace.
 pub async fn record(opts: RecordOptions) -> Result<RecordSummary, ProbeError> {
     Recording::start(opts)?.run(std::future::pending()).await
-}
-
-/// Moves records from the ring into the trace in batches: each drain copies what is there
-/// into one reused buffer (no allocation per record) and writes it with one call, then
-/// flushes, so that a record reaches the file within one drain period of being read.
-struct Drainer {
-    batch: Vec<u8>,
-    limit: Option<u64>,
-    records: u64,
-    roots: u64,
-    batches: u64,
-}
-
-/// The batch buffer's capacity: one drain period at 3 M records/s fits without growing.
-const BATCH_BYTES: usize = 4 << 20;
-
-impl Drainer {
-    fn new(limit: Option<u64>) -> Self {
-        Self {
-            batch: Vec::with_capacity(BATCH_BYTES),
-            limit,
-            records: 0,
-            roots: 0,
-            batches: 0,
-        }
-    }
-
-    fn reached_count(&self) -> bool {
-        self.limit.is_some_and(|n| self.roots >= n)
-    }
-
-    /// Moves every available record into the trace. With a `count` limit, stops at the record
-    /// that completes it (the rest stays unread and is not recorded).
-    fn drain(
-        &mut self,
-        ring: &mut RingBuf<MapData>,
-        writer: &mut TraceWriter<std::fs::File>,
-    ) -> Result<(), ProbeError> {
-        self.batch.clear();
-        while !self.reached_count() {
-            let Some(item) = ring.next() else {
-                break;
-            };
-            let Ok(raw) = <&[u8; EVENT_SIZE]>::try_from(&*item) else {
-                log::warn!(
-                    "ignoring a ring-buffer item of {} bytes (expected {EVENT_SIZE})",
-                    item.len()
-                );
-                continue;
-            };
-            // The ring holds records in the trace's byte layout (little-endian host).
-            self.batch.extend_from_slice(raw);
-            self.records += 1;
-            let e = Event::from_le_bytes(raw);
-            if e.kind == EventKind::Exit as u8 && e.depth == 0 {
-                self.roots += 1;
-            }
-        }
-        if self.batch.is_empty() {
-            return Ok(());
-        }
-        self.batches += 1;
-        writer.write_records(&self.batch)?;
-        writer.flush()?;
-        Ok(())
-    }
-}
-
-const _: () = assert!(
-    cfg!(target_endian = "little"),
-    "the drain copies ring records as they are: the trace format is little-endian"
-);
-
-/// This process's CPU time (`getrusage(RUSAGE_SELF)`): the recorder's own cost. The traced
-/// command is a child and is not included.
-struct CpuTime {
-    user_ns: u64,
-    system_ns: u64,
-}
-
-impl CpuTime {
-    fn of_this_process() -> Self {
-        // SAFETY: rusage is plain data; getrusage fills it.
-        let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-        // SAFETY: valid pointer.
-        let ok = unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) } == 0;
-        let ns = |t: libc::timeval| t.tv_sec as u64 * 1_000_000_000 + t.tv_usec as u64 * 1_000;
-        if ok {
-            Self {
-                user_ns: ns(ru.ru_utime),
-                system_ns: ns(ru.ru_stime),
-            }
-        } else {
-            Self {
-                user_ns: 0,
-                system_ns: 0,
-            }
-        }
-    }
-
-    fn since(&self, start: &Self) -> Self {
-        Self {
-            user_ns: self.user_ns.saturating_sub(start.user_ns),
-            system_ns: self.system_ns.saturating_sub(start.system_ns),
-        }
-    }
 }
 
 async fn sleep_until(deadline: Option<tokio::time::Instant>) {
@@ -739,42 +418,5 @@ async fn wait_child(
     match child {
         Some(c) => c.wait().await,
         None => std::future::pending().await,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use probe_common::stats::{FuncStats, Moments, HIST_BUCKETS};
-
-    /// The reserve must hold the largest `kernel_stats` a run can produce (found in the VM:
-    /// 24 functions overflowed a reserve sized for trace mode).
-    #[test]
-    fn stats_reserve_holds_the_largest_summary() {
-        let m = Moments {
-            count: u64::MAX,
-            sum_ns: u64::MAX,
-            sum_sq_ns: u64::MAX,
-            min_ns: u64::MAX,
-            max_ns: u64::MAX,
-        };
-        let worst = FuncStats {
-            clean: m,
-            interrupted: m,
-            hist_clean: [u32::MAX; HIST_BUCKETS],
-        };
-        for n in [1usize, 24, 500] {
-            let functions: Vec<(String, Mechanism)> = (0..n)
-                .map(|i| (format!("{:x<64}", i), Mechanism::Fentry))
-                .collect();
-            let stats = vec![worst; n];
-            let json = serde_json::to_vec(&kernel_stats_json(&functions, &stats)).expect("json");
-            assert!(
-                json.len() <= stats_reserve(n),
-                "{n} functions: {} > {}",
-                json.len(),
-                stats_reserve(n)
-            );
-        }
     }
 }
