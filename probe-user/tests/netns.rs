@@ -130,7 +130,7 @@ fn tracepoint_stages_record_an_echo_session_between_namespaces() {
     let summary = runtime
         .block_on(recording.run(async { "session over".to_string() }))
         .expect("record");
-    assert_eq!(summary.stop_reason, "session over");
+    assert_eq!(summary.stop_reason.to_string(), "session over");
 
     let mut reader = TraceReader::open(&trace).expect("open trace");
     assert!(reader.is_finalised());

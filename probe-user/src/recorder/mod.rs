@@ -118,7 +118,7 @@ pub struct RecordSummary {
     /// What was asked for but not probed.
     pub skipped: Vec<Skipped>,
     /// Why the recording stopped.
-    pub stop_reason: String,
+    pub stop_reason: StopReason,
     /// Wall time recorded.
     pub elapsed: Duration,
     /// Exit status of the traced command, if any.
@@ -142,6 +142,37 @@ fn monotonic_ns() -> u64 {
     // SAFETY: valid pointer to a timespec.
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// Why a recording stopped. Stored in the trace's metadata as text (`stop_reason`, the
+/// [`Display`](std::fmt::Display) form).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StopReason {
+    /// `--count N`: the N-th root call was recorded.
+    Count(u64),
+    /// `--duration` elapsed.
+    Duration(Duration),
+    /// Ctrl-C, SIGTERM or SIGHUP.
+    Signal(&'static str),
+    /// The traced command exited (its exit status, as text).
+    CommandExited(String),
+    /// Writing the trace failed (the error is returned too).
+    WriteError,
+    /// The caller's stop future completed with this reason ([`Recording::run`]).
+    Requested(String),
+}
+
+impl std::fmt::Display for StopReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Count(n) => write!(f, "{n} root calls recorded"),
+            Self::Duration(d) => write!(f, "--duration {d:?} elapsed"),
+            Self::Signal(name) => f.write_str(name),
+            Self::CommandExited(status) => write!(f, "the command exited ({status})"),
+            Self::WriteError => f.write_str("a write error"),
+            Self::Requested(reason) => f.write_str(reason),
+        }
+    }
 }
 
 /// A recording whose probes are attached and whose trace file is open. Traffic started after
@@ -277,34 +308,34 @@ impl Recording {
 
         let stop_reason = loop {
             if drainer.reached_count() {
-                break format!("{} root calls recorded", opts.count.unwrap_or_default());
+                break StopReason::Count(opts.count.unwrap_or_default());
             }
             tokio::select! {
                 guard = ring.readable_mut() => {
                     let mut guard = guard.map_err(|source| ProbeError::Kernel { what: "the ring buffer".into(), source })?;
                     if let Err(e) = drainer.drain(guard.get_inner_mut(), &mut writer) {
                         write_error = Some(e);
-                        break "a write error".into();
+                        break StopReason::WriteError;
                     }
                     guard.clear_ready();
                 }
                 _ = drain_tick.tick() => {
                     if let Err(e) = drainer.drain(ring.get_mut(), &mut writer) {
                         write_error = Some(e);
-                        break "a write error".into();
+                        break StopReason::WriteError;
                     }
                     if let Some(l) = logger.as_mut() {
                         l.flush();
                     }
                 }
-                reason = &mut stop => break reason,
-                _ = sigint.recv() => break "Ctrl-C".into(),
-                _ = sigterm.recv() => break "SIGTERM".into(),
-                _ = sighup.recv() => break "SIGHUP".into(),
-                _ = sleep_until(deadline) => break format!("--duration {:?} elapsed", opts.duration.unwrap_or_default()),
+                reason = &mut stop => break StopReason::Requested(reason),
+                _ = sigint.recv() => break StopReason::Signal("Ctrl-C"),
+                _ = sigterm.recv() => break StopReason::Signal("SIGTERM"),
+                _ = sighup.recv() => break StopReason::Signal("SIGHUP"),
+                _ = sleep_until(deadline) => break StopReason::Duration(opts.duration.unwrap_or_default()),
                 status = wait_child(&mut child) => {
                     command_status = status.as_ref().ok().and_then(|s| s.code());
-                    break format!("the command exited ({})", status.map(|s| s.to_string()).unwrap_or_else(|e| e.to_string()));
+                    break StopReason::CommandExited(status.map(|s| s.to_string()).unwrap_or_else(|e| e.to_string()));
                 }
                 _ = tick.tick() => {
                     if status_line {
@@ -364,7 +395,7 @@ impl Recording {
             return Err(e);
         }
         let stop_ns = unix_ns();
-        let reason = stop_reason.clone();
+        let reason = stop_reason.to_string();
         let recorder_usage = usage.clone();
         writer.finish(|m| {
             m.stop_time_unix_ns = Some(stop_ns);
