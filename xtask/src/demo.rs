@@ -14,7 +14,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
-use serde_json::{json, Value};
+use kpath_analysis::validation::{
+    self, ChoiceInput, MeasuredPoint, PointsFile, ServiceSpec, SojournStats, Sojourns,
+};
+use kpath_analysis::Results;
+use serde_json::Value;
 
 use crate::util::{is_root, run, show};
 use crate::vm::release_binary;
@@ -154,35 +158,25 @@ fn read_json(path: &Path) -> Result<Value> {
     serde_json::from_str(&text).with_context(|| format!("failed to parse {}", path.display()))
 }
 
-/// Mean and variance (ns, ns²) of the `sojourn_ns` column, skipping the first `skip` rows.
-fn sojourn_moments(csv: &Path, skip: usize) -> Result<(f64, f64, usize)> {
-    let text =
-        fs::read_to_string(csv).with_context(|| format!("failed to read {}", csv.display()))?;
-    let mut lines = text.lines();
-    let header = lines
-        .next()
-        .ok_or_else(|| anyhow!("{} is empty", csv.display()))?;
-    let col = header
-        .split(',')
-        .position(|c| c == "sojourn_ns")
-        .ok_or_else(|| anyhow!("{} has no sojourn_ns column", csv.display()))?;
-    let (mut n, mut mean, mut m2) = (0usize, 0.0f64, 0.0f64);
-    for line in lines.skip(skip) {
-        let Some(v) = line.split(',').nth(col).and_then(|v| v.parse::<f64>().ok()) else {
-            continue;
-        };
-        n += 1;
-        let d = v - mean;
-        mean += d / n as f64;
-        m2 += d * (v - mean);
-    }
-    if n < 2 {
+/// The relay's sojourn time at low load: the `sojourn_ns` column of `csv` after `skip` rows,
+/// through the analysis's own reader and statistics (the validation uses the same).
+fn sojourn_moments(csv: &Path, skip: u64) -> Result<SojournStats> {
+    let stats = validation::sojourn_stats(
+        &Sojourns::Csv {
+            csv: csv.to_path_buf(),
+            skip,
+        },
+        1.0,
+    )
+    .with_context(|| format!("failed to read the sojourns of {}", csv.display()))?;
+    if stats.samples < 2 {
         bail!(
-            "{} holds {n} sojourn samples after skipping {skip}",
-            csv.display()
+            "{} holds {} sojourn samples after skipping {skip}",
+            csv.display(),
+            stats.samples
         );
     }
-    Ok((mean, m2 / (n - 1) as f64, n))
+    Ok(stats)
 }
 
 /// Runs the demo.
@@ -285,10 +279,14 @@ pub fn demo(opts: &DemoOptions) -> Result<()> {
         .arg(&trace)
         .args(["--filter", "net", "-o"])
         .arg(out.join("results.json")))?;
-    let first = read_json(&out.join("results.json"))?;
-    let unit_ns = first["unit_ns"].as_f64().unwrap_or(1.0);
-    let t_probes = first["service"]["mean"].as_f64().unwrap_or(0.0) * unit_ns;
-    let (t_relay, _, relay_n) = sojourn_moments(&pingpong_csv, opts.warmup as usize)?;
+    // Typed, and checked: a missing or zero service time is an error, not λ = ρ/0.
+    let first = Results::load(&out.join("results.json"))?;
+    let t_probes = first.service.mean * first.unit_ns;
+    if !(t_probes.is_finite() && t_probes > 0.0) {
+        bail!("the probes gave no service time (T = {t_probes} ns): nothing to validate");
+    }
+    let relay = sojourn_moments(&pingpong_csv, u64::from(opts.warmup))?;
+    let (t_relay, relay_n) = (relay.mean, relay.samples);
     eprintln!("demo: service time from the probes T = {t_probes:.0} ns; relay at low load {t_relay:.0} ns ({relay_n} datagrams)");
 
     // 3. Validation: open-loop Poisson load at λ = ρ/T for each choice of T.
@@ -307,23 +305,30 @@ pub fn demo(opts: &DemoOptions) -> Result<()> {
                 rho,
             )?);
         }
-        let mut choice = json!({ "name": name, "points": points });
-        if name == "relay" {
-            choice["service"] =
-                json!({ "sojourns": { "csv": "timestamps-pingpong.csv", "skip": opts.warmup } });
-            choice["description"] = json!("the whole relay (kernel receive to kernel transmit, echo program included) measured at low load");
-        } else {
-            choice["description"] = json!("T = T_rx + T_tx from the probes (the method's)");
-        }
-        choices.push(choice);
+        let relay = name == "relay";
+        choices.push(ChoiceInput {
+            name: name.into(),
+            description: Some(if relay {
+                "the whole relay (kernel receive to kernel transmit, echo program included) measured at low load".into()
+            } else {
+                "T = T_rx + T_tx from the probes (the method's)".into()
+            }),
+            service: relay.then(|| ServiceSpec::Sojourns {
+                sojourns: Sojourns::Csv {
+                    csv: "timestamps-pingpong.csv".into(),
+                    skip: u64::from(opts.warmup),
+                },
+            }),
+            points,
+        });
     }
     let points_file = out.join("points.json");
-    fs::write(
-        &points_file,
-        serde_json::to_string_pretty(
-            &json!({ "unit_ns": 1.0, "rate_tolerance": 0.10, "choices": choices }),
-        )?,
-    )?;
+    let points = PointsFile {
+        unit_ns: 1.0,
+        rate_tolerance: Some(0.10),
+        choices,
+    };
+    fs::write(&points_file, serde_json::to_string_pretty(&points)?)?;
 
     // 4. Results with validation, plots, the report.
     run(kpath()
@@ -351,7 +356,7 @@ fn validation_point(
     choice: &str,
     t_ns: f64,
     rho: f64,
-) -> Result<Value> {
+) -> Result<MeasuredPoint> {
     let rate = rho / (t_ns * 1e-9);
     let tag = format!("{choice}-rho{rho:.1}");
     let csv = out.join("validation").join(format!("{tag}.csv"));
@@ -389,34 +394,45 @@ fn validation_point(
     let status = gen.status().context("failed to run the generator")?;
     let csv = echo.stop()?;
     let rel = |p: &Path| p.strip_prefix(out).unwrap_or(p).display().to_string();
-    let mut point = json!({ "rho": rho, "lambda_target_per_s": rate });
+    let mut point = MeasuredPoint {
+        rho,
+        lambda_target_per_s: Some(rate),
+        lambda_achieved_per_s: None,
+        sojourns: None,
+        unreachable: None,
+    };
     if !status.success() {
-        point["unreachable"] = json!(format!("the generator failed ({status}) at {rate:.0}/s"));
+        point.unreachable = Some(format!("the generator failed ({status}) at {rate:.0}/s"));
         return Ok(point);
     }
     let g = read_json(&gen_json)?;
-    point["lambda_achieved_per_s"] = g["send_rate_per_s"].clone();
+    point.lambda_achieved_per_s = Some(
+        g["send_rate_per_s"]
+            .as_f64()
+            .ok_or_else(|| anyhow!("{}: no send_rate_per_s", gen_json.display()))?,
+    );
     // The first tenth is the queue filling from empty: not the steady state.
-    point["sojourns"] = json!({ "csv": rel(&csv), "skip": opts.validation_count / 10 });
+    point.sojourns = Some(Sojourns::Csv {
+        csv: rel(&csv).into(),
+        skip: u64::from(opts.validation_count / 10),
+    });
     Ok(point)
 }
 
 fn summarise(out: &Path, took: Duration) -> Result<()> {
-    let r = read_json(&out.join("results.json"))?;
-    let unit = r["unit"].as_str().unwrap_or("ns");
+    let r = Results::load(&out.join("results.json"))?;
+    let unit = &r.unit;
     println!("\nkpath demo finished in {:.0} s", took.as_secs_f64());
     println!(
-        "  kernel {}  records {}  lost events {}",
-        r["trace"]["kernel_release"], r["trace"]["records"], r["trace"]["lost_events"]
+        "  kernel {:?}  records {}  lost events {}",
+        r.trace.kernel_release, r.trace.records, r.trace.lost_events
     );
-    if let Some(f) = r["trace"]["notes"].get("fallback") {
+    if let Some(f) = r.trace.notes.get("fallback") {
         println!("  mechanism: {f}");
     }
     println!(
         "  service time T = {:.1} {unit}, D = {:.1} {unit}², C² = {:.3}",
-        r["service"]["mean"].as_f64().unwrap_or(f64::NAN),
-        r["service"]["variance"].as_f64().unwrap_or(f64::NAN),
-        r["service"]["cv2"].as_f64().unwrap_or(f64::NAN)
+        r.service.mean, r.service.variance, r.service.cv2
     );
     println!("  report: {}", out.join("index.html").display());
     println!("  summary: {}", out.join("summary.md").display());
@@ -524,11 +540,11 @@ pub fn check_report(dir: &Path) -> Result<()> {
     if images < 4 {
         bail!("{}: only {images} images", index.display());
     }
-    let results = read_json(&dir.join("results.json"))?;
-    let choices = results["validation"]["choices"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
+    let results = Results::load(&dir.join("results.json"))?;
+    let choices = results
+        .validation
+        .map(|v| v.choices)
+        .ok_or_else(|| anyhow!("results.json has no validation"))?;
     if choices.len() != 2 {
         bail!(
             "the validation has {} service-time choices, want 2",
@@ -536,18 +552,18 @@ pub fn check_report(dir: &Path) -> Result<()> {
         );
     }
     for c in &choices {
-        let points = c["points"].as_array().cloned().unwrap_or_default();
         for rho in RHOS {
-            let p = points
+            let p = c
+                .points
                 .iter()
-                .find(|p| (p["rho"].as_f64().unwrap_or(-1.0) - rho).abs() < 1e-9)
-                .ok_or_else(|| anyhow!("choice {} has no row for ρ = {rho}", c["name"]))?;
-            let measured = p["measured"]["sojourn"]["samples"].as_u64().unwrap_or(0) > 0;
-            let reason = p["reason"].as_str().is_some_and(|r| !r.is_empty());
+                .find(|p| (p.rho - rho).abs() < 1e-9)
+                .ok_or_else(|| anyhow!("choice {} has no row for ρ = {rho}", c.name))?;
+            let measured = p.measured.as_ref().is_some_and(|m| m.sojourn.samples > 0);
+            let reason = p.reason.as_deref().is_some_and(|r| !r.is_empty());
             if !(measured || reason) {
                 bail!(
                     "choice {} ρ = {rho}: neither a measurement nor a reason",
-                    c["name"]
+                    c.name
                 );
             }
         }
