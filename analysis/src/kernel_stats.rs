@@ -51,8 +51,8 @@ use crate::stats::{samples_needed, t_975};
 /// The metadata field holding the kernel's aggregates.
 pub const FIELD: &str = "kernel_stats";
 
-/// Number of buckets of `hist_clean`.
-pub const HIST_BUCKETS: usize = 64;
+/// Number of buckets of `hist_clean`: the kernel side's, from the crate they share.
+pub use probe_common::stats::HIST_BUCKETS;
 
 /// The `mode` value of a stats-mode trace.
 pub const MODE_STATS: &str = "stats";

@@ -42,5 +42,31 @@ pub enum Stat {
     Filtered = 5,
 }
 
+impl Stat {
+    /// Every counter, in slot order.
+    pub const ALL: [Stat; 6] = [
+        Self::LostEvents,
+        Self::StackMapFull,
+        Self::UnmatchedExits,
+        Self::Unwound,
+        Self::DepthOverflow,
+        Self::Filtered,
+    ];
+
+    /// The counter's key in the trace metadata's `kernel_counters` (`docs/trace-format.md`).
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::LostEvents => "lost_events",
+            Self::StackMapFull => "stack_map_full",
+            Self::UnmatchedExits => "unmatched_exits",
+            Self::Unwound => "unwound",
+            Self::DepthOverflow => "depth_overflow",
+            Self::Filtered => "filtered",
+        }
+    }
+}
+
+const _: () = assert!(Stat::ALL.len() as u32 <= STAT_SLOTS);
+
 /// Number of `STATS` slots.
 pub const STAT_SLOTS: u32 = 8;

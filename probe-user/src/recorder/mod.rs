@@ -20,7 +20,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use aya::maps::{MapData, RingBuf};
 use kpath_trace::{Mechanism, TraceWriter};
-use probe_common::{ring::DRAIN_PERIOD_MS, stage::TpStage};
+use probe_common::{counters::Stat, ring::DRAIN_PERIOD_MS, stage::TpStage};
 use serde_json::json;
 use tokio::io::unix::AsyncFd;
 
@@ -405,16 +405,14 @@ impl Recording {
             if let Some(k) = kernel_stats {
                 m.extra.insert("kernel_stats".into(), k);
             }
+            // Every counter by its name, read from its slot: none written by a magic index.
+            let counters: serde_json::Map<String, serde_json::Value> = Stat::ALL
+                .iter()
+                .map(|&s| (s.name().to_string(), json!(stats.get(s as usize))))
+                .collect();
             m.extra.insert(
                 "kernel_counters".into(),
-                json!({
-                    "lost_events": stats.first(),
-                    "stack_map_full": stats.get(1),
-                    "unmatched_exits": stats.get(2),
-                    "unwound": stats.get(3),
-                    "depth_overflow": stats.get(4),
-                    "filtered": stats.get(5),
-                }),
+                serde_json::Value::Object(counters),
             );
         })?;
         Ok(RecordSummary {
