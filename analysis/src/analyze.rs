@@ -16,6 +16,7 @@ use crate::results::*;
 use crate::shapes::{ShapeTable, TreeCounts};
 use crate::stage::{Stage, StageClassifier};
 use crate::stats::{Moments, RunningMean, SampleStats};
+use crate::util::ratio;
 
 /// Options of an analysis.
 #[derive(Clone, Debug, PartialEq)]
@@ -617,15 +618,6 @@ fn probe_cost_of(meta: &Metadata, m: Mechanism) -> f64 {
         .iter()
         .find(|p| p.mechanism == m)
         .map_or(0.0, |p| p.mean_ns)
-}
-
-/// `a/b`, or 0 when `b` is 0.
-pub(crate) fn ratio(a: f64, b: f64) -> f64 {
-    if b == 0.0 {
-        0.0
-    } else {
-        a / b
-    }
 }
 
 fn tree_result(

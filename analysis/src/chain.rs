@@ -14,10 +14,10 @@
 
 use std::collections::BTreeMap;
 
-use crate::analyze::ratio;
 use crate::results::{ChainElement, ChainResult, LevelSubtotal};
 use crate::shapes::TreeCounts;
 use crate::stage::Stage;
+use crate::util::ratio;
 
 /// The chains of one stage, ordered by root depth then name.
 pub fn chains(

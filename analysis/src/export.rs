@@ -8,7 +8,7 @@ use std::io::Write;
 use serde::Serialize;
 
 use crate::calltree::{Call, CallVisitor, Frame};
-use crate::report::csv::field;
+use crate::util::csv_field as field;
 
 /// Export format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -39,6 +39,7 @@ pub mod shapes;
 pub mod stage;
 pub mod stats;
 pub mod synth;
+pub mod util;
 pub mod validation;
 
 pub use analyze::{analyze_file, analyze_reader, AnalysisOptions, Analyzer};

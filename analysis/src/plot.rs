@@ -91,18 +91,7 @@ pub fn run_gnuplot(dir: &Path, script: &Path) -> Result<()> {
     Ok(())
 }
 
-/// A file-name-safe version of `s`.
-pub fn slug(s: &str) -> String {
-    s.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
-}
+use crate::util::slug;
 
 /// `s` with every control character (newline, carriage return, tab, escape, ...) replaced by
 /// U+FFFD. Names and units come from traces and results files, which anyone can write: a

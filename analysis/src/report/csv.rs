@@ -72,14 +72,7 @@ pub const KERNEL_COLUMNS: &[&str] = &[
     "unit",
 ];
 
-/// Quotes a CSV field if it needs it (RFC 4180).
-pub fn field(s: &str) -> String {
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_string()
-    }
-}
+use crate::util::csv_field as field;
 
 fn opt(x: Option<f64>) -> String {
     x.map_or_else(String::new, |v| v.to_string())

@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 
 use super::fmt_time;
-use crate::plot::slug;
 use crate::results::Results;
+use crate::util::slug;
 use crate::validation::{Prediction, ValidationRow};
 
 /// One table row.
