@@ -4,9 +4,10 @@
 use std::path::Path;
 
 use kpath_analysis::plot::{
-    figure_names, gnuplot_available, plot_results, run_gnuplot, slug, ImageFormat,
+    figure_names, gnuplot_available, plot_results, run_gnuplot, ImageFormat,
 };
 use kpath_analysis::synth::{write_trace, SynthConfig};
+use kpath_analysis::util::slug;
 use kpath_analysis::validation::{
     build, ChoiceInput, MeasuredPoint, ServiceSpec, ServiceTime, Sojourns, ValidationOptions,
 };
