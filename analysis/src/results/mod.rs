@@ -14,7 +14,9 @@ use crate::kernel_stats::KernelStatsResult;
 use crate::queueing::ModelOutput;
 use crate::stage::{Stage, StageClassifier};
 use crate::stats::Summary;
-use crate::validation::Validation;
+use validation_table::Validation;
+
+pub mod validation_table;
 
 /// Version of the results document; bumped on incompatible changes.
 ///
