@@ -338,3 +338,26 @@ fn results_out_of_their_domain_are_refused_by_every_command() {
         assert!(!out.exists(), "nothing written for {field}");
     }
 }
+
+/// Flame-graph weights and lost-event sums saturate instead of wrapping around: two calls of
+/// 2⁶³ ns each fold to 2⁶⁴ − 1, not to 0.
+#[test]
+fn weights_and_losses_saturate() {
+    use crate::util::{Ctx, TraceBuilder};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let half = 1u64 << 63;
+    let mut b = TraceBuilder::new(&["udp_sendmsg"]);
+    let p = Ctx::Proc(2, 77);
+    b.enter(p, "udp_sendmsg", 0, 1000)
+        .exit(p, "udp_sendmsg", 0, 2000, half, 0)
+        .enter(p, "udp_sendmsg", 0, 3000)
+        .exit(p, "udp_sendmsg", 0, 4000, half, 0);
+    let trace = b.write(&dir.path().join("huge.trace"));
+    let (ok, out, err) = kpath(&["fold", trace.to_str().expect("utf8")]);
+    assert!(ok, "{err}");
+    assert_eq!(out.trim(), format!("tx;udp_sendmsg {}", u64::MAX));
+
+    let mut meta = kpath_trace::Metadata::new("t", "k", 2);
+    meta.lost_events_per_cpu = vec![u64::MAX, 5];
+    assert_eq!(meta.lost_events(), u64::MAX);
+}
