@@ -4,6 +4,7 @@
 mod bench;
 mod build;
 mod demo;
+mod fuzz;
 mod setup;
 mod test;
 mod treecheck;
@@ -62,6 +63,17 @@ enum Cmd {
         /// Rounds per condition (each round runs every condition once, in turn).
         #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=20))]
         rounds: u16,
+    },
+    /// The libFuzzer targets of `fuzz/` (trace, results, points and sojourn CSV readers), one
+    /// after another (cargo-fuzz, nightly). Writes target/fuzz/results.json; fails on a crash.
+    Fuzz {
+        /// Seconds each target runs.
+        #[arg(long, default_value_t = fuzz::DEFAULT_SECONDS,
+              value_parser = clap::value_parser!(u64).range(1..=86_400))]
+        seconds: u64,
+        /// Run only this target (default: all).
+        #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(fuzz::TARGETS))]
+        target: Option<String>,
     },
     /// The main job on a built-in default: stand, probes, analysis, validation, report.
     Demo(demo::DemoOptions),
@@ -149,6 +161,15 @@ fn run(cli: Cli) -> Result<()> {
             build::build()?;
             bench::bench(&bench::options(quick, usize::from(rounds)))
         }
+        // Only cargo-fuzz and nightly are needed (`fuzz::fuzz` installs them), not the
+        // Debian packages or the eBPF object.
+        Cmd::Fuzz { seconds, target } => fuzz::fuzz(&match target {
+            Some(t) => fuzz::FuzzOptions {
+                seconds,
+                targets: vec![t],
+            },
+            None => fuzz::FuzzOptions::all(seconds),
+        }),
         Cmd::Demo(opts) => {
             setup::setup()?;
             build::build()?;

@@ -36,7 +36,8 @@ fn installed(pkg: &str) -> bool {
         .unwrap_or(false)
 }
 
-/// Installs missing packages and bpf-linker. Idempotent; prints what it did.
+/// Installs missing packages, bpf-linker and the fuzzing tools. Idempotent; prints what it
+/// did.
 pub fn setup() -> Result<()> {
     let missing: Vec<&str> = PACKAGES
         .iter()
@@ -75,6 +76,39 @@ pub fn setup() -> Result<()> {
                 "llvm-22",
             ]))
         .context("failed to install bpf-linker")?;
+    }
+    fuzz_tools()
+}
+
+/// The rustup toolchain `cargo xtask fuzz` builds with: cargo-fuzz needs `-Z sanitizer`,
+/// which only nightly compilers accept. The rest of the workspace stays on stable.
+pub const FUZZ_TOOLCHAIN: &str = "nightly";
+
+/// Installs what `cargo xtask fuzz` needs and only that: the nightly toolchain (rustup) and
+/// cargo-fuzz (into ~/.cargo/bin, where later runs find it). Idempotent.
+pub fn fuzz_tools() -> Result<()> {
+    let nightly_ok = || {
+        output(Command::new("rustup").args(["run", FUZZ_TOOLCHAIN, "rustc", "--version"])).is_ok()
+    };
+    if nightly_ok() {
+        eprintln!("setup: {FUZZ_TOOLCHAIN} toolchain present");
+    } else {
+        eprintln!("setup: installing the {FUZZ_TOOLCHAIN} toolchain (cargo-fuzz needs it)");
+        run(Command::new("rustup").args([
+            "toolchain",
+            "install",
+            FUZZ_TOOLCHAIN,
+            "--profile",
+            "minimal",
+        ]))
+        .with_context(|| format!("failed to install the {FUZZ_TOOLCHAIN} toolchain"))?;
+    }
+    if output(Command::new("cargo").args(["fuzz", "--version"])).is_ok() {
+        eprintln!("setup: cargo-fuzz present");
+    } else {
+        eprintln!("setup: installing cargo-fuzz (about two minutes)");
+        run(Command::new("cargo").args(["install", "cargo-fuzz", "--locked"]))
+            .context("failed to install cargo-fuzz")?;
     }
     Ok(())
 }

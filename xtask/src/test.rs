@@ -88,6 +88,12 @@ pub fn test(opts: &TestOptions) -> Result<()> {
             })
         });
     }
+    // The readers on hostile input; needs neither the eBPF object nor the binaries. 4 × 60 s
+    // plus the nightly build: about 2.5 min from scratch on 2 CPUs, seconds when
+    // `target/fuzz/build` is current.
+    stage("fuzz (60 s per target)", &mut || {
+        crate::fuzz::fuzz(&crate::fuzz::FuzzOptions::all(60))
+    });
     if opts.skip_vm {
         eprintln!("\n=== VM tests skipped (--skip-vm)");
     } else if bins {

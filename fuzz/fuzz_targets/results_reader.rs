@@ -1,0 +1,32 @@
+//! `results.json` on arbitrary bytes (`Results::from_json_slice`, what `Results::load` reads),
+//! then what `kpath model`, `plot` and `html` do with loaded results before touching files:
+//! the text, CSV and Markdown renderings, the queueing projection and the unit conversion.
+//! A results file may come from another machine or an older kpath, so a hostile one must
+//! fail with an error, never a panic, a hang or a runaway allocation.
+
+#![no_main]
+
+use std::io;
+use std::path::Path;
+
+use kpath_analysis::report::{csv::Csv, markdown, text::Text, Report};
+use kpath_analysis::{queueing, Results};
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(mut r) = Results::from_json_slice(data, Path::new("fuzz/results.json")) else {
+        return;
+    };
+    let _ = Text.write(&r, &mut io::sink());
+    let _ = Csv.write(&r, &mut io::sink());
+    let _ = markdown::summary(&r, 10, &[]);
+    let _ = queueing::project(
+        r.service.mean,
+        r.service.variance,
+        r.unit_ns,
+        &queueing::default_rhos(),
+    );
+    if r.convert_to_ticks(2400.0).is_ok() {
+        let _ = Text.write(&r, &mut io::sink());
+    }
+});
