@@ -208,6 +208,19 @@ pub fn iid_ci95(samples: u64, variance: f64) -> Option<f64> {
 /// Reads the `sojourn_ns` column of a `kpath-stand echo --timestamps` CSV, skipping `skip`
 /// data rows. Empty or negative cells are returned as NaN (discarded later).
 pub fn read_sojourn_csv(path: &Path, skip: u64) -> Result<Vec<f64>> {
+    // A points file names its CSV files, and anyone can write one: a device such as
+    // /dev/zero or a FIFO would be read without end. Only regular files are read.
+    let meta = std::fs::metadata(path).map_err(|source| Error::Io {
+        what: "read sojourn CSV",
+        path: path.into(),
+        source,
+    })?;
+    if !meta.is_file() {
+        return Err(Error::ValidationInput {
+            what: path.display().to_string(),
+            reason: "a sojourn CSV must be a regular file".into(),
+        });
+    }
     let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
         what: "read sojourn CSV",
         path: path.into(),

@@ -361,3 +361,29 @@ fn weights_and_losses_saturate() {
     meta.lost_events_per_cpu = vec![u64::MAX, 5];
     assert_eq!(meta.lost_events(), u64::MAX);
 }
+
+/// A points file naming a device as its sojourn CSV is refused, not read without end.
+#[test]
+fn a_points_file_cannot_make_analyze_read_a_device() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let trace = small_trace(dir.path());
+    let points = dir.path().join("points.json");
+    std::fs::write(
+        &points,
+        r#"{"unit_ns": 1, "choices": [{"name": "relay",
+            "service": {"sojourns": {"csv": "/dev/zero", "skip": 0}},
+            "points": [{"rho": 0.5}]}]}"#,
+    )
+    .expect("write");
+    let out = dir.path().join("results.json");
+    let (ok, _, err) = kpath(&[
+        "analyze",
+        trace.to_str().expect("utf8"),
+        "-o",
+        out.to_str().expect("utf8"),
+        "--validation",
+        points.to_str().expect("utf8"),
+    ]);
+    assert!(!ok);
+    assert!(err.contains("must be a regular file"), "{err}");
+}

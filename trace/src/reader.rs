@@ -153,13 +153,17 @@ impl<R: Read> TraceReader<R> {
             });
         }
 
-        let mut region = vec![0u8; metadata_len as usize];
-        let got = read_full(&mut src, &mut region)
+        // Read as it arrives rather than allocated up front: a 40-byte file declaring 64 MiB
+        // of metadata costs 40 bytes, not 64 MiB.
+        let mut region = Vec::new();
+        let got = (&mut src)
+            .take(u64::from(metadata_len))
+            .read_to_end(&mut region)
             .map_err(|e| TraceError::io("reading the metadata", e))?;
-        if got < region.len() {
+        if got < metadata_len as usize {
             return Err(TraceError::TruncatedHeader {
                 file_len: (format::PREAMBLE_SIZE + got) as u64,
-                needed: (format::PREAMBLE_SIZE + region.len()) as u64,
+                needed: format::PREAMBLE_SIZE as u64 + u64::from(metadata_len),
             });
         }
         let meta_offset = format::PREAMBLE_SIZE as u64;
