@@ -234,6 +234,7 @@ fn kpath_max_rate(p: &Place, size: usize, secs: u32) -> Result<f64, String> {
             &format!("{secs}s"),
             "--timeout",
             "50ms",
+            "--no-replies",
         ],
     )?;
     r["send_rate_per_s"]

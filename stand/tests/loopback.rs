@@ -264,6 +264,18 @@ fn gen_counts_losses_when_nothing_listens() {
     assert_eq!(u(&report, "sent"), 5);
     assert_eq!(u(&report, "lost"), 5);
     assert_eq!(u(&report, "received"), 0);
+    // A send-rate test against a sink says so, and succeeds.
+    let out = gen_output(
+        &[],
+        port,
+        &["--count", "5", "--timeout", "50ms", "--no-replies"],
+        None,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     // --count 0 is refused at parse time.
     let out = gen_output(&[], port, &["--count", "0"], None);
     assert_eq!(out.status.code(), Some(2));
