@@ -250,11 +250,33 @@ fn stdout_report(report: &dyn Report, r: &Results) -> Result<()> {
         .context("failed to write to standard output")
 }
 
+/// Prints text meant for a terminal. Names in it come from files anyone can write: control
+/// characters other than newline and tab (an ESC starting a terminal escape sequence, a
+/// carriage return hiding what precedes it) are shown as U+FFFD, never sent to the terminal.
 fn print(s: &str) -> Result<()> {
     io::stdout()
         .lock()
-        .write_all(s.as_bytes())
+        .write_all(terminal_safe(s).as_bytes())
         .context("failed to write to standard output")
+}
+
+/// `s` with every control character but `\n` and `\t` replaced by U+FFFD.
+fn terminal_safe(s: &str) -> std::borrow::Cow<'_, str> {
+    let unsafe_char = |c: char| c.is_control() && c != '\n' && c != '\t';
+    if s.contains(unsafe_char) {
+        s.replace(unsafe_char, "\u{FFFD}").into()
+    } else {
+        s.into()
+    }
+}
+
+/// The text report, through [`print`].
+fn print_text_report(r: &Results) -> Result<()> {
+    let mut buf = Vec::new();
+    text::Text
+        .write(r, &mut buf)
+        .context("failed to render the report")?;
+    print(&String::from_utf8_lossy(&buf))
 }
 
 fn run(cli: Cli) -> Result<()> {
@@ -279,7 +301,7 @@ fn run(cli: Cli) -> Result<()> {
             } else if csv {
                 stdout_report(&Csv, &r)?;
             } else {
-                stdout_report(&text::Text, &r)?;
+                print_text_report(&r)?;
             }
             warn_results(&r);
         }
@@ -504,6 +526,7 @@ fn refuse_stats_mode(trace: &Path, meta: &kpath_trace::Metadata, what: &'static 
 /// Says on standard error what a trace is missing: events the kernel lost while recording,
 /// and a cut-short last record. Every command that reads a trace or its results calls it.
 fn warn_incomplete(trace: &str, lost_events: u64, cut_tail: Option<kpath_trace::CutTail>) {
+    let trace = terminal_safe(trace);
     if lost_events > 0 {
         eprintln!("kpath: warning: {lost_events} events were lost while recording {trace}");
     }

@@ -387,3 +387,29 @@ fn a_points_file_cannot_make_analyze_read_a_device() {
     assert!(!ok);
     assert!(err.contains("must be a regular file"), "{err}");
 }
+
+/// A function name carrying a terminal escape sequence reaches the terminal as U+FFFD, in
+/// every text output (a hostile trace must not restyle or retitle the user's terminal).
+#[test]
+fn names_reach_the_terminal_without_control_characters() {
+    use crate::util::{Ctx, TraceBuilder};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let evil = "evil\u{1b}]0;pwned\u{7}\rX";
+    let mut b = TraceBuilder::new(&["udp_sendmsg", evil]);
+    let p = Ctx::Proc(2, 77);
+    b.enter(p, "udp_sendmsg", 0, 1000)
+        .enter(p, evil, 1, 1010)
+        .exit(p, evil, 1, 1020, 10, 0)
+        .exit(p, "udp_sendmsg", 0, 1100, 100, 0);
+    let trace = b.write(&dir.path().join("evil.trace"));
+    let t = trace.to_str().expect("utf8");
+    for args in [vec!["report", t], vec!["tree", t], vec!["fold", t]] {
+        let (ok, out, err) = kpath(&args);
+        assert!(ok, "{args:?}: {err}");
+        assert!(out.contains("evil\u{FFFD}"), "{args:?}: {out}");
+        assert!(
+            !out.contains(['\u{1b}', '\u{7}', '\r']),
+            "{args:?} let a control character through"
+        );
+    }
+}
