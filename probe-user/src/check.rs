@@ -128,10 +128,7 @@ fn round(
     while let Some(item) = events.next() {
         tally(&mut result, &item, tid);
     }
-    result.lost = probes
-        .lost_per_cpu()?
-        .iter()
-        .fold(0u64, |s, &n| s.saturating_add(n));
+    result.lost = kpath_trace::saturating_sum(&probes.lost_per_cpu()?);
     Ok(result)
 }
 

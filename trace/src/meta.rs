@@ -35,6 +35,12 @@ impl std::fmt::Display for Mechanism {
     }
 }
 
+/// The sum of `counts`, saturating at `u64::MAX`: a hostile or corrupt count must not wrap
+/// around to "nothing lost". Every total of lost events is taken with it.
+pub fn saturating_sum(counts: &[u64]) -> u64 {
+    counts.iter().fold(0u64, |sum, &n| sum.saturating_add(n))
+}
+
 /// One entry of the function table; records refer to it by `id`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FunctionInfo {
@@ -205,10 +211,7 @@ impl Metadata {
 
     /// Total events lost over all CPUs.
     pub fn lost_events(&self) -> u64 {
-        // Saturating: a hostile or corrupt count must not wrap around to "nothing lost".
-        self.lost_events_per_cpu
-            .iter()
-            .fold(0u64, |sum, &n| sum.saturating_add(n))
+        saturating_sum(&self.lost_events_per_cpu)
     }
 
     /// Adds a function to the table and returns its id.

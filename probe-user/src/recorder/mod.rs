@@ -339,10 +339,9 @@ impl Recording {
                 }
                 _ = tick.tick() => {
                     if status_line {
-                        let lost: u64 = probes
+                        let lost = probes
                             .lost_per_cpu()
-                            .map(|v| v.iter().fold(0u64, |s, &n| s.saturating_add(n)))
-                            .unwrap_or(0);
+                            .map_or(0, |v| kpath_trace::saturating_sum(&v));
                         let secs = start.elapsed().as_secs_f64().max(1e-9);
                         eprint!("\r\x1b[K{:>6.1} s  {} records ({:.0}/s)  {} root calls  {} lost", secs, drainer.records, drainer.records as f64 / secs, drainer.roots, lost);
                     }
@@ -387,9 +386,7 @@ impl Recording {
         } else {
             None
         };
-        let lost: u64 = lost_per_cpu
-            .iter()
-            .fold(0, |s: u64, &n| s.saturating_add(n));
+        let lost = kpath_trace::saturating_sum(&lost_per_cpu);
         if let Some(e) = write_error {
             let _ = writer.flush();
             return Err(e);
