@@ -125,6 +125,14 @@ impl Sample {
             None => stats.push(self.value),
         }
     }
+
+    #[inline(always)]
+    fn push_to_moments(self, moments: &mut Moments) {
+        match self.ns {
+            Some(ns) => moments.push_ns(ns),
+            None => moments.push(self.value),
+        }
+    }
 }
 
 /// `ns as f64`, with one signed conversion instruction when `ns < 2⁶³` (always, in practice)
@@ -251,13 +259,13 @@ impl Accumulators {
             i.migration += u64::from(e.flags & flags::MIGRATED != 0);
         }
         if clean {
-            acc.net.push(ns_to_f64(net_ns));
+            acc.net.push_ns(net_ns);
         }
         match value {
             Some(v) => {
                 v.push_to(&mut acc.kept);
-                push_level(&mut self.by_depth[si], call.depth, v.value);
-                push_level(&mut self.by_height[si], call.height, v.value);
+                push_level(&mut self.by_depth[si], call.depth, v);
+                push_level(&mut self.by_height[si], call.height, v);
             }
             None => acc.dropped += 1,
         }
@@ -308,18 +316,18 @@ impl Accumulators {
 }
 
 #[inline(always)]
-fn push_level(levels: &mut Vec<Moments>, level: u16, v: f64) {
+fn push_level(levels: &mut Vec<Moments>, level: u16, v: Sample) {
     match levels.get_mut(usize::from(level)) {
-        Some(m) => m.push(v),
+        Some(m) => v.push_to_moments(m),
         None => push_new_level(levels, level, v),
     }
 }
 
 #[cold]
-fn push_new_level(levels: &mut Vec<Moments>, level: u16, v: f64) {
+fn push_new_level(levels: &mut Vec<Moments>, level: u16, v: Sample) {
     let l = usize::from(level);
     levels.resize(l + 1, Moments::new());
-    levels[l].push(v);
+    v.push_to_moments(&mut levels[l]);
 }
 
 /// Streams records and accumulates everything [`Results`] needs.
@@ -573,12 +581,7 @@ impl Analyzer {
                 recorder: meta.recorder.clone(),
                 cut_tail: None, // known only at the end: analyze_reader sets it
                 // `kernel_stats` gets its own section (`Results::kernel_stats`).
-                notes: meta
-                    .extra
-                    .iter()
-                    .filter(|(k, _)| k.as_str() != crate::kernel_stats::FIELD)
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect(),
+                notes: meta.notes(),
             },
             settings: Settings {
                 filter: self.options.filter,
@@ -695,12 +698,11 @@ pub fn analyze_reader<R: Read>(
     path: &Path,
     options: &AnalysisOptions,
 ) -> Result<Results> {
-    let kernel = crate::kernel_stats::parse(reader.metadata())
-        .map_err(|source| Error::KernelStats {
-            path: path.into(),
-            source,
-        })?
-        .map(|ks| kernel_stats_result(&ks, reader.metadata(), options));
+    let kernel = reader
+        .metadata()
+        .kernel_stats
+        .as_ref()
+        .map(|ks| kernel_stats_result(ks, reader.metadata(), options));
     let mut a = Analyzer::new(reader.metadata(), options);
     loop {
         let block = reader.next_block().map_err(|source| Error::Trace {

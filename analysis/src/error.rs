@@ -124,16 +124,6 @@ pub enum Error {
         /// Why it is invalid.
         reason: String,
     },
-    /// The `kernel_stats` metadata field of a stats-mode trace is malformed; the source names
-    /// the field.
-    #[error("failed to read the kernel statistics of trace {}", path.display())]
-    KernelStats {
-        /// The trace file.
-        path: PathBuf,
-        /// What is wrong, naming the field.
-        #[source]
-        source: crate::kernel_stats::KernelStatsError,
-    },
     /// The command needs records, but the trace was recorded in stats mode (aggregated in the
     /// kernel, no records).
     #[error("{} is a stats-mode trace (kpath-probe record --mode stats: aggregated in the kernel, 0 records), so it has no {what}; `kpath report` prints its per-function statistics", path.display())]

@@ -4,9 +4,9 @@
 //! empty, so there are no call trees, depths, levels, chains or stages: only per-function
 //! figures.
 //!
-//! [`parse`] reads the field from [`Metadata::extra`] into typed structs, checking every
-//! field (errors name it, e.g. `kernel_stats.functions[2].clean.sum_ns`); [`summarize`] turns
-//! each function into a [`KernelFunctionSummary`], the same figures `kpath report` prints per
+//! The trace reader reads the field into [`Metadata::kernel_stats`], checking every field
+//! (errors name it, e.g. `kernel_stats.functions[2].clean.sum_ns`); [`summarize`] turns each
+//! function into a [`KernelFunctionSummary`], the same figures `kpath report` prints per
 //! function as far as sums and a log2 histogram allow.
 //!
 //! ## Variance from sums
@@ -40,87 +40,32 @@
 //! [`ApproxPercentile`] reports as `lo` and `hi`: the approximation is bounded by a factor of
 //! 2 at worst, and is exact when the bucket collapses to one value.
 
-use std::collections::BTreeSet;
-
 use kpath_trace::Metadata;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use crate::stats::{samples_needed, t_975};
 
-/// The metadata field holding the kernel's aggregates.
-pub const FIELD: &str = "kernel_stats";
+pub use kpath_trace::recording::{KernelFunctionStats, KernelMoments, KernelStats, HIST_BUCKETS};
 
-/// Number of buckets of `hist_clean`: the kernel side's, from the crate they share.
-pub use probe_common::stats::HIST_BUCKETS;
-
-/// The `mode` value of a stats-mode trace.
-pub const MODE_STATS: &str = "stats";
-
-/// A malformed `kernel_stats` field. Every variant names the field by its JSON path, e.g.
-/// `kernel_stats.functions[0].clean.count`.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum KernelStatsError {
-    /// A required field is absent.
-    #[error("metadata field `{field}` is missing")]
-    Missing {
-        /// JSON path of the field.
-        field: String,
-    },
-    /// A field has the wrong JSON type or is out of range for it.
-    #[error("metadata field `{field}` is invalid: expected {expected}, found {found}")]
-    Type {
-        /// JSON path of the field.
-        field: String,
-        /// What it should be.
-        expected: &'static str,
-        /// What it is (the JSON value, shortened).
-        found: String,
-    },
-    /// A field is well-typed but contradicts another one or the function table.
-    #[error("metadata field `{field}` is inconsistent: {reason}")]
-    Inconsistent {
-        /// JSON path of the field.
-        field: String,
-        /// Why.
-        reason: String,
-    },
-}
-
-/// Sums of one class of samples, exactly as the kernel kept them (ns).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct KernelMoments {
-    /// Samples.
-    pub count: u64,
-    /// Σ d; saturates at `u64::MAX`.
-    pub sum_ns: u64,
-    /// Σ d²; saturates at `u64::MAX` (then the variance is unknown).
-    pub sum_sq_ns: u64,
-    /// Smallest d (meaningless when `count` is 0).
-    pub min_ns: u64,
-    /// Largest d (meaningless when `count` is 0).
-    pub max_ns: u64,
-}
-
-impl KernelMoments {
-    /// Whether `sum_sq_ns` hit `u64::MAX`.
-    pub fn sum_sq_saturated(&self) -> bool {
-        self.sum_sq_ns == u64::MAX
-    }
-
-    /// Whether `sum_ns` hit `u64::MAX`.
-    pub fn sum_saturated(&self) -> bool {
-        self.sum_ns == u64::MAX
-    }
-
+/// The statistics of the kernel's exact sums (module docs): what analysis derives from a
+/// [`KernelMoments`], which the trace crate defines and checks.
+pub trait KernelMomentsExt {
     /// Mean `Σd/n`; `None` without samples or with a saturated sum.
-    pub fn mean(&self) -> Option<f64> {
+    fn mean(&self) -> Option<f64>;
+    /// Unbiased variance from the sums, and why it is missing if it is.
+    fn variance(&self) -> (Option<f64>, VarianceStatus);
+    /// Smallest sample; `None` without samples.
+    fn min(&self) -> Option<f64>;
+    /// Largest sample; `None` without samples.
+    fn max(&self) -> Option<f64>;
+}
+
+impl KernelMomentsExt for KernelMoments {
+    fn mean(&self) -> Option<f64> {
         (self.count > 0 && !self.sum_saturated()).then(|| self.sum_ns as f64 / self.count as f64)
     }
 
-    /// Unbiased variance from the sums (module docs), and why it is missing if it is.
-    pub fn variance(&self) -> (Option<f64>, VarianceStatus) {
+    fn variance(&self) -> (Option<f64>, VarianceStatus) {
         if self.count < 2 {
             return (None, VarianceStatus::TooFewSamples);
         }
@@ -135,260 +80,23 @@ impl KernelMoments {
                     VarianceStatus::Known,
                 )
             }
-            // Refused by `parse`; reachable only for hand-built values.
+            // Refused by the trace reader; reachable only for hand-built values.
             None => (None, VarianceStatus::Inconsistent),
         }
     }
 
-    /// `n·Σd² − (Σd)²`, exact; `None` if negative (impossible for real samples).
-    fn variance_numerator(&self) -> Option<u128> {
-        let n = u128::from(self.count);
-        let s = u128::from(self.sum_ns);
-        (n * u128::from(self.sum_sq_ns)).checked_sub(s * s)
-    }
-
-    /// Smallest sample; `None` without samples.
-    pub fn min(&self) -> Option<f64> {
+    fn min(&self) -> Option<f64> {
         (self.count > 0).then_some(self.min_ns as f64)
     }
 
-    /// Largest sample; `None` without samples.
-    pub fn max(&self) -> Option<f64> {
+    fn max(&self) -> Option<f64> {
         (self.count > 0).then_some(self.max_ns as f64)
     }
 }
 
-/// One function's aggregate, as in the `kernel_stats.functions` array.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct KernelFunctionStats {
-    /// Function id (index into the trace's function table).
-    pub id: u32,
-    /// Function name.
-    pub name: String,
-    /// Samples with no hard IRQ, softirq, context switch or migration inside.
-    pub clean: KernelMoments,
-    /// The other samples (the method drops them).
-    pub interrupted: KernelMoments,
-    /// Log2 histogram of the clean samples ([`HIST_BUCKETS`] buckets; module docs).
-    pub hist_clean: Vec<u64>,
-}
-
-/// The whole `kernel_stats` field.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct KernelStats {
-    /// Always [`MODE_STATS`].
-    pub mode: String,
-    /// The recorder's description of the histogram buckets (empty if absent).
-    #[serde(default)]
-    pub histogram: String,
-    /// Per function, in the recorder's order.
-    pub functions: Vec<KernelFunctionStats>,
-}
-
 /// Whether a trace's metadata carries kernel aggregates (a stats-mode trace).
 pub fn is_stats_mode(meta: &Metadata) -> bool {
-    meta.extra.contains_key(FIELD)
-}
-
-/// Reads `kernel_stats` from the metadata: `Ok(None)` when the field is absent, an error
-/// naming the offending field when it is malformed or contradicts the function table.
-pub fn parse(meta: &Metadata) -> Result<Option<KernelStats>, KernelStatsError> {
-    let Some(v) = meta.extra.get(FIELD) else {
-        return Ok(None);
-    };
-    let ks = from_value(v)?;
-    let mut seen = BTreeSet::new();
-    for (i, f) in ks.functions.iter().enumerate() {
-        let at = |k: &str| format!("{FIELD}.functions[{i}].{k}");
-        match meta.functions.get(f.id as usize) {
-            Some(entry) if entry.name != f.name => {
-                return Err(KernelStatsError::Inconsistent {
-                    field: at("name"),
-                    reason: format!(
-                        "`{}` but function {} of the function table is `{}`",
-                        f.name, f.id, entry.name
-                    ),
-                });
-            }
-            Some(_) => {}
-            None => {
-                return Err(KernelStatsError::Inconsistent {
-                    field: at("id"),
-                    reason: format!(
-                        "{} but the function table has {} entries",
-                        f.id,
-                        meta.functions.len()
-                    ),
-                });
-            }
-        }
-        if !seen.insert(f.id) {
-            return Err(KernelStatsError::Inconsistent {
-                field: at("id"),
-                reason: format!("function {} appears twice", f.id),
-            });
-        }
-    }
-    Ok(Some(ks))
-}
-
-/// Parses a `kernel_stats` JSON value on its own (no cross-check with a function table).
-pub fn from_value(v: &Value) -> Result<KernelStats, KernelStatsError> {
-    let obj = object(v, FIELD)?;
-    let mode = string(get(obj, FIELD, "mode")?, &format!("{FIELD}.mode"))?;
-    if mode != MODE_STATS {
-        return Err(KernelStatsError::Inconsistent {
-            field: format!("{FIELD}.mode"),
-            reason: format!("{mode:?}, this analyser knows only {MODE_STATS:?}"),
-        });
-    }
-    let histogram = match obj.get("histogram") {
-        None | Some(Value::Null) => String::new(),
-        Some(h) => string(h, &format!("{FIELD}.histogram"))?,
-    };
-    let fpath = format!("{FIELD}.functions");
-    let list = match get(obj, FIELD, "functions")? {
-        Value::Array(a) => a,
-        other => return Err(type_err(&fpath, "an array", other)),
-    };
-    let functions = list
-        .iter()
-        .enumerate()
-        .map(|(i, f)| function(f, &format!("{fpath}[{i}]")))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(KernelStats {
-        mode,
-        histogram,
-        functions,
-    })
-}
-
-fn function(v: &Value, path: &str) -> Result<KernelFunctionStats, KernelStatsError> {
-    let obj = object(v, path)?;
-    let id = u64_of(get(obj, path, "id")?, &format!("{path}.id"))?;
-    let id = u32::try_from(id).map_err(|_| KernelStatsError::Type {
-        field: format!("{path}.id"),
-        expected: "a function id below 2^32",
-        found: id.to_string(),
-    })?;
-    let name = string(get(obj, path, "name")?, &format!("{path}.name"))?;
-    let clean = moments(get(obj, path, "clean")?, &format!("{path}.clean"))?;
-    let interrupted = moments(
-        get(obj, path, "interrupted")?,
-        &format!("{path}.interrupted"),
-    )?;
-    let hpath = format!("{path}.hist_clean");
-    let hist_clean = match get(obj, path, "hist_clean")? {
-        Value::Array(a) if a.len() == HIST_BUCKETS => a
-            .iter()
-            .enumerate()
-            .map(|(b, x)| u64_of(x, &format!("{hpath}[{b}]")))
-            .collect::<Result<Vec<_>, _>>()?,
-        Value::Array(a) => {
-            return Err(KernelStatsError::Inconsistent {
-                field: hpath,
-                reason: format!("{} buckets, expected {HIST_BUCKETS}", a.len()),
-            })
-        }
-        other => return Err(type_err(&hpath, "an array of 64 counts", other)),
-    };
-    Ok(KernelFunctionStats {
-        id,
-        name,
-        clean,
-        interrupted,
-        hist_clean,
-    })
-}
-
-fn moments(v: &Value, path: &str) -> Result<KernelMoments, KernelStatsError> {
-    let obj = object(v, path)?;
-    let field = |k: &str| u64_of(get(obj, path, k)?, &format!("{path}.{k}"));
-    let m = KernelMoments {
-        count: field("count")?,
-        sum_ns: field("sum_ns")?,
-        sum_sq_ns: field("sum_sq_ns")?,
-        min_ns: field("min_ns")?,
-        max_ns: field("max_ns")?,
-    };
-    if m.count == 0 {
-        return Ok(m);
-    }
-    let bad = |k: &str, reason: String| KernelStatsError::Inconsistent {
-        field: format!("{path}.{k}"),
-        reason,
-    };
-    if m.min_ns > m.max_ns {
-        return Err(bad(
-            "min_ns",
-            format!("{} is above max_ns {}", m.min_ns, m.max_ns),
-        ));
-    }
-    let n = u128::from(m.count);
-    if !m.sum_saturated() {
-        let s = u128::from(m.sum_ns);
-        if s < n * u128::from(m.min_ns) || s > n * u128::from(m.max_ns) {
-            return Err(bad(
-                "sum_ns",
-                format!(
-                    "{} is outside count·[min_ns, max_ns] = [{}, {}]",
-                    m.sum_ns,
-                    n * u128::from(m.min_ns),
-                    n * u128::from(m.max_ns)
-                ),
-            ));
-        }
-        if !m.sum_sq_saturated() && m.variance_numerator().is_none() {
-            return Err(bad(
-                "sum_sq_ns",
-                format!(
-                    "{} is below sum_ns²/count, which no set of samples gives",
-                    m.sum_sq_ns
-                ),
-            ));
-        }
-    }
-    Ok(m)
-}
-
-fn get<'a>(
-    obj: &'a serde_json::Map<String, Value>,
-    path: &str,
-    key: &str,
-) -> Result<&'a Value, KernelStatsError> {
-    obj.get(key).ok_or_else(|| KernelStatsError::Missing {
-        field: format!("{path}.{key}"),
-    })
-}
-
-fn object<'a>(
-    v: &'a Value,
-    path: &str,
-) -> Result<&'a serde_json::Map<String, Value>, KernelStatsError> {
-    v.as_object().ok_or_else(|| type_err(path, "an object", v))
-}
-
-fn string(v: &Value, path: &str) -> Result<String, KernelStatsError> {
-    v.as_str()
-        .map(str::to_string)
-        .ok_or_else(|| type_err(path, "a string", v))
-}
-
-fn u64_of(v: &Value, path: &str) -> Result<u64, KernelStatsError> {
-    v.as_u64()
-        .ok_or_else(|| type_err(path, "a non-negative integer below 2^64", v))
-}
-
-fn type_err(path: &str, expected: &'static str, found: &Value) -> KernelStatsError {
-    let mut found = found.to_string();
-    if found.chars().count() > 60 {
-        found = found.chars().take(59).collect::<String>() + "…";
-    }
-    KernelStatsError::Type {
-        field: path.to_string(),
-        expected,
-        found,
-    }
+    meta.is_stats_mode()
 }
 
 /// Why a variance is or is not available.
@@ -402,7 +110,8 @@ pub enum VarianceStatus {
     TooFewSamples,
     /// `sum_sq_ns` (or `sum_ns`) saturated at `u64::MAX` in the kernel: unknown.
     Saturated,
-    /// `sum_sq_ns < sum_ns²/count`, impossible for real samples ([`parse`] refuses it).
+    /// `sum_sq_ns < sum_ns²/count`, impossible for real samples (the trace reader refuses
+    /// it).
     Inconsistent,
 }
 
@@ -684,7 +393,7 @@ pub fn summarize(ks: &KernelStats, meta: &Metadata) -> KernelStatsResult {
         }
     }
     KernelStatsResult {
-        mode: ks.mode.clone(),
+        mode: "stats".into(),
         histogram: ks.histogram.clone(),
         percentile_method: PERCENTILE_METHOD.into(),
         notes,

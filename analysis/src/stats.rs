@@ -2,15 +2,20 @@
 //!
 //! Memory is independent of the number of samples:
 //!
-//! * **Moments** use Welford's online algorithm (B. P. Welford, "Note on a method for
-//!   calculating corrected sums of squares and products", *Technometrics* 4(3), 1962; see also
-//!   Knuth, TAOCP vol. 2, §4.2.2). For each sample `x`: `n += 1; δ = x − mean;
-//!   mean += δ/n; M2 += δ·(x − mean)`. The sample variance is `D = M2/(n − 1)`. Two
-//!   accumulators merge with Chan, Golub and LeVeque's pairwise formula
-//!   (`M2 = M2_a + M2_b + δ²·n_a·n_b/n`). Samples are accumulated as deviations from the
-//!   first one, which keeps integer nanoseconds exact at any offset. Unlike the textbook `Σx² − (Σx)²/n`, this does not
-//!   lose all digits when the mean is large against the spread (e.g. timestamps near 10¹²
-//!   with a spread of 1).
+//! * **Moments** of whole nanoseconds (every measured time, unless a probe cost is subtracted)
+//!   are exact: `n`, `Σx` and `Σx²` are summed in integers (`Σx²` modulo 2¹²⁸), and `M2 =
+//!   Σ(x − q)² − r²/n` with `q = ⌊Σx/n⌋`, `r = Σx mod n` is a whole number until its last
+//!   step, so neither a large mean against a small spread nor the order of the samples loses a
+//!   digit. It is also the cheapest update (an add and a widening multiply, no division).
+//! * **Other moments** (times less a probe cost, durations beyond 2⁴⁰ ns) use Welford's online
+//!   algorithm (B. P. Welford, "Note on a method for calculating corrected sums of squares and
+//!   products", *Technometrics* 4(3), 1962; see also Knuth, TAOCP vol. 2, §4.2.2). For each
+//!   sample `x`: `n += 1; δ = x − mean; mean += δ/n; M2 += δ·(x − mean)`, with the samples
+//!   taken as deviations from the first one. Unlike the textbook `Σx² − (Σx)²/n` in floating
+//!   point, this does not lose all digits when the mean is large against the spread.
+//! * The sample variance is `D = M2/(n − 1)`. Two accumulators, and the two parts of one,
+//!   merge with Chan, Golub and LeVeque's pairwise formula (`M2 = M2_a + M2_b +
+//!   δ²·n_a·n_b/n`).
 //! * **Percentiles and densities** use an HdrHistogram with 3 significant digits (relative
 //!   error ≤ 0.1 %), whose size depends only on the value range.
 //! * **Confidence interval** of the mean at 95 %: `mean ± t(0.975, n−1)·s/√n` (Student's t).
@@ -20,10 +25,66 @@
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
-/// Welford's running mean and variance, without the minimum and maximum of [`Welford`]: for
-/// accumulators updated for every call whose extremes nobody reads (per level, net times).
+/// Whole-nanosecond samples below this go to [`WholeSums`]: with `x < 2⁴⁰` (18 minutes),
+/// `Σ(x − q)² ≤ n·2⁸⁰` stays below 2¹²⁸ for any `n < 2⁴⁸` (a trace of 16 PiB), which keeps
+/// [`WholeSums::moments`] exact. Longer samples take the floating-point path.
+const WHOLE_LIMIT: u64 = 1 << 40;
+
+/// Exact sums of whole-nanosecond samples: `n`, `Σx` and `Σx²` (the last modulo 2¹²⁸).
+///
+/// This is the analysis's innermost accumulator, run several times per call: an integer add
+/// and a widening multiply, where Welford's update divides and chains two dependent float
+/// operations. The sums are exact, so the moments are too, up to the final rounding to `f64`
+/// (see [`WholeSums::moments`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct Moments {
+struct WholeSums {
+    n: u64,
+    sum: u128,
+    /// `Σx²` modulo 2¹²⁸: it may wrap, [`WholeSums::moments`] only needs it modulo 2¹²⁸.
+    sum_sq: u128,
+}
+
+impl WholeSums {
+    #[inline(always)]
+    fn push(&mut self, x: u64) {
+        let x = u128::from(x);
+        self.n += 1;
+        self.sum += x;
+        self.sum_sq = self.sum_sq.wrapping_add(x * x);
+    }
+
+    fn merge(&mut self, other: &WholeSums) {
+        self.n += other.n;
+        self.sum += other.sum;
+        self.sum_sq = self.sum_sq.wrapping_add(other.sum_sq);
+    }
+
+    /// `(n, mean, M2)`, with `M2 = Σ(x − mean)²`.
+    ///
+    /// With `q = ⌊Σx/n⌋` and `r = Σx mod n` (so `mean = q + r/n`), `T = Σ(x − q)² = Σx² −
+    /// 2q·Σx + n·q²` is a whole number below `n·WHOLE_LIMIT²`, hence exact when computed modulo
+    /// 2¹²⁸, and `M2 = T − r²/n`. Only the last step rounds.
+    fn moments(&self) -> (u64, f64, f64) {
+        if self.n == 0 {
+            return (0, 0.0, 0.0);
+        }
+        let n = u128::from(self.n);
+        let (q, r) = (self.sum / n, self.sum % n);
+        let t = self
+            .sum_sq
+            .wrapping_sub((2 * q).wrapping_mul(self.sum))
+            .wrapping_add(n.wrapping_mul(q).wrapping_mul(q));
+        let (nf, rf) = (self.n as f64, r as f64);
+        let mean = q as f64 + rf / nf;
+        let m2 = (t as f64 - rf * (rf / nf)).max(0.0);
+        (self.n, mean, m2)
+    }
+}
+
+/// Welford's running mean and variance of the samples that are not whole nanoseconds below
+/// [`WHOLE_LIMIT`]: times less a probe cost, and (hardly ever) durations beyond 18 minutes.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+struct FloatMoments {
     n: u64,
     /// The first sample; the others are accumulated as deviations from it, which are exact
     /// for integer nanoseconds at any offset (the "shifted data" variant).
@@ -32,37 +93,12 @@ pub struct Moments {
     m2: f64,
 }
 
-impl Moments {
-    /// An empty accumulator.
-    pub const fn new() -> Self {
-        Self {
-            n: 0,
-            shift: 0.0,
-            mean: 0.0,
-            m2: 0.0,
-        }
-    }
-
-    /// Adds one sample.
+impl FloatMoments {
     #[inline(always)]
-    pub fn push(&mut self, x: f64) {
+    fn push(&mut self, x: f64) {
         if self.n == 0 {
-            self.first(x);
-        } else {
-            self.update(x);
+            self.shift = x;
         }
-    }
-
-    /// [`Moments::push`] of the first sample, out of the way of the others.
-    #[cold]
-    #[inline(never)]
-    fn first(&mut self, x: f64) {
-        self.shift = x;
-        self.update(x);
-    }
-
-    #[inline(always)]
-    fn update(&mut self, x: f64) {
         self.n += 1;
         let y = x - self.shift;
         let delta = y - self.mean;
@@ -72,93 +108,171 @@ impl Moments {
         self.m2 += delta * (y - self.mean);
     }
 
-    /// Folds `other` into `self` (Chan et al.'s pairwise update).
-    pub fn merge(&mut self, other: &Moments) {
-        if other.n == 0 {
-            return;
-        }
-        if self.n == 0 {
-            *self = *other;
-            return;
-        }
-        let n = self.n + other.n;
-        let delta = (other.mean + (other.shift - self.shift)) - self.mean;
-        self.mean += delta * other.n as f64 / n as f64;
-        self.m2 += other.m2 + delta * delta * (self.n as f64 * other.n as f64 / n as f64);
-        self.n = n;
+    /// `(n, mean, M2)`.
+    fn moments(&self) -> (u64, f64, f64) {
+        (self.n, self.shift + self.mean, self.m2)
     }
+}
 
-    /// Number of samples.
-    pub fn count(&self) -> u64 {
-        self.n
-    }
-
-    /// Arithmetic mean (0 when empty).
-    pub fn mean(&self) -> f64 {
-        self.shift + self.mean
-    }
-
-    /// Unbiased sample variance `M2/(n−1)` (0 with fewer than two samples).
-    pub fn variance(&self) -> f64 {
-        if self.n < 2 {
-            0.0
-        } else {
-            (self.m2 / (self.n - 1) as f64).max(0.0)
+/// Chan, Golub and LeVeque's pairwise combination of two `(n, mean, M2)`.
+fn combine(a: (u64, f64, f64), b: (u64, f64, f64)) -> (u64, f64, f64) {
+    match (a.0, b.0) {
+        (0, _) => b,
+        (_, 0) => a,
+        _ => {
+            let n = a.0 + b.0;
+            let delta = b.1 - a.1;
+            let mean = a.1 + delta * (b.0 as f64 / n as f64);
+            let m2 = a.2 + b.2 + delta * delta * (a.0 as f64 * b.0 as f64 / n as f64);
+            (n, mean, m2)
         }
     }
 }
 
-/// A running mean, computed as [`Moments`] computes it (the same value), without the
-/// variance: for an accumulator updated for every call whose variance nobody reads.
+/// Running mean and variance, without the minimum and maximum of [`Welford`]: for
+/// accumulators updated for every call whose extremes nobody reads (per level).
+///
+/// Whole nanoseconds ([`Moments::push_ns`]) are summed exactly in integers; other samples
+/// ([`Moments::push`]) go through Welford's update. The two parts combine when read.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct RunningMean {
-    n: u64,
-    shift: f64,
-    mean: f64,
+pub struct Moments {
+    whole: WholeSums,
+    float: FloatMoments,
 }
 
-impl RunningMean {
+impl Moments {
     /// An empty accumulator.
     pub const fn new() -> Self {
         Self {
-            n: 0,
-            shift: 0.0,
-            mean: 0.0,
+            whole: WholeSums {
+                n: 0,
+                sum: 0,
+                sum_sq: 0,
+            },
+            float: FloatMoments {
+                n: 0,
+                shift: 0.0,
+                mean: 0.0,
+                m2: 0.0,
+            },
         }
     }
 
     /// Adds one sample.
     #[inline(always)]
     pub fn push(&mut self, x: f64) {
-        if self.n == 0 {
-            self.first(x);
+        self.float.push(x);
+    }
+
+    /// Adds a sample of `ns` whole nanoseconds.
+    #[inline(always)]
+    pub fn push_ns(&mut self, ns: u64) {
+        if ns < WHOLE_LIMIT {
+            self.whole.push(ns);
         } else {
-            self.update(x);
+            self.push_long(ns);
         }
     }
 
-    /// [`RunningMean::push`] of the first sample, out of the way of the others.
     #[cold]
     #[inline(never)]
-    fn first(&mut self, x: f64) {
-        self.shift = x;
-        self.update(x);
+    fn push_long(&mut self, ns: u64) {
+        self.float.push(ns as f64);
     }
 
-    #[inline(always)]
-    fn update(&mut self, x: f64) {
-        self.n += 1;
-        self.mean += ((x - self.shift) - self.mean) / (self.n as i64) as f64;
+    /// Folds `other` into `self`.
+    pub fn merge(&mut self, other: &Moments) {
+        self.whole.merge(&other.whole);
+        let (n, mean, m2) = combine(self.float.moments(), other.float.moments());
+        self.float = FloatMoments {
+            n,
+            shift: 0.0,
+            mean,
+            m2,
+        };
+    }
+
+    /// `(n, mean, M2)` of all samples.
+    fn moments(&self) -> (u64, f64, f64) {
+        combine(self.whole.moments(), self.float.moments())
     }
 
     /// Number of samples.
     pub fn count(&self) -> u64 {
-        self.n
+        self.whole.n + self.float.n
     }
 
     /// Arithmetic mean (0 when empty).
     pub fn mean(&self) -> f64 {
-        self.shift + self.mean
+        self.moments().1
+    }
+
+    /// Unbiased sample variance `M2/(n−1)` (0 with fewer than two samples).
+    pub fn variance(&self) -> f64 {
+        let (n, _, m2) = self.moments();
+        if n < 2 {
+            0.0
+        } else {
+            (m2 / (n - 1) as f64).max(0.0)
+        }
+    }
+}
+
+/// A running mean without the variance: for an accumulator updated for every call whose
+/// variance nobody reads. Whole nanoseconds are summed exactly, as in [`Moments`].
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct RunningMean {
+    whole_n: u64,
+    whole_sum: u128,
+    float: FloatMoments,
+}
+
+impl RunningMean {
+    /// An empty accumulator.
+    pub const fn new() -> Self {
+        Self {
+            whole_n: 0,
+            whole_sum: 0,
+            float: FloatMoments {
+                n: 0,
+                shift: 0.0,
+                mean: 0.0,
+                m2: 0.0,
+            },
+        }
+    }
+
+    /// Adds a sample of `ns` whole nanoseconds.
+    #[inline(always)]
+    pub fn push_ns(&mut self, ns: u64) {
+        if ns < WHOLE_LIMIT {
+            self.whole_n += 1;
+            self.whole_sum += u128::from(ns);
+        } else {
+            self.push_long(ns);
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn push_long(&mut self, ns: u64) {
+        self.float.push(ns as f64);
+    }
+
+    /// Number of samples.
+    pub fn count(&self) -> u64 {
+        self.whole_n + self.float.n
+    }
+
+    /// Arithmetic mean (0 when empty).
+    pub fn mean(&self) -> f64 {
+        let whole = WholeSums {
+            n: self.whole_n,
+            sum: self.whole_sum,
+            sum_sq: 0,
+        }
+        .moments();
+        combine((whole.0, whole.1, 0.0), self.float.moments()).1
     }
 }
 
@@ -184,6 +298,18 @@ impl Welford {
     #[inline(always)]
     pub fn push(&mut self, x: f64) {
         self.moments.push(x);
+        if x < self.min {
+            self.min = x;
+        }
+        if x > self.max {
+            self.max = x;
+        }
+    }
+
+    /// Adds a sample of `ns` whole nanoseconds, given also as `x = ns as f64`.
+    #[inline(always)]
+    pub fn push_ns(&mut self, ns: u64, x: f64) {
+        self.moments.push_ns(ns);
         if x < self.min {
             self.min = x;
         }
@@ -528,7 +654,7 @@ impl SampleStats {
     /// `push(x)` without finding out again whether `x` is whole.
     #[inline(always)]
     pub fn push_ns(&mut self, ns: u64, x: f64) {
-        self.moments.push(x);
+        self.moments.push_ns(ns, x);
         // `x` is `ns` when `ns < 2⁵³`; above, `x` is `ns` rounded to a whole number, which
         // `push` would record.
         self.buckets.record(if ns < 1 << f64::MANTISSA_DIGITS {
@@ -697,6 +823,77 @@ mod tests {
         assert_eq!(a.count(), all.count());
         assert!((a.mean() - all.mean()).abs() < 1e-9);
         assert!((a.variance() - all.variance()).abs() / all.variance() < 1e-12);
+    }
+
+    /// Whole nanoseconds far from zero with a spread of 1: the integer sums give the exact
+    /// moments, mixed with float samples and merged in any order.
+    #[test]
+    fn whole_sums_are_exact_and_combine_with_floats() {
+        let base = (1u64 << 40) - 10;
+        let mut whole = Moments::new();
+        let mut float = Moments::new();
+        for i in 0..9u64 {
+            // 0, 1, 2, 0, 1, 2, …: mean base + 1, Σ(x − mean)² = 6.
+            whole.push_ns(base + i % 3);
+            float.push((base + i % 3) as f64);
+        }
+        assert_eq!(whole.count(), 9);
+        assert_eq!(whole.mean(), (base + 1) as f64);
+        assert_eq!(whole.variance(), 6.0 / 8.0);
+        // Half whole, half float, then merged: the same moments.
+        let (mut a, mut b) = (Moments::new(), Moments::new());
+        for i in 0..9u64 {
+            if i % 2 == 0 {
+                a.push_ns(base + i % 3);
+            } else {
+                b.push((base + i % 3) as f64);
+            }
+        }
+        a.merge(&b);
+        assert_eq!(a.count(), 9);
+        assert!((a.mean() - (base + 1) as f64).abs() < 1e-3);
+        assert!((a.variance() - 0.75).abs() < 1e-9, "{}", a.variance());
+        // Beyond the whole-number limit, samples take the float path and still count.
+        let mut long = Moments::new();
+        long.push_ns(1 << 50);
+        long.push_ns((1 << 50) + 2);
+        assert_eq!((long.count(), long.mean()), (2, ((1u64 << 50) + 1) as f64));
+        assert_eq!(long.variance(), 2.0);
+    }
+
+    /// `Σx²` wraps modulo 2¹²⁸ long before the moments stop being exact: 2⁵¹ samples of
+    /// 2⁴⁰ − 1 and 2⁴⁰ − 3 (built by merging, as no test can push that many).
+    #[test]
+    fn whole_sums_stay_exact_when_the_sum_of_squares_wraps() {
+        let mut m = Moments::new();
+        m.push_ns((1 << 40) - 1);
+        m.push_ns((1 << 40) - 3);
+        for _ in 0..50 {
+            let copy = m;
+            m.merge(&copy);
+        }
+        let n = 1u64 << 51;
+        assert_eq!(m.count(), n);
+        // Σx² ≥ Σx · min x, which is beyond u128.
+        assert!(m.whole.sum.checked_mul((1 << 40) - 3).is_none());
+        assert_eq!(m.mean(), ((1u64 << 40) - 2) as f64);
+        // Σ(x − mean)² = n: variance n/(n − 1).
+        assert_eq!(m.variance(), n as f64 / (n - 1) as f64);
+    }
+
+    /// The exact sums agree with Welford's update on irregular data to rounding.
+    #[test]
+    fn whole_sums_agree_with_welford() {
+        let (mut exact, mut welford) = (Welford::new(), Welford::new());
+        for i in 0..100_000u64 {
+            let ns = 1_000 + (i * 7919) % 100_003 + (i % 17) * 1_000_000;
+            exact.push_ns(ns, ns as f64);
+            welford.push(ns as f64);
+        }
+        assert_eq!(exact.count(), welford.count());
+        assert!((exact.mean() - welford.mean()).abs() / welford.mean() < 1e-12);
+        assert!((exact.variance() - welford.variance()).abs() / welford.variance() < 1e-12);
+        assert_eq!((exact.min(), exact.max()), (welford.min(), welford.max()));
     }
 
     #[test]

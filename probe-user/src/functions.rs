@@ -193,14 +193,9 @@ pub struct Target {
     pub layer: Option<Layer>,
 }
 
-/// A requested function that will not be probed, and why.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Skipped {
-    /// The name as requested.
-    pub name: String,
-    /// Why it is skipped.
-    pub reason: String,
-}
+/// A requested function that will not be probed, and why: the type the trace metadata
+/// stores (`Metadata::skipped`).
+pub use kpath_trace::recording::SkippedFunction as Skipped;
 
 /// What the user asked for, before resolution.
 #[derive(Clone, Debug, Default)]

@@ -157,24 +157,19 @@ fn stats_mode_aggregates_every_call_in_the_kernel() {
         .expect("record");
     assert_eq!(summary.records, 0, "stats mode writes no records");
     let reader = kpath_trace::TraceReader::open(&trace).expect("open");
-    let ks = &reader.metadata().extra["kernel_stats"];
-    let sendto = ks["functions"]
-        .as_array()
-        .expect("functions")
+    let ks = reader
+        .metadata()
+        .kernel_stats
+        .as_ref()
+        .expect("kernel_stats");
+    let sendto = ks
+        .functions
         .iter()
-        .find(|f| f["name"] == "tp:sys_sendto")
+        .find(|f| f.name == "tp:sys_sendto")
         .expect("sendto stage");
-    let clean = sendto["clean"]["count"].as_u64().expect("clean");
-    let interrupted = sendto["interrupted"]["count"]
-        .as_u64()
-        .expect("interrupted");
+    let (clean, interrupted) = (sendto.clean.count, sendto.interrupted.count);
     // Process-context stages obey the pid filter: exactly our sends, clean or not.
-    assert_eq!(clean + interrupted, n, "{sendto}");
-    let hist: u64 = sendto["hist_clean"]
-        .as_array()
-        .expect("hist")
-        .iter()
-        .filter_map(|v| v.as_u64())
-        .sum();
+    assert_eq!(clean + interrupted, n, "{sendto:?}");
+    let hist = kpath_trace::saturating_sum(&sendto.hist_clean);
     assert_eq!(hist, clean, "the histogram holds every clean sample");
 }

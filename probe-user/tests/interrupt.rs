@@ -72,10 +72,7 @@ fn signal_finalises_the_trace(signal: i32, reason: &str) {
     let mut reader = TraceReader::open(&trace).expect("open");
     assert!(reader.is_finalised(), "{reason} must finalise the trace");
     let meta = reader.metadata().clone();
-    assert_eq!(
-        meta.extra.get("stop_reason").and_then(|v| v.as_str()),
-        Some(reason)
-    );
+    assert_eq!(meta.stop_reason.as_deref(), Some(reason));
     assert!(meta.stop_time_unix_ns.is_some());
     let sendto = meta
         .function_by_name("tp:sys_sendto")
@@ -136,8 +133,11 @@ fn verbose_shows_kernel_log_messages() {
         .expect("read stderr");
     assert!(child.wait().expect("wait").success());
     let reader = TraceReader::open(&trace).expect("open");
-    let unmatched = reader.metadata().extra["kernel_counters"]["unmatched_exits"]
-        .as_u64()
+    let unmatched = reader
+        .metadata()
+        .kernel_counters
+        .as_ref()
+        .and_then(|c| c.get("unmatched_exits").copied())
         .unwrap_or(0);
     if unmatched > 0 {
         assert!(

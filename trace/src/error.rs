@@ -50,10 +50,13 @@ pub enum TraceError {
         detail: String,
     },
     /// The metadata is not valid JSON of the expected shape.
-    #[error("bad metadata JSON at offset {offset}")]
+    #[error("bad metadata JSON at offset {offset}{}", in_field(field))]
     BadMetadata {
         /// Byte offset where the metadata region starts.
         offset: u64,
+        /// The field's JSON path (`kernel_stats.functions[1].clean.count`); `.` for the
+        /// document itself.
+        field: String,
         /// The parser's error.
         #[source]
         source: serde_json::Error,
@@ -124,5 +127,14 @@ impl TraceError {
             what: what.into(),
             source,
         }
+    }
+}
+
+/// `", field `PATH`"`, or nothing for the document itself.
+fn in_field(field: &str) -> String {
+    if field.is_empty() || field == "." {
+        String::new()
+    } else {
+        format!(", field `{field}`")
     }
 }

@@ -19,6 +19,7 @@ mod error;
 pub mod format;
 mod meta;
 mod reader;
+pub mod recording;
 mod writer;
 
 pub use error::TraceError;

@@ -1,6 +1,10 @@
 //! The JSON metadata that follows the preamble: what was recorded, where, how, and what was lost.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
+
+use crate::recording::{Filters, KernelCounters, KernelStats, RecordMode, SkippedFunction};
 
 /// How a function (or tracepoint stage) was probed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -183,7 +187,42 @@ pub struct Metadata {
     /// ends (absent in traces made before kpath 0.2 and in traces whose writer died).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recorder: Option<RecorderUsage>,
-    /// Any other fields (filters, notes, skipped functions, ...).
+    // What the recorder says about the run (`crate::recording`). Declared in alphabetical
+    // order, as the untyped `extra` map used to write them, so that the bytes stay the same.
+    /// The network driver behind `--interface`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub driver: Option<String>,
+    /// Why the recorder fell back to tracepoint stages, if it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fallback: Option<String>,
+    /// The recorder's filters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filters: Option<Filters>,
+    /// The interrupt tracepoints attached to count interrupts inside intervals.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub irq_tracepoints: Option<Vec<String>>,
+    /// The kernel side's anomaly counters, by name; filled when the recording ends.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernel_counters: Option<KernelCounters>,
+    /// The kernel's aggregates of a stats-mode trace; filled when the recording ends.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernel_stats: Option<KernelStats>,
+    /// The network-stack layer of each probed function that has one, by function name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layers: Option<BTreeMap<String, String>>,
+    /// How the recorder delivered its measurements; absent means [`RecordMode::Trace`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<RecordMode>,
+    /// The user's note (`--note`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    /// Requested functions or stages that were not probed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<Vec<SkippedFunction>>,
+    /// Why the recording stopped, as the recorder printed it; filled when it ends.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_reason: Option<String>,
+    /// Any other fields, kept so that newer writers can add fields without a version bump.
     #[serde(flatten)]
     pub extra: serde_json::Map<String, serde_json::Value>,
 }
@@ -205,6 +244,17 @@ impl Metadata {
             lost_events_per_cpu: Vec::new(),
             probe_cost: Vec::new(),
             recorder: None,
+            driver: None,
+            fallback: None,
+            filters: None,
+            irq_tracepoints: None,
+            kernel_counters: None,
+            kernel_stats: None,
+            layers: None,
+            mode: None,
+            note: None,
+            skipped: None,
+            stop_reason: None,
             extra: serde_json::Map::new(),
         }
     }
@@ -251,8 +301,48 @@ impl Metadata {
         if self.cpu_count == 0 {
             return Err("cpu_count is 0".into());
         }
+        if let Some(k) = &self.kernel_stats {
+            k.check(&self.functions)?;
+        }
         Ok(())
     }
+
+    /// Whether the trace was recorded in stats mode (aggregates in the kernel, no records).
+    pub fn is_stats_mode(&self) -> bool {
+        self.mode == Some(RecordMode::Stats) || self.kernel_stats.is_some()
+    }
+
+    /// Everything the metadata holds besides its core (tool, times, function table, losses,
+    /// probe cost, recorder usage): the recording fields and `extra`, by name, in name
+    /// order, as reports list them. `kernel_stats`, which reports show on its own, is left
+    /// out.
+    pub fn notes(&self) -> serde_json::Map<String, serde_json::Value> {
+        let mut notes = match serde_json::to_value(self) {
+            Ok(serde_json::Value::Object(m)) => m,
+            _ => serde_json::Map::new(),
+        };
+        for core in Self::CORE_FIELDS.iter().chain(&["kernel_stats"]) {
+            notes.remove(*core);
+        }
+        notes
+    }
+
+    /// The JSON names of the core fields, which [`Metadata::notes`] leaves out.
+    const CORE_FIELDS: [&'static str; 13] = [
+        "tool",
+        "command_line",
+        "kernel_release",
+        "hostname",
+        "clock_source",
+        "cpu_count",
+        "start_time_unix_ns",
+        "stop_time_unix_ns",
+        "start_monotonic_ns",
+        "functions",
+        "lost_events_per_cpu",
+        "probe_cost",
+        "recorder",
+    ];
 }
 
 mod hex_address {

@@ -167,11 +167,21 @@ impl<R: Read> TraceReader<R> {
             });
         }
         let meta_offset = format::PREAMBLE_SIZE as u64;
+        // Through `serde_path_to_error`, so that an error names the field, e.g.
+        // `kernel_stats.functions[1].clean.count`.
+        let mut de = serde_json::Deserializer::from_slice(&region);
         let metadata: Metadata =
-            serde_json::from_slice(&region).map_err(|source| TraceError::BadMetadata {
+            serde_path_to_error::deserialize(&mut de).map_err(|e| TraceError::BadMetadata {
                 offset: meta_offset,
-                source,
+                field: e.path().to_string(),
+                source: e.into_inner(),
             })?;
+        // Only the padding (spaces) may follow the document.
+        de.end().map_err(|source| TraceError::BadMetadata {
+            offset: meta_offset,
+            field: ".".into(),
+            source,
+        })?;
         metadata
             .check()
             .map_err(|detail| TraceError::InconsistentMetadata {

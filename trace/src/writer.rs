@@ -185,6 +185,7 @@ fn put_u32(buf: &mut [u8], at: usize, v: u32) {
 fn to_json(meta: &Metadata) -> Result<Vec<u8>, TraceError> {
     serde_json::to_vec(meta).map_err(|e| TraceError::BadMetadata {
         offset: format::PREAMBLE_SIZE as u64,
+        field: ".".into(),
         source: e,
     })
 }

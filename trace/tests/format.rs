@@ -306,10 +306,71 @@ fn rejects_bad_metadata_json() {
 #[test]
 fn metadata_keeps_unknown_fields() {
     let mut m = sample_metadata();
-    m.extra.insert("mode".into(), serde_json::json!("trace"));
+    m.extra
+        .insert("from_a_newer_writer".into(), serde_json::json!({"x": 1}));
+    m.mode = Some(kpath_trace::recording::RecordMode::Trace);
     let mut w = TraceWriter::new(Cursor::new(Vec::new()), m).expect("writer");
     w.write_event(&sample_events()[0]).expect("write");
     let bytes = w.finish(|_| {}).expect("finish").into_inner();
     let (meta, _) = read_all(&bytes).expect("read");
-    assert_eq!(meta.extra.get("mode"), Some(&serde_json::json!("trace")));
+    assert_eq!(
+        meta.extra.get("from_a_newer_writer"),
+        Some(&serde_json::json!({"x": 1}))
+    );
+    assert_eq!(meta.mode, Some(kpath_trace::recording::RecordMode::Trace));
+    // The notes hold the recording fields and the unknown ones, and nothing of the core.
+    let notes = meta.notes();
+    assert_eq!(
+        notes.keys().collect::<Vec<_>>(),
+        ["from_a_newer_writer", "mode"]
+    );
+}
+
+/// The notes of a metadata with every core field set are empty: each core field is in
+/// `Metadata::notes`' list of what to leave out.
+#[test]
+fn notes_leave_out_every_core_field() {
+    let mut m = sample_metadata();
+    m.command_line = vec!["kpath-probe".into()];
+    m.hostname = "h".into();
+    m.stop_time_unix_ns = Some(2);
+    m.start_monotonic_ns = Some(1);
+    m.lost_events_per_cpu = vec![0, 0];
+    m.probe_cost = vec![kpath_trace::ProbeCost {
+        mechanism: Mechanism::Tracepoint,
+        mean_ns: 1.0,
+        variance_ns2: 0.0,
+        samples: 1,
+        median_ns: None,
+        bare: None,
+        caller: None,
+    }];
+    m.recorder = Some(kpath_trace::RecorderUsage {
+        drain_period_ms: 1,
+        wakeup_fill_bytes: 1,
+        ring_bytes: 1,
+        batches: 0,
+        records: 0,
+        user_ns: 0,
+        system_ns: 0,
+    });
+    assert!(m.notes().is_empty(), "{:?}", m.notes());
+}
+
+/// A malformed recording field is refused with its JSON path.
+#[test]
+fn malformed_recording_field_is_named() {
+    let mut m = sample_metadata();
+    m.extra.insert(
+        "kernel_counters".into(),
+        serde_json::json!({"unmatched_exits": -1}),
+    );
+    let w = TraceWriter::new(Cursor::new(Vec::new()), m).expect("writer");
+    let bytes = w.finish(|_| {}).expect("finish").into_inner();
+    let e = read_all(&bytes).expect_err("negative counter");
+    assert!(
+        e.to_string()
+            .contains("field `kernel_counters.unmatched_exits`"),
+        "{e}"
+    );
 }

@@ -63,6 +63,10 @@ enum Cmd {
         /// Rounds per condition (each round runs every condition once, in turn).
         #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=20))]
         rounds: u16,
+        /// Run only this section (repeatable; default: all). The document then goes to
+        /// target/bench/partial.json, not results.json.
+        #[arg(long, value_enum)]
+        section: Vec<bench::SectionName>,
     },
     /// The libFuzzer targets of `fuzz/` (trace, results, points and sojourn CSV readers), one
     /// after another (cargo-fuzz, nightly). Writes target/fuzz/results.json; fails on a crash.
@@ -156,10 +160,14 @@ fn run(cli: Cli) -> Result<()> {
             build::build()?;
             vmstand::matrix(nic, count)
         }
-        Cmd::Bench { quick, rounds } => {
+        Cmd::Bench {
+            quick,
+            rounds,
+            section,
+        } => {
             setup::setup()?;
             build::build()?;
-            bench::bench(&bench::options(quick, usize::from(rounds)))
+            bench::bench(&bench::options(quick, usize::from(rounds), section))
         }
         // Only cargo-fuzz and nightly are needed (`fuzz::fuzz` installs them), not the
         // Debian packages or the eBPF object.

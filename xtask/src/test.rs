@@ -84,7 +84,7 @@ pub fn test(opts: &TestOptions) -> Result<()> {
         stage("bench (quick)", &mut || {
             crate::bench::bench(&crate::bench::BenchOptions {
                 dir: workspace_root().join("target/bench-quick"),
-                ..crate::bench::options(true, 1)
+                ..crate::bench::options(true, 1, Vec::new())
             })
         });
     }

@@ -221,17 +221,15 @@ pub fn check_stats_mode(path: &Path, datagrams: usize) -> Result<()> {
             r.expected_records()
         );
     }
-    let ks = &r.metadata().extra["kernel_stats"];
-    let f = ks["functions"]
-        .as_array()
-        .and_then(|fs| fs.iter().find(|f| f["name"] == "udp_sendmsg"))
+    let f = r
+        .metadata()
+        .kernel_stats
+        .as_ref()
+        .and_then(|ks| ks.functions.iter().find(|f| f.name == "udp_sendmsg"))
         .ok_or_else(|| anyhow::anyhow!("{}: no kernel_stats for udp_sendmsg", path.display()))?;
-    let clean = f["clean"]["count"].as_u64().unwrap_or(0);
-    let calls = clean + f["interrupted"]["count"].as_u64().unwrap_or(0);
-    let hist: u64 = f["hist_clean"]
-        .as_array()
-        .map(|h| h.iter().filter_map(|v| v.as_u64()).sum())
-        .unwrap_or(0);
+    let clean = f.clean.count;
+    let calls = clean.saturating_add(f.interrupted.count);
+    let hist = kpath_trace::saturating_sum(&f.hist_clean);
     eprintln!(
         "{}: udp_sendmsg aggregated {calls} calls ({clean} clean) in the kernel",
         path.display()

@@ -19,16 +19,16 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use aya::maps::{MapData, RingBuf};
+use kpath_trace::recording::RecordMode;
 use kpath_trace::{Mechanism, TraceWriter};
 use probe_common::{counters::Stat, ring::DRAIN_PERIOD_MS, stage::TpStage};
-use serde_json::json;
 use tokio::io::unix::AsyncFd;
 
 use crate::functions::{Request, Skipped};
 use crate::{ProbeError, Probes, Settings};
 use drain::Drainer;
 pub use plan::attach;
-use stats_summary::{kernel_stats_json, stats_reserve};
+use stats_summary::{kernel_stats, stats_reserve};
 use usage::CpuTime;
 
 /// How functions are probed: one [`Mechanism`], or `auto` to pick the best the kernel allows.
@@ -222,7 +222,7 @@ impl Recording {
             )));
         }
         if stats_mode {
-            meta.extra.insert("mode".into(), json!("stats"));
+            meta.mode = Some(RecordMode::Stats);
         }
         // Stats mode writes its aggregates into the metadata at the end: reserve room (one
         // function's entry, 64 histogram counts included, stays under 1.5 KiB).
@@ -379,7 +379,7 @@ impl Recording {
         let lost_per_cpu = probes.lost_per_cpu()?;
         let stats = probes.stats()?;
         let kernel_stats = if opts.settings.mode == crate::loader::Mode::Stats {
-            Some(kernel_stats_json(
+            Some(kernel_stats(
                 &functions,
                 &probes.func_stats(functions.len() as u32)?,
             ))
@@ -398,18 +398,15 @@ impl Recording {
             m.stop_time_unix_ns = Some(stop_ns);
             m.recorder = Some(recorder_usage);
             m.lost_events_per_cpu = lost_per_cpu;
-            m.extra.insert("stop_reason".into(), json!(reason));
-            if let Some(k) = kernel_stats {
-                m.extra.insert("kernel_stats".into(), k);
-            }
+            m.stop_reason = Some(reason);
+            m.kernel_stats = kernel_stats;
             // Every counter by its name, read from its slot: none written by a magic index.
-            let counters: serde_json::Map<String, serde_json::Value> = Stat::ALL
-                .iter()
-                .map(|&s| (s.name().to_string(), json!(stats.get(s as usize))))
-                .collect();
-            m.extra.insert(
-                "kernel_counters".into(),
-                serde_json::Value::Object(counters),
+            // A counter that could not be read is left out rather than written as 0.
+            m.kernel_counters = Some(
+                Stat::ALL
+                    .iter()
+                    .filter_map(|&s| Some((s.name().to_string(), *stats.get(s as usize)?)))
+                    .collect(),
             );
         })?;
         Ok(RecordSummary {

@@ -2,9 +2,9 @@
 //! the kernel allows it, else kprobes, else tracepoint stages), attaches, and says what was
 //! skipped and why.
 
+use kpath_trace::recording::Filters;
 use kpath_trace::{Mechanism, Metadata};
 use probe_common::stage::TpStage;
-use serde_json::json;
 
 use super::{MechanismChoice, RecordOptions};
 use crate::functions::{self, Request, Skipped};
@@ -55,7 +55,7 @@ pub fn attach(opts: &RecordOptions) -> Result<(Probes, Metadata, Vec<Skipped>), 
         let (targets, mut unresolved) =
             functions::resolve(&opts.request, &kallsyms, driver.as_deref());
         if let Some(d) = &driver {
-            meta.extra.insert("driver".into(), json!(d));
+            meta.driver = Some(d.clone());
         }
         if opts.strict {
             if let Some(u) = unresolved.first() {
@@ -72,7 +72,7 @@ pub fn attach(opts: &RecordOptions) -> Result<(Probes, Metadata, Vec<Skipped>), 
             _ => None,
         };
         let kprobes = kernel::has_kprobes();
-        let mut layers = serde_json::Map::new();
+        let mut layers = std::collections::BTreeMap::new();
         for t in targets {
             let id = u32::try_from(meta.functions.len()).unwrap_or(u32::MAX);
             probes.register_function(id, t.address)?;
@@ -115,20 +115,20 @@ pub fn attach(opts: &RecordOptions) -> Result<(Probes, Metadata, Vec<Skipped>), 
             if let Some(m) = attached {
                 meta.add_function(t.name.clone(), Some(t.address), t.module.clone(), m);
                 if let Some(l) = t.layer {
-                    layers.insert(t.name.clone(), json!(l.name()));
+                    layers.insert(t.name.clone(), l.name().to_string());
                 }
             }
         }
         if !layers.is_empty() {
-            meta.extra
-                .insert("layers".into(), serde_json::Value::Object(layers));
+            meta.layers = Some(layers);
         }
         if meta.functions.is_empty() && opts.mechanism == MechanismChoice::Auto {
             log::warn!("no function could be probed on this kernel; recording tracepoint stages");
             want_stages = true;
-            meta.extra.insert(
-                "fallback".into(),
-                json!("no function probe mechanism works on this kernel (kprobes and fentry unavailable): tracepoint stages only"),
+            meta.fallback = Some(
+                "no function probe mechanism works on this kernel (kprobes and fentry \
+                 unavailable): tracepoint stages only"
+                    .into(),
             );
         }
     }
@@ -163,26 +163,17 @@ pub fn attach(opts: &RecordOptions) -> Result<(Probes, Metadata, Vec<Skipped>), 
         ));
     }
     let irq = probes.attach_irq_accounting()?;
-    meta.extra.insert("irq_tracepoints".into(), json!(irq));
+    meta.irq_tracepoints = Some(irq);
     meta.probe_cost = opts.probe_cost.clone();
     if let Some(note) = &opts.note {
-        meta.extra.insert("note".into(), json!(note));
+        meta.note = Some(note.clone());
     }
-    meta.extra.insert(
-        "skipped".into(),
-        json!(skipped
-            .iter()
-            .map(|s| json!({"name": s.name, "reason": s.reason}))
-            .collect::<Vec<_>>()),
-    );
-    meta.extra.insert(
-        "filters".into(),
-        json!({
-            "pid": opts.settings.filter_pid,
-            "cpu": opts.settings.filter_cpu,
-            "comm": opts.settings.filter_comm,
-        }),
-    );
+    meta.skipped = Some(skipped.clone());
+    meta.filters = Some(Filters {
+        comm: opts.settings.filter_comm.clone(),
+        cpu: opts.settings.filter_cpu,
+        pid: opts.settings.filter_pid,
+    });
     Ok((probes, meta, skipped))
 }
 

@@ -1,8 +1,8 @@
 //! The stats-mode summary stored in the trace metadata (`kernel_stats`,
 //! `docs/trace-format.md`).
 
+use kpath_trace::recording::{KernelFunctionStats, KernelMoments, KernelStats, RecordMode};
 use kpath_trace::Mechanism;
-use serde_json::json;
 
 /// Metadata bytes to reserve for the `kernel_stats` of `n` functions (one entry, 64
 /// histogram counts included, stays under 1.5 KiB even at the largest values).
@@ -11,22 +11,33 @@ pub(super) fn stats_reserve(n: usize) -> usize {
 }
 
 /// The `kernel_stats` metadata field of a stats-mode trace (`docs/trace-format.md`).
-pub(super) fn kernel_stats_json(
+pub(super) fn kernel_stats(
     functions: &[(String, Mechanism)],
     stats: &[probe_common::stats::FuncStats],
-) -> serde_json::Value {
-    let moments = |m: &probe_common::stats::Moments| json!({"count": m.count, "sum_ns": m.sum_ns, "sum_sq_ns": m.sum_sq_ns, "min_ns": m.min_ns, "max_ns": m.max_ns});
-    json!({
-        "mode": "stats",
-        "histogram": "log2 of ns: bucket b (0..63) counts durations d with 2^(b-1) <= d < 2^b; bucket 0 counts d = 0",
-        "functions": functions.iter().zip(stats).enumerate().map(|(id, ((name, _), s))| json!({
-            "id": id,
-            "name": name,
-            "clean": moments(&s.clean),
-            "interrupted": moments(&s.interrupted),
-            "hist_clean": s.hist_clean.to_vec(),
-        })).collect::<Vec<_>>(),
-    })
+) -> KernelStats {
+    let moments = |m: &probe_common::stats::Moments| KernelMoments {
+        count: m.count,
+        sum_ns: m.sum_ns,
+        sum_sq_ns: m.sum_sq_ns,
+        min_ns: m.min_ns,
+        max_ns: m.max_ns,
+    };
+    KernelStats {
+        mode: RecordMode::Stats,
+        histogram: KernelStats::HISTOGRAM.into(),
+        functions: functions
+            .iter()
+            .zip(stats)
+            .zip(0u32..)
+            .map(|(((name, _), s), id)| KernelFunctionStats {
+                id,
+                name: name.clone(),
+                clean: moments(&s.clean),
+                interrupted: moments(&s.interrupted),
+                hist_clean: s.hist_clean.iter().map(|&c| u64::from(c)).collect(),
+            })
+            .collect(),
+    }
 }
 
 #[cfg(test)]
@@ -55,7 +66,7 @@ mod tests {
                 .map(|i| (format!("{:x<64}", i), Mechanism::Fentry))
                 .collect();
             let stats = vec![worst; n];
-            let json = serde_json::to_vec(&kernel_stats_json(&functions, &stats)).expect("json");
+            let json = serde_json::to_vec(&kernel_stats(&functions, &stats)).expect("json");
             assert!(
                 json.len() <= stats_reserve(n),
                 "{n} functions: {} > {}",

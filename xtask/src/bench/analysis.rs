@@ -10,8 +10,11 @@
 //! after the first round (the machine has the memory), so the figures are the analysis's cost,
 //! not the disk's.
 //!
-//! Every command runs as a child process measured with `wait4`: wall time, CPU time (user +
-//! system) and peak RSS (`ru_maxrss`). `kpath report` is one single-threaded streaming pass
+//! Every command runs as a child process measured with `wait4` (wall time, CPU time: user +
+//! system) and its peak RSS, the largest `VmHWM` of `/proc/PID/status` read every millisecond
+//! while it runs. Not `ru_maxrss`: on exec the kernel carries the parent's peak into the
+//! child's (`exec_mmap` → `setmax_mm_hiwater_rss`), so every child reported at least the xtask's
+//! own 12 MiB. `kpath report` is one single-threaded streaming pass
 //! (`analysis/src/analyze.rs`), so its per-core rate is records per CPU-second; the table
 //! also shows the cores it actually used (CPU time / wall time).
 //!
@@ -583,7 +586,7 @@ pub(super) struct Usage {
     pub wall_s: f64,
     /// User + system CPU time, s.
     pub cpu_s: f64,
-    /// Peak resident set size, KiB.
+    /// Peak resident set size (largest `VmHWM` seen, polled every millisecond), KiB.
     pub peak_rss_kib: u64,
 }
 
@@ -631,7 +634,12 @@ pub(super) fn measure(cmd: &mut Command, group: bool, timeout: Duration) -> Resu
         live: true,
     };
     let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 * 1e-6;
+    let status_path = format!("/proc/{pid}/status");
+    let mut peak_rss_kib = 0;
     loop {
+        if let Some(hwm) = vm_hwm_kib(&status_path) {
+            peak_rss_kib = peak_rss_kib.max(hwm);
+        }
         let mut status = 0;
         // SAFETY: `rusage` is plain old data; an all-zero value is valid.
         let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
@@ -651,7 +659,7 @@ pub(super) fn measure(cmd: &mut Command, group: bool, timeout: Duration) -> Resu
             return Ok(Usage {
                 wall_s,
                 cpu_s: tv(ru.ru_utime) + tv(ru.ru_stime),
-                peak_rss_kib: u64::try_from(ru.ru_maxrss).unwrap_or(0),
+                peak_rss_kib,
             });
         }
         if r < 0 {
@@ -668,6 +676,19 @@ pub(super) fn measure(cmd: &mut Command, group: bool, timeout: Duration) -> Resu
         }
         std::thread::sleep(Duration::from_millis(1));
     }
+}
+
+/// The `VmHWM` (peak resident set) of a `/proc/PID/status`, KiB; `None` once the process has
+/// no memory left (exited) or the file is gone.
+fn vm_hwm_kib(status_path: &str) -> Option<u64> {
+    let text = std::fs::read_to_string(status_path).ok()?;
+    let line = text.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.trim_start_matches("VmHWM:")
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()
 }
 
 /// Per-function figures of one side.
@@ -848,6 +869,7 @@ mod tests {
             quick: true,
             dir: root.join("target/bench"),
             bin_dir: root.join("target/release"),
+            sections: Vec::new(),
         };
         let t = Instant::now();
         let b = run(&opts).expect("analysis bench");

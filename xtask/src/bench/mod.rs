@@ -4,7 +4,9 @@
 //! round after round (A B C, A B C, ...) so that the machine's drift touches all of them
 //! alike, and each figure is given as min / median / max over the rounds. The results go to
 //! `target/bench/results.json` (one [`BenchResults`] document) and a table on stdout;
-//! `docs/performance.md` explains each number.
+//! `docs/performance.md` explains each number. `--section` runs some sections only; their
+//! document goes to `target/bench/partial.json`, so that the full results are not replaced by
+//! a partial run.
 
 mod analysis;
 mod probe;
@@ -29,6 +31,25 @@ pub struct BenchOptions {
     pub dir: PathBuf,
     /// The release binaries (`target/release`).
     pub bin_dir: PathBuf,
+    /// The sections to run (all when empty).
+    pub sections: Vec<SectionName>,
+}
+
+/// A section of the benchmark, as `--section` names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum SectionName {
+    /// (a)–(d) and the calibration: the probe effect (needs root).
+    Probe,
+    /// (e): analysis speed against awk.
+    Analysis,
+    /// (f): the stand against sockperf.
+    Stand,
+}
+
+impl BenchOptions {
+    fn runs(&self, s: SectionName) -> bool {
+        self.sections.is_empty() || self.sections.contains(&s)
+    }
 }
 
 /// Min, median and max of a figure over the rounds.
@@ -72,6 +93,8 @@ pub enum Section<T> {
     Measured(T),
     /// Not measured: the error.
     Failed(String),
+    /// Not run (`--section` chose others).
+    Skipped,
 }
 
 /// Where and when the benchmark ran.
@@ -138,11 +161,23 @@ pub fn bench(opts: &BenchOptions) -> Result<()> {
             }
         }
     }
-    let probe = section("(a)-(d)", probe::run(opts));
-    eprintln!("bench: (e) analysis speed");
-    let analysis = section("(e)", analysis::run(opts));
-    eprintln!("bench: (f) the stand against sockperf");
-    let stand = section("(f)", stand::run(opts));
+    let probe = if opts.runs(SectionName::Probe) {
+        section("(a)-(d)", probe::run(opts))
+    } else {
+        Section::Skipped
+    };
+    let analysis = if opts.runs(SectionName::Analysis) {
+        eprintln!("bench: (e) analysis speed");
+        section("(e)", analysis::run(opts))
+    } else {
+        Section::Skipped
+    };
+    let stand = if opts.runs(SectionName::Stand) {
+        eprintln!("bench: (f) the stand against sockperf");
+        section("(f)", stand::run(opts))
+    } else {
+        Section::Skipped
+    };
     let results = BenchResults {
         machine,
         rounds: opts.rounds,
@@ -152,7 +187,11 @@ pub fn bench(opts: &BenchOptions) -> Result<()> {
         stand,
         took_s: start.elapsed().as_secs_f64(),
     };
-    let path = opts.dir.join("results.json");
+    let path = opts.dir.join(if opts.sections.is_empty() {
+        "results.json"
+    } else {
+        "partial.json"
+    });
     let text = serde_json::to_string_pretty(&results).context("failed to encode the results")?;
     std::fs::write(&path, text + "\n")
         .with_context(|| format!("failed to write {}", path.display()))?;
@@ -186,25 +225,29 @@ fn print_tables(r: &BenchResults) {
     match &r.probe {
         Section::Measured(p) => print!("{}", probe::table(p)),
         Section::Failed(e) => println!("(a)-(d) failed: {e}"),
+        Section::Skipped => {}
     }
     match &r.analysis {
         Section::Measured(a) => print!("{}", analysis::table(a)),
         Section::Failed(e) => println!("(e) failed: {e}"),
+        Section::Skipped => {}
     }
     match &r.stand {
         Section::Measured(s) => print!("{}", stand::table(s)),
         Section::Failed(e) => println!("(f) failed: {e}"),
+        Section::Skipped => {}
     }
 }
 
 /// Default options: 3 rounds, results in `target/bench`.
-pub fn options(quick: bool, rounds: usize) -> BenchOptions {
+pub fn options(quick: bool, rounds: usize, sections: Vec<SectionName>) -> BenchOptions {
     let root = workspace_root();
     BenchOptions {
         rounds,
         quick,
         dir: root.join("target/bench"),
         bin_dir: root.join("target/release"),
+        sections,
     }
 }
 

@@ -501,6 +501,7 @@ mod tests {
             quick: true,
             dir: root.join("target/bench"),
             bin_dir: root.join("target/release"),
+            sections: Vec::new(),
         };
         let t = std::time::Instant::now();
         let b = run(&opts).expect("stand bench");
