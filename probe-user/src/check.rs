@@ -10,7 +10,7 @@ use std::net::UdpSocket;
 
 use kpath_trace::Mechanism;
 use probe_common::{stage::TpStage, Event, EventKind};
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 
 use crate::{
     kernel,
@@ -194,25 +194,79 @@ impl Loopback {
     }
 }
 
-/// The results as JSON (`kpath-probe check --json`).
-pub fn to_json(function: &str, count: u32, results: &[MechanismResult]) -> serde_json::Value {
-    json!({
-        "kernel_release": kernel::release(),
-        "function": function,
-        "datagrams": count,
-        "mechanisms": results.iter().map(|r| {
-            let (enter, exit) = program_names(r.mechanism);
-            json!({
-                "entry": enter,
-                "exit": exit,
-                "verified": r.verified,
-                "attached": r.attached.is_ok(),
-                "error": r.attached.as_ref().err(),
-                "entries": r.entries,
-                "timed_exits": r.timed_exits,
-                "lost": r.lost,
-                "works": r.works(u64::from(count)),
-            })
-        }).collect::<Vec<_>>(),
-    })
+/// The document of `kpath-probe check --json`: what each mechanism did on this kernel.
+/// Fields are in name order, as earlier versions wrote them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckReport {
+    /// Datagrams sent per mechanism.
+    pub datagrams: u32,
+    /// The function probed.
+    pub function: String,
+    /// `uname -r`.
+    pub kernel_release: String,
+    /// One entry per mechanism tried, in the order tried.
+    pub mechanisms: Vec<MechanismCheck>,
+}
+
+/// One mechanism's row of a [`CheckReport`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MechanismCheck {
+    /// Whether the programs were loaded and attached.
+    pub attached: bool,
+    /// Entry records from the checking thread.
+    pub entries: u64,
+    /// The entry program ([`program_names`]): `kprobe`, `fentry` or `tracepoint-enter`.
+    pub entry: String,
+    /// Why the programs could not be loaded or attached.
+    pub error: Option<String>,
+    /// The exit program: `kretprobe`, `fexit` or `tracepoint-exit`.
+    pub exit: String,
+    /// Events the kernel failed to deliver during the round.
+    pub lost: u64,
+    /// Exits that matched an entry at depth 0 with a duration above 0.
+    pub timed_exits: u64,
+    /// Whether the kernel verifier accepted the programs.
+    pub verified: bool,
+    /// Exactly `datagrams` entries and timed exits, nothing lost.
+    pub works: bool,
+}
+
+impl MechanismCheck {
+    /// `entry/exit`, the row's name in the table.
+    pub fn pair(&self) -> String {
+        format!("{}/{}", self.entry, self.exit)
+    }
+}
+
+impl CheckReport {
+    /// The report of `results` (`count` datagrams through `function`) on this kernel.
+    pub fn new(function: &str, count: u32, results: &[MechanismResult]) -> Self {
+        Self {
+            datagrams: count,
+            function: function.into(),
+            kernel_release: kernel::release(),
+            mechanisms: results
+                .iter()
+                .map(|r| {
+                    let (entry, exit) = program_names(r.mechanism);
+                    MechanismCheck {
+                        attached: r.attached.is_ok(),
+                        entries: r.entries,
+                        entry: entry.into(),
+                        error: r.attached.as_ref().err().cloned(),
+                        exit: exit.into(),
+                        lost: r.lost,
+                        timed_exits: r.timed_exits,
+                        verified: r.verified,
+                        works: r.works(u64::from(count)),
+                    }
+                })
+                .collect(),
+        }
+    }
+
+    /// The row of the mechanism whose entry program is `entry`.
+    pub fn mechanism(&self, entry: &str) -> Option<&MechanismCheck> {
+        self.mechanisms.iter().find(|m| m.entry == entry)
+    }
 }

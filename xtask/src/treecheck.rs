@@ -1,18 +1,41 @@
 //! Structural checks on traces recorded in the VM: which function roots the receive and the
-//! send trees, how deep they go, and whether interrupts were counted. Reads the trace with
-//! `kpath-trace` directly so that the VM scenarios check the recorder on their own.
+//! send trees, how deep they go, and whether interrupts were counted. The trees come from the
+//! analysis's `TreeBuilder` (a small `CallVisitor` collects them), the same reconstruction
+//! every report uses.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
-use kpath_trace::{EventKind, TraceReader};
+use kpath_analysis::analyze::{visit_reader, Visit};
+use kpath_analysis::calltree::{Call, CallVisitor, Frame, TreeAnomalies};
+use kpath_analysis::StageClassifier;
+use kpath_trace::{ExecContext, TraceReader};
 
-/// One root invocation: its root function, the functions below it, its deepest level.
-struct Tree {
-    root: String,
-    functions: BTreeSet<String>,
-    max_depth: u16,
+/// One root invocation, as the VM checks look at it.
+#[derive(Default)]
+pub(crate) struct Tree {
+    /// The root function.
+    pub root: String,
+    /// The first function called at depth 1 (by entry time), if any.
+    pub child: Option<String>,
+    /// Execution context of the root call.
+    pub ctx: Option<ExecContext>,
+    /// Thread of the root call.
+    pub tid: u32,
+    /// Every function of the tree, the root included.
+    pub functions: BTreeSet<String>,
+    /// Deepest level (root = 0).
+    pub max_depth: u16,
+    /// Calls in the tree.
+    pub exits: u64,
+    /// Calls interrupted as the analysis' filter decides (IRQs, softirqs, switches,
+    /// migration).
+    pub interrupted: u64,
+    /// Calls during which a hard IRQ or softirq ran.
+    pub irq_exits: u64,
+    /// Entry time of `child`.
+    child_entry_ns: u64,
 }
 
 /// What a trace says about its trees.
@@ -29,60 +52,81 @@ pub struct Summary {
     pub rx_functions: BTreeSet<String>,
     /// Functions in send trees.
     pub tx_functions: BTreeSet<String>,
-    /// Exits during which a hard IRQ or softirq ran.
+    /// Calls in root trees during which a hard IRQ or softirq ran.
     pub interrupted_exits: u64,
-    /// All exits.
+    /// Calls in root trees.
     pub exits: u64,
     /// Events lost.
     pub lost: u64,
     /// Mechanisms used.
     pub mechanisms: BTreeSet<String>,
+    /// What the call-tree builder could not match.
+    pub anomalies: TreeAnomalies,
 }
 
-/// Rebuilds the root invocations of a trace.
-pub fn summarise(path: &Path) -> Result<Summary> {
-    let mut r =
-        TraceReader::open(path).with_context(|| format!("failed to open {}", path.display()))?;
-    let meta = r.metadata().clone();
-    let names: Vec<String> = meta.functions.iter().map(|f| f.name.clone()).collect();
-    let mut open: HashMap<u64, Tree> = HashMap::new();
-    let mut trees = Vec::new();
-    let (mut interrupted_exits, mut exits) = (0, 0);
-    for e in r.events() {
-        let e = e.with_context(|| format!("failed to read {}", path.display()))?;
+/// Collects the root invocations from the calls `TreeBuilder` reconstructs: the calls below a
+/// root are gathered per execution context until the root returns.
+struct TreeCollector<'a> {
+    names: &'a [String],
+    open: HashMap<u64, Tree>,
+    trees: Vec<Tree>,
+}
+
+impl CallVisitor for TreeCollector<'_> {
+    fn call(&mut self, call: &Call<'_>, _ancestors: &[Frame]) {
+        let e = call.exit;
+        let name = self
+            .names
+            .get(call.func_id as usize)
+            .cloned()
+            .unwrap_or_else(|| format!("#{}", call.func_id));
         let key = e.stack_key();
-        let name = &names[e.func_id as usize];
-        match EventKind::try_from(e.kind) {
-            Ok(EventKind::Enter) if e.depth == 0 => {
-                open.insert(
-                    key,
-                    Tree {
-                        root: name.clone(),
-                        functions: BTreeSet::new(),
-                        max_depth: 0,
-                    },
-                );
-            }
-            Ok(EventKind::Enter) => {
-                if let Some(t) = open.get_mut(&key) {
-                    t.functions.insert(name.clone());
-                    t.max_depth = t.max_depth.max(e.depth);
-                }
-            }
-            Ok(EventKind::Exit) => {
-                exits += 1;
-                if e.hardirqs > 0 || e.softirqs > 0 {
-                    interrupted_exits += 1;
-                }
-                if e.depth == 0 {
-                    if let Some(t) = open.remove(&key) {
-                        trees.push(t);
-                    }
-                }
-            }
-            Err(_) => {}
+        let tree = self.open.entry(key).or_default();
+        tree.exits += 1;
+        tree.interrupted += u64::from(e.interrupted());
+        tree.irq_exits += u64::from(e.hardirqs > 0 || e.softirqs > 0);
+        tree.max_depth = tree.max_depth.max(call.depth);
+        tree.functions.insert(name.clone());
+        if call.depth == 1 && (tree.child.is_none() || call.entry_ts_ns < tree.child_entry_ns) {
+            tree.child = Some(name.clone());
+            tree.child_entry_ns = call.entry_ts_ns;
+        }
+        if call.depth == 0 {
+            let mut tree = self.open.remove(&key).unwrap_or_default();
+            tree.root = name;
+            tree.ctx = ExecContext::try_from(e.context).ok();
+            tree.tid = e.tid;
+            self.trees.push(tree);
         }
     }
+}
+
+/// The root invocations of a trace, rebuilt by the analysis's `TreeBuilder`, and what the
+/// builder says of the trace.
+pub(crate) fn root_trees(path: &Path) -> Result<(Vec<Tree>, Visit)> {
+    let reader =
+        TraceReader::open(path).with_context(|| format!("failed to open {}", path.display()))?;
+    let names: Vec<String> = reader
+        .metadata()
+        .functions
+        .iter()
+        .map(|f| f.name.clone())
+        .collect();
+    let mut collector = TreeCollector {
+        names: &names,
+        open: HashMap::new(),
+        trees: Vec::new(),
+    };
+    let visit = visit_reader(reader, path, &StageClassifier::default(), &mut collector)
+        .with_context(|| format!("failed to read {}", path.display()))?;
+    Ok((collector.trees, visit))
+}
+
+/// Rebuilds the root invocations of a trace and sorts them into receive (containing
+/// `ip_rcv`) and send (containing `udp_sendmsg`) trees.
+pub fn summarise(path: &Path) -> Result<Summary> {
+    let (trees, visit) = root_trees(path)?;
+    let meta = &visit.metadata;
     let mut s = Summary {
         rx_roots: BTreeMap::new(),
         tx_roots: BTreeMap::new(),
@@ -90,26 +134,25 @@ pub fn summarise(path: &Path) -> Result<Summary> {
         tx_depth: 0,
         rx_functions: BTreeSet::new(),
         tx_functions: BTreeSet::new(),
-        interrupted_exits,
-        exits,
+        interrupted_exits: trees.iter().map(|t| t.irq_exits).sum(),
+        exits: trees.iter().map(|t| t.exits).sum(),
         lost: meta.lost_events(),
         mechanisms: meta
             .functions
             .iter()
             .map(|f| f.mechanism.to_string())
             .collect(),
+        anomalies: visit.anomalies,
     };
     for t in trees {
         if t.functions.contains("ip_rcv") {
-            *s.rx_roots.entry(t.root.clone()).or_default() += 1;
+            *s.rx_roots.entry(t.root).or_default() += 1;
             s.rx_depth = s.rx_depth.max(t.max_depth);
             s.rx_functions.extend(t.functions);
-            s.rx_functions.insert(t.root);
         } else if t.functions.contains("udp_sendmsg") {
-            *s.tx_roots.entry(t.root.clone()).or_default() += 1;
+            *s.tx_roots.entry(t.root).or_default() += 1;
             s.tx_depth = s.tx_depth.max(t.max_depth);
             s.tx_functions.extend(t.functions);
-            s.tx_functions.insert(t.root);
         }
     }
     Ok(s)
@@ -126,7 +169,7 @@ pub fn check_udp_echo(path: &Path, datagrams: usize) -> Result<Summary> {
     let rx_root = most_frequent(&s.rx_roots).unwrap_or("none");
     let tx_root = most_frequent(&s.tx_roots).unwrap_or("none");
     eprintln!(
-        "{}: mechanisms {:?}; receive trees {:?} (depth {}), send trees {:?} (depth {}); {} of {} exits interrupted; {} lost",
+        "{}: mechanisms {:?}; receive trees {:?} (depth {}), send trees {:?} (depth {}); {} of {} exits interrupted; {} lost; tree anomalies {:?}",
         path.display(),
         s.mechanisms,
         s.rx_roots,
@@ -135,7 +178,8 @@ pub fn check_udp_echo(path: &Path, datagrams: usize) -> Result<Summary> {
         s.tx_depth,
         s.interrupted_exits,
         s.exits,
-        s.lost
+        s.lost,
+        s.anomalies
     );
     let rx_ok = [
         "net_rx_action",
@@ -238,4 +282,41 @@ pub fn check_stats_mode(path: &Path, datagrams: usize) -> Result<()> {
         bail!("{}: udp_sendmsg has {calls} calls (want ≥ {}) and a histogram of {hist} for {clean} clean samples", path.display(), 2 * datagrams);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use kpath_analysis::synth::{write_trace, SynthConfig};
+
+    use super::*;
+
+    /// The collector finds every synthetic datagram's receive and send tree, with their
+    /// roots, first children, depths and calls.
+    #[test]
+    fn synthetic_trees_are_collected() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("synth.trace");
+        let mut cfg = SynthConfig::veth(50);
+        cfg.irq_probability = 0.0;
+        write_trace(&cfg, &path, &kpath_cli::Output::new(false)).expect("synth");
+        let (trees, visit) = root_trees(&path).expect("trees");
+        assert_eq!(
+            trees.len(),
+            100,
+            "one receive and one send tree per datagram"
+        );
+        assert_eq!(visit.anomalies, TreeAnomalies::default());
+        let rx: Vec<&Tree> = trees.iter().filter(|t| t.root == "net_rx_action").collect();
+        assert_eq!(rx.len(), 50);
+        assert!(rx.iter().all(|t| t.child.as_deref() == Some("__napi_poll")
+            && t.max_depth == 6
+            && t.exits == 8
+            && t.functions.contains("ip_rcv")));
+        let s = summarise(&path).expect("summary");
+        assert_eq!(s.rx_roots.get("net_rx_action"), Some(&50));
+        assert_eq!(s.tx_roots.get("tp:sys_sendto"), Some(&50));
+        assert_eq!((s.rx_depth, s.tx_depth), (6, 6));
+        assert_eq!(s.exits, 50 * 17);
+        assert_eq!(s.interrupted_exits, 0);
+    }
 }

@@ -350,29 +350,7 @@ fn find_module(dir: &Path, name: &str) -> Result<Option<PathBuf>> {
     Ok(None)
 }
 
-const INIT_TEMPLATE: &str = r#"#!/bin/sh
-export PATH=/bin:/sbin
-mount -t proc proc /proc
-mount -t sysfs sys /sys
-mount -t devtmpfs dev /dev
-mount -t tmpfs tmp /tmp
-mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null || mount -t debugfs debugfs /sys/kernel/debug
-mount -t bpf bpf /sys/fs/bpf
-ip link set lo up
-@MODULES@
-echo "init: kernel $(uname -r), $(nproc) CPUs"
-echo "init: scenario start"
-cd /tmp
-sh /scenario.sh
-rc=$?
-if [ -b /dev/vda ] && [ -n "$(ls /out)" ]; then
-  (cd /out && sha256sum * | sed 's/^/init: sha256 /')
-  tar -cf /dev/vda -C /out . || rc=97
-fi
-if [ "$rc" = 0 ]; then echo "init: success"; else echo "init: failure (exit $rc)"; fi
-sync
-poweroff -f
-"#;
+const INIT_TEMPLATE: &str = include_str!("../scenarios/init.sh");
 
 /// Options of one boot.
 pub struct Boot<'a> {
@@ -541,51 +519,63 @@ pub fn release_binary(name: &str) -> PathBuf {
     workspace_root().join("target/release").join(name)
 }
 
-/// `cargo xtask vm-test`: the VM scenarios that need kprobes and fentry.
+/// `cargo xtask vm-test`: the VM scenarios that need kprobes and fentry, in one boot.
 pub fn vm_test(flavour: Flavour, series: Option<&str>) -> Result<()> {
     let kernel = fetch_kernel(flavour, series)?;
     eprintln!("vm: kernel {} ({})", kernel.release, kernel.package);
-    let mut fs = Initramfs::new("vm-test")?;
-    fs.add_binary(&release_binary("kpath-probe"))?;
-    fs.add_module(&kernel, "veth")?;
-    let initrd = fs.pack(SCENARIO_MECHANISMS)?;
-    let console = boot(&Boot {
-        kernel: &kernel,
-        initrd: &initrd,
-        extra_args: Vec::new(),
-        timeout: Duration::from_secs(300),
-        memory_mib: 1024,
-        out_disk: None,
-    })?;
-    // The scenario's own exit status already required both pairs; check the table too, so a
-    // silent change in `check`'s output cannot pass unnoticed.
-    for pair in ["kprobe/kretprobe", "fentry/fexit"] {
-        let row = console
-            .lines()
-            .find(|l| l.starts_with(pair))
-            .ok_or_else(|| anyhow!("no `{pair}` row in the check output"))?;
-        if !row.contains(" 1000 ") || !row.trim_end().ends_with("works") {
-            bail!("`{pair}` did not fire 1000 times: {row}");
-        }
-    }
+    let tail = format!(
+        "{SCENARIO_CHECK}{}",
+        SCENARIO_UDP_ECHO.replace("@COUNT@", &UDP_ECHO_COUNT.to_string())
+    );
+    let dest = run_veth_scenario(&kernel, "vm-test", &tail, Duration::from_secs(900))?;
+    check_mechanisms(&dest.join("check.json"), CHECK_COUNT)
+        .with_context(|| format!("`kpath-probe check` on {}", kernel.release))?;
     eprintln!(
-        "vm-test: kprobe, kretprobe, fentry and fexit each fired 1000 times on {}",
+        "vm-test: kprobe, kretprobe, fentry, fexit and the tracepoints each fired {CHECK_COUNT} \
+         times on {}",
         kernel.release
     );
-    vm_udp_echo(flavour, series)?;
+    check_udp_echo(&dest, &kernel)?;
+    Ok(())
+}
+
+/// Datagrams of the guest's `kpath-probe check`.
+const CHECK_COUNT: u64 = 1000;
+
+/// Reads the guest's `check --json` report and requires every mechanism to have fired
+/// exactly `count` times, nothing lost.
+fn check_mechanisms(path: &Path, count: u64) -> Result<()> {
+    let text =
+        fs::read_to_string(path).with_context(|| format!("failed to read {}", path.display()))?;
+    let report: kpath_probe::check::CheckReport = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not a `check --json` report", path.display()))?;
+    for entry in ["kprobe", "fentry", "tracepoint-enter"] {
+        let m = report
+            .mechanism(entry)
+            .ok_or_else(|| anyhow!("{}: no `{entry}` row", path.display()))?;
+        if !m.works || m.entries != count || m.timed_exits != count {
+            bail!(
+                "`{}` did not fire {count} times: {} entries, {} timed exits, {} lost{}",
+                m.pair(),
+                m.entries,
+                m.timed_exits,
+                m.lost,
+                m.error
+                    .as_deref()
+                    .map_or(String::new(), |e| format!(", {e}"))
+            );
+        }
+    }
     Ok(())
 }
 
 /// Datagrams echoed per mechanism in the udp-echo scenario.
 const UDP_ECHO_COUNT: usize = 200;
 
-/// Second scenario: a UDP echo between two namespaces joined by veth, recorded with the
-/// `udp-echo` preset once with kprobes and once with fentry; traces come back on a disk.
-/// Returns the directory holding them.
-pub fn vm_udp_echo(flavour: Flavour, series: Option<&str>) -> Result<PathBuf> {
-    let kernel = fetch_kernel(flavour, series)?;
-    let tail = SCENARIO_UDP_ECHO.replace("@COUNT@", &UDP_ECHO_COUNT.to_string());
-    let dest = run_veth_scenario(&kernel, "udp-echo", &tail, Duration::from_secs(600))?;
+/// Checks the udp-echo scenario's traces (a UDP echo between two namespaces joined by veth,
+/// recorded with the `udp-echo` preset with kprobes, with fentry and in stats mode) and its
+/// discovery, in `dest`.
+fn check_udp_echo(dest: &Path, kernel: &Kernel) -> Result<()> {
     for mech in ["kprobe", "fentry"] {
         let trace = dest.join(format!("udp-echo-{mech}.trace"));
         let s = crate::treecheck::check_udp_echo(&trace, UDP_ECHO_COUNT).with_context(|| {
@@ -605,67 +595,20 @@ pub fn vm_udp_echo(flavour: Flavour, series: Option<&str>) -> Result<PathBuf> {
         "vm-test: udp-echo traces (kprobe and fentry) have the expected trees; in {}",
         dest.display()
     );
-    Ok(dest)
+    Ok(())
 }
 
 /// Two network namespaces joined by veth in the guest, `kpath-stand echo` ready in the
 /// proxy one. Leaves `$G`/`$P` (run in gen/proxy), `$ECHO`, `$GEN`, `$PROXY` set.
-const SCENARIO_NETNS_SETUP: &str = r#"
-set -e
-# The method's two hosts: two network namespaces joined by a veth pair.
-unshare -n sleep 100000 &
-GEN=$!
-unshare -n sleep 100000 &
-PROXY=$!
-SELF=$(readlink /proc/self/ns/net)
-for i in $(seq 200); do
-  [ "$(readlink /proc/$GEN/ns/net)" != "$SELF" ] && [ "$(readlink /proc/$PROXY/ns/net)" != "$SELF" ] && break
-  sleep 0.05
-done
-# busybox ip ignores "peer name": the peer gets the kernel's veth%d name; rename it.
-ip link add kg type veth peer name kp
-if [ ! -e /sys/class/net/kp ]; then
-  for d in /sys/class/net/veth*; do ip link set "$(basename "$d")" name kp; break; done
-fi
-ip link set kg netns $GEN
-ip link set kp netns $PROXY
-G="nsenter -t $GEN -n"
-P="nsenter -t $PROXY -n"
-$G ip addr add 198.18.0.1/30 dev kg
-$G ip link set kg up
-$G ip link set lo up
-$P ip addr add 198.18.0.2/30 dev kp
-$P ip link set kp up
-$P ip link set lo up
-$P kpath-stand echo --listen 198.18.0.2:9000 --ready-file /tmp/echo-ready &
-ECHO=$!
-for i in $(seq 200); do [ -s /tmp/echo-ready ] && break; sleep 0.05; done
-[ -s /tmp/echo-ready ]
-"#;
+const SCENARIO_NETNS_SETUP: &str = include_str!("../scenarios/netns-setup.sh");
 
-const SCENARIO_UDP_ECHO: &str = r#"
-for mech in kprobe fentry; do
-  $P kpath-probe record --mechanism $mech --preset udp-echo --interface kp -q      -o /out/udp-echo-$mech.trace --      $G kpath-stand gen --target 198.18.0.2:9000 --count @COUNT@ --allow-remote
-done
-# Long-run mode: the same session aggregated in the kernel, no records.
-$P kpath-probe record --mode stats --mechanism kprobe --preset udp-echo --interface kp -q \
-   -o /out/udp-echo-stats.trace -- \
-   $G kpath-stand gen --target 198.18.0.2:9000 --count @COUNT@ --allow-remote
-# Method step 2: count calls of every network function during a session.
-$P kpath-probe discover --glob-set net -q --top 15 --json /out/discover.json -o /out/discovered.txt -- \
-   $G kpath-stand gen --target 198.18.0.2:9000 --count @COUNT@ --allow-remote
-kill $ECHO $GEN $PROXY
-"#;
+/// The udp-echo session (after [`SCENARIO_NETNS_SETUP`]): recorded with kprobes, with fentry
+/// and in stats mode, then discovery; everything lands in `/out`.
+const SCENARIO_UDP_ECHO: &str = include_str!("../scenarios/udp-echo.sh");
 
 /// The demo's session inside the VM: one recording with the mechanism chosen as on a real
 /// host (`auto`), timings marked as emulated.
-const SCENARIO_DEMO: &str = r#"
-$P kpath-probe record --mechanism auto --preset udp-echo --interface kp -q \
-   --note "timings under QEMU TCG software emulation: structure is real, times are not" \
-   -o /out/demo.trace -- \
-   $G kpath-stand gen --target 198.18.0.2:9000 --count @COUNT@ --warmup 50 --allow-remote
-kill $ECHO $GEN $PROXY
-"#;
+const SCENARIO_DEMO: &str = include_str!("../scenarios/demo.sh");
 
 /// Runs the demo's session in the VM (cloud kernel) and returns the directory with `demo.trace`.
 pub fn vm_demo_session(count: usize) -> Result<PathBuf> {
@@ -704,10 +647,36 @@ fn run_veth_scenario(
     Ok(dest)
 }
 
-/// First scenario: each mechanism on `udp_sendmsg`, 1000 datagrams on loopback.
-const SCENARIO_MECHANISMS: &str = r#"
-set -e
-kpath-probe check --function udp_sendmsg --count 1000 --require kprobe,fentry,tracepoint
-# Method step 1: the probes' own cost per mechanism (times emulated here).
-kpath-probe calibrate --count 2000
-"#;
+/// First scenario: each mechanism on `udp_sendmsg`, 1000 datagrams on loopback, reported as
+/// JSON on the out disk (the xtask reads it: no printed table is parsed); then the probes'
+/// own cost per mechanism (method step 1; times emulated here).
+const SCENARIO_CHECK: &str = include_str!("../scenarios/check.sh");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every guest script is valid shell (`sh -n`), so that a typo fails here rather than
+    /// after a kernel download and a boot.
+    #[test]
+    fn guest_scripts_parse() {
+        for (name, script) in [
+            ("init.sh", INIT_TEMPLATE),
+            ("netns-setup.sh", SCENARIO_NETNS_SETUP),
+            ("udp-echo.sh", SCENARIO_UDP_ECHO),
+            ("demo.sh", SCENARIO_DEMO),
+            ("check.sh", SCENARIO_CHECK),
+            ("stand.sh", crate::vmstand::SCENARIO),
+        ] {
+            let out = Command::new("sh")
+                .args(["-n", "-c", script])
+                .output()
+                .expect("run sh");
+            assert!(
+                out.status.success(),
+                "{name}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+}

@@ -11,7 +11,7 @@
 //! `udp_sendmsg`) and a direct fentry attempt on the driver's transmit function, and runs
 //! `check` on the host's own kernel too.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::fs;
 use std::net::TcpListener;
@@ -388,17 +388,6 @@ pub struct StandSummary {
     pub lost: u64,
 }
 
-struct OpenTree {
-    root: String,
-    child: Option<String>,
-    ctx: ExecContext,
-    tid: u32,
-    functions: BTreeSet<String>,
-    max_depth: u16,
-    exits: u64,
-    interrupted: u64,
-}
-
 fn context_name(c: ExecContext) -> &'static str {
     match c {
         ExecContext::Process => "process",
@@ -410,11 +399,7 @@ fn context_name(c: ExecContext) -> &'static str {
 /// Rebuilds root invocations and sorts them into receive (containing `poll`) and send
 /// (containing `udp_sendmsg`) trees.
 pub fn summarise(path: &Path, poll: &str) -> Result<StandSummary> {
-    let mut r =
-        TraceReader::open(path).with_context(|| format!("failed to open {}", path.display()))?;
-    let meta = r.metadata().clone();
-    let names: Vec<String> = meta.functions.iter().map(|f| f.name.clone()).collect();
-    let mut open: HashMap<u64, OpenTree> = HashMap::new();
+    let (trees, visit) = crate::treecheck::root_trees(path)?;
     let mut s = StandSummary {
         poll: poll.to_owned(),
         rx_roots: BTreeMap::new(),
@@ -429,62 +414,16 @@ pub fn summarise(path: &Path, poll: &str) -> Result<StandSummary> {
         tx_functions: BTreeSet::new(),
         rx_exits: (0, 0),
         tx_exits: (0, 0),
-        lost: meta.lost_events(),
+        lost: visit.metadata.lost_events(),
     };
-    for e in r.events() {
-        let e = e.with_context(|| format!("failed to read {}", path.display()))?;
-        let ctx = ExecContext::try_from(e.context).unwrap_or(ExecContext::Process);
-        let key = e.stack_key();
-        let Some(name) = names.get(e.func_id as usize) else {
-            continue;
-        };
-        match EventKind::try_from(e.kind) {
-            Ok(EventKind::Enter) if e.depth == 0 => {
-                open.insert(
-                    key,
-                    OpenTree {
-                        root: name.clone(),
-                        child: None,
-                        ctx,
-                        tid: e.tid,
-                        functions: BTreeSet::from([name.clone()]),
-                        max_depth: 0,
-                        exits: 0,
-                        interrupted: 0,
-                    },
-                );
-            }
-            Ok(EventKind::Enter) => {
-                if let Some(t) = open.get_mut(&key) {
-                    t.functions.insert(name.clone());
-                    t.max_depth = t.max_depth.max(e.depth);
-                    if e.depth == 1 && t.child.is_none() {
-                        t.child = Some(name.clone());
-                    }
-                }
-            }
-            Ok(EventKind::Exit) => {
-                if let Some(t) = open.get_mut(&key) {
-                    t.exits += 1;
-                    // The analysis' own definition: IRQs, softirqs, switches, migration.
-                    if e.interrupted() {
-                        t.interrupted += 1;
-                    }
-                }
-                if e.depth == 0 {
-                    if let Some(t) = open.remove(&key) {
-                        s.add(t);
-                    }
-                }
-            }
-            Err(_) => {}
-        }
+    for t in trees {
+        s.add(t);
     }
     Ok(s)
 }
 
 impl StandSummary {
-    fn add(&mut self, t: OpenTree) {
+    fn add(&mut self, t: crate::treecheck::Tree) {
         if t.functions.contains(&self.poll) {
             *self.rx_roots.entry(t.root).or_default() += 1;
             if let Some(c) = t.child {
@@ -492,9 +431,9 @@ impl StandSummary {
             }
             *self
                 .rx_contexts
-                .entry(context_name(t.ctx).to_owned())
+                .entry(t.ctx.map_or("unknown", context_name).to_owned())
                 .or_default() += 1;
-            if t.ctx == ExecContext::Process {
+            if t.ctx == Some(ExecContext::Process) {
                 self.rx_tasks.insert(t.tid);
             }
             *self.rx_tids.entry(t.tid).or_default() += 1;
@@ -667,37 +606,32 @@ pub const DEFAULT_KERNEL: &str = "6.12";
 /// The matrix's kernels, in order.
 const MATRIX_KERNELS: &[&str] = &["6.1", "6.12", "6.12-rt"];
 
-/// One row of `kpath-probe check` output: mechanism pair → status text.
-fn check_rows(text: &str, marker: &str) -> BTreeMap<String, String> {
-    let mut rows = BTreeMap::new();
-    let mut inside = marker.is_empty();
-    for line in text.lines() {
-        let line = line.trim_end();
-        if line.contains(marker) && !marker.is_empty() {
-            inside = true;
-            continue;
-        }
-        if inside && line.starts_with("vm-stand: end") {
-            break;
-        }
-        if !inside {
-            continue;
-        }
-        for pair in [
-            "kprobe/kretprobe",
-            "fentry/fexit",
-            "tracepoint-enter/tracepoint-exit",
-        ] {
-            if let Some(rest) = line.strip_prefix(pair) {
-                // "accepted   1000   1000   0  works": verifier, entries, exits, lost, status.
-                let cols: Vec<&str> = rest.split_whitespace().collect();
-                let status = cols.get(4..).unwrap_or_default().join(" ");
-                let entries = cols.get(1).copied().unwrap_or("?");
-                rows.insert(pair.to_owned(), format!("{status} ({entries} entries)"));
-            }
-        }
+/// The rows of a `kpath-probe check --json` report the guest wrote: mechanism pair → status
+/// text, as `check` prints it. An absent or unreadable report is one row saying so.
+fn check_rows(path: &Path) -> BTreeMap<String, String> {
+    let report = fs::read_to_string(path)
+        .map_err(anyhow::Error::from)
+        .and_then(|t| {
+            serde_json::from_str::<kpath_probe::check::CheckReport>(&t).map_err(Into::into)
+        });
+    match report {
+        Ok(r) => r
+            .mechanisms
+            .iter()
+            .map(|m| {
+                let status = match (&m.error, m.works) {
+                    (None, true) => "works".to_owned(),
+                    (None, false) => "attached, but counts differ".to_owned(),
+                    (Some(e), _) => format!("unavailable: {e}"),
+                };
+                (m.pair(), format!("{status} ({} entries)", m.entries))
+            })
+            .collect(),
+        Err(e) => BTreeMap::from([(
+            "check".to_owned(),
+            format!("no report at {}: {e:#}", path.display()),
+        )]),
     }
-    rows
 }
 
 /// Per function of a trace: the mechanism the recorder chose and the entries recorded.
@@ -755,11 +689,11 @@ pub fn matrix(nic: Nic, count: usize) -> Result<()> {
                 let check = check_stand(&run.summary, count);
                 let _ = writeln!(md, "## {k}: {}\n", run.kernel.release);
                 let _ = writeln!(md, "udp_sendmsg (`kpath-probe check`):");
-                for (pair, status) in check_rows(&run.console, "vm-stand: check udp_sendmsg") {
+                for (pair, status) in check_rows(&run.out.join("check-udp_sendmsg.json")) {
                     let _ = writeln!(md, "- {pair}: {status}");
                 }
                 let _ = writeln!(md, "\n{} (module function):", nic.xmit());
-                for (pair, status) in check_rows(&run.console, "vm-stand: check module") {
+                for (pair, status) in check_rows(&run.out.join("check-module.json")) {
                     let _ = writeln!(md, "- {pair}: {status}");
                 }
                 for line in run
@@ -837,95 +771,7 @@ pub fn matrix(nic: Nic, count: usize) -> Result<()> {
 /// The guest side. Two cards, told apart by MAC; the proxy card goes into the "proxy"
 /// namespace, the generator card into "gen"; the trace records the proxy's process-context
 /// calls (`--pid` of the echo server) and every softirq/hardirq call of the driver path.
-const SCENARIO: &str = r#"
-set -e
-by_mac() {
-  for d in /sys/class/net/*; do
-    [ "$(cat $d/address)" = "$1" ] && { basename $d; return 0; }
-  done
-  return 1
-}
-PIF=$(by_mac @PROXY_MAC@)
-GIF=$(by_mac @GEN_MAC@)
-echo "vm-stand: proxy card $PIF, generator card $GIF, driver $(basename $(readlink /sys/class/net/$PIF/device/driver))"
-[ "$(basename $(readlink /sys/class/net/$PIF/device/driver))" = "@DRIVER@" ]
-if [ -r /sys/kernel/realtime ]; then echo "vm-stand: PREEMPT_RT kernel (/sys/kernel/realtime=$(cat /sys/kernel/realtime))"; fi
-
-if [ "@CHECK@" = 1 ]; then
-  echo "vm-stand: check udp_sendmsg"
-  kpath-probe check --function udp_sendmsg --count 1000 || true
-  echo "vm-stand: end"
-fi
-
-unshare -n sleep 100000 &
-GEN=$!
-unshare -n sleep 100000 &
-PROXY=$!
-SELF=$(readlink /proc/self/ns/net)
-for i in $(seq 200); do
-  [ "$(readlink /proc/$GEN/ns/net)" != "$SELF" ] && [ "$(readlink /proc/$PROXY/ns/net)" != "$SELF" ] && break
-  sleep 0.05
-done
-ip link set $GIF netns $GEN
-ip link set $PIF netns $PROXY
-G="nsenter -t $GEN -n"
-P="nsenter -t $PROXY -n"
-$G ip link set lo up
-$G ip addr add 198.18.0.1/30 dev $GIF
-$G ip link set $GIF up
-$P ip link set lo up
-$P ip addr add 198.18.0.2/30 dev $PIF
-$P ip link set $PIF up
-# The link comes up after autonegotiation; the first pings also resolve ARP both ways.
-up=0
-for i in $(seq 60); do
-  if $G ping -c 1 -W 1 198.18.0.2 >/dev/null 2>&1; then up=1; break; fi
-done
-[ "$up" = 1 ] || { echo "vm-stand: no ping across the cable"; exit 3; }
-$P ping -c 2 -W 1 198.18.0.1 >/dev/null
-echo "vm-stand: the cable works"
-
-$P kpath-stand echo --listen 198.18.0.2:9000 --ready-file /tmp/echo-ready &
-ECHO=$!
-for i in $(seq 200); do [ -s /tmp/echo-ready ] && break; sleep 0.05; done
-[ -s /tmp/echo-ready ]
-GENBASE="$G kpath-stand gen --target 198.18.0.2:9000 --pattern pingpong --allow-remote"
-GENCMD="$GENBASE --count @COUNT@"
-
-if [ "@CHECK@" = 1 ]; then
-  # fentry on a module function: check attaches, then sends on loopback, which never
-  # reaches the card, so only the attach/verifier result is meaningful here.
-  echo "vm-stand: check module @XMIT@"
-  $P kpath-probe check --function @XMIT@ --count 10 --mechanism kprobe,fentry || true
-  echo "vm-stand: end"
-  # fentry asked of the recorder on the module function, with traffic across the card;
-  # the trace's metadata says which mechanism each function got.
-  $P kpath-probe record --mechanism fentry --function @XMIT@ --function udp_sendmsg -q \
-    -o /out/fentry-module.trace -- $GENBASE --count 20 \
-    && echo "vm-stand: fentry-module record ok" \
-    || echo "vm-stand: fentry-module record failed (exit $?)"
-fi
-
-$P kpath-probe list --preset udp-echo --interface $PIF @EXTRA@ --mechanism kprobe || true
-$P kpath-probe record --mechanism kprobe --preset udp-echo --interface $PIF @EXTRA@ \
-  --pid $ECHO -q -o /out/stand.trace -- $GENCMD
-
-if [ "@DISCOVER@" = 1 ]; then
-  if $P kpath-probe discover --help >/dev/null 2>&1; then
-    $P kpath-probe discover --glob-set net --root @POLL@ --json /out/discover.json \
-      -o /out/discovered.txt -- $GENCMD || echo "vm-stand: discover failed"
-    if [ -s /out/discovered.txt ]; then
-      $P kpath-probe record --mechanism kprobe --functions-file /out/discovered.txt \
-        --pid $ECHO -q -o /out/stand-discovered.trace -- $GENCMD || echo "vm-stand: record of the discovered set failed"
-    fi
-  else
-    echo "vm-stand: this kpath-probe has no discover subcommand; skipped"
-  fi
-fi
-# Which tasks ran the receive path (IRQ threads on PREEMPT_RT, ksoftirqd): name the tids.
-ps | grep -E "irq/|ksoftirqd|kpath-stand" | grep -v grep | sed 's/^/vm-stand: ps /' || true
-kill $ECHO $GEN $PROXY
-"#;
+pub(crate) const SCENARIO: &str = include_str!("../scenarios/stand.sh");
 
 #[cfg(test)]
 mod tests {
@@ -943,16 +789,43 @@ mod tests {
     }
 
     #[test]
-    fn check_rows_reads_the_table_after_a_marker() {
-        let console = "vm-stand: check udp_sendmsg\n\
-            kernel 6.1: 1000 datagrams through `udp_sendmsg`\n\
-            mechanism          verifier    entries timed exits   lost  status\n\
-            kprobe/kretprobe   accepted       1000        1000      0  works\n\
-            fentry/fexit       -                 0           0      0  unavailable: no BTF\n\
-            vm-stand: end\n\
-            fentry/fexit       accepted         10          10      0  works\n";
-        let rows = check_rows(console, "vm-stand: check udp_sendmsg");
+    fn check_rows_read_the_json_report() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("check.json");
+        let report = kpath_probe::check::CheckReport {
+            datagrams: 1000,
+            function: "udp_sendmsg".into(),
+            kernel_release: "6.1".into(),
+            mechanisms: vec![
+                kpath_probe::check::MechanismCheck {
+                    attached: true,
+                    entries: 1000,
+                    entry: "kprobe".into(),
+                    error: None,
+                    exit: "kretprobe".into(),
+                    lost: 0,
+                    timed_exits: 1000,
+                    verified: true,
+                    works: true,
+                },
+                kpath_probe::check::MechanismCheck {
+                    attached: false,
+                    entries: 0,
+                    entry: "fentry".into(),
+                    error: Some("no BTF".into()),
+                    exit: "fexit".into(),
+                    lost: 0,
+                    timed_exits: 0,
+                    verified: false,
+                    works: false,
+                },
+            ],
+        };
+        fs::write(&path, serde_json::to_string(&report).expect("json")).expect("write");
+        let rows = check_rows(&path);
         assert_eq!(rows["kprobe/kretprobe"], "works (1000 entries)");
         assert_eq!(rows["fentry/fexit"], "unavailable: no BTF (0 entries)");
+        let missing = check_rows(&dir.path().join("absent.json"));
+        assert!(missing["check"].starts_with("no report at"), "{missing:?}");
     }
 }

@@ -33,33 +33,34 @@ pub(crate) fn run_check(args: CheckArgs) -> Result<ExitCode> {
     };
     let results = check::run(&args.function, args.count, &mechanisms)
         .with_context(|| format!("failed to check probe mechanisms on `{}`", args.function))?;
+    let report = check::CheckReport::new(&args.function, args.count, &results);
     if args.json {
-        println!("{:#}", check::to_json(&args.function, args.count, &results));
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).context("failed to encode the report")?
+        );
     } else {
         println!(
             "kernel {}: {} datagrams through `{}`",
-            kpath_probe::kernel::release(),
-            args.count,
-            args.function
+            report.kernel_release, report.datagrams, report.function
         );
         println!(
             "{:<18} {:<9} {:>9} {:>11} {:>6}  status",
             "mechanism", "verifier", "entries", "timed exits", "lost"
         );
-        for r in &results {
-            let (enter, exit) = program_names(r.mechanism);
-            let status = match &r.attached {
-                Ok(()) if r.works(u64::from(args.count)) => "works".to_owned(),
-                Ok(()) => "attached, but counts differ".to_owned(),
-                Err(e) => format!("unavailable: {e}"),
+        for m in &report.mechanisms {
+            let status = match (&m.error, m.works) {
+                (None, true) => "works".to_owned(),
+                (None, false) => "attached, but counts differ".to_owned(),
+                (Some(e), _) => format!("unavailable: {e}"),
             };
             println!(
                 "{:<18} {:<9} {:>9} {:>11} {:>6}  {status}",
-                format!("{enter}/{exit}"),
-                if r.verified { "accepted" } else { "-" },
-                r.entries,
-                r.timed_exits,
-                r.lost
+                m.pair(),
+                if m.verified { "accepted" } else { "-" },
+                m.entries,
+                m.timed_exits,
+                m.lost
             );
         }
     }

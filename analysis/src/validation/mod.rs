@@ -30,9 +30,12 @@
 //! [`load_points`] reads the same inputs from a points file (`kpath analyze --validation`),
 //! whose format `docs/model.md` documents.
 
-use std::path::{Path, PathBuf};
+mod points;
+mod sojourn;
 
-use serde::{Deserialize, Serialize};
+use points::scale_sojourns;
+pub use points::*;
+pub use sojourn::*;
 
 use crate::error::{Error, Result};
 use crate::queueing::{mg1_sojourn, mm1_sojourn};
@@ -40,122 +43,14 @@ pub use crate::results::validation_table::{
     Measured, Prediction, SojournStats, Validation, ValidationChoice, ValidationRow,
 };
 use crate::results::{Results, Service};
-use crate::stats::{t_975, Welford};
 
 /// Default relative tolerance of the achieved rate against the target rate.
 pub const DEFAULT_RATE_TOLERANCE: f64 = 0.10;
-/// Batches of the batch-means confidence interval.
-pub const BATCHES: usize = 20;
-/// Smallest batch size for batch means; below `BATCHES·MIN_BATCH` values the i.i.d. interval is
-/// used.
-pub const MIN_BATCH: usize = 10;
 
 /// Name of the service-time choice taken from the probes (`T = T_rx + T_tx`).
 pub const PROBES: &str = "probes";
 /// Name of the service-time choice measured as the whole relay at low load.
 pub const RELAY: &str = "relay";
-
-/// Mean and variance of a service time, in the caller's unit.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-pub struct ServiceTime {
-    /// Mean T.
-    pub mean: f64,
-    /// Variance D.
-    pub variance: f64,
-}
-
-/// Measured sojourn times of one load point. In JSON: a list of numbers (raw values), an object
-/// `{samples, mean, variance}` (a summary) or `{csv, skip}` (a `kpath-stand echo --timestamps`
-/// file).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(untagged)]
-pub enum Sojourns {
-    /// Raw sojourn times in arrival order, in the caller's unit. Negative or non-finite values
-    /// (a stepped clock) are discarded and counted.
-    Raw(Vec<f64>),
-    /// A summary of the sojourn times, in the caller's unit.
-    Summary {
-        /// Number of datagrams.
-        samples: u64,
-        /// Mean sojourn time.
-        mean: f64,
-        /// Sample variance of the sojourn time.
-        variance: f64,
-    },
-    /// The `sojourn_ns` column of a CSV file `worker,index,seq,len,rx_ns,tx_ns,sojourn_ns`, in
-    /// ns whatever the caller's unit. Rows are taken in file order.
-    Csv {
-        /// The file (relative paths in a points file are relative to that file).
-        csv: PathBuf,
-        /// Data rows to skip at the start (the warm-up).
-        #[serde(default)]
-        skip: u64,
-    },
-}
-
-/// How a service-time choice gives its service time.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(untagged)]
-pub enum ServiceSpec {
-    /// From the sojourns measured at low load (ρ → 0): their mean and variance.
-    Sojourns {
-        /// The low-load sojourns.
-        sojourns: Sojourns,
-    },
-    /// Given directly.
-    Moments(ServiceTime),
-}
-
-/// One measured load point, as the demo produces it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct MeasuredPoint {
-    /// Target load ρ, in (0, 1).
-    pub rho: f64,
-    /// Target arrival rate, per second (default `ρ/T`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub lambda_target_per_s: Option<f64>,
-    /// Rate the generator achieved (its JSON `send_rate_per_s`), per second.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub lambda_achieved_per_s: Option<f64>,
-    /// The measured sojourn times.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sojourns: Option<Sojourns>,
-    /// Why the point could not be measured, when the caller knows (e.g. the generator failed).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub unreachable: Option<String>,
-}
-
-/// One service-time choice and its measured points.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct ChoiceInput {
-    /// Name: [`PROBES`], [`RELAY`] or any other.
-    pub name: String,
-    /// What the choice is; a default is supplied for [`PROBES`] and [`RELAY`].
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub description: Option<String>,
-    /// The service time. May be absent for [`PROBES`], which then uses the results' service.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub service: Option<ServiceSpec>,
-    /// Measured load points.
-    pub points: Vec<MeasuredPoint>,
-}
-
-/// The points file of `kpath analyze --validation` (format in `docs/model.md`).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct PointsFile {
-    /// Nanoseconds per unit of every time in the file (CSV files are always ns). Default 1.
-    #[serde(default = "one")]
-    pub unit_ns: f64,
-    /// Relative tolerance of the achieved rate (default [`DEFAULT_RATE_TOLERANCE`]).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rate_tolerance: Option<f64>,
-    /// The service-time choices.
-    pub choices: Vec<ChoiceInput>,
-}
-
-fn one() -> f64 {
-    1.0
-}
 
 /// Options of [`build`].
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -182,151 +77,6 @@ pub fn little_in_system(lambda_per_s: f64, sojourn: f64, unit_ns: f64) -> f64 {
 pub fn relative_error_pct(predicted: f64, measured: f64) -> Option<f64> {
     (measured != 0.0 && measured.is_finite() && predicted.is_finite())
         .then(|| 100.0 * (predicted - measured) / measured)
-}
-
-/// The 95 % confidence half-width of the mean of `values` by batch means: `BATCHES` batches of
-/// `m = ⌊n/BATCHES⌋` consecutive values (the last `n mod BATCHES` values left out),
-/// `t(0.975, BATCHES−1)·s_b/√BATCHES` with `s_b` the standard deviation of the batch means.
-/// `None` with fewer than `BATCHES·MIN_BATCH` values.
-pub fn batch_means_ci95(values: &[f64]) -> Option<f64> {
-    let m = values.len() / BATCHES;
-    if m < MIN_BATCH {
-        return None;
-    }
-    let mut w = Welford::new();
-    for batch in values.chunks_exact(m).take(BATCHES) {
-        w.push(batch.iter().sum::<f64>() / m as f64);
-    }
-    Some(t_975(BATCHES as u64 - 1) * (w.variance() / BATCHES as f64).sqrt())
-}
-
-/// The i.i.d. Student-t 95 % half-width `t(0.975, n−1)·√(D/n)`; `None` for `n < 2`.
-pub fn iid_ci95(samples: u64, variance: f64) -> Option<f64> {
-    (samples >= 2).then(|| t_975(samples - 1) * (variance.max(0.0) / samples as f64).sqrt())
-}
-
-/// Reads the `sojourn_ns` column of a `kpath-stand echo --timestamps` CSV, skipping `skip`
-/// data rows. Empty or negative cells are returned as NaN (discarded later).
-pub fn read_sojourn_csv(path: &Path, skip: u64) -> Result<Vec<f64>> {
-    // A points file names its CSV files, and anyone can write one: a device such as
-    // /dev/zero or a FIFO would be read without end. Only regular files are read.
-    let meta = std::fs::metadata(path).map_err(|source| Error::Io {
-        what: "read sojourn CSV",
-        path: path.into(),
-        source,
-    })?;
-    if !meta.is_file() {
-        return Err(Error::ValidationInput {
-            what: path.display().to_string(),
-            reason: "a sojourn CSV must be a regular file".into(),
-        });
-    }
-    let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
-        what: "read sojourn CSV",
-        path: path.into(),
-        source,
-    })?;
-    parse_sojourn_csv(&text, skip, path)
-}
-
-/// [`read_sojourn_csv`] over the file's text; `path` only names it in errors.
-pub fn parse_sojourn_csv(text: &str, skip: u64, path: &Path) -> Result<Vec<f64>> {
-    let bad = |line: usize, reason: String| Error::SojournCsv {
-        path: path.into(),
-        line: line as u64 + 1,
-        reason,
-    };
-    let mut lines = text.lines().enumerate();
-    let col = match lines.next() {
-        Some((i, head)) => head
-            .split(',')
-            .position(|c| c.trim() == "sojourn_ns")
-            .ok_or_else(|| bad(i, "no `sojourn_ns` column in the header".into()))?,
-        None => return Err(bad(0, "empty file".into())),
-    };
-    let mut out = Vec::new();
-    for (i, line) in lines
-        .filter(|(_, l)| !l.trim().is_empty())
-        .skip(skip as usize)
-    {
-        let cell = line
-            .split(',')
-            .nth(col)
-            .ok_or_else(|| bad(i, format!("fewer than {} columns", col + 1)))?
-            .trim();
-        if cell.is_empty() {
-            out.push(f64::NAN);
-            continue;
-        }
-        let v: i64 = cell
-            .parse()
-            .map_err(|e| bad(i, format!("`{cell}` is not an integer: {e}")))?;
-        out.push(v as f64);
-    }
-    Ok(out)
-}
-
-/// The statistics of `sojourns`; raw values are in a unit of `unit_ns` ns, CSV files in ns.
-pub fn sojourn_stats(sojourns: &Sojourns, unit_ns: f64) -> Result<SojournStats> {
-    match sojourns {
-        Sojourns::Raw(v) => Ok(raw_stats(v)),
-        Sojourns::Csv { csv, skip } => {
-            let v: Vec<f64> = read_sojourn_csv(csv, *skip)?
-                .into_iter()
-                .map(|x| x / unit_ns)
-                .collect();
-            Ok(raw_stats(&v))
-        }
-        &Sojourns::Summary {
-            samples,
-            mean,
-            variance,
-        } => {
-            if !(mean.is_finite() && mean >= 0.0 && variance.is_finite() && variance >= 0.0) {
-                return Err(Error::ValidationInput {
-                    what: "sojourn summary".into(),
-                    reason: format!(
-                        "mean {mean} and variance {variance} must be non-negative numbers"
-                    ),
-                });
-            }
-            Ok(SojournStats {
-                samples,
-                discarded: 0,
-                mean,
-                variance,
-                ci95: iid_ci95(samples, variance),
-                ci_method: "iid".into(),
-            })
-        }
-    }
-}
-
-fn raw_stats(values: &[f64]) -> SojournStats {
-    let kept: Vec<f64> = values
-        .iter()
-        .copied()
-        .filter(|x| x.is_finite() && *x >= 0.0)
-        .collect();
-    let mut w = Welford::new();
-    for &x in &kept {
-        w.push(x);
-    }
-    let (ci95, ci_method) = match batch_means_ci95(&kept) {
-        Some(ci) => (
-            Some(ci),
-            format!("batch means ({BATCHES} × {})", kept.len() / BATCHES),
-        ),
-        None => (iid_ci95(w.count(), w.variance()), "iid".into()),
-    };
-    SojournStats {
-        samples: w.count(),
-        discarded: (values.len() - kept.len()) as u64,
-        mean: w.mean(),
-        variance: w.variance(),
-        ci95,
-        ci_method,
-    }
 }
 
 fn default_description(name: &str) -> String {
@@ -570,61 +320,6 @@ pub fn build(
     })
 }
 
-/// Reads a points file; relative CSV paths are made relative to the file's directory.
-pub fn load_points(path: &Path) -> Result<PointsFile> {
-    let text = std::fs::read(path).map_err(|source| Error::Io {
-        what: "read validation points",
-        path: path.into(),
-        source,
-    })?;
-    parse_points(&text, path)
-}
-
-/// [`load_points`] over the file's bytes; `path` names the file in errors and its directory is
-/// the base of relative CSV paths. Reads no other file.
-pub fn parse_points(text: &[u8], path: &Path) -> Result<PointsFile> {
-    if text.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
-        return Err(Error::ValidationInput {
-            what: path.display().to_string(),
-            reason: "a list of points is the old format; give an object {\"choices\": [...]} \
-                     (docs/model.md, \"Points file\")"
-                .into(),
-        });
-    }
-    let mut f: PointsFile = serde_json::from_slice(text).map_err(|source| Error::PointsJson {
-        path: path.into(),
-        source,
-    })?;
-    let base = path.parent().unwrap_or(Path::new(""));
-    let rebase = |s: &mut Sojourns| {
-        if let Sojourns::Csv { csv, .. } = s {
-            if csv.is_relative() {
-                *csv = base.join(&*csv);
-            }
-        }
-    };
-    for c in &mut f.choices {
-        if let Some(ServiceSpec::Sojourns { sojourns }) = &mut c.service {
-            rebase(sojourns);
-        }
-        for s in c.points.iter_mut().filter_map(|p| p.sojourns.as_mut()) {
-            rebase(s);
-        }
-    }
-    Ok(f)
-}
-
-fn scale_sojourns(s: &mut Sojourns, f: f64) {
-    match s {
-        Sojourns::Raw(v) => v.iter_mut().for_each(|x| *x *= f),
-        Sojourns::Summary { mean, variance, .. } => {
-            *mean *= f;
-            *variance *= f * f;
-        }
-        Sojourns::Csv { .. } => {}
-    }
-}
-
 impl PointsFile {
     /// Builds the validation for `results`: converts the file's times to the results' unit and
     /// uses the results' service time for a `"probes"` choice that gives none.
@@ -663,7 +358,9 @@ impl PointsFile {
 
 #[cfg(test)]
 mod tests {
+    use super::sojourn::raw_stats;
     use super::*;
+    use crate::stats::t_975;
 
     fn close(a: f64, b: f64) -> bool {
         (a - b).abs() <= 1e-9 * b.abs().max(1.0)
@@ -813,7 +510,7 @@ mod tests {
 
     #[test]
     fn the_documented_example_parses() {
-        let doc = include_str!("../../docs/model.md");
+        let doc = include_str!("../../../docs/model.md");
         let from = doc.find("### Points file").expect("section");
         let start = from + doc[from..].find("```json\n").expect("json block") + 8;
         let end = start + doc[start..].find("```").expect("end of block");

@@ -1,0 +1,341 @@
+//! The analysis pass (methodology steps 3–6, 8): one streaming pass over a trace that feeds
+//! the call-tree builder and per-function, per-level and per-stage statistics, then
+//! [`Analyzer::finish`] assembles [`Results`].
+
+use std::io::Read;
+use std::path::Path;
+
+use kpath_trace::{Event, Metadata, TraceReader};
+
+mod accumulate;
+mod assemble;
+
+use accumulate::{
+    Accumulators, Fixed, StageAcc, INTERRUPTED_FILTER, NET_FILTER, NO_FILTER, NO_SLOT,
+};
+use assemble::probe_cost_of;
+
+use crate::calltree::{CallVisitor, TreeBuilder};
+use crate::error::{Error, Result};
+use crate::results::*;
+use crate::stage::StageClassifier;
+
+/// Options of an analysis.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AnalysisOptions {
+    /// Sample filter.
+    pub filter: Filter,
+    /// Subtract the calibrated probe cost: `mean_ns·(1 + probed calls inside)` per sample.
+    pub subtract_probe_cost: bool,
+    /// Root → stage classification.
+    pub classifier: StageClassifier,
+    /// Distinct tree shapes kept per stage.
+    pub max_shapes: usize,
+}
+
+impl Default for AnalysisOptions {
+    fn default() -> Self {
+        Self {
+            filter: Filter::Interrupted,
+            subtract_probe_cost: false,
+            classifier: StageClassifier::default(),
+            max_shapes: 4096,
+        }
+    }
+}
+
+/// Streams records and accumulates everything [`Results`] needs.
+pub struct Analyzer {
+    meta: Metadata,
+    options: AnalysisOptions,
+    tree: TreeBuilder,
+    acc: Accumulators,
+    records: u64,
+}
+
+impl Analyzer {
+    /// An analyzer for a trace with metadata `meta`.
+    pub fn new(meta: &Metadata, options: &AnalysisOptions) -> Self {
+        let nfuncs = meta.functions.len();
+        let tree = TreeBuilder::new(
+            meta.functions.iter().map(|f| f.name.as_str()),
+            &options.classifier,
+        );
+        let probe_cost_ns = meta
+            .functions
+            .iter()
+            .map(|f| {
+                if options.subtract_probe_cost {
+                    probe_cost_of(meta, f.mechanism)
+                } else {
+                    0.0
+                }
+            })
+            .collect::<Vec<f64>>();
+        Self {
+            meta: meta.clone(),
+            options: options.clone(),
+            tree,
+            acc: Accumulators {
+                nfuncs,
+                filter: options.filter,
+                subtract: probe_cost_ns.iter().any(|&c| c != 0.0),
+                probe_cost_ns,
+                slots: vec![NO_SLOT; nfuncs * 3],
+                funcs: Vec::new(),
+                stages: std::array::from_fn(|_| StageAcc::new(options.max_shapes)),
+            },
+            records: 0,
+        }
+    }
+
+    /// Feeds one record.
+    #[inline]
+    pub fn push(&mut self, e: &Event) {
+        self.records += 1;
+        self.tree.push(e, &mut self.acc);
+    }
+
+    /// Feeds records in order (a block from `TraceReader::next_block`).
+    pub fn push_all(&mut self, events: &[Event]) {
+        self.records += events.len() as u64;
+        match (self.acc.filter, self.acc.subtract) {
+            (Filter::None, false) => self.push_fixed::<NO_FILTER, false>(events),
+            (Filter::None, true) => self.push_fixed::<NO_FILTER, true>(events),
+            (Filter::Interrupted, false) => self.push_fixed::<INTERRUPTED_FILTER, false>(events),
+            (Filter::Interrupted, true) => self.push_fixed::<INTERRUPTED_FILTER, true>(events),
+            (Filter::Net, false) => self.push_fixed::<NET_FILTER, false>(events),
+            (Filter::Net, true) => self.push_fixed::<NET_FILTER, true>(events),
+        }
+    }
+
+    fn push_fixed<const FILTER: u8, const SUBTRACT: bool>(&mut self, events: &[Event]) {
+        let mut acc = Fixed::<FILTER, SUBTRACT>(&mut self.acc);
+        for e in events {
+            self.tree.push(e, &mut acc);
+        }
+    }
+}
+
+/// Analyzes a trace from any reader.
+pub fn analyze_reader<R: Read>(
+    mut reader: TraceReader<R>,
+    path: &Path,
+    options: &AnalysisOptions,
+) -> Result<Results> {
+    let kernel = reader
+        .metadata()
+        .kernel_stats
+        .as_ref()
+        .map(|ks| kernel_stats_result(ks, reader.metadata(), options));
+    let mut a = Analyzer::new(reader.metadata(), options);
+    loop {
+        let block = reader.next_block().map_err(|source| Error::Trace {
+            path: path.into(),
+            source,
+        })?;
+        if block.is_empty() {
+            break;
+        }
+        a.push_all(block);
+    }
+    let mut r = a.finish(&path.display().to_string(), reader.is_finalised());
+    r.kernel_stats = kernel;
+    r.trace.cut_tail = reader.cut_tail();
+    Ok(r)
+}
+
+/// The kernel aggregates of a stats-mode trace, with notes on the options they ignore.
+fn kernel_stats_result(
+    ks: &crate::kernel_stats::KernelStats,
+    meta: &Metadata,
+    options: &AnalysisOptions,
+) -> crate::kernel_stats::KernelStatsResult {
+    let mut k = crate::kernel_stats::summarize(ks, meta);
+    if options.filter != Filter::Interrupted {
+        k.notes.insert(
+            0,
+            format!(
+                "--filter {} does not apply: the kernel kept clean samples apart and the \
+                 figures are those of the clean ones (as --filter interrupted)",
+                options.filter.name()
+            ),
+        );
+    }
+    if options.subtract_probe_cost {
+        k.notes.insert(
+            0,
+            "--subtract-probe-cost does not apply to kernel aggregates: they are as measured"
+                .into(),
+        );
+    }
+    k
+}
+
+/// Analyzes the trace file at `path` (`kpath analyze`, `kpath report`).
+pub fn analyze_file(path: &Path, options: &AnalysisOptions) -> Result<Results> {
+    let reader = TraceReader::open(path).map_err(|source| Error::Trace {
+        path: path.into(),
+        source,
+    })?;
+    analyze_reader(reader, path, options)
+}
+
+/// What [`visit_file`] read besides the calls it reported.
+#[derive(Debug)]
+pub struct Visit {
+    /// The trace's metadata.
+    pub metadata: Metadata,
+    /// What the call-tree builder could not match.
+    pub anomalies: crate::calltree::TreeAnomalies,
+    /// The cut-short last record of an unfinished trace, if any (to be reported).
+    pub cut_tail: Option<kpath_trace::CutTail>,
+}
+
+/// Runs only the call-tree builder over a trace, reporting calls to `visitor` (used by
+/// `fold`, `export` and the benchmark).
+pub fn visit_file<V: CallVisitor>(
+    path: &Path,
+    classifier: &StageClassifier,
+    visitor: &mut V,
+) -> Result<Visit> {
+    let reader = TraceReader::open(path).map_err(|source| Error::Trace {
+        path: path.into(),
+        source,
+    })?;
+    visit_reader(reader, path, classifier, visitor)
+}
+
+/// [`visit_file`] over any reader.
+pub fn visit_reader<R: Read, V: CallVisitor>(
+    mut reader: TraceReader<R>,
+    path: &Path,
+    classifier: &StageClassifier,
+    visitor: &mut V,
+) -> Result<Visit> {
+    let meta = reader.metadata().clone();
+    let mut tree = TreeBuilder::new(meta.functions.iter().map(|f| f.name.as_str()), classifier);
+    loop {
+        let block = reader.next_block().map_err(|source| Error::Trace {
+            path: path.into(),
+            source,
+        })?;
+        if block.is_empty() {
+            break;
+        }
+        for e in block {
+            tree.push(e, visitor);
+        }
+    }
+    Ok(Visit {
+        metadata: meta,
+        anomalies: tree.finish(),
+        cut_tail: reader.cut_tail(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Cursor;
+
+    use kpath_trace::{ExecContext, Mechanism, ProbeCost, TraceWriter};
+
+    use super::*;
+    use crate::synth::{SynthConfig, SynthGenerator};
+
+    /// A synthetic trace with interrupted calls, records lost here and there (anomalies and
+    /// broken invocations), more tasks than the builder's stream cache has slots, and a probe
+    /// cost large enough to clamp samples.
+    fn trace_bytes() -> Vec<u8> {
+        let mut cfg = SynthConfig::veth(3000);
+        cfg.irq_probability = 0.2;
+        let mut meta = cfg.metadata();
+        meta.probe_cost = vec![ProbeCost {
+            mechanism: Mechanism::Fentry,
+            mean_ns: 45.0,
+            variance_ns2: 4.0,
+            samples: 1000,
+            median_ns: None,
+            bare: None,
+            caller: None,
+        }];
+        let mut g = SynthGenerator::new(cfg);
+        let mut events = Vec::new();
+        while g.next_datagram(&mut events) {}
+        for (n, e) in events.iter_mut().enumerate() {
+            if e.context == ExecContext::Process as u8 {
+                // 100 tasks, one per datagram in turn.
+                e.tid = 1000 + (n as u32 / 34) % 100;
+            }
+        }
+        let mut w = TraceWriter::new(Cursor::new(Vec::new()), meta).expect("writer");
+        for (n, e) in events.iter().enumerate() {
+            if n % 997 != 5 {
+                w.write_event(e).expect("write");
+            }
+        }
+        w.finish(|_| {}).expect("finish").into_inner()
+    }
+
+    /// The block path of `analyze_reader` gives exactly what feeding records one at a time
+    /// gives, under every filter and with the probe-cost subtraction.
+    #[test]
+    fn blocks_and_single_records_give_the_same_results() {
+        let bytes = trace_bytes();
+        let path = Path::new("t.trace");
+        for filter in [Filter::None, Filter::Interrupted, Filter::Net] {
+            for subtract_probe_cost in [false, true] {
+                let options = AnalysisOptions {
+                    filter,
+                    subtract_probe_cost,
+                    ..AnalysisOptions::default()
+                };
+                let reader = TraceReader::new(Cursor::new(&bytes)).expect("reader");
+                let blocks = analyze_reader(reader, path, &options).expect("analyze");
+
+                let mut reader = TraceReader::new(Cursor::new(&bytes)).expect("reader");
+                let mut a = Analyzer::new(reader.metadata(), &options);
+                while let Some(e) = reader.next_event().expect("event") {
+                    a.push(&e);
+                }
+                let single = a.finish(&path.display().to_string(), reader.is_finalised());
+
+                let json = |r: &Results| serde_json::to_string(r).expect("json");
+                assert_eq!(
+                    json(&blocks),
+                    json(&single),
+                    "{filter:?} {subtract_probe_cost}"
+                );
+                assert!(blocks.anomalies.broken_invocations > 0);
+                let clamped: u64 = blocks.functions.iter().map(|f| f.probe_cost_clamped).sum();
+                assert_eq!(clamped > 0, subtract_probe_cost);
+            }
+        }
+    }
+
+    /// Accumulators exist for the functions that occur, not for the whole table: a table of
+    /// 100 000 entries with calls to a handful of them keeps a handful.
+    #[test]
+    fn memory_follows_the_functions_that_occur() {
+        let cfg = SynthConfig::veth(50);
+        let mut meta = cfg.metadata();
+        let used = meta.functions.len();
+        for i in 0..100_000 {
+            meta.add_function(format!("unused_{i}"), None, None, Mechanism::Kprobe);
+        }
+        let mut a = Analyzer::new(&meta, &AnalysisOptions::default());
+        let mut g = SynthGenerator::new(cfg);
+        let mut events = Vec::new();
+        while g.next_datagram(&mut events) {}
+        for e in &events {
+            a.push(e);
+        }
+        let occurring = a.acc.funcs.len();
+        assert!(
+            occurring > 0 && occurring <= 3 * used,
+            "{occurring} accumulators"
+        );
+        let r = a.finish("t.trace", true);
+        assert_eq!(r.functions.len(), occurring);
+    }
+}
