@@ -352,6 +352,7 @@ fn page(
 
     o.push_str("<section id=\"stages\">\n<h2>Per stage</h2>\n");
     render_table(&mut o, &tables::stages(r));
+    render_table(&mut o, &tables::plain_vs_normative(r));
     let sv = &r.service;
     let _ = writeln!(
         o,

@@ -413,3 +413,35 @@ fn names_reach_the_terminal_without_control_characters() {
         );
     }
 }
+
+/// One table model: the terminal, Markdown and HTML renderers draw the same columns for the
+/// tables they share (the text chains table once lacked `calls`, the HTML stages table `±1%`).
+#[test]
+fn renderers_draw_the_same_columns() {
+    use kpath_analysis::report::{markdown, tables, text};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let trace = small_trace(dir.path());
+    let r = kpath_analysis::analyze_file(&trace, &kpath_analysis::AnalysisOptions::default())
+        .expect("analyze");
+    let text = text::render(&r);
+    let md = markdown::summary(&r, 10, &[]);
+    for t in [
+        tables::stages(&r),
+        tables::chains(&r),
+        tables::plain_vs_normative(&r),
+    ] {
+        // The header's words, in order, make one line of the terminal table.
+        let want: Vec<&str> = t.head.iter().flat_map(|h| h.split_whitespace()).collect();
+        assert!(
+            text.lines()
+                .any(|l| l.split_whitespace().collect::<Vec<_>>() == want),
+            "{}: no header {want:?} in the text report:\n{text}",
+            t.id
+        );
+        assert!(
+            md.contains(&format!("| {} |", t.head.join(" | "))),
+            "{}:\n{md}",
+            t.id
+        );
+    }
+}

@@ -2,15 +2,7 @@
 # Loaded by xtask/src/vm.rs with include_str! (placeholders @NAME@ are filled there).
 set -e
 # The method's two hosts: two network namespaces joined by a veth pair.
-unshare -n sleep 100000 &
-GEN=$!
-unshare -n sleep 100000 &
-PROXY=$!
-SELF=$(readlink /proc/self/ns/net)
-for i in $(seq 200); do
-  [ "$(readlink /proc/$GEN/ns/net)" != "$SELF" ] && [ "$(readlink /proc/$PROXY/ns/net)" != "$SELF" ] && break
-  sleep 0.05
-done
+netns_holders
 # busybox ip ignores "peer name": the peer gets the kernel's veth%d name; rename it.
 ip link add kg type veth peer name kp
 if [ ! -e /sys/class/net/kp ]; then
@@ -18,8 +10,6 @@ if [ ! -e /sys/class/net/kp ]; then
 fi
 ip link set kg netns $GEN
 ip link set kp netns $PROXY
-G="nsenter -t $GEN -n"
-P="nsenter -t $PROXY -n"
 $G ip addr add 198.18.0.1/30 dev kg
 $G ip link set kg up
 $G ip link set lo up

@@ -20,19 +20,9 @@ if [ "@CHECK@" = 1 ]; then
   echo "vm-stand: end"
 fi
 
-unshare -n sleep 100000 &
-GEN=$!
-unshare -n sleep 100000 &
-PROXY=$!
-SELF=$(readlink /proc/self/ns/net)
-for i in $(seq 200); do
-  [ "$(readlink /proc/$GEN/ns/net)" != "$SELF" ] && [ "$(readlink /proc/$PROXY/ns/net)" != "$SELF" ] && break
-  sleep 0.05
-done
+netns_holders
 ip link set $GIF netns $GEN
 ip link set $PIF netns $PROXY
-G="nsenter -t $GEN -n"
-P="nsenter -t $PROXY -n"
 $G ip link set lo up
 $G ip addr add 198.18.0.1/30 dev $GIF
 $G ip link set $GIF up

@@ -315,7 +315,7 @@ impl Initramfs {
             .collect::<String>();
         let init = INIT_TEMPLATE.replace("@MODULES@", &modules);
         self.add_file("init", &init, true)?;
-        self.add_file("scenario.sh", scenario, true)?;
+        self.add_file("scenario.sh", &format!("{SCENARIO_LIB}\n{scenario}"), true)?;
         let out = self.root.with_extension("cpio.gz");
         let script = format!(
             "cd '{}' && find . -print0 | cpio --null -o -H newc --quiet | gzip -1 > '{}'",
@@ -351,6 +351,9 @@ fn find_module(dir: &Path, name: &str) -> Result<Option<PathBuf>> {
 }
 
 const INIT_TEMPLATE: &str = include_str!("../scenarios/init.sh");
+
+/// Shell functions put in front of every scenario (`netns_holders`).
+const SCENARIO_LIB: &str = include_str!("../scenarios/lib.sh");
 
 /// Options of one boot.
 pub struct Boot<'a> {
@@ -662,6 +665,7 @@ mod tests {
     fn guest_scripts_parse() {
         for (name, script) in [
             ("init.sh", INIT_TEMPLATE),
+            ("lib.sh", SCENARIO_LIB),
             ("netns-setup.sh", SCENARIO_NETNS_SETUP),
             ("udp-echo.sh", SCENARIO_UDP_ECHO),
             ("demo.sh", SCENARIO_DEMO),

@@ -117,6 +117,24 @@ impl Analyzer {
     }
 }
 
+/// Feeds every block of records of `reader` to `f`, in order; errors name `path`.
+fn for_each_block<R: Read>(
+    reader: &mut TraceReader<R>,
+    path: &Path,
+    mut f: impl FnMut(&[Event]),
+) -> Result<()> {
+    loop {
+        let block = reader.next_block().map_err(|source| Error::Trace {
+            path: path.into(),
+            source,
+        })?;
+        if block.is_empty() {
+            return Ok(());
+        }
+        f(block);
+    }
+}
+
 /// Analyzes a trace from any reader.
 pub fn analyze_reader<R: Read>(
     mut reader: TraceReader<R>,
@@ -129,16 +147,7 @@ pub fn analyze_reader<R: Read>(
         .as_ref()
         .map(|ks| kernel_stats_result(ks, reader.metadata(), options));
     let mut a = Analyzer::new(reader.metadata(), options);
-    loop {
-        let block = reader.next_block().map_err(|source| Error::Trace {
-            path: path.into(),
-            source,
-        })?;
-        if block.is_empty() {
-            break;
-        }
-        a.push_all(block);
-    }
+    for_each_block(&mut reader, path, |block| a.push_all(block))?;
     let mut r = a.finish(&path.display().to_string(), reader.is_finalised());
     r.kernel_stats = kernel;
     r.trace.cut_tail = reader.cut_tail();
@@ -215,18 +224,11 @@ pub fn visit_reader<R: Read, V: CallVisitor>(
 ) -> Result<Visit> {
     let meta = reader.metadata().clone();
     let mut tree = TreeBuilder::new(meta.functions.iter().map(|f| f.name.as_str()), classifier);
-    loop {
-        let block = reader.next_block().map_err(|source| Error::Trace {
-            path: path.into(),
-            source,
-        })?;
-        if block.is_empty() {
-            break;
-        }
+    for_each_block(&mut reader, path, |block| {
         for e in block {
             tree.push(e, visitor);
         }
-    }
+    })?;
     Ok(Visit {
         metadata: meta,
         anomalies: tree.finish(),

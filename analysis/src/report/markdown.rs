@@ -94,6 +94,8 @@ pub fn summary(r: &Results, top: usize, links: &[(String, String)]) -> String {
     );
     o.push_str("## Per stage\n\n");
     o.push_str(&table(&tables::stages(r)));
+    o.push('\n');
+    o.push_str(&table(&tables::plain_vs_normative(r)));
     o.push_str("\n## Per chain\n\n");
     o.push_str(&table(&tables::chains(r)));
     o.push_str("\n## Top functions\n\n");

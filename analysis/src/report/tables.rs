@@ -1,10 +1,14 @@
-//! The key tables of a report as plain data (unescaped text cells), built once and rendered
-//! by `html.rs` and `report/markdown.rs`.
+//! Every table of a report as plain data (unescaped text cells): one place decides each
+//! table's columns, and the renderers draw them (`report/text.rs` for the terminal,
+//! `report/markdown.rs`, `html.rs`). Column 0 and the identifier columns (`code_cols`) are
+//! text, the others numbers (right-aligned in the terminal).
 
 use std::collections::BTreeMap;
 
 use super::fmt_time;
-use crate::results::Results;
+use crate::kernel_stats::{KernelStatsResult, VarianceStatus};
+use crate::results::{LevelOrigin, Results};
+use crate::stage::Stage;
 use crate::util::slug;
 use crate::validation::{Prediction, ValidationRow};
 
@@ -30,6 +34,9 @@ pub struct Table {
     pub head: Vec<String>,
     /// Columns holding identifiers (function names, choice names), rendered as code.
     pub code_cols: Vec<usize>,
+    /// Columns of text, left-aligned in the terminal: column 0 and `code_cols` unless a table
+    /// says otherwise; the others are numbers.
+    pub text_cols: Vec<usize>,
     /// Rows.
     pub rows: Vec<Row>,
 }
@@ -41,6 +48,9 @@ impl Table {
             caption,
             head: head.iter().map(|s| s.to_string()).collect(),
             code_cols: code_cols.to_vec(),
+            text_cols: std::iter::once(0)
+                .chain(code_cols.iter().copied())
+                .collect(),
             rows: Vec::new(),
         }
     }
@@ -250,6 +260,17 @@ pub fn metadata(r: &Results) -> Vec<Meta> {
     v
 }
 
+/// "yes" when the 1 % precision of the mean is reached, else the samples it needs (`n≥…`).
+fn precision_1pct(st: &crate::stats::Summary) -> String {
+    if st.precision_1pct_reached {
+        "yes".into()
+    } else {
+        st.samples_needed_1pct
+            .map(|n| format!("n≥{n:.0}"))
+            .unwrap_or_else(|| "-".into())
+    }
+}
+
 /// Per stage (methodology step 6).
 pub fn stages(r: &Results) -> Table {
     let u = &r.unit;
@@ -267,9 +288,7 @@ pub fn stages(r: &Results) -> Table {
             "p50",
             "p99",
             "calls/inv",
-            "functions",
-            "normative/call",
-            "plain avg",
+            "±1%",
         ],
         &[],
     );
@@ -286,9 +305,245 @@ pub fn stages(r: &Results) -> Table {
             fmt_time(st.p50),
             fmt_time(st.p99),
             format!("{:.2}", s.calls_per_invocation),
+            precision_1pct(st),
+        ]);
+    }
+    t
+}
+
+/// Per stage: the plain average of its functions' times against the normative time per call
+/// (methodology step 6).
+pub fn plain_vs_normative(r: &Results) -> Table {
+    let u = &r.unit;
+    let mut t = Table::new(
+        "normative-table",
+        format!("Plain average per function vs normative time per call ({u})"),
+        &["stage", "functions", "plain avg", "normative", "error"],
+        &[],
+    );
+    for s in r.stages.iter().filter(|s| s.stage != Stage::Other) {
+        t.push(vec![
+            s.stage.to_string(),
             s.distinct_functions.to_string(),
-            fmt_time(s.normative_per_call),
             fmt_time(s.plain_average),
+            fmt_time(s.normative_per_call),
+            format!("{:.1}%", s.normative_error_pct),
+        ]);
+    }
+    t
+}
+
+/// Per function: time per call t, its spread and the net mean (methodology steps 3–4).
+pub fn function_times(r: &Results) -> Table {
+    let u = &r.unit;
+    let mut t = Table::new(
+        "function-times-table",
+        format!("Per function: time per call t ({u})"),
+        &[
+            "stage", "function", "calls", "k", "kept", "dropped", "mean", "±ci95", "std", "C²",
+            "net mean",
+        ],
+        &[1],
+    );
+    for f in &r.functions {
+        let s = &f.stats;
+        t.push(vec![
+            f.stage.to_string(),
+            f.function.clone(),
+            f.calls.to_string(),
+            format!("{:.2}", f.k),
+            s.samples.to_string(),
+            f.dropped.to_string(),
+            fmt_time(s.mean),
+            fmt_time(s.ci95),
+            fmt_time(s.std_dev),
+            format!("{:.3}", s.cv2),
+            fmt_time(f.net_mean),
+        ]);
+    }
+    t
+}
+
+/// Per function: the distribution of t and the interrupted samples by cause.
+pub fn function_distribution(r: &Results) -> Table {
+    let u = &r.unit;
+    let mut t = Table::new(
+        "function-distribution-table",
+        format!("Per function: distribution ({u}) and interrupted samples by cause"),
+        &[
+            "stage", "function", "min", "p50", "p90", "p99", "max", "irq", "sirq", "sw", "mig",
+            "±1%",
+        ],
+        &[1],
+    );
+    for f in &r.functions {
+        let s = &f.stats;
+        let i = &f.interrupted;
+        t.push(vec![
+            f.stage.to_string(),
+            f.function.clone(),
+            fmt_time(s.min),
+            fmt_time(s.p50),
+            fmt_time(s.p90),
+            fmt_time(s.p99),
+            fmt_time(s.max),
+            i.hardirq.to_string(),
+            i.softirq.to_string(),
+            i.switch.to_string(),
+            i.migration.to_string(),
+            precision_1pct(s),
+        ]);
+    }
+    t
+}
+
+/// Per nesting level, counted from the root or from the leaves (methodology step 5).
+pub fn levels(r: &Results, from: LevelOrigin) -> Table {
+    let u = &r.unit;
+    let (id, label) = match from {
+        LevelOrigin::Leaves => (
+            "levels-leaves-table",
+            "from the leaves (0 = no probed callees)",
+        ),
+        LevelOrigin::Root => ("levels-root-table", "from the root (0 = root)"),
+    };
+    let mut t = Table::new(
+        id,
+        format!("Per nesting level, {label} ({u})"),
+        &[
+            "stage",
+            "level",
+            "functions",
+            "calls/inv",
+            "Σk·t",
+            "Σk·D",
+            "mean",
+            "variance",
+        ],
+        &[],
+    );
+    for l in r.levels.iter().filter(|l| l.from == from) {
+        t.push(vec![
+            l.stage.to_string(),
+            l.level.to_string(),
+            l.functions.len().to_string(),
+            format!("{:.2}", l.calls_per_invocation),
+            fmt_time(l.sum_kt),
+            fmt_time(l.sum_kd),
+            fmt_time(l.mean),
+            fmt_time(l.variance),
+        ]);
+    }
+    t
+}
+
+/// Stats mode: time per call t of the clean samples, per function (`?` where the kernel's
+/// sums saturated).
+pub fn kernel_times(r: &Results, k: &KernelStatsResult) -> Table {
+    let u = &r.unit;
+    let mut t = Table::new(
+        "kernel-times-table",
+        format!("Per function, aggregated in the kernel: time per call t of the clean samples ({u}); dropped = interrupted"),
+        &[
+            "function", "calls", "kept", "dropped", "mean", "±ci95", "std", "C²", "±1%",
+        ],
+        &[0],
+    );
+    for f in &k.functions {
+        let unknown = f.variance_status == VarianceStatus::Saturated;
+        let var_cell = |x: Option<f64>, fmt: &dyn Fn(f64) -> String| match x {
+            Some(v) => fmt(v),
+            None if unknown => "?".to_string(),
+            None => "-".to_string(),
+        };
+        t.push(vec![
+            f.function.clone(),
+            f.calls.to_string(),
+            f.samples.to_string(),
+            f.dropped.to_string(),
+            if f.mean.is_none() && f.samples > 0 {
+                "?".into()
+            } else {
+                opt_time(f.mean)
+            },
+            var_cell(f.ci95, &fmt_time),
+            var_cell(f.std_dev, &fmt_time),
+            var_cell(f.cv2, &|c| format!("{c:.3}")),
+            if f.precision_1pct_reached {
+                "yes".into()
+            } else {
+                f.samples_needed_1pct
+                    .map(|n| format!("n≥{n:.0}"))
+                    .unwrap_or_else(|| "-".into())
+            },
+        ]);
+    }
+    t
+}
+
+/// Stats mode: the distribution of the clean samples, per function (`~`: approximated from
+/// the kernel's log2 histogram).
+pub fn kernel_distribution(r: &Results, k: &KernelStatsResult) -> Table {
+    let u = &r.unit;
+    let mut t = Table::new(
+        "kernel-distribution-table",
+        format!("Per function, aggregated in the kernel: distribution of the clean samples ({u}); p50~ p90~ p99~ are approximations"),
+        &[
+            "function",
+            "min",
+            "p50~",
+            "p90~",
+            "p99~",
+            "max",
+            "interrupted mean",
+        ],
+        &[0],
+    );
+    for f in &k.functions {
+        t.push(vec![
+            f.function.clone(),
+            opt_time(f.min),
+            opt_time(f.p50.map(|p| p.value)),
+            opt_time(f.p90.map(|p| p.value)),
+            opt_time(f.p99.map(|p| p.value)),
+            opt_time(f.max),
+            opt_time(f.interrupted_mean),
+        ]);
+    }
+    t
+}
+
+/// A time, or `-` when there is none.
+fn opt_time(x: Option<f64>) -> String {
+    x.map_or_else(|| "-".to_string(), fmt_time)
+}
+
+/// The queueing model's projection, per load (`kpath model`).
+pub fn model_points(m: &crate::queueing::ModelOutput, unit: &str) -> Table {
+    let mut t = Table::new(
+        "model-table",
+        format!("M/G/1 against M/M/1 per load: mean sojourn W ({unit}) and number in system N"),
+        &[
+            "rho",
+            "λ /s",
+            "W M/G/1",
+            "N M/G/1",
+            "W M/M/1",
+            "N M/M/1",
+            "M/M/1 error",
+        ],
+        &[],
+    );
+    t.text_cols.clear();
+    for p in &m.points {
+        t.push(vec![
+            format!("{:.2}", p.rho),
+            format!("{:.1}", p.lambda_per_s),
+            fmt_time(p.mg1.sojourn),
+            format!("{:.3}", p.mg1.in_system),
+            fmt_time(p.mm1.sojourn),
+            format!("{:.3}", p.mm1.in_system),
+            format!("{:.1}%", p.mm1_error_pct),
         ]);
     }
     t

@@ -4,6 +4,7 @@
 use std::fmt::Write as _;
 use std::io::{self, Write};
 
+use super::tables::{self, Table};
 use super::{fmt_time, Report};
 use crate::results::{LevelOrigin, Results, TreeResult};
 use crate::stage::Stage;
@@ -11,53 +12,53 @@ use crate::stage::Stage;
 /// The human-readable report.
 pub struct Text;
 
-/// A table with a header row; the first `left` columns are left-aligned, the rest right.
-struct Table {
-    head: Vec<String>,
-    rows: Vec<Vec<String>>,
-    left: usize,
-    left_last: bool,
-}
-
-impl Table {
-    fn new(head: &[&str], left: usize) -> Self {
-        Self {
-            head: head.iter().map(|s| s.to_string()).collect(),
-            rows: Vec::new(),
-            left,
-            left_last: false,
+/// Writes `t` as a terminal table: column 0 and the identifier columns left-aligned (names
+/// cut to [`NAME_WIDTH`] characters), the numbers right-aligned, two spaces between columns.
+fn render_table(t: &Table, out: &mut String) {
+    let n = t.head.len();
+    let is_left = |i: usize| t.text_cols.contains(&i);
+    let rows: Vec<Vec<String>> = t
+        .rows
+        .iter()
+        .map(|r| {
+            r.cells
+                .iter()
+                .enumerate()
+                .map(|(i, c)| {
+                    if t.code_cols.contains(&i) {
+                        short(c, NAME_WIDTH)
+                    } else {
+                        c.clone()
+                    }
+                })
+                .collect()
+        })
+        .collect();
+    let mut w = vec![0; n];
+    for r in std::iter::once(&t.head).chain(&rows) {
+        for (i, c) in r.iter().enumerate().take(n) {
+            w[i] = w[i].max(c.chars().count());
         }
     }
-
-    fn row(&mut self, r: Vec<String>) {
-        self.rows.push(r);
-    }
-
-    fn render(&self, out: &mut String) {
-        let n = self.head.len();
-        let mut w = vec![0; n];
-        for r in std::iter::once(&self.head).chain(&self.rows) {
-            for (i, c) in r.iter().enumerate().take(n) {
-                w[i] = w[i].max(c.chars().count());
+    for r in std::iter::once(&t.head).chain(&rows) {
+        let mut line = String::new();
+        for (i, c) in r.iter().enumerate().take(n) {
+            if i > 0 {
+                line.push_str("  ");
+            }
+            if is_left(i) {
+                let _ = write!(line, "{c:<width$}", width = w[i]);
+            } else {
+                let _ = write!(line, "{c:>width$}", width = w[i]);
             }
         }
-        for r in std::iter::once(&self.head).chain(&self.rows) {
-            let mut line = String::new();
-            for (i, c) in r.iter().enumerate().take(n) {
-                if i > 0 {
-                    line.push_str("  ");
-                }
-                if i < self.left || (self.left_last && i + 1 == n) {
-                    let _ = write!(line, "{c:<width$}", width = w[i]);
-                } else {
-                    let _ = write!(line, "{c:>width$}", width = w[i]);
-                }
-            }
-            out.push_str(line.trim_end());
-            out.push('\n');
-        }
+        out.push_str(line.trim_end());
+        out.push('\n');
     }
 }
+
+/// Longest function name shown in a terminal table (longer ones end in `…`).
+const NAME_WIDTH: usize = 28;
 
 fn short(name: &str, max: usize) -> String {
     if name.chars().count() <= max {
@@ -66,10 +67,6 @@ fn short(name: &str, max: usize) -> String {
         let s: String = name.chars().take(max - 1).collect();
         format!("{s}…")
     }
-}
-
-fn pct(x: f64) -> String {
-    format!("{x:.1}%")
 }
 
 impl Report for Text {
@@ -151,67 +148,13 @@ pub fn render(r: &Results) -> String {
     }
 
     let _ = writeln!(o, "\n== per function: time per call t ({u}) ==");
-    let mut t = Table::new(
-        &[
-            "stage", "function", "calls", "k", "kept", "dropped", "mean", "±ci95", "std", "C²",
-            "net mean",
-        ],
-        2,
-    );
-    for f in &r.functions {
-        let s = &f.stats;
-        t.row(vec![
-            f.stage.to_string(),
-            short(&f.function, 28),
-            f.calls.to_string(),
-            format!("{:.2}", f.k),
-            s.samples.to_string(),
-            f.dropped.to_string(),
-            fmt_time(s.mean),
-            fmt_time(s.ci95),
-            fmt_time(s.std_dev),
-            format!("{:.3}", s.cv2),
-            fmt_time(f.net_mean),
-        ]);
-    }
-    t.render(&mut o);
+    render_table(&tables::function_times(r), &mut o);
 
     let _ = writeln!(
         o,
         "\n== per function: distribution ({u}) and interrupted samples by cause =="
     );
-    let mut t = Table::new(
-        &[
-            "stage", "function", "min", "p50", "p90", "p99", "max", "irq", "sirq", "sw", "mig",
-            "±1%",
-        ],
-        2,
-    );
-    for f in &r.functions {
-        let s = &f.stats;
-        let i = &f.interrupted;
-        t.row(vec![
-            f.stage.to_string(),
-            short(&f.function, 28),
-            fmt_time(s.min),
-            fmt_time(s.p50),
-            fmt_time(s.p90),
-            fmt_time(s.p99),
-            fmt_time(s.max),
-            i.hardirq.to_string(),
-            i.softirq.to_string(),
-            i.switch.to_string(),
-            i.migration.to_string(),
-            if s.precision_1pct_reached {
-                "yes".into()
-            } else {
-                s.samples_needed_1pct
-                    .map(|n| format!("n≥{n:.0}"))
-                    .unwrap_or_else(|| "-".into())
-            },
-        ]);
-    }
-    t.render(&mut o);
+    render_table(&tables::function_distribution(r), &mut o);
 
     for from in [LevelOrigin::Leaves, LevelOrigin::Root] {
         let label = match from {
@@ -219,66 +162,14 @@ pub fn render(r: &Results) -> String {
             LevelOrigin::Root => "from the root (0 = root)",
         };
         let _ = writeln!(o, "\n== per nesting level, {label} ({u}) ==");
-        let mut t = Table::new(
-            &[
-                "stage",
-                "level",
-                "functions",
-                "calls/inv",
-                "Σk·t",
-                "Σk·D",
-                "mean",
-                "variance",
-            ],
-            1,
-        );
-        for l in r.levels.iter().filter(|l| l.from == from) {
-            t.row(vec![
-                l.stage.to_string(),
-                l.level.to_string(),
-                l.functions.len().to_string(),
-                format!("{:.2}", l.calls_per_invocation),
-                fmt_time(l.sum_kt),
-                fmt_time(l.sum_kd),
-                fmt_time(l.mean),
-                fmt_time(l.variance),
-            ]);
-        }
-        t.render(&mut o);
+        render_table(&tables::levels(r, from), &mut o);
     }
 
     let _ = writeln!(
         o,
         "\n== per chain: experimental vs calculated (Σ k·t, Σ k·D over direct callees) ({u}) =="
     );
-    let mut t = Table::new(
-        &[
-            "stage",
-            "chain root",
-            "elems",
-            "exp t",
-            "calc t",
-            "ratio",
-            "exp D",
-            "calc D",
-            "ratio",
-        ],
-        2,
-    );
-    for c in &r.chains {
-        t.row(vec![
-            c.stage.to_string(),
-            short(&c.root, 28),
-            c.elements.len().to_string(),
-            fmt_time(c.experimental_mean),
-            fmt_time(c.calculated_mean),
-            format!("{:.3}", c.ratio_mean),
-            fmt_time(c.experimental_variance),
-            fmt_time(c.calculated_variance),
-            format!("{:.3}", c.ratio_variance),
-        ]);
-    }
-    t.render(&mut o);
+    render_table(&tables::chains(r), &mut o);
     let _ = writeln!(
         o,
         "\n== per chain: subtotal Σ k·t per level below the root (level:Σk·t) =="
@@ -297,63 +188,12 @@ pub fn render(r: &Results) -> String {
     }
 
     let _ = writeln!(o, "\n== per stage ({u}) ==");
-    let mut t = Table::new(
-        &[
-            "stage",
-            "invocations",
-            "kept",
-            "mean T",
-            "±ci95",
-            "variance D",
-            "C²",
-            "p50",
-            "p99",
-            "calls/inv",
-            "±1%",
-        ],
-        1,
-    );
-    for s in &r.stages {
-        let st = &s.stats;
-        t.row(vec![
-            s.stage.to_string(),
-            s.invocations.to_string(),
-            st.samples.to_string(),
-            fmt_time(st.mean),
-            fmt_time(st.ci95),
-            fmt_time(st.variance),
-            format!("{:.3}", st.cv2),
-            fmt_time(st.p50),
-            fmt_time(st.p99),
-            format!("{:.2}", s.calls_per_invocation),
-            if st.precision_1pct_reached {
-                "yes".into()
-            } else {
-                st.samples_needed_1pct
-                    .map(|n| format!("n≥{n:.0}"))
-                    .unwrap_or_else(|| "-".into())
-            },
-        ]);
-    }
-    t.render(&mut o);
+    render_table(&tables::stages(r), &mut o);
     let _ = writeln!(
         o,
         "\n== plain average per function vs normative time per call ({u}) =="
     );
-    let mut t = Table::new(
-        &["stage", "functions", "plain avg", "normative", "error"],
-        1,
-    );
-    for s in r.stages.iter().filter(|s| s.stage != Stage::Other) {
-        t.row(vec![
-            s.stage.to_string(),
-            s.distinct_functions.to_string(),
-            fmt_time(s.plain_average),
-            fmt_time(s.normative_per_call),
-            pct(s.normative_error_pct),
-        ]);
-    }
-    t.render(&mut o);
+    render_table(&tables::plain_vs_normative(r), &mut o);
     let sv = &r.service;
     let _ = writeln!(
         o,
@@ -399,7 +239,6 @@ fn kernel_section(o: &mut String, r: &Results) {
         return;
     };
     let u = &r.unit;
-    let opt = |x: Option<f64>| x.map_or_else(|| "-".to_string(), fmt_time);
     let _ = writeln!(
         o,
         "\n== per function (aggregated in the kernel, --mode stats: no call trees or stages) =="
@@ -415,72 +254,16 @@ fn kernel_section(o: &mut String, r: &Results) {
         o,
         "\n-- time per call t of the clean samples ({u}); dropped = interrupted --"
     );
-    let mut t = Table::new(
-        &[
-            "function", "calls", "kept", "dropped", "mean", "±ci95", "std", "C²", "±1%",
-        ],
-        1,
-    );
-    let mut saturated = false;
-    for f in &k.functions {
-        let unknown = f.variance_status == VarianceStatus::Saturated;
-        saturated |= unknown;
-        let var_cell = |x: Option<f64>, fmt: &dyn Fn(f64) -> String| match x {
-            Some(v) => fmt(v),
-            None if unknown => "?".to_string(),
-            None => "-".to_string(),
-        };
-        t.row(vec![
-            short(&f.function, 28),
-            f.calls.to_string(),
-            f.samples.to_string(),
-            f.dropped.to_string(),
-            if f.mean.is_none() && f.samples > 0 {
-                "?".into()
-            } else {
-                opt(f.mean)
-            },
-            var_cell(f.ci95, &fmt_time),
-            var_cell(f.std_dev, &fmt_time),
-            var_cell(f.cv2, &|c| format!("{c:.3}")),
-            if f.precision_1pct_reached {
-                "yes".into()
-            } else {
-                f.samples_needed_1pct
-                    .map(|n| format!("n≥{n:.0}"))
-                    .unwrap_or_else(|| "-".into())
-            },
-        ]);
-    }
-    t.render(o);
+    render_table(&tables::kernel_times(r, k), o);
+    let saturated = k
+        .functions
+        .iter()
+        .any(|f| f.variance_status == VarianceStatus::Saturated);
     let _ = writeln!(
         o,
         "\n-- distribution of the clean samples ({u}); p50~ p90~ p99~ are approximations --"
     );
-    let mut t = Table::new(
-        &[
-            "function",
-            "min",
-            "p50~",
-            "p90~",
-            "p99~",
-            "max",
-            "interrupted mean",
-        ],
-        1,
-    );
-    for f in &k.functions {
-        t.row(vec![
-            short(&f.function, 28),
-            opt(f.min),
-            opt(f.p50.map(|p| p.value)),
-            opt(f.p90.map(|p| p.value)),
-            opt(f.p99.map(|p| p.value)),
-            opt(f.max),
-            opt(f.interrupted_mean),
-        ]);
-    }
-    t.render(o);
+    render_table(&tables::kernel_distribution(r, k), o);
     wrapped(o, "~: ", &k.percentile_method);
     if saturated {
         wrapped(
@@ -601,30 +384,7 @@ pub fn model(m: &crate::queueing::ModelOutput, unit: &str) -> String {
             "C² = 1"
         }
     );
-    let mut t = Table::new(
-        &[
-            "rho",
-            "λ /s",
-            "W M/G/1",
-            "N M/G/1",
-            "W M/M/1",
-            "N M/M/1",
-            "M/M/1 error",
-        ],
-        0,
-    );
-    for p in &m.points {
-        t.row(vec![
-            format!("{:.2}", p.rho),
-            format!("{:.1}", p.lambda_per_s),
-            fmt_time(p.mg1.sojourn),
-            format!("{:.3}", p.mg1.in_system),
-            fmt_time(p.mm1.sojourn),
-            format!("{:.3}", p.mm1.in_system),
-            pct(p.mm1_error_pct),
-        ]);
-    }
-    t.render(&mut o);
+    render_table(&tables::model_points(m, unit), &mut o);
     if let Some(p) = m.points.iter().max_by(|a, b| a.rho.total_cmp(&b.rho)) {
         let wait = p.mg1.sojourn - m.mean;
         let _ = writeln!(
