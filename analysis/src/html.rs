@@ -14,7 +14,7 @@ use std::path::{Component, Path, PathBuf};
 use crate::error::{Error, Result};
 use crate::plot::{self, ImageFormat};
 use crate::report::tables::{self, Table};
-use crate::report::{fmt_time, markdown, text};
+use crate::report::{markdown, text};
 use crate::results::Results;
 
 /// Options of [`write_report`].
@@ -353,20 +353,7 @@ fn page(
     o.push_str("<section id=\"stages\">\n<h2>Per stage</h2>\n");
     render_table(&mut o, &tables::stages(r));
     render_table(&mut o, &tables::plain_vs_normative(r));
-    let sv = &r.service;
-    let _ = writeln!(
-        o,
-        "<p>Service time of one relayed datagram (probes): T = T<sub>rx</sub> + T<sub>tx</sub> = {} {u}, D = {} {u}², C² = {:.3}{}.</p>",
-        fmt_time(sv.mean),
-        fmt_time(sv.variance),
-        sv.cv2,
-        r.model.as_ref().map_or(String::new(), |m| format!(
-            "; saturation rate λ<sub>max</sub> = {:.0}/s; recommended model {}",
-            m.lambda_max_per_s,
-            escape(&m.recommended)
-        )),
-        u = escape(&r.unit)
-    );
+    let _ = writeln!(o, "<p>{}</p>", escape(&crate::report::service_text(r)));
     o.push_str("</section>\n");
 
     o.push_str("<section id=\"chains\">\n<h2>Per chain</h2>\n");

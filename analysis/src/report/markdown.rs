@@ -3,7 +3,6 @@
 
 use std::fmt::Write as _;
 
-use super::fmt_time;
 use super::tables::{self, Table};
 use crate::results::Results;
 
@@ -83,15 +82,7 @@ pub fn summary(r: &Results, top: usize, links: &[(String, String)]) -> String {
             let _ = writeln!(o, "- {}: {v}", escape(&m.key));
         }
     }
-    let sv = &r.service;
-    let _ = writeln!(
-        o,
-        "\nService time of one datagram (probes): T = T_rx + T_tx = {} {u}, D = {} {u}², C² = {:.3}\n",
-        fmt_time(sv.mean),
-        fmt_time(sv.variance),
-        sv.cv2,
-        u = escape(&r.unit)
-    );
+    let _ = writeln!(o, "\n{}\n", escape(&super::service_text(r)));
     o.push_str("## Per stage\n\n");
     o.push_str(&table(&tables::stages(r)));
     o.push('\n');

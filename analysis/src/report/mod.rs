@@ -72,6 +72,23 @@ pub(crate) fn recorder_text(r: &Results) -> Option<String> {
     ))
 }
 
+/// The service time of one relayed datagram from the probes, and the saturation rate and
+/// model when there are some, as one sentence of plain text (HTML and Markdown escape it).
+pub(crate) fn service_text(r: &Results) -> String {
+    let sv = &r.service;
+    let u = &r.unit;
+    format!(
+        "Service time of one datagram (probes): T = T_rx + T_tx = {} {u}, D = {} {u}², C² = {:.3}{}.",
+        fmt_time(sv.mean),
+        fmt_time(sv.variance),
+        sv.cv2,
+        r.model.as_ref().map_or(String::new(), |m| format!(
+            "; saturation rate λ_max = {:.0}/s; recommended model {}",
+            m.lambda_max_per_s, m.recommended
+        ))
+    )
+}
+
 /// Formats a time with a precision that suits its size.
 pub(crate) fn fmt_time(x: f64) -> String {
     let a = x.abs();

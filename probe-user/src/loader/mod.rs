@@ -1,4 +1,6 @@
-//! Loading the eBPF object and attaching its programs, one method per mechanism.
+//! Loading the eBPF object and reading its maps; attaching programs is in one file per
+//! mechanism (`kprobe.rs`, `fentry.rs`, `tracepoint.rs`, `irq.rs`), as aya keeps one file per
+//! program type.
 //!
 //! kprobe, kretprobe and tracepoint programs attach to any number of targets. An fentry/fexit
 //! program is verified against one target function, so each further fentry target loads the
@@ -9,13 +11,17 @@ use std::path::PathBuf;
 
 use aya::{
     maps::{Array, HashMap, MapData, PerCpuArray, RingBuf},
-    programs::{FEntry, FExit, KProbe, TracePoint},
     Btf, Ebpf, EbpfLoader,
 };
 use probe_common::{
     counters::{HIT_SLOTS, STAT_SLOTS},
-    stage::{TpStage, TP_STAGE_COUNT, TP_STAGE_OFF},
+    stage::{TP_STAGE_COUNT, TP_STAGE_OFF},
 };
+
+mod fentry;
+mod irq;
+mod kprobe;
+mod tracepoint;
 
 use crate::{kernel, object::ebpf_object, ProbeError};
 
@@ -52,21 +58,6 @@ pub mod program {
     /// The bare timing pair: exit tracepoint.
     pub const BARE_TP_EXIT: &str = "kpath_bare_tp_exit";
 }
-
-/// Maps every load of the object shares (pinned for fentry re-loads).
-const SHARED_MAPS: [&str; 11] = [
-    "AYA_LOGS",
-    "FUNC_STATS",
-    "EVENTS",
-    "STATS",
-    "HITS",
-    "FUNC_IPS",
-    "TP_FUNC_IDS",
-    "CALL_COUNTS",
-    "STACKS",
-    "EMPTY_STACK",
-    "IRQ_STATE",
-];
 
 /// What the programs should record.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -161,6 +152,8 @@ pub struct Probes {
     /// Extra loads for fentry/fexit targets beyond the first, with their pins.
     per_target: Vec<Ebpf>,
     pin_dir: Option<PathBuf>,
+    /// The maps pinned under `pin_dir`, which re-loads share.
+    shared_maps: Vec<String>,
     btf: Option<Btf>,
     fentry_used: bool,
     fexit_used: bool,
@@ -191,6 +184,7 @@ impl Probes {
             primary,
             per_target: Vec::new(),
             pin_dir: None,
+            shared_maps: Vec::new(),
             btf: None,
             fentry_used: false,
             fexit_used: false,
@@ -211,7 +205,7 @@ impl Probes {
     fn loader_for<'a>(
         globals: &'a Globals,
         ring_bytes: Option<u32>,
-        pins: Option<&'a std::path::Path>,
+        pins: Option<(&'a std::path::Path, &'a [String])>,
     ) -> EbpfLoader<'a> {
         let mut loader = EbpfLoader::new();
         // KPATH_VERIFIER_LOG=verbose asks the kernel for the whole verifier log, for a
@@ -230,8 +224,8 @@ impl Probes {
         if let Some(bytes) = ring_bytes {
             loader.map_max_entries("EVENTS", bytes);
         }
-        if let Some(dir) = pins {
-            for name in SHARED_MAPS {
+        if let Some((dir, names)) = pins {
+            for name in names {
                 loader.map_pin_path(name, dir.join(name));
             }
         }
@@ -271,135 +265,6 @@ impl Probes {
         Ok(())
     }
 
-    /// Enables a tracepoint stage under function id `id` (its programs must also be attached).
-    pub fn register_stage(&mut self, stage: TpStage, id: u32) -> Result<(), ProbeError> {
-        let mut ids: Array<_, u32> = self.map_array("TP_FUNC_IDS")?;
-        ids.set(stage as u32, id, 0)
-            .map_err(|source| ProbeError::Map {
-                what: format!("enable stage {}", stage.name()),
-                source: Box::new(source),
-            })
-    }
-
-    fn kprobe(&mut self, name: &'static str) -> Result<&mut KProbe, ProbeError> {
-        let prog = self
-            .primary
-            .program_mut(name)
-            .ok_or(ProbeError::NoProgram(name))?;
-        prog.try_into().map_err(|source| ProbeError::ProgramLoad {
-            program: name,
-            target: String::new(),
-            source: Box::new(source),
-            hint: "",
-        })
-    }
-
-    /// Loads the kprobe and kretprobe programs through the verifier without attaching them.
-    pub fn load_kprobe_programs(&mut self) -> Result<(), ProbeError> {
-        for (name, loaded) in [
-            (program::KPROBE, self.kprobes_loaded),
-            (program::KRETPROBE, self.kretprobes_loaded),
-        ] {
-            if !loaded {
-                self.load_kprobe(name)?;
-            }
-        }
-        self.kprobes_loaded = true;
-        self.kretprobes_loaded = true;
-        Ok(())
-    }
-
-    fn load_kprobe(&mut self, name: &'static str) -> Result<(), ProbeError> {
-        self.kprobe(name)?
-            .load()
-            .map_err(|source| ProbeError::ProgramLoad {
-                program: name,
-                target: String::new(),
-                source: Box::new(source),
-                hint: hint_for_load(),
-            })
-    }
-
-    /// Attaches the kprobe (entry) and kretprobe (return) programs to `function`.
-    pub fn attach_kprobe_pair(&mut self, function: &str) -> Result<(), ProbeError> {
-        self.load_kprobe_programs()?;
-        self.attach_kprobe_programs(function, program::KPROBE, program::KRETPROBE)
-    }
-
-    /// Attaches the bare timing pair (calibration) to `function` with kprobes.
-    pub fn attach_bare_kprobe_pair(&mut self, function: &str) -> Result<(), ProbeError> {
-        self.load_kprobe(program::BARE_KPROBE)?;
-        self.load_kprobe(program::BARE_KRETPROBE)?;
-        self.attach_kprobe_programs(function, program::BARE_KPROBE, program::BARE_KRETPROBE)
-    }
-
-    fn attach_kprobe_programs(
-        &mut self,
-        function: &str,
-        entry: &'static str,
-        exit: &'static str,
-    ) -> Result<(), ProbeError> {
-        let hint = if kernel::has_kprobes() {
-            ""
-        } else {
-            " (this kernel has no kprobes: CONFIG_KPROBES is off; use --mechanism tracepoint)"
-        };
-        // Exit first: an exit without an entry is harmless (flagged unmatched), an entry whose
-        // exit is not attached yet would leave a frame open.
-        for name in [exit, entry] {
-            self.kprobe(name)?
-                .attach(function, 0)
-                .map_err(|source| ProbeError::Attach {
-                    program: name,
-                    target: function.to_owned(),
-                    source: Box::new(source),
-                    hint,
-                })?;
-        }
-        Ok(())
-    }
-
-    /// Attaches only the kprobe (entry) program to `function`: enough for counting.
-    pub fn attach_kprobe_entry(&mut self, function: &str) -> Result<(), ProbeError> {
-        self.load_kprobe_programs()?;
-        self.kprobe(program::KPROBE)?
-            .attach(function, 0)
-            .map_err(|source| ProbeError::Attach {
-                program: program::KPROBE,
-                target: function.to_owned(),
-                source: Box::new(source),
-                hint: "",
-            })?;
-        Ok(())
-    }
-
-    fn btf(&mut self) -> Result<&Btf, ProbeError> {
-        if self.btf.is_none() {
-            self.btf = Some(Btf::from_sys_fs().map_err(|e| ProbeError::NoBtf(Box::new(e)))?);
-        }
-        self.btf
-            .as_ref()
-            .ok_or(ProbeError::NoProgram(program::FENTRY))
-    }
-
-    /// Attaches fentry and fexit programs to `function`.
-    pub fn attach_fentry_pair(&mut self, function: &str) -> Result<(), ProbeError> {
-        self.attach_fentry_programs(function, program::FENTRY, program::FEXIT)
-    }
-
-    /// Attaches the bare timing pair (calibration) to `function` with fentry/fexit. Only on a
-    /// fresh load: the bare programs are not part of the multi-target pinning.
-    pub fn attach_bare_fentry_pair(&mut self, function: &str) -> Result<(), ProbeError> {
-        self.attach_fentry_programs(function, program::BARE_FENTRY, program::BARE_FEXIT)
-    }
-
-    /// Attaches the bare timing pair (calibration) to the tracepoints of `stage`.
-    pub fn attach_bare_stage(&mut self, stage: TpStage) -> Result<(), ProbeError> {
-        let (category, enter, exit) = stage.tracepoints();
-        self.attach_tracepoint(program::BARE_TP_EXIT, category, exit)?;
-        self.attach_tracepoint(program::BARE_TP_ENTER, category, enter)
-    }
-
     /// The bare timing pair's intervals (calibration), oldest slot first; slots never written
     /// are 0 and left out.
     pub fn bare_samples(&self) -> Result<Vec<u64>, ProbeError> {
@@ -420,196 +285,6 @@ impl Probes {
             }
         }
         Ok(out)
-    }
-
-    fn attach_fentry_programs(
-        &mut self,
-        function: &str,
-        entry: &'static str,
-        exit: &'static str,
-    ) -> Result<(), ProbeError> {
-        let btf = self.btf()?.clone();
-        let reuse = self.fentry_used || self.fexit_used;
-        if reuse && self.pin_dir.is_none() {
-            return Err(ProbeError::Kernel {
-                what: "bpffs pins for a second fentry target".into(),
-                source: std::io::Error::other(
-                    "maps were not pinned at load; call enable_multi_fentry first",
-                ),
-            });
-        }
-        let ebpf = if reuse {
-            let dir = self.pin_dir.clone().unwrap_or_default();
-            let globals = Globals::from(&self.settings);
-            let loaded = Self::loader_for(&globals, self.settings.ring_buffer_bytes, Some(&dir))
-                .load(ebpf_object()?)
-                .map_err(|source| ProbeError::Load {
-                    source: Box::new(source),
-                    hint: hint_for_load(),
-                })?;
-            self.per_target.push(loaded);
-            self.per_target
-                .last_mut()
-                .ok_or(ProbeError::NoProgram(program::FENTRY))?
-        } else {
-            &mut self.primary
-        };
-        let fentry_hint = " (fentry/fexit need BPF trampolines: CONFIG_DYNAMIC_FTRACE_WITH_DIRECT_CALLS, and a kernel that allows them; use --mechanism kprobe)";
-        let load_err = |program, source| ProbeError::ProgramLoad {
-            program,
-            target: format!(" for {function}"),
-            source: Box::new(source),
-            hint: fentry_hint,
-        };
-        let attach_err = |program, source| ProbeError::Attach {
-            program,
-            target: function.to_owned(),
-            source: Box::new(source),
-            hint: fentry_hint,
-        };
-        let fexit: &mut FExit = ebpf
-            .program_mut(exit)
-            .ok_or(ProbeError::NoProgram(exit))?
-            .try_into()
-            .map_err(|e| load_err(exit, e))?;
-        fexit.load(function, &btf).map_err(|e| load_err(exit, e))?;
-        // Exit first: an exit without an entry is harmless (flagged unmatched).
-        fexit.attach().map_err(|e| attach_err(exit, e))?;
-        let fentry: &mut FEntry = ebpf
-            .program_mut(entry)
-            .ok_or(ProbeError::NoProgram(entry))?
-            .try_into()
-            .map_err(|e| load_err(entry, e))?;
-        fentry
-            .load(function, &btf)
-            .map_err(|e| load_err(entry, e))?;
-        fentry.attach().map_err(|e| attach_err(entry, e))?;
-        self.fentry_used = true;
-        self.fexit_used = true;
-        Ok(())
-    }
-
-    /// Pins the shared maps under a bpffs directory so that further fentry targets can load
-    /// the object again and share them. Needs bpffs at /sys/fs/bpf (mounted if missing).
-    pub fn enable_multi_fentry(&mut self) -> Result<(), ProbeError> {
-        if self.pin_dir.is_some() {
-            return Ok(());
-        }
-        kernel::ensure_bpffs()?;
-        let dir = PathBuf::from(format!("/sys/fs/bpf/kpath-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).map_err(|source| ProbeError::Kernel {
-            what: format!("{} (creating the pin directory)", dir.display()),
-            source,
-        })?;
-        for name in SHARED_MAPS {
-            let map = self.primary.map_mut(name).ok_or(ProbeError::NoMap(name))?;
-            let data: &mut MapData = match map {
-                aya::maps::Map::Array(m)
-                | aya::maps::Map::PerCpuArray(m)
-                | aya::maps::Map::HashMap(m)
-                | aya::maps::Map::LruHashMap(m)
-                | aya::maps::Map::RingBuf(m) => m,
-                _ => return Err(ProbeError::NoMap(name)),
-            };
-            data.pin(dir.join(name)).map_err(|e| ProbeError::Kernel {
-                what: format!("pin of map {name}"),
-                source: std::io::Error::other(e.to_string()),
-            })?;
-        }
-        self.pin_dir = Some(dir);
-        Ok(())
-    }
-
-    /// Attaches a tracepoint program.
-    pub fn attach_tracepoint(
-        &mut self,
-        program: &'static str,
-        category: &str,
-        name: &str,
-    ) -> Result<(), ProbeError> {
-        kernel::ensure_tracefs()?;
-        let prog: &mut TracePoint = self
-            .primary
-            .program_mut(program)
-            .ok_or(ProbeError::NoProgram(program))?
-            .try_into()
-            .map_err(|source| ProbeError::ProgramLoad {
-                program,
-                target: String::new(),
-                source: Box::new(source),
-                hint: "",
-            })?;
-        if prog.fd().is_err() {
-            prog.load().map_err(|source| ProbeError::ProgramLoad {
-                program,
-                target: String::new(),
-                source: Box::new(source),
-                hint: hint_for_load(),
-            })?;
-        }
-        prog.attach(category, name)
-            .map_err(|source| ProbeError::Attach {
-                program,
-                target: format!("tracepoint {category}:{name}"),
-                source: Box::new(source),
-                hint: "",
-            })?;
-        Ok(())
-    }
-
-    /// Attaches the programs of a tracepoint stage and enables it under `id`.
-    pub fn attach_stage(&mut self, stage: TpStage, id: u32) -> Result<(), ProbeError> {
-        let (category, enter, exit) = stage.tracepoints();
-        self.register_stage(stage, id)?;
-        if stage == TpStage::NetRxSoftirq {
-            // The softirq programs are the interrupt-accounting ones; attached there.
-            return Ok(());
-        }
-        let (penter, pexit) = stage_programs(stage);
-        // Exit first, as for kprobes.
-        self.attach_tracepoint(pexit, category, exit)?;
-        self.attach_tracepoint(penter, category, enter)
-    }
-
-    /// Attaches interrupt and context-switch accounting; returns the tracepoints used.
-    /// Without it every sample looks clean and contexts are all "process".
-    pub fn attach_irq_accounting(&mut self) -> Result<Vec<String>, ProbeError> {
-        kernel::ensure_tracefs()?;
-        let mut used = Vec::new();
-        let mut pairs: Vec<(&'static str, &'static str, String, String)> = vec![
-            (
-                program::SOFTIRQ_ENTRY,
-                program::SOFTIRQ_EXIT,
-                "irq".into(),
-                "softirq".into(),
-            ),
-            (
-                program::HARDIRQ_ENTRY,
-                program::HARDIRQ_EXIT,
-                "irq".into(),
-                "irq_handler".into(),
-            ),
-        ];
-        for vector in kernel::irq_vectors() {
-            pairs.push((
-                program::HARDIRQ_ENTRY,
-                program::HARDIRQ_EXIT,
-                "irq_vectors".into(),
-                vector,
-            ));
-        }
-        for (enter, exit, category, base) in pairs {
-            let (e, x) = (format!("{base}_entry"), format!("{base}_exit"));
-            if kernel::has_tracepoint(&category, &e) && kernel::has_tracepoint(&category, &x) {
-                // Exit first, so that no entry is seen without its exit.
-                self.attach_tracepoint(exit, &category, &x)?;
-                self.attach_tracepoint(enter, &category, &e)?;
-                used.push(format!("{category}:{base}"));
-            }
-        }
-        self.attach_tracepoint(program::SCHED_SWITCH, "sched", "sched_switch")?;
-        used.push("sched:sched_switch".into());
-        Ok(used)
     }
 
     /// Runs of each program kind, summed over CPUs, indexed by `counters::Hit`.
@@ -726,25 +401,5 @@ impl Drop for Probes {
             // Pins keep maps alive after we exit; remove them (links die with our fds).
             let _ = std::fs::remove_dir_all(dir);
         }
-    }
-}
-
-fn stage_programs(stage: TpStage) -> (&'static str, &'static str) {
-    match stage {
-        TpStage::NetifReceiveSkb => (
-            "kpath_tp_netif_receive_skb_entry",
-            "kpath_tp_netif_receive_skb_exit",
-        ),
-        TpStage::NetifRx => ("kpath_tp_netif_rx_entry", "kpath_tp_netif_rx_exit"),
-        TpStage::NapiGroReceive => (
-            "kpath_tp_napi_gro_receive_entry",
-            "kpath_tp_napi_gro_receive_exit",
-        ),
-        TpStage::NetRxSoftirq => (program::SOFTIRQ_ENTRY, program::SOFTIRQ_EXIT),
-        TpStage::SysSendto => ("kpath_tp_sys_sendto_entry", "kpath_tp_sys_sendto_exit"),
-        TpStage::SysSendmsg => ("kpath_tp_sys_sendmsg_entry", "kpath_tp_sys_sendmsg_exit"),
-        TpStage::DevXmit => ("kpath_tp_net_dev_xmit_entry", "kpath_tp_net_dev_xmit_exit"),
-        TpStage::SysRecvfrom => ("kpath_tp_sys_recvfrom_entry", "kpath_tp_sys_recvfrom_exit"),
-        TpStage::SysRecvmsg => ("kpath_tp_sys_recvmsg_entry", "kpath_tp_sys_recvmsg_exit"),
     }
 }

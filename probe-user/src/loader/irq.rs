@@ -1,0 +1,48 @@
+//! Interrupt and context-switch accounting: the tracepoints that let every sample say whether
+//! a hard IRQ, a softirq, a switch or a migration happened inside it.
+
+use super::{program, Probes};
+use crate::{kernel, ProbeError};
+
+impl Probes {
+    /// Attaches interrupt and context-switch accounting; returns the tracepoints used.
+    /// Without it every sample looks clean and contexts are all "process".
+    pub fn attach_irq_accounting(&mut self) -> Result<Vec<String>, ProbeError> {
+        kernel::ensure_tracefs()?;
+        let mut used = Vec::new();
+        let mut pairs: Vec<(&'static str, &'static str, String, String)> = vec![
+            (
+                program::SOFTIRQ_ENTRY,
+                program::SOFTIRQ_EXIT,
+                "irq".into(),
+                "softirq".into(),
+            ),
+            (
+                program::HARDIRQ_ENTRY,
+                program::HARDIRQ_EXIT,
+                "irq".into(),
+                "irq_handler".into(),
+            ),
+        ];
+        for vector in kernel::irq_vectors() {
+            pairs.push((
+                program::HARDIRQ_ENTRY,
+                program::HARDIRQ_EXIT,
+                "irq_vectors".into(),
+                vector,
+            ));
+        }
+        for (enter, exit, category, base) in pairs {
+            let (e, x) = (format!("{base}_entry"), format!("{base}_exit"));
+            if kernel::has_tracepoint(&category, &e) && kernel::has_tracepoint(&category, &x) {
+                // Exit first, so that no entry is seen without its exit.
+                self.attach_tracepoint(exit, &category, &x)?;
+                self.attach_tracepoint(enter, &category, &e)?;
+                used.push(format!("{category}:{base}"));
+            }
+        }
+        self.attach_tracepoint(program::SCHED_SWITCH, "sched", "sched_switch")?;
+        used.push("sched:sched_switch".into());
+        Ok(used)
+    }
+}
