@@ -96,10 +96,16 @@ pub struct TreeAnomalies {
     pub broken_invocations: u64,
     /// Calls still open at the end of the trace.
     pub open_at_end: u64,
+    /// Records older than the record before them in their stream (written out of time
+    /// order, e.g. drained per CPU; `crate::reorder`). Absent in results before kpath 0.2.
+    #[serde(default)]
+    pub out_of_order: u64,
 }
 
 #[derive(Default)]
 struct Stream {
+    /// Time of the newest record so far.
+    last_ts: u64,
     stack: Vec<Frame>,
     stage: Option<Stage>,
     shape: Vec<ShapeToken>,
@@ -201,10 +207,21 @@ impl TreeBuilder {
         }
     }
 
+    /// Counts `e` if it is older than the newest record of its stream (`crate::reorder`).
+    #[inline(always)]
+    fn check_order(s: &mut Stream, e: &Event, anomalies: &mut TreeAnomalies) {
+        if e.ts_ns < s.last_ts {
+            anomalies.out_of_order += 1;
+        } else {
+            s.last_ts = e.ts_ns;
+        }
+    }
+
     #[inline(always)]
     fn enter<V: CallVisitor>(&mut self, si: usize, e: &Event, visitor: &mut V) {
         let depth = usize::from(e.depth);
         let s = &mut self.streams[si];
+        Self::check_order(s, e, &mut self.anomalies);
         if depth < s.stack.len() {
             // Exits of the calls above `depth` were lost.
             self.anomalies.unwound_calls += (s.stack.len() - depth) as u64;
@@ -245,6 +262,7 @@ impl TreeBuilder {
     #[inline(always)]
     fn exit<V: CallVisitor>(&mut self, si: usize, e: &Event, visitor: &mut V) {
         let s = &mut self.streams[si];
+        Self::check_order(s, e, &mut self.anomalies);
         let pos = if e.flags & (flags::UNMATCHED_EXIT | flags::UNWOUND) == 0
             && s.stack.last().is_some_and(|f| f.func_id == e.func_id)
         {

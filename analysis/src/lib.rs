@@ -33,6 +33,7 @@ pub mod html;
 pub mod kernel_stats;
 pub mod plot;
 pub mod queueing;
+pub mod reorder;
 pub mod report;
 pub mod results;
 pub mod shapes;

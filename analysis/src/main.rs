@@ -491,11 +491,7 @@ fn run(cli: Cli) -> Result<()> {
             };
             let mut ex = Exporter::new(out, format, names);
             let visit = analyze::visit_file(&trace, &roots.classifier(), &mut ex)?;
-            warn_incomplete(
-                &trace.display().to_string(),
-                meta.lost_events(),
-                visit.cut_tail,
-            );
+            warn_visit(&trace, &visit);
             let target = output
                 .as_ref()
                 .map_or("standard output".to_string(), |p| p.display().to_string());
@@ -525,29 +521,67 @@ fn refuse_stats_mode(trace: &Path, meta: &kpath_trace::Metadata, what: &'static 
 
 /// Says on standard error what a trace is missing: events the kernel lost while recording,
 /// and a cut-short last record. Every command that reads a trace or its results calls it.
-fn warn_incomplete(trace: &str, lost_events: u64, cut_tail: Option<kpath_trace::CutTail>) {
+/// What a command read that the user must know of, whatever it prints: lost events, a cut
+/// tail, records out of time order (sorted, or still out of order).
+struct ReadWarnings {
+    lost_events: u64,
+    cut_tail: Option<kpath_trace::CutTail>,
+    reordered: Option<kpath_analysis::results::Reordered>,
+    out_of_order: u64,
+}
+
+fn warn_incomplete(trace: &str, w: ReadWarnings) {
     let trace = terminal_safe(trace);
-    if lost_events > 0 {
-        eprintln!("kpath: warning: {lost_events} events were lost while recording {trace}");
+    if w.lost_events > 0 {
+        eprintln!(
+            "kpath: warning: {} events were lost while recording {trace}",
+            w.lost_events
+        );
     }
-    if let Some(cut) = cut_tail {
+    if let Some(cut) = w.cut_tail {
         eprintln!("kpath: warning: {trace}: {cut}");
+    }
+    if let Some(r) = w.reordered {
+        eprintln!("kpath: warning: {trace}: {r}");
+    }
+    if w.out_of_order > 0 {
+        eprintln!(
+            "kpath: warning: {trace}: {} records are out of time order within their call \
+             stacks even after sorting; their trees are counted as anomalies",
+            w.out_of_order
+        );
     }
 }
 
 fn warn_results(r: &Results) {
-    warn_incomplete(&r.trace.path, r.trace.lost_events, r.trace.cut_tail);
+    warn_incomplete(
+        &r.trace.path,
+        ReadWarnings {
+            lost_events: r.trace.lost_events,
+            cut_tail: r.trace.cut_tail,
+            reordered: r.trace.reordered,
+            out_of_order: r.anomalies.out_of_order,
+        },
+    );
+}
+
+fn warn_visit(trace: &Path, visit: &analyze::Visit) {
+    warn_incomplete(
+        &trace.display().to_string(),
+        ReadWarnings {
+            lost_events: visit.metadata.lost_events(),
+            cut_tail: visit.cut_tail,
+            reordered: visit.reordered,
+            out_of_order: visit.anomalies.out_of_order,
+        },
+    );
 }
 
 fn fold(trace: &Path, roots: &Roots) -> Result<Vec<String>> {
     let mut folder = Folder::default();
     let visit = analyze::visit_file(trace, &roots.classifier(), &mut folder)?;
+    warn_visit(trace, &visit);
     let meta = visit.metadata;
-    warn_incomplete(
-        &trace.display().to_string(),
-        meta.lost_events(),
-        visit.cut_tail,
-    );
     refuse_stats_mode(trace, &meta, "call stacks to fold")?;
     let names: Vec<String> = meta.functions.iter().map(|f| f.name.clone()).collect();
     Ok(folder.lines(&names))

@@ -11,5 +11,6 @@ mod html;
 mod kernel_stats;
 mod model;
 mod numerics;
+mod order;
 mod plot;
 mod synthetic;

@@ -198,7 +198,8 @@ impl Analyzer {
                 command_line: meta.command_line.clone(),
                 clock_source: meta.clock_source.clone(),
                 recorder: meta.recorder.clone(),
-                cut_tail: None, // known only at the end: analyze_reader sets it
+                cut_tail: None,  // known only at the end: analyze_reader sets it
+                reordered: None, // known only after the pass: analyze_file sets it
                 // `kernel_stats` gets its own section (`Results::kernel_stats`).
                 notes: meta.notes(),
             },

@@ -17,6 +17,7 @@ use assemble::probe_cost_of;
 
 use crate::calltree::{CallVisitor, TreeBuilder};
 use crate::error::{Error, Result};
+use crate::reorder::{TimeSorter, REORDER_WINDOW};
 use crate::results::*;
 use crate::stage::StageClassifier;
 
@@ -117,29 +118,61 @@ impl Analyzer {
     }
 }
 
-/// Feeds every block of records of `reader` to `f`, in order; errors name `path`.
+/// How records reach the call-tree builder.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Feed {
+    /// In file order.
+    AsStored,
+    /// Sorted by time within [`REORDER_WINDOW`] records (`crate::reorder`).
+    TimeSorted,
+}
+
+/// Feeds every block of records of `reader` to `f`, as `feed` says; errors name `path`.
 fn for_each_block<R: Read>(
     reader: &mut TraceReader<R>,
     path: &Path,
+    feed: Feed,
     mut f: impl FnMut(&[Event]),
 ) -> Result<()> {
+    let mut sorter = (feed == Feed::TimeSorted).then(|| TimeSorter::new(REORDER_WINDOW));
     loop {
         let block = reader.next_block().map_err(|source| Error::Trace {
             path: path.into(),
             source,
         })?;
-        if block.is_empty() {
-            return Ok(());
+        match (&mut sorter, block.is_empty()) {
+            (None, true) => return Ok(()),
+            (None, false) => f(block),
+            (Some(s), true) => {
+                f(s.finish());
+                return Ok(());
+            }
+            (Some(s), false) => f(s.push(block)),
         }
-        f(block);
     }
+}
+
+fn open(path: &Path) -> Result<TraceReader<std::fs::File>> {
+    TraceReader::open(path).map_err(|source| Error::Trace {
+        path: path.into(),
+        source,
+    })
 }
 
 /// Analyzes a trace from any reader.
 pub fn analyze_reader<R: Read>(
+    reader: TraceReader<R>,
+    path: &Path,
+    options: &AnalysisOptions,
+) -> Result<Results> {
+    analyze_fed(reader, path, options, Feed::AsStored)
+}
+
+fn analyze_fed<R: Read>(
     mut reader: TraceReader<R>,
     path: &Path,
     options: &AnalysisOptions,
+    feed: Feed,
 ) -> Result<Results> {
     let kernel = reader
         .metadata()
@@ -147,7 +180,7 @@ pub fn analyze_reader<R: Read>(
         .as_ref()
         .map(|ks| kernel_stats_result(ks, reader.metadata(), options));
     let mut a = Analyzer::new(reader.metadata(), options);
-    for_each_block(&mut reader, path, |block| a.push_all(block))?;
+    for_each_block(&mut reader, path, feed, |block| a.push_all(block))?;
     let mut r = a.finish(&path.display().to_string(), reader.is_finalised());
     r.kernel_stats = kernel;
     r.trace.cut_tail = reader.cut_tail();
@@ -182,12 +215,21 @@ fn kernel_stats_result(
 }
 
 /// Analyzes the trace file at `path` (`kpath analyze`, `kpath report`).
+///
+/// A trace whose records are out of time order within their streams is read a second time,
+/// sorted (`crate::reorder`); `Results::trace.reordered` then says so. A trace in order is
+/// read once.
 pub fn analyze_file(path: &Path, options: &AnalysisOptions) -> Result<Results> {
-    let reader = TraceReader::open(path).map_err(|source| Error::Trace {
-        path: path.into(),
-        source,
-    })?;
-    analyze_reader(reader, path, options)
+    let r = analyze_fed(open(path)?, path, options, Feed::AsStored)?;
+    if r.anomalies.out_of_order == 0 {
+        return Ok(r);
+    }
+    let mut sorted = analyze_fed(open(path)?, path, options, Feed::TimeSorted)?;
+    sorted.trace.reordered = Some(Reordered {
+        out_of_order: r.anomalies.out_of_order,
+        window_records: REORDER_WINDOW as u64,
+    });
+    Ok(sorted)
 }
 
 /// What [`visit_file`] read besides the calls it reported.
@@ -199,6 +241,15 @@ pub struct Visit {
     pub anomalies: crate::calltree::TreeAnomalies,
     /// The cut-short last record of an unfinished trace, if any (to be reported).
     pub cut_tail: Option<kpath_trace::CutTail>,
+    /// Whether the records were sorted by time first, and why (to be reported).
+    pub reordered: Option<Reordered>,
+}
+
+/// A visitor that takes nothing: the order check before a visit.
+struct OrderCheck;
+
+impl CallVisitor for OrderCheck {
+    fn call(&mut self, _call: &crate::calltree::Call<'_>, _ancestors: &[crate::calltree::Frame]) {}
 }
 
 /// Runs only the call-tree builder over a trace, reporting calls to `visitor` (used by
@@ -208,23 +259,47 @@ pub fn visit_file<V: CallVisitor>(
     classifier: &StageClassifier,
     visitor: &mut V,
 ) -> Result<Visit> {
-    let reader = TraceReader::open(path).map_err(|source| Error::Trace {
-        path: path.into(),
-        source,
-    })?;
-    visit_reader(reader, path, classifier, visitor)
+    // The visitor's output cannot be taken back: the order is checked first, by a pass
+    // that reports nothing, and the visit sorts the records if it has to.
+    let check = visit_fed(
+        open(path)?,
+        path,
+        classifier,
+        &mut OrderCheck,
+        Feed::AsStored,
+    )?;
+    if check.anomalies.out_of_order == 0 {
+        return visit_fed(open(path)?, path, classifier, visitor, Feed::AsStored);
+    }
+    let mut v = visit_fed(open(path)?, path, classifier, visitor, Feed::TimeSorted)?;
+    v.reordered = Some(Reordered {
+        out_of_order: check.anomalies.out_of_order,
+        window_records: REORDER_WINDOW as u64,
+    });
+    Ok(v)
 }
 
-/// [`visit_file`] over any reader.
+/// [`visit_file`] over any reader, in file order (a reader cannot be read twice: records out
+/// of order are only counted, in `Visit::anomalies`).
 pub fn visit_reader<R: Read, V: CallVisitor>(
-    mut reader: TraceReader<R>,
+    reader: TraceReader<R>,
     path: &Path,
     classifier: &StageClassifier,
     visitor: &mut V,
 ) -> Result<Visit> {
+    visit_fed(reader, path, classifier, visitor, Feed::AsStored)
+}
+
+fn visit_fed<R: Read, V: CallVisitor>(
+    mut reader: TraceReader<R>,
+    path: &Path,
+    classifier: &StageClassifier,
+    visitor: &mut V,
+    feed: Feed,
+) -> Result<Visit> {
     let meta = reader.metadata().clone();
     let mut tree = TreeBuilder::new(meta.functions.iter().map(|f| f.name.as_str()), classifier);
-    for_each_block(&mut reader, path, |block| {
+    for_each_block(&mut reader, path, feed, |block| {
         for e in block {
             tree.push(e, visitor);
         }
@@ -233,6 +308,7 @@ pub fn visit_reader<R: Read, V: CallVisitor>(
         metadata: meta,
         anomalies: tree.finish(),
         cut_tail: reader.cut_tail(),
+        reordered: None,
     })
 }
 

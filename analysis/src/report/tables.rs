@@ -138,6 +138,19 @@ pub fn metadata(r: &Results) -> Vec<Meta> {
     if let Some(cut) = &t.cut_tail {
         put("cut record", cut.to_string(), true);
     }
+    if let Some(reordered) = &t.reordered {
+        put("record order", reordered.to_string(), false);
+    }
+    if r.anomalies.out_of_order > 0 {
+        put(
+            "record order",
+            format!(
+                "{} records out of time order within their call stacks",
+                r.anomalies.out_of_order
+            ),
+            true,
+        );
+    }
     if let Some(f) = t.notes.get("fallback") {
         put("mechanism fallback", compact_json(f), true);
     }

@@ -119,12 +119,23 @@ pub fn render(r: &Results) -> String {
     if let Some(cut) = &r.trace.cut_tail {
         let _ = writeln!(o, "!!! WARNING: {cut} !!!");
     }
+    if let Some(reordered) = &r.trace.reordered {
+        let _ = writeln!(o, "note: {reordered}");
+    }
     let a = &r.anomalies;
-    if a.unmatched_exits + a.unwound_calls + a.depth_gaps + a.depth_overflows + a.open_at_end > 0 {
+    if a.unmatched_exits
+        + a.unwound_calls
+        + a.depth_gaps
+        + a.depth_overflows
+        + a.open_at_end
+        + a.out_of_order
+        > 0
+    {
         let _ = writeln!(
             o,
-            "nesting anomalies: {} unmatched exits, {} unwound calls, {} depth gaps, {} depth overflows, {} broken invocations, {} open at end",
-            a.unmatched_exits, a.unwound_calls, a.depth_gaps, a.depth_overflows, a.broken_invocations, a.open_at_end
+            "nesting anomalies: {} unmatched exits, {} unwound calls, {} depth gaps, {} depth overflows, {} broken invocations, {} open at end{}",
+            a.unmatched_exits, a.unwound_calls, a.depth_gaps, a.depth_overflows, a.broken_invocations, a.open_at_end,
+            if a.out_of_order > 0 { format!(", {} records out of time order", a.out_of_order) } else { String::new() }
         );
     }
     for p in &r.probe_cost {

@@ -101,10 +101,34 @@ pub struct TraceInfo {
     /// The cut-short last record of an unfinished trace: read up to the record before it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cut_tail: Option<kpath_trace::CutTail>,
+    /// Records were out of time order within their streams, and the analysis sorted them
+    /// (`crate::reorder`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reordered: Option<Reordered>,
     /// Other fields of the trace metadata (driver, fallback, skipped functions, stop reason,
     /// kernel counters, ...), as the recorder wrote them.
     #[serde(default)]
     pub notes: serde_json::Map<String, serde_json::Value>,
+}
+
+/// How the analysis put a trace's records back in time order (`crate::reorder`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reordered {
+    /// Records older than the record before them in their stream, as stored.
+    pub out_of_order: u64,
+    /// The sorting window, in records.
+    pub window_records: u64,
+}
+
+impl std::fmt::Display for Reordered {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} records were out of time order within their call stacks (drained per CPU?); \
+             the analysis sorted them by time within a window of {} records",
+            self.out_of_order, self.window_records
+        )
+    }
 }
 
 /// Calibrated probe cost of one mechanism (ns).
