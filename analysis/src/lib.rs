@@ -18,7 +18,9 @@
 //! ```no_run
 //! use kpath_analysis::{analyze_file, AnalysisOptions};
 //! let results = analyze_file("kpath.trace".as_ref(), &AnalysisOptions::default())?;
-//! println!("T = {} ns", results.service.mean);
+//! if let Some(service) = &results.service {
+//!     println!("T = {} ns", service.mean);
+//! }
 //! # Ok::<(), kpath_analysis::Error>(())
 //! ```
 #![deny(missing_docs)]

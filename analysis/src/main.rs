@@ -186,6 +186,11 @@ struct Opts {
     /// Subtract the calibrated probe cost from every sample.
     #[arg(long)]
     subtract_probe_cost: bool,
+    /// Kept samples each of the receive and send stages needs for a service time T (and a
+    /// projection): below it T is left unknown rather than computed from too little.
+    #[arg(long, default_value_t = kpath_analysis::results::MIN_STAGE_SAMPLES,
+          value_parser = clap::value_parser!(u64).range(1..=1_000_000_000))]
+    min_stage_samples: u64,
     /// Time unit of the output.
     #[arg(long, value_enum, default_value = "ns")]
     unit: UnitArg,
@@ -231,6 +236,7 @@ impl Opts {
             },
             subtract_probe_cost: self.subtract_probe_cost,
             classifier: self.roots.classifier(),
+            min_stage_samples: self.min_stage_samples,
             ..AnalysisOptions::default()
         };
         let mut r = analyze::analyze_file(trace, &options)
@@ -383,7 +389,14 @@ fn run(cli: Cli) -> Result<()> {
             let (m, unit) = match (results, mean, variance) {
                 (Some(path), _, _) => {
                     let r = Results::load(&path)?;
-                    let m = queueing::project(r.service.mean, r.service.variance, r.unit_ns, &rhos)
+                    let Some(sv) = &r.service else {
+                        bail!(
+                            "{} has no service time: {}",
+                            path.display(),
+                            r.service_unknown.as_deref().unwrap_or("no reason given")
+                        );
+                    };
+                    let m = queueing::project(sv.mean, sv.variance, r.unit_ns, &rhos)
                         .with_context(|| format!("failed to project the service time in {}", path.display()))?;
                     (m, r.unit)
                 }

@@ -86,6 +86,13 @@ fn report_analyze_model_from_results() {
         out.lines().all(|l| l.chars().count() <= 100),
         "line over 100 columns:\n{out}"
     );
+    // Three invocations per stage are fewer than the default minimum: no T, and it says why.
+    assert!(
+        out.contains("!!! no service time T = T_rx + T_tx, so no projection")
+            && out.contains("--min-stage-samples"),
+        "{out}"
+    );
+    assert!(!out.contains("saturation rate"), "{out}");
     let (ok, out, _) = kpath(&["report", t, "--csv"]);
     assert!(ok);
     assert_eq!(out.lines().count(), 1 + 6);
@@ -96,14 +103,38 @@ fn report_analyze_model_from_results() {
         "ticks",
         "--cpu-mhz",
         "2000",
+        "--min-stage-samples",
+        "1",
         "--json",
     ]);
     assert!(ok);
     let v: serde_json::Value = serde_json::from_str(&out).expect("json");
     assert_eq!(v["unit"], "ticks");
     assert_eq!(v["service"]["mean"], 330.0);
+    // Without enough samples the JSON has null and the reason, and `model` refuses it.
     let results = dir.path().join("results.json");
     let (ok, _, err) = kpath(&["analyze", t, "-o", results.to_str().expect("utf8")]);
+    assert!(ok, "{err}");
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&results).expect("read")).expect("json");
+    assert!(v["service"].is_null() && v["model"].is_null(), "{v}");
+    assert!(
+        v["service_unknown"]
+            .as_str()
+            .is_some_and(|s| s.contains("stage rx kept")),
+        "{v}"
+    );
+    let (ok, _, err) = kpath(&["model", results.to_str().expect("utf8")]);
+    assert!(!ok && err.contains("has no service time"), "{err}");
+    let (ok, _, err) = kpath(&[
+        "analyze",
+        t,
+        "--min-stage-samples",
+        "1",
+        "--force",
+        "-o",
+        results.to_str().expect("utf8"),
+    ]);
     assert!(ok, "{err}");
     let (ok, out, _) = kpath(&["model", results.to_str().expect("utf8"), "--json"]);
     assert!(ok);
@@ -306,7 +337,14 @@ fn results_out_of_their_domain_are_refused_by_every_command() {
     let trace = small_trace(dir.path());
     let results = dir.path().join("results.json");
     let r = results.to_str().expect("utf8");
-    let (ok, _, err) = kpath(&["analyze", trace.to_str().expect("utf8"), "-o", r]);
+    let (ok, _, err) = kpath(&[
+        "analyze",
+        trace.to_str().expect("utf8"),
+        "--min-stage-samples",
+        "1",
+        "-o",
+        r,
+    ]);
     assert!(ok, "{err}");
     let good: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&results).expect("read")).expect("json");

@@ -146,6 +146,7 @@ fn report_has_every_section_link_and_validation_row() {
     let t = analyze_file(&trace, &AnalysisOptions::default())
         .expect("analyze")
         .service
+        .expect("service time")
         .mean;
     let points = dir.path().join("points.json");
     std::fs::write(&points, points_json(t)).expect("points");

@@ -52,7 +52,7 @@ fn every_figure_is_a_png_and_its_script_reproduces_it() {
         name: "probes".into(),
         description: None,
         service: None,
-        points: vec![point(0.5, r.service.mean)],
+        points: vec![point(0.5, r.service.as_ref().expect("service").mean)],
     };
     let relay = ChoiceInput {
         name: "relay".into(),
@@ -64,8 +64,8 @@ fn every_figure_is_a_png_and_its_script_reproduces_it() {
         points: vec![point(0.3, 3000.0), point(0.8, 3000.0)],
     };
     let service = ServiceTime {
-        mean: r.service.mean,
-        variance: r.service.variance,
+        mean: r.service.as_ref().expect("service").mean,
+        variance: r.service.as_ref().expect("service").variance,
     };
     r.validation = Some(
         build(

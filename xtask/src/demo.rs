@@ -281,7 +281,16 @@ pub fn demo(opts: &DemoOptions) -> Result<()> {
         .arg(out.join("results.json")))?;
     // Typed, and checked: a missing or zero service time is an error, not λ = ρ/0.
     let first = Results::load(&out.join("results.json"))?;
-    let t_probes = first.service.mean * first.unit_ns;
+    let Some(service) = &first.service else {
+        bail!(
+            "the probes gave no service time ({}): nothing to validate",
+            first
+                .service_unknown
+                .as_deref()
+                .unwrap_or("no reason given")
+        );
+    };
+    let t_probes = service.mean * first.unit_ns;
     if !(t_probes.is_finite() && t_probes > 0.0) {
         bail!("the probes gave no service time (T = {t_probes} ns): nothing to validate");
     }
@@ -430,10 +439,16 @@ fn summarise(out: &Path, took: Duration) -> Result<()> {
     if let Some(f) = r.trace.notes.get("fallback") {
         println!("  mechanism: {f}");
     }
-    println!(
-        "  service time T = {:.1} {unit}, D = {:.1} {unit}², C² = {:.3}",
-        r.service.mean, r.service.variance, r.service.cv2
-    );
+    match &r.service {
+        Some(s) => println!(
+            "  service time T = {:.1} {unit}, D = {:.1} {unit}², C² = {:.3}",
+            s.mean, s.variance, s.cv2
+        ),
+        None => println!(
+            "  {}",
+            r.service_unknown.as_deref().unwrap_or("no service time")
+        ),
+    }
     println!("  report: {}", out.join("index.html").display());
     println!("  summary: {}", out.join("summary.md").display());
     Ok(())

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use kpath_trace::{Mechanism, Metadata};
 
-use super::Analyzer;
+use super::{AnalysisOptions, Analyzer};
 use crate::chain;
 use crate::queueing;
 use crate::results::*;
@@ -164,19 +164,13 @@ impl Analyzer {
             .map(|f| f.function.clone())
             .collect();
 
-        let mut service = Service::default();
-        for s in stages.iter().filter(|s| s.stage != Stage::Other) {
-            service.mean += s.stats.mean;
-            service.variance += s.stats.variance;
-        }
-        service.cv2 = ratio(service.variance, service.mean * service.mean);
-        let model = queueing::project(
-            service.mean,
-            service.variance,
-            1.0,
-            &queueing::default_rhos(),
-        )
-        .ok();
+        let (service, service_unknown) = match service_time(&stages, &self.options) {
+            Ok(s) => (Some(s), None),
+            Err(why) => (None, Some(why)),
+        };
+        let model = service.as_ref().and_then(|s| {
+            queueing::project(s.mean, s.variance, 1.0, &queueing::default_rhos()).ok()
+        });
 
         Results {
             schema: RESULTS_SCHEMA,
@@ -229,6 +223,7 @@ impl Analyzer {
             trees,
             common_functions,
             service,
+            service_unknown,
             model,
             validation: None,
             kernel_stats: None,
@@ -311,4 +306,45 @@ fn tree_result(
         depth_by_call,
         chain_roots: chains.iter().map(|ch| ch.root.clone()).collect(),
     }
+}
+
+/// `T = T_rx + T_tx` and `D = D_rx + D_tx` (methodology step 8), or why there is none: each
+/// of the receive and send stages needs `options.min_stage_samples` kept samples, since a stage
+/// without them has no mean, and a zero in its place would shrink T and inflate λ_max.
+fn service_time(stages: &[StageResult], options: &AnalysisOptions) -> Result<Service, String> {
+    let min = options.min_stage_samples;
+    let mut service = Service::default();
+    let mut missing = Vec::new();
+    for stage in [Stage::Rx, Stage::Tx] {
+        let Some(s) = stages.iter().find(|s| s.stage == stage) else {
+            missing.push(format!("no {stage} invocation was recorded"));
+            continue;
+        };
+        let kept = s.stats.samples;
+        if kept < min {
+            let dropped = s.invocations.saturating_sub(kept);
+            let hint = if dropped > 0 && options.filter == Filter::Interrupted {
+                " (the others were interrupted; on a one-kernel stand every send carries the \
+                 peer's softirq: use --filter net, or give the proxy its own CPU)"
+            } else {
+                ""
+            };
+            missing.push(format!(
+                "stage {stage} kept {kept} of {} invocations, fewer than {min} \
+                 (--min-stage-samples){hint}",
+                s.invocations
+            ));
+            continue;
+        }
+        service.mean += s.stats.mean;
+        service.variance += s.stats.variance;
+    }
+    if !missing.is_empty() {
+        return Err(format!(
+            "no service time T = T_rx + T_tx, so no projection: {}",
+            missing.join("; ")
+        ));
+    }
+    service.cv2 = ratio(service.variance, service.mean * service.mean);
+    Ok(service)
 }

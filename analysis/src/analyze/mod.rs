@@ -32,6 +32,9 @@ pub struct AnalysisOptions {
     pub classifier: StageClassifier,
     /// Distinct tree shapes kept per stage.
     pub max_shapes: usize,
+    /// Kept samples each of the receive and send stages needs for a service time
+    /// (`crate::results::MIN_STAGE_SAMPLES` by default).
+    pub min_stage_samples: u64,
 }
 
 impl Default for AnalysisOptions {
@@ -41,6 +44,7 @@ impl Default for AnalysisOptions {
             subtract_probe_cost: false,
             classifier: StageClassifier::default(),
             max_shapes: 4096,
+            min_stage_samples: MIN_STAGE_SAMPLES,
         }
     }
 }

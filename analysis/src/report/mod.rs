@@ -75,7 +75,12 @@ pub(crate) fn recorder_text(r: &Results) -> Option<String> {
 /// The service time of one relayed datagram from the probes, and the saturation rate and
 /// model when there are some, as one sentence of plain text (HTML and Markdown escape it).
 pub(crate) fn service_text(r: &Results) -> String {
-    let sv = &r.service;
+    let Some(sv) = &r.service else {
+        return r
+            .service_unknown
+            .clone()
+            .unwrap_or_else(|| "No service time.".into());
+    };
     let u = &r.unit;
     format!(
         "Service time of one datagram (probes): T = T_rx + T_tx = {} {u}, D = {} {u}², C² = {:.3}{}.",

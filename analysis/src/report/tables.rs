@@ -273,6 +273,9 @@ pub fn metadata(r: &Results) -> Vec<Meta> {
     v
 }
 
+/// The cell of a figure computed from no sample: not a zero.
+const NO_DATA: &str = "-";
+
 /// "yes" when the 1 % precision of the mean is reached, else the samples it needs (`n≥…`).
 fn precision_1pct(st: &crate::stats::Summary) -> String {
     if st.precision_1pct_reached {
@@ -307,18 +310,19 @@ pub fn stages(r: &Results) -> Table {
     );
     for s in &r.stages {
         let st = &s.stats;
+        let some = |x: String| if st.samples == 0 { NO_DATA.into() } else { x };
         t.push(vec![
             s.stage.to_string(),
             s.invocations.to_string(),
             st.samples.to_string(),
-            fmt_time(st.mean),
-            fmt_time(st.ci95),
-            fmt_time(st.variance),
-            format!("{:.3}", st.cv2),
-            fmt_time(st.p50),
-            fmt_time(st.p99),
+            some(fmt_time(st.mean)),
+            some(fmt_time(st.ci95)),
+            some(fmt_time(st.variance)),
+            some(format!("{:.3}", st.cv2)),
+            some(fmt_time(st.p50)),
+            some(fmt_time(st.p99)),
             format!("{:.2}", s.calls_per_invocation),
-            precision_1pct(st),
+            some(precision_1pct(st)),
         ]);
     }
     t
@@ -360,6 +364,7 @@ pub fn function_times(r: &Results) -> Table {
     );
     for f in &r.functions {
         let s = &f.stats;
+        let some = |x: String| if s.samples == 0 { NO_DATA.into() } else { x };
         t.push(vec![
             f.stage.to_string(),
             f.function.clone(),
@@ -367,10 +372,10 @@ pub fn function_times(r: &Results) -> Table {
             format!("{:.2}", f.k),
             s.samples.to_string(),
             f.dropped.to_string(),
-            fmt_time(s.mean),
-            fmt_time(s.ci95),
-            fmt_time(s.std_dev),
-            format!("{:.3}", s.cv2),
+            some(fmt_time(s.mean)),
+            some(fmt_time(s.ci95)),
+            some(fmt_time(s.std_dev)),
+            some(format!("{:.3}", s.cv2)),
             fmt_time(f.net_mean),
         ]);
     }
@@ -392,14 +397,15 @@ pub fn function_distribution(r: &Results) -> Table {
     for f in &r.functions {
         let s = &f.stats;
         let i = &f.interrupted;
+        let some = |x: String| if s.samples == 0 { NO_DATA.into() } else { x };
         t.push(vec![
             f.stage.to_string(),
             f.function.clone(),
-            fmt_time(s.min),
-            fmt_time(s.p50),
-            fmt_time(s.p90),
-            fmt_time(s.p99),
-            fmt_time(s.max),
+            some(fmt_time(s.min)),
+            some(fmt_time(s.p50)),
+            some(fmt_time(s.p90)),
+            some(fmt_time(s.p99)),
+            some(fmt_time(s.max)),
             i.hardirq.to_string(),
             i.softirq.to_string(),
             i.switch.to_string(),

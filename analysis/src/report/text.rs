@@ -205,14 +205,21 @@ pub fn render(r: &Results) -> String {
         "\n== plain average per function vs normative time per call ({u}) =="
     );
     render_table(&tables::plain_vs_normative(r), &mut o);
-    let sv = &r.service;
-    let _ = writeln!(
-        o,
-        "\nservice time of one datagram: T = T_rx + T_tx = {} {u}, D = D_rx + D_tx = {} {u}², C² = {:.3}",
-        fmt_time(sv.mean),
-        fmt_time(sv.variance),
-        sv.cv2
-    );
+    match (&r.service, &r.service_unknown) {
+        (Some(sv), _) => {
+            let _ = writeln!(
+                o,
+                "\nservice time of one datagram: T = T_rx + T_tx = {} {u}, D = D_rx + D_tx = {} {u}², C² = {:.3}",
+                fmt_time(sv.mean),
+                fmt_time(sv.variance),
+                sv.cv2
+            );
+        }
+        (None, why) => {
+            o.push('\n');
+            wrapped(&mut o, "!!! ", why.as_deref().unwrap_or("no service time"));
+        }
+    }
     if let Some(m) = &r.model {
         let _ = writeln!(o, "saturation rate λ_max = 1/T = {:.0} datagrams/s; recommended model: {} (see `kpath model`)", m.lambda_max_per_s, m.recommended);
     }

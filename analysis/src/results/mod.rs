@@ -381,6 +381,11 @@ pub struct Service {
     pub cv2: f64,
 }
 
+/// Kept samples a stage needs for its mean to count in the service time T: below it the
+/// stage has no T, so there is no service time and no projection (`docs/model.md`). 30 is
+/// where the Student-t interval of the mean is close to the normal one.
+pub const MIN_STAGE_SAMPLES: u64 = 30;
+
 /// Everything `kpath analyze` computes.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Results {
@@ -413,9 +418,13 @@ pub struct Results {
     pub trees: Vec<TreeResult>,
     /// Functions called in both the receive and the send stage.
     pub common_functions: Vec<String>,
-    /// Service time of one datagram.
-    pub service: Service,
-    /// Queueing projection on the default load grid (absent when T = 0).
+    /// Service time of one datagram, `T = T_rx + T_tx`; `null` when a stage has fewer than
+    /// [`MIN_STAGE_SAMPLES`] kept samples (then `service_unknown` says why).
+    pub service: Option<Service>,
+    /// Why there is no service time (and so no projection), and what to do.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_unknown: Option<String>,
+    /// Queueing projection on the default load grid (absent without a service time).
     pub model: Option<ModelOutput>,
     /// The measured validation of the projection, if any (`validation.rs`). Schema-1 files
     /// hold a list here: an empty one reads as `None`, a non-empty one is refused.
@@ -520,8 +529,10 @@ impl Results {
             }
         };
         positive("unit_ns", self.unit_ns)?;
-        non_negative("service.mean".into(), self.service.mean)?;
-        non_negative("service.variance".into(), self.service.variance)?;
+        if let Some(sv) = &self.service {
+            non_negative("service.mean".into(), sv.mean)?;
+            non_negative("service.variance".into(), sv.variance)?;
+        }
         if let Some(m) = &self.model {
             positive("model.mean", m.mean)?;
             non_negative("model.variance".into(), m.variance)?;
@@ -588,8 +599,10 @@ impl Results {
             s.plain_average *= f;
             s.normative_per_call *= f;
         }
-        self.service.mean *= f;
-        self.service.variance *= f2;
+        if let Some(sv) = &mut self.service {
+            sv.mean *= f;
+            sv.variance *= f2;
+        }
         if let Some(v) = &mut self.validation {
             v.scale_times(f);
         }
@@ -600,15 +613,9 @@ impl Results {
         }
         self.unit = "ticks".into();
         self.unit_ns = 1000.0 / cpu_mhz;
-        if let Some(m) = &self.model {
+        if let (Some(m), Some(sv)) = (&self.model, &self.service) {
             let rhos: Vec<f64> = m.points.iter().map(|p| p.rho).collect();
-            self.model = crate::queueing::project(
-                self.service.mean,
-                self.service.variance,
-                self.unit_ns,
-                &rhos,
-            )
-            .ok();
+            self.model = crate::queueing::project(sv.mean, sv.variance, self.unit_ns, &rhos).ok();
         }
         Ok(())
     }

@@ -345,10 +345,14 @@ impl PointsFile {
                 scale_sojourns(s, f);
             }
         }
-        let probes = (results.service.mean > 0.0).then_some(ServiceTime {
-            mean: results.service.mean,
-            variance: results.service.variance,
-        });
+        let probes = results
+            .service
+            .as_ref()
+            .filter(|s| s.mean > 0.0)
+            .map(|s| ServiceTime {
+                mean: s.mean,
+                variance: s.variance,
+            });
         let opts = ValidationOptions {
             rate_tolerance: self.rate_tolerance.unwrap_or(DEFAULT_RATE_TOLERANCE),
         };
