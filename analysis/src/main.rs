@@ -535,12 +535,13 @@ fn refuse_stats_mode(trace: &Path, meta: &kpath_trace::Metadata, what: &'static 
 /// Says on standard error what a trace is missing: events the kernel lost while recording,
 /// and a cut-short last record. Every command that reads a trace or its results calls it.
 /// What a command read that the user must know of, whatever it prints: lost events, a cut
-/// tail, records out of time order (sorted, or still out of order).
+/// tail, records out of time order (sorted, or still out of order), records that did not
+/// nest.
 struct ReadWarnings {
     lost_events: u64,
     cut_tail: Option<kpath_trace::CutTail>,
     reordered: Option<kpath_analysis::results::Reordered>,
-    out_of_order: u64,
+    anomalies: kpath_analysis::calltree::TreeAnomalies,
 }
 
 fn warn_incomplete(trace: &str, w: ReadWarnings) {
@@ -557,11 +558,24 @@ fn warn_incomplete(trace: &str, w: ReadWarnings) {
     if let Some(r) = w.reordered {
         eprintln!("kpath: warning: {trace}: {r}");
     }
-    if w.out_of_order > 0 {
+    let a = &w.anomalies;
+    if a.out_of_order > 0 {
         eprintln!(
             "kpath: warning: {trace}: {} records are out of time order within their call \
              stacks even after sorting; their trees are counted as anomalies",
-            w.out_of_order
+            a.out_of_order
+        );
+    }
+    let unnested = a.unmatched_exits + a.unwound_calls + a.depth_gaps + a.depth_overflows;
+    if unnested > 0 {
+        eprintln!(
+            "kpath: warning: {trace}: {unnested} records did not nest ({} unmatched exits, {} \
+             unwound calls, {} depth gaps, {} depth overflows); {} invocations are broken",
+            a.unmatched_exits,
+            a.unwound_calls,
+            a.depth_gaps,
+            a.depth_overflows,
+            a.broken_invocations
         );
     }
 }
@@ -573,9 +587,13 @@ fn warn_results(r: &Results) {
             lost_events: r.trace.lost_events,
             cut_tail: r.trace.cut_tail,
             reordered: r.trace.reordered,
-            out_of_order: r.anomalies.out_of_order,
+            anomalies: r.anomalies,
         },
     );
+    // A stats-mode trace has no stages: its lack of a service time is no news.
+    if let (None, Some(why), false) = (&r.service, &r.service_unknown, r.is_stats_mode()) {
+        eprintln!("kpath: warning: {}: {why}", terminal_safe(&r.trace.path));
+    }
 }
 
 fn warn_visit(trace: &Path, visit: &analyze::Visit) {
@@ -585,7 +603,7 @@ fn warn_visit(trace: &Path, visit: &analyze::Visit) {
             lost_events: visit.metadata.lost_events(),
             cut_tail: visit.cut_tail,
             reordered: visit.reordered,
-            out_of_order: visit.anomalies.out_of_order,
+            anomalies: visit.anomalies,
         },
     );
 }

@@ -106,3 +106,32 @@ fn fold_of_a_per_cpu_trace_sorts_and_warns() {
         "{err}"
     );
 }
+
+/// Every command that reads records says when some did not nest, not only `report`.
+#[test]
+fn every_command_warns_of_records_that_do_not_nest() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut b = TraceBuilder::new(&NAMES);
+    let task = Ctx::Proc(0, 7);
+    b.enter(task, "tp:sys_sendto", 0, 100);
+    b.exit(task, "tp:sys_sendto", 0, 200, 100, 0);
+    // An exit whose entry was lost.
+    b.exit(task, "udp_sendmsg", 1, 300, 50, 0);
+    let path = b.write(&dir.path().join("unnested.trace"));
+    let p = path.to_str().expect("utf8");
+    let out = dir.path().join("out.svg");
+    for args in [
+        vec!["report", p],
+        vec!["tree", p],
+        vec!["fold", p],
+        vec!["export", p, "--format", "csv"],
+        vec!["flame", p, "-o", out.to_str().expect("utf8")],
+    ] {
+        let (ok, _, err) = crate::cli::kpath(&args);
+        assert!(ok, "{args:?}: {err}");
+        assert!(
+            err.contains("did not nest") && err.contains("1 unmatched exits"),
+            "{args:?}: {err}"
+        );
+    }
+}
