@@ -10,6 +10,7 @@
 pub mod calibration;
 pub mod counters;
 pub mod event;
+pub mod mode;
 pub mod ring;
 pub mod stage;
 pub mod stats;

@@ -196,7 +196,7 @@ fn stack_of(key: u64) -> Option<&'static mut CallStack> {
 
 #[inline(always)]
 fn trace_mode() -> bool {
-    settings::MODE.load() == settings::MODE_TRACE
+    settings::MODE.load() == probe_common::mode::TRACE
 }
 
 /// Copies a finished record (an exit, or an entry that could not be tracked) into the ring.
@@ -246,7 +246,7 @@ fn aggregate(e: &Event) {
 /// the record in its ring slot); the timestamp is taken last and then only stored.
 #[inline(always)]
 pub fn enter<C: EbpfContext>(_ctx: &C, func_id: u32) {
-    if settings::MODE.load() == settings::MODE_COUNT {
+    if settings::MODE.load() == probe_common::mode::COUNT {
         count_call(func_id);
         return;
     }
@@ -345,7 +345,7 @@ pub fn now() -> u64 {
 /// its very first step (before finding the function id); the bookkeeping comes after it.
 #[inline(always)]
 pub fn exit<C: EbpfContext>(_ctx: &C, ts_ns: u64, func_id: u32) {
-    if settings::MODE.load() == settings::MODE_COUNT {
+    if settings::MODE.load() == probe_common::mode::COUNT {
         return;
     }
     let Some((here, irq_state)) = here() else {
@@ -432,7 +432,7 @@ pub fn exit<C: EbpfContext>(_ctx: &C, ts_ns: u64, func_id: u32) {
         e.switches = irq_state.switches.wrapping_sub(f.switches);
         e.irq_ns = (irq_state.hardirq_ns + irq_state.softirq_ns).saturating_sub(f.irq_ns);
     }
-    if settings::MODE.load() == settings::MODE_STATS {
+    if settings::MODE.load() == probe_common::mode::STATS {
         aggregate(&e);
     }
     emit(e);

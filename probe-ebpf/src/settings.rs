@@ -2,15 +2,9 @@
 
 use aya_ebpf::Global;
 
-/// `MODE_*`: what the entry/exit programs do.
+/// What the entry/exit programs do: one of `probe_common::mode`.
 #[unsafe(no_mangle)]
-pub static MODE: Global<u32> = Global::new(MODE_TRACE);
-/// Every enter/exit becomes a record in `EVENTS`.
-pub const MODE_TRACE: u32 = 0;
-/// Only `CALL_COUNTS` is updated (discovery): cheapest.
-pub const MODE_COUNT: u32 = 1;
-/// Calls are timed as in trace mode but aggregated in `FUNC_STATS`; no records.
-pub const MODE_STATS: u32 = 2;
+pub static MODE: Global<u32> = Global::new(probe_common::mode::TRACE);
 
 /// Only process-context calls of this thread group are recorded (0: any).
 #[unsafe(no_mangle)]

@@ -129,9 +129,9 @@ impl From<&Settings> for Globals {
         }
         Self {
             mode: match s.mode {
-                Mode::Trace => 0,
-                Mode::Count => 1,
-                Mode::Stats => 2,
+                Mode::Trace => probe_common::mode::TRACE,
+                Mode::Count => probe_common::mode::COUNT,
+                Mode::Stats => probe_common::mode::STATS,
             },
             log_level: s.kernel_log.map(|l| l as u8).unwrap_or(0),
             wakeup_fill: s.wakeup_fill_bytes(),
