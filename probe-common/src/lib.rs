@@ -11,6 +11,7 @@ pub mod calibration;
 pub mod counters;
 pub mod event;
 pub mod mode;
+pub mod program;
 pub mod ring;
 pub mod stage;
 pub mod stats;

@@ -58,6 +58,7 @@ pub fn build_ebpf() -> Result<PathBuf> {
     let object = ebpf_object();
     check_no_subprograms(&object)?;
     check_read_only_helpers(&object)?;
+    check_program_names(&object)?;
     Ok(object)
 }
 
@@ -161,6 +162,44 @@ fn check_no_subprograms(object: &std::path::Path) -> Result<()> {
     Ok(())
 }
 
+/// Fails unless the object holds every program user space attaches by name
+/// (`probe_common::program`): a renamed program fails the build, not the first attach.
+fn check_program_names(object: &std::path::Path) -> Result<()> {
+    let symbols = crate::util::output(
+        Command::new("/usr/lib/llvm-22/bin/llvm-objdump")
+            .arg("-t")
+            .arg(object),
+    )
+    .context("failed to list the eBPF object's symbols")?;
+    let missing = missing_programs(&symbols);
+    if !missing.is_empty() {
+        anyhow::bail!(
+            "the eBPF object lacks programs that probe-common names: {}",
+            missing.join(", ")
+        );
+    }
+    Ok(())
+}
+
+/// The names of `probe_common::program` that no function symbol of `llvm-objdump -t` has.
+fn missing_programs(symbols: &str) -> Vec<&'static str> {
+    use probe_common::program;
+    let have: std::collections::BTreeSet<&str> = symbols
+        .lines()
+        .filter(|l| l.contains(" F "))
+        .filter_map(|l| l.split_whitespace().last())
+        .collect();
+    let stages = probe_common::stage::TpStage::ALL.into_iter().flat_map(|s| {
+        let (enter, exit) = program::stage_programs(s);
+        [enter, exit]
+    });
+    program::ALL
+        .into_iter()
+        .chain(stages)
+        .filter(|name| !have.contains(name))
+        .collect()
+}
+
 /// Clippy on the eBPF crate, with warnings as errors.
 pub fn clippy_ebpf() -> Result<()> {
     run(ebpf_cargo("clippy").args(["--", "-D", "warnings"]))
@@ -179,7 +218,30 @@ pub fn build() -> Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use super::helpers_outside_the_list;
+    use super::{helpers_outside_the_list, missing_programs};
+
+    /// A listing that lacks one program is caught, and one with all of them passes.
+    #[test]
+    fn renamed_programs_are_caught() {
+        let line =
+            |name: &str| format!("0000000000000000 g     F kprobe\t0000000000000010 {name}\n");
+        let stages = probe_common::stage::TpStage::ALL.into_iter().flat_map(|s| {
+            let (a, b) = probe_common::program::stage_programs(s);
+            [a, b]
+        });
+        let all: Vec<&str> = probe_common::program::ALL
+            .into_iter()
+            .chain(stages)
+            .collect();
+        let full: String = all.iter().map(|n| line(n)).collect();
+        assert!(missing_programs(&full).is_empty());
+        let without: String = all
+            .iter()
+            .filter(|n| **n != probe_common::program::FEXIT)
+            .map(|n| line(n))
+            .collect();
+        assert_eq!(missing_programs(&without), [probe_common::program::FEXIT]);
+    }
 
     #[test]
     fn write_helpers_are_refused() {

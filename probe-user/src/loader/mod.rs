@@ -25,39 +25,8 @@ mod tracepoint;
 
 use crate::{kernel, object::ebpf_object, ProbeError};
 
-/// Program names in `probe-ebpf`.
-pub mod program {
-    /// kprobe at function entry.
-    pub const KPROBE: &str = "kpath_kprobe_entry";
-    /// kretprobe at function return.
-    pub const KRETPROBE: &str = "kpath_kprobe_exit";
-    /// fentry at function entry.
-    pub const FENTRY: &str = "kpath_fentry_entry";
-    /// fexit at function return.
-    pub const FEXIT: &str = "kpath_fexit_exit";
-    /// `irq:softirq_entry` (counts softirqs, opens the NET_RX stage).
-    pub const SOFTIRQ_ENTRY: &str = "kpath_irq_softirq_entry";
-    /// `irq:softirq_exit`.
-    pub const SOFTIRQ_EXIT: &str = "kpath_irq_softirq_exit";
-    /// Hard interrupt entries (`irq:irq_handler_entry`, `irq_vectors:*_entry`).
-    pub const HARDIRQ_ENTRY: &str = "kpath_irq_hardirq_entry";
-    /// Hard interrupt exits.
-    pub const HARDIRQ_EXIT: &str = "kpath_irq_hardirq_exit";
-    /// `sched:sched_switch`.
-    pub const SCHED_SWITCH: &str = "kpath_sched_switch";
-    /// The bare timing pair (calibration): kprobe entry.
-    pub const BARE_KPROBE: &str = "kpath_bare_kprobe";
-    /// The bare timing pair: kretprobe.
-    pub const BARE_KRETPROBE: &str = "kpath_bare_kretprobe";
-    /// The bare timing pair: fentry.
-    pub const BARE_FENTRY: &str = "kpath_bare_fentry";
-    /// The bare timing pair: fexit.
-    pub const BARE_FEXIT: &str = "kpath_bare_fexit";
-    /// The bare timing pair: entry tracepoint.
-    pub const BARE_TP_ENTER: &str = "kpath_bare_tp_enter";
-    /// The bare timing pair: exit tracepoint.
-    pub const BARE_TP_EXIT: &str = "kpath_bare_tp_exit";
-}
+/// Program names in `probe-ebpf`, shared with the build's check of the object.
+pub use probe_common::program;
 
 /// What the programs should record.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]

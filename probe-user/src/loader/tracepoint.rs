@@ -69,29 +69,9 @@ impl Probes {
             // The softirq programs are the interrupt-accounting ones; attached there.
             return Ok(());
         }
-        let (penter, pexit) = stage_programs(stage);
+        let (penter, pexit) = program::stage_programs(stage);
         // Exit first, as for kprobes.
         self.attach_tracepoint(pexit, category, exit)?;
         self.attach_tracepoint(penter, category, enter)
-    }
-}
-
-fn stage_programs(stage: TpStage) -> (&'static str, &'static str) {
-    match stage {
-        TpStage::NetifReceiveSkb => (
-            "kpath_tp_netif_receive_skb_entry",
-            "kpath_tp_netif_receive_skb_exit",
-        ),
-        TpStage::NetifRx => ("kpath_tp_netif_rx_entry", "kpath_tp_netif_rx_exit"),
-        TpStage::NapiGroReceive => (
-            "kpath_tp_napi_gro_receive_entry",
-            "kpath_tp_napi_gro_receive_exit",
-        ),
-        TpStage::NetRxSoftirq => (program::SOFTIRQ_ENTRY, program::SOFTIRQ_EXIT),
-        TpStage::SysSendto => ("kpath_tp_sys_sendto_entry", "kpath_tp_sys_sendto_exit"),
-        TpStage::SysSendmsg => ("kpath_tp_sys_sendmsg_entry", "kpath_tp_sys_sendmsg_exit"),
-        TpStage::DevXmit => ("kpath_tp_net_dev_xmit_entry", "kpath_tp_net_dev_xmit_exit"),
-        TpStage::SysRecvfrom => ("kpath_tp_sys_recvfrom_entry", "kpath_tp_sys_recvfrom_exit"),
-        TpStage::SysRecvmsg => ("kpath_tp_sys_recvmsg_entry", "kpath_tp_sys_recvmsg_exit"),
     }
 }
