@@ -1,4 +1,7 @@
 //! `kpath`: offline analysis of kpath traces. CLI and glue only; the work is in the library.
+//!
+//! The file is long because it declares every subcommand's flags (clap); each command body
+//! is a few calls into the library.
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

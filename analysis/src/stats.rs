@@ -21,6 +21,9 @@
 //! * **Confidence interval** of the mean at 95 %: `mean ± t(0.975, n−1)·s/√n` (Student's t).
 //! * **Sample size** (methodology step 8): to estimate the mean within `±ε` at 95 %, `n ≥
 //!   (t·σ/ε)²`; reports use `ε = 1 %` of the mean.
+//!
+//! The file is long because a quarter of it is tests of the exact moments and of the
+//! histogram layout against the hdrhistogram crate.
 
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};

@@ -4,6 +4,9 @@
 //! (the kernel spreads clients over workers by a hash of the 4-tuple, so one client always
 //! meets the same worker), or, with `shared_socket`, all workers block on one socket.
 //! Sockets have a 50 ms receive timeout so workers notice a stop request promptly.
+//!
+//! The file is long because the worker loop, its socket setup and its statistics share one
+//! configuration and are read together; splitting them would scatter one protocol.
 
 use std::{
     collections::VecDeque,

@@ -1,4 +1,6 @@
 //! Streaming, validating reader. Memory use is one buffer, whatever the trace's length.
+//!
+//! The file is long because a quarter of it is tests of every refusal and of salvage.
 
 use std::fs::File;
 use std::io::{ErrorKind, Read};

@@ -5,6 +5,9 @@
 //! the proxy side during a ping-pong session, `kpath analyze`, the validation of the queueing
 //! projection with open-loop Poisson load at several ρ for two choices of service time, and
 //! `kpath html`. Everything lands in one directory; the stand is torn down on every exit path.
+//!
+//! The file is long because it is one script, step by step (stand, recording, analysis,
+//! validation, report), and reads best top to bottom.
 
 use std::fs;
 use std::path::{Path, PathBuf};

@@ -1,6 +1,9 @@
 //! The VM harness: a stock Debian kernel under QEMU (software emulation), an initramfs with
 //! busybox, our binaries and the modules a scenario needs, and a scenario script whose result
 //! is read off the console (`init: success` / `init: failure`), the way aya tests itself.
+//!
+//! The file is long because the kernel download, the initramfs and the boot are one
+//! pipeline; the guest scripts are in `xtask/scenarios/`, a third of the file is tests.
 
 use std::fs;
 use std::io::{BufRead, BufReader};

@@ -10,6 +10,9 @@
 //! and 6.12-rt, adds `kpath-probe check` (kprobe, kretprobe, fentry, fexit, tracepoint on
 //! `udp_sendmsg`) and a direct fentry attempt on the driver's transmit function, and runs
 //! `check` on the host's own kernel too.
+//!
+//! The file is long because the emulated-NIC stand and the kernel matrix share the boot
+//! and the checks; the guest script is `xtask/scenarios/stand.sh`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;

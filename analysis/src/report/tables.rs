@@ -2,6 +2,9 @@
 //! table's columns, and the renderers draw them (`report/text.rs` for the terminal,
 //! `report/markdown.rs`, `html.rs`). Column 0 and the identifier columns (`code_cols`) are
 //! text, the others numbers (right-aligned in the terminal).
+//!
+//! The file is long by design: it is the one place that decides every table's columns, one
+//! builder per table.
 
 use std::collections::BTreeMap;
 

@@ -3,6 +3,10 @@
 //!
 //! Times are in [`Results::unit`] (`"ns"` unless converted with [`Results::convert_to_ticks`]),
 //! variances in that unit squared.
+//!
+//! The file is long because it holds the whole results document (hyperfine's one
+//! serialisable type per document), with its schema checks; the validation table is in
+//! `validation_table.rs`.
 
 use std::path::Path;
 

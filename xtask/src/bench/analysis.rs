@@ -28,6 +28,9 @@
 //!
 //! Each round runs every command once, in turn (report, tree, report on the quarter trace,
 //! report on the awk trace, awk), so that drift touches all of them alike.
+//!
+//! The file is long because the workload, the awk peer, the measurement (`wait4`, VmHWM) and
+//! the table of one section go together.
 
 use std::collections::BTreeMap;
 use std::ffi::CString;

@@ -15,6 +15,9 @@
 //!
 //! The calibration (`kpath-probe calibrate`) goes with them: kpath's pair against the bare
 //! pair on the same tracepoints.
+//!
+//! The file is long because sections (a)–(d) share one stand, one set of conditions and
+//! one alternation of rounds.
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
