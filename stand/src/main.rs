@@ -68,11 +68,25 @@ enum Side {
 #[derive(Subcommand)]
 enum NetnsAction {
     /// Create the namespaces, veth pair and addresses (idempotent).
-    Up,
+    Up(NetnsUpArgs),
     /// Remove everything `up` made.
     Down,
     /// Show what exists.
     Status,
+}
+
+#[derive(Args)]
+struct NetnsUpArgs {
+    /// Give each side CPUs of its own (RPS on each veth end): the generator CPU 0, the proxy
+    /// the last CPU. Pin the programs too: `echo --pin-cpu`, and `taskset` for `gen`.
+    #[arg(long, conflicts_with_all = ["gen_cpus", "proxy_cpus"])]
+    isolate: bool,
+    /// The generator's CPUs, e.g. 0 or 0,1 (with --proxy-cpus).
+    #[arg(long, requires = "proxy_cpus")]
+    gen_cpus: Option<String>,
+    /// The proxy's CPUs, e.g. 1 (with --gen-cpus).
+    #[arg(long, requires = "gen_cpus")]
+    proxy_cpus: Option<String>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -410,7 +424,20 @@ fn run_gen(a: GenArgs) -> Result<()> {
 fn run_netns(action: NetnsAction) -> Result<()> {
     let stand = netns::Stand::default();
     match action {
-        NetnsAction::Up => {
+        NetnsAction::Up(a) => {
+            let split = match (&a.gen_cpus, &a.proxy_cpus, a.isolate) {
+                (Some(g), Some(p), _) => Some(netns::CpuSplit {
+                    gen: parse_list("--gen-cpus", g)?,
+                    proxy: parse_list("--proxy-cpus", p)?,
+                }),
+                (_, _, true) => {
+                    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+                    Some(netns::CpuSplit::auto(cpus).with_context(|| {
+                        format!("--isolate needs at least 2 CPUs; this machine has {cpus}")
+                    })?)
+                }
+                _ => None,
+            };
             stand
                 .up()
                 .context("failed to bring the namespace stand up")?;
@@ -418,6 +445,16 @@ fn run_netns(action: NetnsAction) -> Result<()> {
                 "up: {} ({}) <-> {} ({})",
                 stand.gen_ns, stand.gen_addr, stand.proxy_ns, stand.proxy_addr
             );
+            if let Some(split) = split {
+                stand
+                    .isolate(&split)
+                    .context("failed to give each side its own CPUs")?;
+                println!(
+                    "isolated: {} receives on CPUs {:?}, {} on CPUs {:?} (RPS); pin the \
+                     programs there too",
+                    stand.gen_ns, split.gen, stand.proxy_ns, split.proxy
+                );
+            }
         }
         NetnsAction::Down => {
             stand
