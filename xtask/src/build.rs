@@ -133,6 +133,16 @@ fn helpers_outside_the_list(listing: &str) -> Result<Vec<String>> {
     Ok(refused.into_iter().collect())
 }
 
+/// The symbol table of the eBPF object, as `llvm-objdump -t` prints it.
+fn object_symbols(object: &std::path::Path) -> Result<String> {
+    crate::util::output(
+        Command::new("/usr/lib/llvm-22/bin/llvm-objdump")
+            .arg("-t")
+            .arg(object),
+    )
+    .context("failed to list the eBPF object's symbols")
+}
+
 /// Functions bpf-linker exports whether or not anything calls them.
 const MEMORY_BUILTINS: [&str; 5] = ["memcpy", "memmove", "memset", "memcmp", "bcmp"];
 
@@ -141,12 +151,7 @@ const MEMORY_BUILTINS: [&str; 5] = ["memcpy", "memmove", "memset", "memcmp", "bc
 /// subprograms with pointer arguments (see `probe-ebpf/src/main.rs`). Checked here, on every
 /// build, rather than only in the 6.1 VM of the kernel matrix.
 fn check_no_subprograms(object: &std::path::Path) -> Result<()> {
-    let symbols = crate::util::output(
-        Command::new("/usr/lib/llvm-22/bin/llvm-objdump")
-            .arg("-t")
-            .arg(object),
-    )
-    .context("failed to list the eBPF object's symbols")?;
+    let symbols = object_symbols(object)?;
     let subprograms: Vec<&str> = symbols
         .lines()
         .filter(|l| l.contains(" F .text"))
@@ -165,12 +170,7 @@ fn check_no_subprograms(object: &std::path::Path) -> Result<()> {
 /// Fails unless the object holds every program user space attaches by name
 /// (`probe_common::program`): a renamed program fails the build, not the first attach.
 fn check_program_names(object: &std::path::Path) -> Result<()> {
-    let symbols = crate::util::output(
-        Command::new("/usr/lib/llvm-22/bin/llvm-objdump")
-            .arg("-t")
-            .arg(object),
-    )
-    .context("failed to list the eBPF object's symbols")?;
+    let symbols = object_symbols(object)?;
     let missing = missing_programs(&symbols);
     if !missing.is_empty() {
         anyhow::bail!(
