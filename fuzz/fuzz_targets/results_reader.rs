@@ -20,12 +20,9 @@ fuzz_target!(|data: &[u8]| {
     let _ = Text.write(&r, &mut io::sink());
     let _ = Csv.write(&r, &mut io::sink());
     let _ = markdown::summary(&r, 10, &[]);
-    let _ = queueing::project(
-        r.service.mean,
-        r.service.variance,
-        r.unit_ns,
-        &queueing::default_rhos(),
-    );
+    if let Some(s) = &r.service {
+        let _ = queueing::project(s.mean, s.variance, r.unit_ns, &queueing::default_rhos());
+    }
     if r.convert_to_ticks(2400.0).is_ok() {
         let _ = Text.write(&r, &mut io::sink());
     }
