@@ -94,11 +94,6 @@ impl KernelMomentsExt for KernelMoments {
     }
 }
 
-/// Whether a trace's metadata carries kernel aggregates (a stats-mode trace).
-pub fn is_stats_mode(meta: &Metadata) -> bool {
-    meta.is_stats_mode()
-}
-
 /// Why a variance is or is not available.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -520,7 +520,7 @@ fn run(cli: Cli) -> Result<()> {
 
 /// Fails on a stats-mode trace with no records: commands that walk calls have nothing to do.
 fn refuse_stats_mode(trace: &Path, meta: &kpath_trace::Metadata, what: &'static str) -> Result<()> {
-    if kpath_analysis::kernel_stats::is_stats_mode(meta) {
+    if meta.is_stats_mode() {
         let empty = kpath_trace::TraceReader::open(trace)
             .map(|mut r| matches!(r.next_event(), Ok(None)))
             .unwrap_or(false);

@@ -73,15 +73,22 @@ impl WholeSums {
         }
         let n = u128::from(self.n);
         let (q, r) = (self.sum / n, self.sum % n);
+        let mean = whole_mean(self.n, self.sum);
         let t = self
             .sum_sq
             .wrapping_sub((2 * q).wrapping_mul(self.sum))
             .wrapping_add(n.wrapping_mul(q).wrapping_mul(q));
         let (nf, rf) = (self.n as f64, r as f64);
-        let mean = q as f64 + rf / nf;
         let m2 = (t as f64 - rf * (rf / nf)).max(0.0);
         (self.n, mean, m2)
     }
+}
+
+/// `Σx / n` of `n > 0` whole numbers summing to `sum`, as `q + r/n` (`q = ⌊sum/n⌋`): exact
+/// until the final rounding, whatever the size of the sum.
+fn whole_mean(n: u64, sum: u128) -> f64 {
+    let n128 = u128::from(n);
+    (sum / n128) as f64 + (sum % n128) as f64 / n as f64
 }
 
 /// Welford's running mean and variance of the samples that are not whole nanoseconds below
@@ -269,13 +276,11 @@ impl RunningMean {
 
     /// Arithmetic mean (0 when empty).
     pub fn mean(&self) -> f64 {
-        let whole = WholeSums {
-            n: self.whole_n,
-            sum: self.whole_sum,
-            sum_sq: 0,
-        }
-        .moments();
-        combine((whole.0, whole.1, 0.0), self.float.moments()).1
+        let whole = match self.whole_n {
+            0 => 0.0,
+            n => whole_mean(n, self.whole_sum),
+        };
+        combine((self.whole_n, whole, 0.0), self.float.moments()).1
     }
 }
 

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use kpath_analysis::kernel_stats::{self, approx_quantile, VarianceStatus, HIST_BUCKETS};
+use kpath_analysis::kernel_stats::{approx_quantile, VarianceStatus, HIST_BUCKETS};
 use kpath_analysis::{analyze_file, AnalysisOptions, Error, Results};
 use serde_json::{json, Value};
 
@@ -319,7 +319,7 @@ fn absent_field_changes_nothing() {
         .metadata()
         .clone();
     assert_eq!(meta.kernel_stats, None);
-    assert!(!kernel_stats::is_stats_mode(&meta));
+    assert!(!meta.is_stats_mode());
 }
 
 #[test]

@@ -236,6 +236,15 @@ impl MechanismCheck {
     pub fn pair(&self) -> String {
         format!("{}/{}", self.entry, self.exit)
     }
+
+    /// The row's status as `check` prints it: works, counts differ, or why unavailable.
+    pub fn status(&self) -> String {
+        match (&self.error, self.works) {
+            (None, true) => "works".to_owned(),
+            (None, false) => "attached, but counts differ".to_owned(),
+            (Some(e), _) => format!("unavailable: {e}"),
+        }
+    }
 }
 
 impl CheckReport {

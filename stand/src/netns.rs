@@ -33,6 +33,11 @@ impl CpuSplit {
     }
 }
 
+/// The RPS CPU mask of the first receive queue of `dev`, as its namespace's sysfs shows it.
+fn rps_path(dev: &str) -> String {
+    format!("/sys/class/net/{dev}/queues/rx-0/rps_cpus")
+}
+
 /// The sysfs cpumask of `cpus`: hexadecimal, in comma-separated groups of 32 CPUs, highest
 /// first (`0,00000001` is CPU 32). CPUs from 4096 on are refused.
 pub fn cpu_mask(cpus: &[usize]) -> Result<String> {
@@ -218,38 +223,20 @@ impl Stand {
             (&self.gen_ns, &self.gen_if, &split.gen),
             (&self.proxy_ns, &self.proxy_if, &split.proxy),
         ] {
-            let path = format!("/sys/class/net/{dev}/queues/rx-0/rps_cpus");
+            let path = rps_path(dev);
             let mask = cpu_mask(cpus)?;
-            let command = format!("ip netns exec {ns} tee {path}");
-            let mut child = Command::new("ip")
-                .args(["netns", "exec", ns, "tee", &path])
-                .stdin(std::process::Stdio::piped())
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::piped())
-                .spawn()
-                .map_err(|e| Error::Command {
-                    command: command.clone(),
-                    detail: e.to_string(),
-                })?;
-            if let Some(mut stdin) = child.stdin.take() {
-                use std::io::Write as _;
-                stdin
-                    .write_all(mask.as_bytes())
-                    .map_err(|e| Error::Command {
-                        command: command.clone(),
-                        detail: e.to_string(),
-                    })?;
-            }
-            let out = child.wait_with_output().map_err(|e| Error::Command {
-                command: command.clone(),
-                detail: e.to_string(),
-            })?;
-            if !out.status.success() {
-                return Err(Error::Command {
-                    command,
-                    detail: String::from_utf8_lossy(&out.stderr).trim().to_string(),
-                });
-            }
+            // The mask and the path are arguments of the script, not part of its text.
+            ip(&[
+                "netns",
+                "exec",
+                ns,
+                "sh",
+                "-c",
+                "printf %s \"$1\" > \"$2\"",
+                "sh",
+                &mask,
+                &path,
+            ])?;
         }
         Ok(())
     }
@@ -257,15 +244,9 @@ impl Stand {
     /// The RPS masks of the generator's and the proxy's veth ends, as sysfs shows them.
     pub fn rps_masks(&self) -> Result<(String, String)> {
         let read = |ns: &str, dev: &str| -> Result<String> {
-            let path = format!("/sys/class/net/{dev}/queues/rx-0/rps_cpus");
-            let out = Command::new("ip")
-                .args(["netns", "exec", ns, "cat", &path])
-                .output()
-                .map_err(|e| Error::Command {
-                    command: format!("ip netns exec {ns} cat {path}"),
-                    detail: e.to_string(),
-                })?;
-            Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+            Ok(ip(&["netns", "exec", ns, "cat", &rps_path(dev)])?
+                .trim()
+                .to_string())
         };
         Ok((
             read(&self.gen_ns, &self.gen_if)?,

@@ -621,14 +621,7 @@ fn check_rows(path: &Path) -> BTreeMap<String, String> {
         Ok(r) => r
             .mechanisms
             .iter()
-            .map(|m| {
-                let status = match (&m.error, m.works) {
-                    (None, true) => "works".to_owned(),
-                    (None, false) => "attached, but counts differ".to_owned(),
-                    (Some(e), _) => format!("unavailable: {e}"),
-                };
-                (m.pair(), format!("{status} ({} entries)", m.entries))
-            })
+            .map(|m| (m.pair(), format!("{} ({} entries)", m.status(), m.entries)))
             .collect(),
         Err(e) => BTreeMap::from([(
             "check".to_owned(),

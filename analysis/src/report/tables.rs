@@ -280,13 +280,13 @@ pub fn metadata(r: &Results) -> Vec<Meta> {
 const NO_DATA: &str = "-";
 
 /// "yes" when the 1 % precision of the mean is reached, else the samples it needs (`n≥…`).
-fn precision_1pct(st: &crate::stats::Summary) -> String {
-    if st.precision_1pct_reached {
+fn precision_1pct(reached: bool, needed: Option<f64>) -> String {
+    if reached {
         "yes".into()
     } else {
-        st.samples_needed_1pct
+        needed
             .map(|n| format!("n≥{n:.0}"))
-            .unwrap_or_else(|| "-".into())
+            .unwrap_or_else(|| NO_DATA.into())
     }
 }
 
@@ -325,7 +325,10 @@ pub fn stages(r: &Results) -> Table {
             some(fmt_time(st.p50)),
             some(fmt_time(st.p99)),
             format!("{:.2}", s.calls_per_invocation),
-            some(precision_1pct(st)),
+            some(precision_1pct(
+                st.precision_1pct_reached,
+                st.samples_needed_1pct,
+            )),
         ]);
     }
     t
@@ -413,7 +416,7 @@ pub fn function_distribution(r: &Results) -> Table {
             i.softirq.to_string(),
             i.switch.to_string(),
             i.migration.to_string(),
-            precision_1pct(s),
+            precision_1pct(s.precision_1pct_reached, s.samples_needed_1pct),
         ]);
     }
     t
@@ -491,13 +494,7 @@ pub fn kernel_times(r: &Results, k: &KernelStatsResult) -> Table {
             var_cell(f.ci95, &fmt_time),
             var_cell(f.std_dev, &fmt_time),
             var_cell(f.cv2, &|c| format!("{c:.3}")),
-            if f.precision_1pct_reached {
-                "yes".into()
-            } else {
-                f.samples_needed_1pct
-                    .map(|n| format!("n≥{n:.0}"))
-                    .unwrap_or_else(|| "-".into())
-            },
+            precision_1pct(f.precision_1pct_reached, f.samples_needed_1pct),
         ]);
     }
     t

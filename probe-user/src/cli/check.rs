@@ -49,18 +49,14 @@ pub(crate) fn run_check(args: CheckArgs) -> Result<ExitCode> {
             "mechanism", "verifier", "entries", "timed exits", "lost"
         );
         for m in &report.mechanisms {
-            let status = match (&m.error, m.works) {
-                (None, true) => "works".to_owned(),
-                (None, false) => "attached, but counts differ".to_owned(),
-                (Some(e), _) => format!("unavailable: {e}"),
-            };
             println!(
-                "{:<18} {:<9} {:>9} {:>11} {:>6}  {status}",
+                "{:<18} {:<9} {:>9} {:>11} {:>6}  {}",
                 m.pair(),
                 if m.verified { "accepted" } else { "-" },
                 m.entries,
                 m.timed_exits,
-                m.lost
+                m.lost,
+                m.status()
             );
         }
     }
