@@ -88,7 +88,14 @@ fn main() {
     let t = Instant::now();
     let reader = TraceReader::new(src()).expect("reader");
     let mut count = Count(0);
-    visit_reader(reader, path, &StageClassifier::default(), &mut count).expect("tree");
+    visit_reader(
+        reader,
+        path,
+        &StageClassifier::default(),
+        kpath_analysis::results::Clock::OnCpu,
+        &mut count,
+    )
+    .expect("tree");
     let tree_s = t.elapsed().as_secs_f64();
     assert_eq!(count.0, records / 2);
 

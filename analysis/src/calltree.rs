@@ -16,6 +16,7 @@ use std::collections::HashMap;
 
 use kpath_trace::{flags, Event, EventKind};
 
+use crate::results::Clock;
 use crate::stage::{Stage, StageClassifier};
 
 /// One token of a shape: `func_id·2` for an enter, `func_id·2 + 1` for a return.
@@ -62,7 +63,8 @@ pub struct Call<'a> {
     pub depth: u16,
     /// Height counted from the leaves (no probed callees = 0).
     pub height: u16,
-    /// Duration exit − entry (ns), from the exit record.
+    /// Duration exit − entry (ns), from the exit record; on the on-CPU clock without the
+    /// time the task was switched out ([`TreeBuilder::with_clock`]).
     pub dur_ns: u64,
     /// Entry timestamp.
     pub entry_ts_ns: u64,
@@ -130,6 +132,9 @@ pub struct TreeBuilder {
     last: (u64, usize),
     anomalies: TreeAnomalies,
     max_shape_len: usize,
+    /// ANDed with each exit's `off_cpu_ns` before it is taken from the duration: all ones on
+    /// the on-CPU clock, 0 on the wall clock ([`TreeBuilder::with_clock`]).
+    off_cpu_mask: u32,
 }
 
 /// Longest shape kept for one invocation (tokens); longer invocations are marked broken.
@@ -146,7 +151,19 @@ impl TreeBuilder {
             last: (u64::MAX, 0),
             anomalies: TreeAnomalies::default(),
             max_shape_len: MAX_SHAPE_TOKENS,
+            off_cpu_mask: 0,
         }
+    }
+
+    /// Times calls on `clock`: on the on-CPU clock a call's duration leaves out the time its
+    /// task was switched out (`Event::off_cpu_ns`), and so does its parent's child time. The
+    /// wall clock (exit − entry) is the default.
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.off_cpu_mask = match clock {
+            Clock::OnCpu => u32::MAX,
+            Clock::Wall => 0,
+        };
+        self
     }
 
     /// Anomalies counted so far.
@@ -291,7 +308,8 @@ impl TreeBuilder {
             e.dur_ns
         } else {
             e.ts_ns.saturating_sub(f.entry_ts_ns)
-        };
+        }
+        .saturating_sub(u64::from(e.off_cpu_ns & self.off_cpu_mask));
         let height = f.child_height;
         if let Some(parent) = s.stack.last_mut() {
             parent.child_height = parent.child_height.max(height.saturating_add(1));

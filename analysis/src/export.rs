@@ -1,7 +1,9 @@
 //! One row per call (`kpath export --format csv|jsonl`), for pandas, DuckDB and friends.
 //!
 //! Columns: `entry_ts_ns, exit_ts_ns, stage, function, context, cpu, pid, tid, depth, height,
-//! dur_ns, self_ns, irq_ns, hardirqs, softirqs, switches, flags, interrupted`.
+//! dur_ns, self_ns, irq_ns, hardirqs, softirqs, switches, flags, interrupted, off_cpu_ns`.
+//! Times are wall-clock (exit − entry) as recorded; a call's on-CPU time is `dur_ns −
+//! off_cpu_ns` (0 in traces of format 1, which do not record it).
 
 use std::io::Write;
 
@@ -39,6 +41,7 @@ pub const COLUMNS: &[&str] = &[
     "switches",
     "flags",
     "interrupted",
+    "off_cpu_ns",
 ];
 
 #[derive(Serialize)]
@@ -61,6 +64,7 @@ struct Row<'a> {
     switches: u32,
     flags: u32,
     interrupted: bool,
+    off_cpu_ns: u32,
 }
 
 /// Writes one row per returned call; the first write error is kept and stops output.
@@ -127,6 +131,7 @@ impl<W: Write> CallVisitor for Exporter<W> {
             switches: e.switches,
             flags: e.flags,
             interrupted: e.interrupted(),
+            off_cpu_ns: e.off_cpu_ns,
         };
         let res = match self.format {
             ExportFormat::Jsonl => serde_json::to_writer(&mut self.out, &row)
@@ -134,7 +139,7 @@ impl<W: Write> CallVisitor for Exporter<W> {
                 .and_then(|()| writeln!(self.out)),
             ExportFormat::Csv => writeln!(
                 self.out,
-                "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+                "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
                 row.entry_ts_ns,
                 row.exit_ts_ns,
                 row.stage,
@@ -152,7 +157,8 @@ impl<W: Write> CallVisitor for Exporter<W> {
                 row.softirqs,
                 row.switches,
                 row.flags,
-                row.interrupted
+                row.interrupted,
+                row.off_cpu_ns
             ),
         };
         match res {

@@ -1,8 +1,10 @@
 //! Folded stacks (`kpath fold`) and flame graphs (`kpath flame`, with `inferno`).
 //!
 //! Each returned call adds its **self time** (its duration minus its direct probed callees'
-//! durations, ns, unfiltered) to the line `stage;root;…;function`. Memory grows with the
-//! number of distinct call paths, not with the number of records.
+//! durations, ns) to the line `stage;root;…;function`. Durations are on the clock the calls
+//! were built with (on-CPU by default: a sleeping `recvfrom` weighs what it ran, not what it
+//! waited); [`FoldSelection`] keeps one stage and drops interrupted calls. Memory grows with
+//! the number of distinct call paths, not with the number of records.
 
 use std::collections::HashMap;
 use std::io::{BufWriter, Write};
@@ -10,17 +12,54 @@ use std::path::Path;
 
 use crate::calltree::{Call, CallVisitor, Frame};
 use crate::error::{Error, Result};
+use crate::results::Clock;
 use crate::stage::Stage;
+
+/// Which calls a fold keeps.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FoldSelection {
+    /// Only calls of this stage (all stages when `None`).
+    pub stage: Option<Stage>,
+    /// Drop calls that an interrupt hit while they ran, or that migrated (`--filter
+    /// interrupted`); on the wall clock a context switch counts too.
+    pub drop_interrupted: bool,
+    /// The clock the calls are timed on (decides whether a switch interrupts).
+    pub clock: Clock,
+}
+
+impl FoldSelection {
+    #[inline]
+    fn keeps(&self, call: &Call<'_>) -> bool {
+        if self.stage.is_some_and(|s| s != call.stage) {
+            return false;
+        }
+        !(self.drop_interrupted && self.clock.interrupted(call.exit))
+    }
+}
 
 /// Accumulates self time per call path.
 #[derive(Debug, Default)]
 pub struct Folder {
     paths: HashMap<Vec<u32>, u64>,
     key: Vec<u32>,
+    selection: FoldSelection,
+}
+
+impl Folder {
+    /// A folder that keeps the calls `selection` keeps.
+    pub fn new(selection: FoldSelection) -> Self {
+        Self {
+            selection,
+            ..Self::default()
+        }
+    }
 }
 
 impl CallVisitor for Folder {
     fn call(&mut self, call: &Call<'_>, ancestors: &[Frame]) {
+        if !self.selection.keeps(call) {
+            return;
+        }
         self.key.clear();
         self.key.push(call.stage.index() as u32);
         self.key.extend(ancestors.iter().map(|f| f.func_id));

@@ -363,6 +363,12 @@ fn page(
     o.push_str("<section id=\"top-functions\">\n<h2>Top functions</h2>\n");
     render_table(&mut o, &tables::top_functions(r, top));
     o.push_str("</section>\n");
+    let waiting = tables::waiting(r);
+    if !waiting.rows.is_empty() {
+        o.push_str("<section id=\"waiting\">\n<h2>Waiting off the CPU</h2>\n");
+        render_table(&mut o, &waiting);
+        o.push_str("</section>\n");
+    }
 
     o.push_str("<section id=\"trees\">\n<h2>Call trees</h2>\n<pre>");
     o.push_str(&escape(&text::trees(r)));

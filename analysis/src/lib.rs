@@ -48,5 +48,5 @@ pub mod validation;
 pub use analyze::{analyze_file, analyze_reader, AnalysisOptions, Analyzer};
 pub use error::{Error, Result};
 pub use queueing::ModelOutput;
-pub use results::{Filter, Results};
+pub use results::{Clock, Filter, Results};
 pub use stage::{Stage, StageClassifier};

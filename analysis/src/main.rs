@@ -9,11 +9,12 @@ use std::process::ExitCode;
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use kpath_analysis::export::{ExportFormat, Exporter};
-use kpath_analysis::fold::Folder;
+use kpath_analysis::fold::{FoldSelection, Folder};
 use kpath_analysis::plot::{plot_results, ImageFormat};
 use kpath_analysis::report::{csv::Csv, json::Json, text, Report};
 use kpath_analysis::{
-    analyze, html, queueing, validation, AnalysisOptions, Filter, Results, Stage, StageClassifier,
+    analyze, html, queueing, validation, AnalysisOptions, Clock, Filter, Results, Stage,
+    StageClassifier,
 };
 
 /// Offline analysis of kpath traces: call trees, statistics, queueing model, plots.
@@ -52,12 +53,12 @@ enum Cmd {
         #[command(flatten)]
         opts: Opts,
     },
-    /// Folded stacks weighted by self time (ns).
+    /// Folded stacks weighted by self time (ns, on-CPU by default).
     Fold {
         /// Trace file.
         trace: PathBuf,
         #[command(flatten)]
-        roots: Roots,
+        opts: FoldOpts,
     },
     /// A flame graph (SVG) of the folded stacks.
     Flame {
@@ -67,7 +68,7 @@ enum Cmd {
         #[arg(short, long, default_value = "flame.svg")]
         output: PathBuf,
         #[command(flatten)]
-        roots: Roots,
+        opts: FoldOpts,
     },
     /// Everything as one JSON document (the input of `plot` and `model`).
     Analyze {
@@ -181,11 +182,56 @@ impl Roots {
     }
 }
 
+/// Which time a call's sample is.
+#[derive(Clone, Copy, ValueEnum)]
+enum ClockArg {
+    /// Its time on the CPU: the time its task was switched out (blocked, preempted) is left
+    /// out, and reported apart. Traces of format 1 do not record it: wall then.
+    OnCpu,
+    /// Exit − entry, sleeping included.
+    Wall,
+}
+
+impl ClockArg {
+    fn clock(self) -> Clock {
+        match self {
+            ClockArg::OnCpu => Clock::OnCpu,
+            ClockArg::Wall => Clock::Wall,
+        }
+    }
+}
+
+#[derive(Args)]
+struct FoldOpts {
+    /// Calls hit by interrupts: keep them (none) or leave them out (interrupted).
+    #[arg(long, value_enum, default_value = "none")]
+    filter: FoldFilterArg,
+    /// Only the calls of this stage.
+    #[arg(long, value_enum)]
+    stage: Option<StageArg>,
+    /// Which time a call weighs.
+    #[arg(long, value_enum, default_value = "on-cpu")]
+    clock: ClockArg,
+    #[command(flatten)]
+    roots: Roots,
+}
+
+/// `--filter net` is not offered to folds: a call's interrupt time cannot be split between
+/// its own self time and its callees'.
+#[derive(Clone, Copy, ValueEnum)]
+enum FoldFilterArg {
+    None,
+    Interrupted,
+}
+
 #[derive(Args)]
 struct Opts {
     /// Samples hit by interrupts: keep (none), drop (interrupted) or subtract their time (net).
     #[arg(long, value_enum, default_value = "interrupted")]
     filter: FilterArg,
+    /// Which time a sample is.
+    #[arg(long, value_enum, default_value = "on-cpu")]
+    clock: ClockArg,
     /// Subtract the calibrated probe cost from every sample.
     #[arg(long)]
     subtract_probe_cost: bool,
@@ -223,6 +269,15 @@ enum StageArg {
     Tx,
 }
 
+impl StageArg {
+    fn stage(self) -> Stage {
+        match self {
+            StageArg::Rx => Stage::Rx,
+            StageArg::Tx => Stage::Tx,
+        }
+    }
+}
+
 #[derive(Clone, Copy, ValueEnum)]
 enum FormatArg {
     Csv,
@@ -237,6 +292,7 @@ impl Opts {
                 FilterArg::Interrupted => Filter::Interrupted,
                 FilterArg::Net => Filter::Net,
             },
+            clock: self.clock.clock(),
             subtract_probe_cost: self.subtract_probe_cost,
             classifier: self.roots.classifier(),
             min_stage_samples: self.min_stage_samples,
@@ -326,23 +382,22 @@ fn run(cli: Cli) -> Result<()> {
                 .into());
             }
             let s = match stage {
-                Some(StageArg::Rx) => text::tree(&r, Stage::Rx),
-                Some(StageArg::Tx) => text::tree(&r, Stage::Tx),
+                Some(s) => text::tree(&r, s.stage()),
                 None => text::trees(&r),
             };
             print(&s)?;
         }
-        Cmd::Fold { trace, roots } => {
-            let lines = fold(&trace, &roots)?;
+        Cmd::Fold { trace, opts } => {
+            let lines = fold(&trace, &opts)?;
             print(&lines.iter().map(|l| format!("{l}\n")).collect::<String>())?;
         }
         Cmd::Flame {
             trace,
             output,
-            roots,
+            opts,
         } => {
             check(&output, &[&trace])?;
-            let lines = fold(&trace, &roots)?;
+            let lines = fold(&trace, &opts)?;
             if lines.is_empty() {
                 bail!(
                     "failed to draw a flame graph: {} has no completed calls",
@@ -506,7 +561,8 @@ fn run(cli: Cli) -> Result<()> {
                 None => Box::new(BufWriter::new(io::stdout().lock())),
             };
             let mut ex = Exporter::new(out, format, names);
-            let visit = analyze::visit_file(&trace, &roots.classifier(), &mut ex)?;
+            // Raw times: the rows carry `off_cpu_ns` to take the on-CPU time from.
+            let visit = analyze::visit_file(&trace, &roots.classifier(), Clock::Wall, &mut ex)?;
             warn_visit(&trace, &visit);
             let target = output
                 .as_ref()
@@ -593,9 +649,28 @@ fn warn_results(r: &Results) {
             anomalies: r.anomalies,
         },
     );
+    if r.settings.clock == Clock::Wall && !r.trace.off_cpu_recorded && !r.is_stats_mode() {
+        eprintln!(
+            "kpath: warning: {}: the trace (format 1) does not record off-CPU time: times are \
+             wall-clock, sleeping included",
+            terminal_safe(&r.trace.path)
+        );
+    }
     // A stats-mode trace has no stages: its lack of a service time is no news.
     if let (None, Some(why), false) = (&r.service, &r.service_unknown, r.is_stats_mode()) {
         eprintln!("kpath: warning: {}: {why}", terminal_safe(&r.trace.path));
+    }
+}
+
+/// Says so when the on-CPU clock was asked of a trace that does not record off-CPU time.
+fn warn_clock(trace: &Path, asked: Clock, used: Clock) {
+    if asked != used {
+        eprintln!(
+            "kpath: warning: {}: the trace (format 1) does not record off-CPU time: times are \
+             wall-clock, sleeping included; record it again with this kpath-probe for on-CPU \
+             times",
+            terminal_safe(&trace.display().to_string())
+        );
     }
 }
 
@@ -611,10 +686,19 @@ fn warn_visit(trace: &Path, visit: &analyze::Visit) {
     );
 }
 
-fn fold(trace: &Path, roots: &Roots) -> Result<Vec<String>> {
-    let mut folder = Folder::default();
-    let visit = analyze::visit_file(trace, &roots.classifier(), &mut folder)?;
+fn fold(trace: &Path, opts: &FoldOpts) -> Result<Vec<String>> {
+    let clock = opts.clock.clock();
+    let off_cpu_recorded = kpath_trace::TraceReader::open(trace)
+        .map(|r| r.has_off_cpu())
+        .unwrap_or(true);
+    let mut folder = Folder::new(FoldSelection {
+        stage: opts.stage.map(StageArg::stage),
+        drop_interrupted: matches!(opts.filter, FoldFilterArg::Interrupted),
+        clock: analyze::effective_clock(clock, off_cpu_recorded),
+    });
+    let visit = analyze::visit_file(trace, &opts.roots.classifier(), clock, &mut folder)?;
     warn_visit(trace, &visit);
+    warn_clock(trace, clock, visit.clock);
     let meta = visit.metadata;
     refuse_stats_mode(trace, &meta, "call stacks to fold")?;
     let names: Vec<String> = meta.functions.iter().map(|f| f.name.clone()).collect();

@@ -3,12 +3,13 @@
 use std::path::{Path, PathBuf};
 
 use kpath_analysis::results::{FunctionResult, LevelOrigin, Results};
-use kpath_analysis::{analyze_file, AnalysisOptions, Filter, Stage};
+use kpath_analysis::{analyze_file, AnalysisOptions, Clock, Filter, Stage};
 
 use crate::util::{Ctx, TraceBuilder};
 
 /// Three receive invocations (two shapes, one hit by an IRQ) and two send invocations (one
-/// hit by a context switch). Expected values are worked out in the comments of each test.
+/// hit by a context switch, its task switched out for 20 of its 50 ns). Expected values are
+/// worked out in the comments of each test, on the wall clock unless a test says otherwise.
 pub fn small_trace(dir: &Path) -> PathBuf {
     let mut b = TraceBuilder::new(&[
         "net_rx_action",
@@ -45,7 +46,7 @@ pub fn small_trace(dir: &Path) -> PathBuf {
     b.enter(p, "udp_sendmsg", 0, 4000)
         .enter(p, "kfree_skb", 1, 4010)
         .exit(p, "kfree_skb", 1, 4024, 14, 0)
-        .exit_switched(p, "udp_sendmsg", 0, 4050, 50);
+        .exit_switched(p, "udp_sendmsg", 0, 4050, 50, 20);
     let p = Ctx::Proc(3, 77);
     b.enter(p, "udp_sendmsg", 0, 5000)
         .enter(p, "kfree_skb", 1, 5010)
@@ -55,12 +56,17 @@ pub fn small_trace(dir: &Path) -> PathBuf {
 }
 
 fn analyze(filter: Filter) -> Results {
+    analyze_on(filter, Clock::Wall)
+}
+
+fn analyze_on(filter: Filter, clock: Clock) -> Results {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = small_trace(dir.path());
     analyze_file(
         &path,
         &AnalysisOptions {
             filter,
+            clock,
             // A hand-built trace of three invocations: its T is exact, however small.
             min_stage_samples: 1,
             ..AnalysisOptions::default()
@@ -133,6 +139,27 @@ fn filter_none_keeps_and_net_subtracts() {
     );
     // The switched sample is still dropped: its off-CPU time is not measured.
     assert_eq!(func(&r, Stage::Tx, "udp_sendmsg").stats.samples, 1);
+}
+
+#[test]
+fn on_cpu_clock_keeps_a_switched_call_without_its_time_away() {
+    let r = analyze_on(Filter::Interrupted, Clock::OnCpu);
+    assert_eq!(r.settings.clock, Clock::OnCpu);
+    assert!(r.trace.off_cpu_recorded);
+    // udp_sendmsg: 50 − 20 off the CPU = 30, and 70: both kept, a switch is no interruption.
+    let f = func(&r, Stage::Tx, "udp_sendmsg");
+    assert_eq!((f.stats.samples, f.dropped, f.interrupted.total), (2, 0, 0));
+    close!(50.0, f.stats.mean, 1e-12);
+    // One of its two calls blocked, 20 ns away: 10 ns per call.
+    assert_eq!(f.blocked, 1);
+    close!(10.0, f.off_cpu_mean, 1e-12);
+    // T = T_rx + T_tx = 95 + 50.
+    close!(145.0, r.service.as_ref().expect("service").mean, 1e-12);
+    // The wall clock drops the switched call instead, and keeps its waiting statistics.
+    let wall = analyze(Filter::Interrupted);
+    let f = func(&wall, Stage::Tx, "udp_sendmsg");
+    assert_eq!((f.stats.samples, f.dropped, f.blocked), (1, 1, 1));
+    close!(10.0, f.off_cpu_mean, 1e-12);
 }
 
 #[test]
@@ -341,6 +368,7 @@ fn subtracting_the_probe_cost_counts_clamped_samples() {
         &path,
         &AnalysisOptions {
             filter: Filter::None,
+            clock: Clock::Wall,
             subtract_probe_cost: true,
             ..AnalysisOptions::default()
         },

@@ -110,7 +110,8 @@ fn report_analyze_model_from_results() {
     assert!(ok);
     let v: serde_json::Value = serde_json::from_str(&out).expect("json");
     assert_eq!(v["unit"], "ticks");
-    assert_eq!(v["service"]["mean"], 330.0);
+    // T = 95 + 50 ns on the CPU (the send that blocked ran 30 of its 50 ns), 2 ticks per ns.
+    assert_eq!(v["service"]["mean"], 290.0);
     // Without enough samples the JSON has null and the reason, and `model` refuses it.
     let results = dir.path().join("results.json");
     let (ok, _, err) = kpath(&["analyze", t, "-o", results.to_str().expect("utf8")]);
@@ -139,7 +140,7 @@ fn report_analyze_model_from_results() {
     let (ok, out, _) = kpath(&["model", results.to_str().expect("utf8"), "--json"]);
     assert!(ok);
     let v: serde_json::Value = serde_json::from_str(&out).expect("json");
-    assert_eq!(v["mean"], 165.0);
+    assert_eq!(v["mean"], 145.0);
     let (ok, out, _) = kpath(&["model", results.to_str().expect("utf8")]);
     assert!(ok);
     assert!(out.contains("times the service time"), "{out}");
@@ -161,6 +162,23 @@ fn fold_flame_export() {
         out.lines().any(|l| l == "tx;udp_sendmsg;kfree_skb 30"),
         "{out}"
     );
+    // udp_sendmsg's self time on the CPU: (50 − 20 away − 14) + (70 − 16); on the wall clock
+    // its 20 ns away count too.
+    assert!(out.lines().any(|l| l == "tx;udp_sendmsg 70"), "{out}");
+    let (ok, out, _) = kpath(&["fold", t, "--clock", "wall"]);
+    assert!(ok);
+    assert!(out.lines().any(|l| l == "tx;udp_sendmsg 90"), "{out}");
+    // One stage; and without the calls an interrupt hit (the second invocation's udp_rcv,
+    // ip_rcv and net_rx_action): ip_rcv keeps (60−30) + (60−40).
+    let (ok, out, _) = kpath(&["fold", t, "--stage", "rx", "--filter", "interrupted"]);
+    assert!(ok);
+    assert!(out.lines().all(|l| l.starts_with("rx;")), "{out}");
+    assert!(
+        out.lines().any(|l| l == "rx;net_rx_action;ip_rcv 50"),
+        "{out}"
+    );
+    let (ok, _, err) = kpath(&["fold", t, "--filter", "net"]);
+    assert!(!ok && err.contains("net"), "{err}");
     let svg = dir.path().join("flame.svg");
     let (ok, _, err) = kpath(&["flame", t, "-o", svg.to_str().expect("utf8")]);
     assert!(ok, "{err}");
@@ -170,6 +188,12 @@ fn fold_flame_export() {
     assert!(ok);
     assert_eq!(out.lines().count(), 1 + 15);
     assert!(out.starts_with("entry_ts_ns,exit_ts_ns,stage,function"));
+    // The send that blocked: wall time as recorded, and its time away to take off.
+    assert!(
+        out.lines()
+            .any(|l| l.contains(",udp_sendmsg,") && l.ends_with(",50,36,0,0,0,1,0,true,20")),
+        "{out}"
+    );
     let (ok, out, _) = kpath(&["export", t, "--format", "jsonl"]);
     assert!(ok);
     let first: serde_json::Value =
@@ -463,10 +487,14 @@ fn renderers_draw_the_same_columns() {
         .expect("analyze");
     let text = text::render(&r);
     let md = markdown::summary(&r, 10, &[]);
+    let waiting = tables::waiting(&r);
+    // The small trace has a send that blocked: the waiting table has its row.
+    assert_eq!(waiting.rows.len(), 1, "{:?}", waiting.rows);
     for t in [
         tables::stages(&r),
         tables::chains(&r),
         tables::plain_vs_normative(&r),
+        waiting,
     ] {
         // The header's words, in order, make one line of the terminal table.
         let want: Vec<&str> = t.head.iter().flat_map(|h| h.split_whitespace()).collect();

@@ -90,7 +90,7 @@ impl TraceBuilder {
         self
     }
 
-    /// An exit flagged as hit by a context switch.
+    /// An exit of a call whose task was switched out once, for `off_cpu` ns, inside it.
     pub fn exit_switched(
         &mut self,
         ctx: Ctx,
@@ -98,10 +98,12 @@ impl TraceBuilder {
         depth: u16,
         ts: u64,
         dur: u64,
+        off_cpu: u32,
     ) -> &mut Self {
         self.exit(ctx, name, depth, ts, dur, 0);
         if let Some(e) = self.events.last_mut() {
             e.switches = 1;
+            e.off_cpu_ns = off_cpu;
         }
         self
     }

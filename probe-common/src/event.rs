@@ -19,8 +19,12 @@ pub mod flags {
     pub const DEPTH_OVERFLOW: u32 = 1 << 3;
     /// The same function is already on the stack below this call (recursion).
     pub const RECURSIVE: u32 = 1 << 4;
+    /// The task was off the CPU for longer than [`super::Event::off_cpu_ns`] can hold
+    /// (`u32::MAX` ns, 4.29 s): its on-CPU time is unknown. Trace format version 2.
+    pub const OFF_CPU_SATURATED: u32 = 1 << 5;
     /// All flag bits this version defines; readers reject records with other bits set.
-    pub const KNOWN: u32 = MIGRATED | UNMATCHED_EXIT | UNWOUND | DEPTH_OVERFLOW | RECURSIVE;
+    pub const KNOWN: u32 =
+        MIGRATED | UNMATCHED_EXIT | UNWOUND | DEPTH_OVERFLOW | RECURSIVE | OFF_CPU_SATURATED;
 }
 
 /// Whether a record marks a function's entry or its return.
@@ -91,7 +95,9 @@ pub struct Event {
     pub ts_ns: u64,
     /// Exit: exit time minus the matched entry time. 0 on entries and unmatched exits.
     pub dur_ns: u64,
-    /// Exit: time this CPU spent in hardirq and softirq handlers during the interval.
+    /// Exit: time this CPU spent in hardirq and softirq handlers during the interval, while
+    /// the call's task was on it (format version 2; version 1 also counted the time the task
+    /// was switched out).
     pub irq_ns: u64,
     /// Index into the trace's function table.
     pub func_id: u32,
@@ -101,11 +107,14 @@ pub struct Event {
     pub pid: u32,
     /// Thread id (kernel pid).
     pub tid: u32,
-    /// Exit: hard interrupts handled on this CPU during the interval.
+    /// Exit: hard interrupts handled on this CPU during the interval, while the call's task
+    /// was on it (see `irq_ns`).
     pub hardirqs: u32,
-    /// Exit: softirqs run on this CPU during the interval.
+    /// Exit: softirqs run on this CPU during the interval, while the call's task was on it.
     pub softirqs: u32,
-    /// Exit: context switches on this CPU during the interval.
+    /// Exit: in process context, the times the task was switched out during the interval
+    /// (format version 2; version 1 counted every context switch of the CPU); in softirq
+    /// and hardirq context, context switches of the CPU.
     pub switches: u32,
     /// Nesting depth of this call in its context's call stack; the outermost probed call is 0.
     pub depth: u16,
@@ -115,8 +124,10 @@ pub struct Event {
     pub context: u8,
     /// Bit set of [`flags`].
     pub flags: u32,
-    /// Zero in this version.
-    pub reserved: u32,
+    /// Exit: time the call's task spent switched out during the interval, in ns, saturated
+    /// at `u32::MAX` (then [`flags::OFF_CPU_SATURATED`] is set). Always 0 in softirq and
+    /// hardirq context, which do not sleep. Format version 2; version 1 wrote 0 here.
+    pub off_cpu_ns: u32,
 }
 
 const _: () = assert!(core::mem::size_of::<Event>() == EVENT_SIZE);
@@ -138,6 +149,16 @@ impl Event {
     #[inline(always)]
     pub const fn stack_key(&self) -> u64 {
         stack_key(self.context, self.cpu, self.tid)
+    }
+
+    /// The interval's time on the CPU: `dur_ns` minus the time the task was switched out,
+    /// or `None` when that time did not fit the record ([`flags::OFF_CPU_SATURATED`]).
+    pub const fn on_cpu_ns(&self) -> Option<u64> {
+        if self.flags & flags::OFF_CPU_SATURATED != 0 {
+            None
+        } else {
+            Some(self.dur_ns.saturating_sub(self.off_cpu_ns as u64))
+        }
     }
 
     /// Whether an interrupt, softirq, context switch or migration hit the interval.
@@ -165,7 +186,7 @@ impl Event {
         b[54] = self.kind;
         b[55] = self.context;
         b[56..60].copy_from_slice(&self.flags.to_le_bytes());
-        b[60..64].copy_from_slice(&self.reserved.to_le_bytes());
+        b[60..64].copy_from_slice(&self.off_cpu_ns.to_le_bytes());
         b
     }
 
@@ -200,7 +221,7 @@ impl Event {
             kind: b[54],
             context: b[55],
             flags: u32_at(56),
-            reserved: u32_at(60),
+            off_cpu_ns: u32_at(60),
         }
     }
 }
@@ -231,7 +252,7 @@ mod tests {
             kind: EventKind::Exit as u8,
             context: ExecContext::SoftIrq as u8,
             flags: flags::MIGRATED | flags::RECURSIVE,
-            reserved: 0,
+            off_cpu_ns: 21,
         };
         let b = e.to_le_bytes();
         assert_eq!(&b[0..8], &[8, 7, 6, 5, 4, 3, 2, 1]);
@@ -268,6 +289,23 @@ mod tests {
             e(ExecContext::SoftIrq, 1, 0).stack_key(),
             e(ExecContext::Process, 0, 1).stack_key()
         );
+    }
+
+    #[test]
+    fn on_cpu_time_takes_the_switched_out_time_off() {
+        let e = Event {
+            dur_ns: 102_000,
+            off_cpu_ns: 100_000,
+            ..Event::default()
+        };
+        assert_eq!(e.on_cpu_ns(), Some(2_000));
+        let saturated = Event {
+            flags: flags::OFF_CPU_SATURATED,
+            off_cpu_ns: u32::MAX,
+            dur_ns: 5_000_000_000,
+            ..e
+        };
+        assert_eq!(saturated.on_cpu_ns(), None);
     }
 
     #[test]

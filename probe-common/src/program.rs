@@ -75,3 +75,9 @@ pub const fn stage_programs(stage: TpStage) -> (&'static str, &'static str) {
         TpStage::SysRecvmsg => ("kpath_tp_sys_recvmsg_entry", "kpath_tp_sys_recvmsg_exit"),
     }
 }
+
+/// Offset of `prev_pid` in the `sched:sched_switch` record (after the 8-byte common header
+/// and `prev_comm[16]`), as `/sys/kernel/tracing/events/sched/sched_switch/format` gives it.
+pub const SCHED_SWITCH_PREV_PID_OFFSET: usize = 24;
+/// Offset of `next_pid` in the `sched:sched_switch` record.
+pub const SCHED_SWITCH_NEXT_PID_OFFSET: usize = 56;

@@ -232,11 +232,29 @@ pub fn kpath_irq_hardirq_exit(_ctx: TracePointContext) -> u32 {
     0
 }
 
-/// `sched:sched_switch`: counts context switches per CPU.
+/// Offsets of `prev_pid` and `next_pid` in the `sched:sched_switch` record, from
+/// `/sys/kernel/tracing/events/sched/sched_switch/format` (the same from 4.x to 6.18; the
+/// loader checks them against the running kernel's format before attaching).
+const SCHED_SWITCH_PREV_PID_OFFSET: usize = probe_common::program::SCHED_SWITCH_PREV_PID_OFFSET;
+const SCHED_SWITCH_NEXT_PID_OFFSET: usize = probe_common::program::SCHED_SWITCH_NEXT_PID_OFFSET;
+
+/// `sched:sched_switch`: counts context switches per CPU, and keeps the switched-out time of
+/// tasks with open calls (`record::switched`).
 #[tracepoint]
-pub fn kpath_sched_switch(_ctx: TracePointContext) -> u32 {
+pub fn kpath_sched_switch(ctx: TracePointContext) -> u32 {
+    let ts = record::now();
     hit(Hit::Irq);
     irq::context_switch();
+    if settings::MODE.load() == probe_common::mode::COUNT {
+        return 0;
+    }
+    // SAFETY: the offsets are inside the tracepoint's record.
+    let prev: u32 = unsafe { ctx.read_at(SCHED_SWITCH_PREV_PID_OFFSET) }.unwrap_or(0);
+    // SAFETY: as above.
+    let next: u32 = unsafe { ctx.read_at(SCHED_SWITCH_NEXT_PID_OFFSET) }.unwrap_or(0);
+    // SAFETY: helper without arguments.
+    let cpu = unsafe { aya_ebpf::helpers::generated::bpf_get_smp_processor_id() };
+    record::switched(ts, cpu, prev, next);
     0
 }
 

@@ -42,17 +42,55 @@ pub static CALL_COUNTS: PerCpuArray<u64> = PerCpuArray::with_max_entries(32768, 
 #[map]
 pub static FUNC_STATS: PerCpuArray<FuncStats> = PerCpuArray::with_max_entries(STATS_MAX_FUNCS, 0);
 
-/// One open call: what was true at its entry.
+/// One open call: what was true at its entry. The interrupt counters are the CPU's minus
+/// what the task's switched-out periods saw (`OffCpu`), so that an exit's difference counts
+/// only interrupts that hit the task while it ran.
 #[repr(C)]
 #[derive(Clone, Copy)]
 pub struct Frame {
     pub ts_ns: u64,
     pub irq_ns: u64,
+    /// `OffCpu::ns` of the task at entry.
+    pub off_ns: u64,
     pub func_id: u32,
     pub cpu: u32,
     pub hardirqs: u32,
     pub softirqs: u32,
+    /// `OffCpu::switch_outs` in process context, the CPU's `IrqState::switches` otherwise.
     pub switches: u32,
+    /// `OffCpu::cpu_changes` at entry: a change means the task came back on another CPU.
+    pub cpu_changes: u32,
+}
+
+/// What happened to a task while it was switched out, summed since its stack was created
+/// (only while it had open calls). Updated by `sched:sched_switch` (`record::switched`).
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct OffCpu {
+    /// Time switched out.
+    pub ns: u64,
+    /// Interrupt time of its CPU while it was out (when it came back on the same CPU).
+    pub irq_ns: u64,
+    pub hardirqs: u32,
+    pub softirqs: u32,
+    /// Times it was switched out.
+    pub switch_outs: u32,
+    /// Times it came back on another CPU than it left.
+    pub cpu_changes: u32,
+}
+
+/// Where a switched-out task left its CPU: taken when it is switched out, used when it is
+/// switched back in.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct SwitchedOut {
+    /// When it was switched out; 0 while it runs.
+    pub ts_ns: u64,
+    /// Its CPU's `hardirq_ns + softirq_ns` then.
+    pub irq_ns: u64,
+    pub hardirqs: u32,
+    pub softirqs: u32,
+    pub cpu: u32,
     pub _pad: u32,
 }
 
@@ -63,6 +101,9 @@ pub struct CallStack {
     /// Open calls; above `MAX_DEPTH` only counted (`frames` holds the first `MAX_DEPTH`).
     pub depth: u32,
     pub _pad: u32,
+    /// Process context only: the task's switched-out time and what its CPU did meanwhile.
+    pub off: OffCpu,
+    pub out: SwitchedOut,
     pub frames: [Frame; MAX_DEPTH],
 }
 

@@ -35,7 +35,7 @@ use probe_common::{
 
 use crate::{
     irq,
-    maps::{self, count_call, stat, CallStack, Frame, EMPTY_STACK, STACKS},
+    maps::{self, count_call, stat, CallStack, Frame, IrqState, EMPTY_STACK, STACKS},
     settings, wakeup,
 };
 
@@ -274,19 +274,21 @@ pub fn enter<C: EbpfContext>(_ctx: &C, func_id: u32) {
         if find_frame!(stack, depth as usize, func_id) != MAX_DEPTH {
             flag_bits |= flags::RECURSIVE;
         }
-        // The interrupt counters as of now; the timestamp is patched in below.
+        // The counters as of now; the timestamp is patched in below.
+        let seen = Seen::now(here.ctx, irq_state, stack);
         store_frame!(
             stack,
             depth as usize,
             Frame {
                 ts_ns: 0,
-                irq_ns: irq_state.hardirq_ns + irq_state.softirq_ns,
+                irq_ns: seen.irq_ns,
+                off_ns: stack.off.ns,
                 func_id,
                 cpu: here.cpu,
-                hardirqs: irq_state.hardirqs,
-                softirqs: irq_state.softirqs,
-                switches: irq_state.switches,
-                _pad: 0,
+                hardirqs: seen.hardirqs,
+                softirqs: seen.softirqs,
+                switches: seen.switches,
+                cpu_changes: stack.off.cpu_changes,
             }
         );
     }
@@ -313,7 +315,7 @@ pub fn enter<C: EbpfContext>(_ctx: &C, func_id: u32) {
                     hardirqs = 0,
                     softirqs = 0,
                     switches = 0,
-                    reserved = 0,
+                    off_cpu_ns = 0,
                 );
                 // The timestamp, last.
                 let ts_ns = now();
@@ -331,6 +333,87 @@ pub fn enter<C: EbpfContext>(_ctx: &C, func_id: u32) {
     let ts_ns = now();
     if tracked {
         store_frame_ts!(stack, depth as usize, ts_ns);
+    }
+}
+
+/// The counters a frame keeps, as seen by a call of context `ctx` now: the CPU's interrupt
+/// counters minus what they gained while the task was switched out (`OffCpu`, zero outside
+/// process context), and the switch count that belongs to the context.
+struct Seen {
+    irq_ns: u64,
+    hardirqs: u32,
+    softirqs: u32,
+    switches: u32,
+}
+
+impl Seen {
+    #[inline(always)]
+    fn now(ctx: ExecContext, irq: &IrqState, stack: &CallStack) -> Self {
+        Self {
+            // Never below the off-CPU share: that share was taken from these same counters.
+            irq_ns: (irq.hardirq_ns + irq.softirq_ns).saturating_sub(stack.off.irq_ns),
+            hardirqs: irq.hardirqs.wrapping_sub(stack.off.hardirqs),
+            softirqs: irq.softirqs.wrapping_sub(stack.off.softirqs),
+            switches: if ctx == ExecContext::Process {
+                stack.off.switch_outs
+            } else {
+                irq.switches
+            },
+        }
+    }
+}
+
+/// `sched:sched_switch` at `ts_ns` on `cpu`, from task `prev` to task `next` (thread ids):
+/// a task with open calls that leaves the CPU notes when and what the CPU's counters were;
+/// when it comes back, the time away and what the counters gained meanwhile are added to its
+/// `OffCpu` totals, which exits subtract (see `Seen`). Tasks without a stack cost one failed
+/// look-up each. Outside every measured interval except the switched task's, whose off-CPU
+/// time this is.
+#[inline(always)]
+pub fn switched(ts_ns: u64, cpu: u32, prev: u32, next: u32) {
+    let Some((_, irq)) = irq::snapshot() else {
+        return;
+    };
+    // The idle tasks (tid 0, one per CPU) never have process-context calls.
+    if prev != 0 {
+        let key = context_key(ExecContext::Process, cpu, prev);
+        if let Some(p) = STACKS.get_ptr_mut(key) {
+            // SAFETY: see `stack_of`; `prev` is the current task, so none of its probes runs.
+            let stack = unsafe { &mut *p };
+            if stack.depth > 0 {
+                stack.out.ts_ns = ts_ns;
+                stack.out.irq_ns = irq.hardirq_ns + irq.softirq_ns;
+                stack.out.hardirqs = irq.hardirqs;
+                stack.out.softirqs = irq.softirqs;
+                stack.out.cpu = cpu;
+                stack.off.switch_outs = stack.off.switch_outs.wrapping_add(1);
+            }
+        }
+    }
+    if next != 0 {
+        let key = context_key(ExecContext::Process, cpu, next);
+        if let Some(p) = STACKS.get_ptr_mut(key) {
+            // SAFETY: see `stack_of`; `next` is not running yet, so none of its probes runs.
+            let stack = unsafe { &mut *p };
+            if stack.out.ts_ns != 0 {
+                stack.off.ns += ts_ns.saturating_sub(stack.out.ts_ns);
+                if stack.out.cpu == cpu {
+                    stack.off.irq_ns +=
+                        (irq.hardirq_ns + irq.softirq_ns).saturating_sub(stack.out.irq_ns);
+                    stack.off.hardirqs = stack
+                        .off
+                        .hardirqs
+                        .wrapping_add(irq.hardirqs.wrapping_sub(stack.out.hardirqs));
+                    stack.off.softirqs = stack
+                        .off
+                        .softirqs
+                        .wrapping_add(irq.softirqs.wrapping_sub(stack.out.softirqs));
+                } else {
+                    stack.off.cpu_changes = stack.off.cpu_changes.wrapping_add(1);
+                }
+                stack.out.ts_ns = 0;
+            }
+        }
     }
 }
 
@@ -367,7 +450,7 @@ pub fn exit<C: EbpfContext>(_ctx: &C, ts_ns: u64, func_id: u32) {
         hardirqs: 0,
         softirqs: 0,
         switches: 0,
-        reserved: 0,
+        off_cpu_ns: 0,
     };
     let Some(stack) = STACKS.get_ptr_mut(key) else {
         e.flags = flags::UNMATCHED_EXIT;
@@ -423,14 +506,23 @@ pub fn exit<C: EbpfContext>(_ctx: &C, ts_ns: u64, func_id: u32) {
     stack.depth = found as u32;
     e.depth = found as u16;
     e.dur_ns = ts_ns.saturating_sub(f.ts_ns);
-    if f.cpu != here.cpu {
+    let off_ns = stack.off.ns.wrapping_sub(f.off_ns);
+    if off_ns > u64::from(u32::MAX) {
+        e.off_cpu_ns = u32::MAX;
+        e.flags |= flags::OFF_CPU_SATURATED;
+    } else {
+        e.off_cpu_ns = off_ns as u32;
+    }
+    let seen = Seen::now(here.ctx, irq_state, stack);
+    // Per task in process context; per CPU otherwise, where the stack never moves.
+    e.switches = seen.switches.wrapping_sub(f.switches);
+    if f.cpu != here.cpu || stack.off.cpu_changes != f.cpu_changes {
         // Per-CPU counters of two CPUs cannot be compared: the sample is void.
         e.flags |= flags::MIGRATED;
     } else {
-        e.hardirqs = irq_state.hardirqs.wrapping_sub(f.hardirqs);
-        e.softirqs = irq_state.softirqs.wrapping_sub(f.softirqs);
-        e.switches = irq_state.switches.wrapping_sub(f.switches);
-        e.irq_ns = (irq_state.hardirq_ns + irq_state.softirq_ns).saturating_sub(f.irq_ns);
+        e.hardirqs = seen.hardirqs.wrapping_sub(f.hardirqs);
+        e.softirqs = seen.softirqs.wrapping_sub(f.softirqs);
+        e.irq_ns = seen.irq_ns.saturating_sub(f.irq_ns);
     }
     if settings::MODE.load() == probe_common::mode::STATS {
         aggregate(&e);

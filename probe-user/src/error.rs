@@ -71,6 +71,18 @@ pub enum ProbeError {
     /// The kernel has no BTF, needed by fentry/fexit.
     #[error("the kernel has no BTF (/sys/kernel/btf/vmlinux): fentry/fexit need CONFIG_DEBUG_INFO_BTF; use --mechanism kprobe or tracepoint")]
     NoBtf(#[source] Box<aya::BtfError>),
+    /// A tracepoint's record layout differs from the one the eBPF programs read.
+    #[error("tracepoint {tracepoint}: field `{field}` is at offset {found:?} in this kernel's format file, but kpath reads it at {expected}")]
+    TracepointLayout {
+        /// `category:name`.
+        tracepoint: &'static str,
+        /// The field.
+        field: &'static str,
+        /// Where the kernel has it (`None`: missing).
+        found: Option<usize>,
+        /// Where the programs read it.
+        expected: usize,
+    },
     /// Probing needs root.
     #[error("recording needs root (CAP_BPF and CAP_PERFMON): run with sudo")]
     NotRoot,

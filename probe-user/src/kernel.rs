@@ -121,6 +121,38 @@ pub fn has_tracepoint(category: &str, name: &str) -> bool {
     })
 }
 
+/// The byte offset of `field` in a tracepoint's record, from its `format` file; `None` when
+/// the tracepoint or the field is missing.
+pub fn tracepoint_field_offset(category: &str, name: &str, field: &str) -> Option<usize> {
+    [
+        "/sys/kernel/tracing/events",
+        "/sys/kernel/debug/tracing/events",
+    ]
+    .iter()
+    .find_map(|root| {
+        let path = Path::new(root).join(category).join(name).join("format");
+        field_offset(&fs::read_to_string(path).ok()?, field)
+    })
+}
+
+/// The offset of `field` in the text of a tracepoint `format` file, whose lines read
+/// `field:pid_t prev_pid;<TAB>offset:24;<TAB>size:4;<TAB>signed:1;` (fields apart by tabs).
+fn field_offset(format: &str, field: &str) -> Option<usize> {
+    format.lines().find_map(|line| {
+        let mut parts = line.trim().split(';');
+        let decl = parts.next()?.strip_prefix("field:")?;
+        let name = decl.rsplit([' ', '*']).next()?;
+        let name = name.split('[').next()?;
+        if name != field {
+            return None;
+        }
+        parts
+            .find_map(|p| p.trim().strip_prefix("offset:"))?
+            .parse()
+            .ok()
+    })
+}
+
 /// A kernel symbol from /proc/kallsyms.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Symbol {
@@ -189,6 +221,19 @@ impl Kallsyms {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn field_offsets_come_from_the_format_file() {
+        let format = "name: sched_switch\nID: 372\nformat:\n\
+            \tfield:unsigned short common_type;\toffset:0;\tsize:2;\tsigned:0;\n\n\
+            \tfield:char prev_comm[16];\toffset:8;\tsize:16;\tsigned:0;\n\
+            \tfield:pid_t prev_pid;\toffset:24;\tsize:4;\tsigned:1;\n\
+            \tfield:pid_t next_pid;\toffset:56;\tsize:4;\tsigned:1;\n";
+        assert_eq!(field_offset(format, "prev_pid"), Some(24));
+        assert_eq!(field_offset(format, "next_pid"), Some(56));
+        assert_eq!(field_offset(format, "prev_comm"), Some(8));
+        assert_eq!(field_offset(format, "pid"), None);
+    }
 
     #[test]
     fn kallsyms_keeps_text_symbols_with_modules() {

@@ -4,8 +4,13 @@
 pub const MAGIC: [u8; 8] = *b"KPATHTRC";
 
 /// The format version this crate writes and the newest it reads. Bump it on any change to the
-/// preamble, the record layout or the meaning of a metadata field.
-pub const VERSION: u32 = 1;
+/// preamble, the record layout or the meaning of a metadata field. Version 2 gave records
+/// their off-CPU time (`off_cpu_ns`, the old `reserved`) and counted interrupts only while the
+/// call's task was on its CPU; readers of version 2 read version 1 too.
+pub const VERSION: u32 = 2;
+
+/// The first version whose records carry off-CPU time ([`VERSION`]'s note).
+pub const FIRST_OFF_CPU_VERSION: u32 = 2;
 
 /// Size of the fixed preamble that precedes the metadata.
 pub const PREAMBLE_SIZE: usize = 32;

@@ -42,6 +42,11 @@ pub struct TraceReader<R: Read> {
     start: usize,
     checked: usize,
     end: usize,
+    /// The file's format version.
+    version: u32,
+    /// Bits of `off_cpu_ns` that must be zero: all of them before version 2, where the field
+    /// was `reserved`.
+    off_cpu_must_be_zero: u32,
     /// `metadata.functions.len()` and `metadata.cpu_count`, hoisted for validation.
     functions: u64,
     cpu_count: u32,
@@ -193,6 +198,12 @@ impl<R: Read> TraceReader<R> {
 
         Ok(Self {
             src,
+            version,
+            off_cpu_must_be_zero: if version < format::FIRST_OFF_CPU_VERSION {
+                u32::MAX
+            } else {
+                0
+            },
             functions: metadata.functions.len() as u64,
             cpu_count: metadata.cpu_count,
             metadata,
@@ -212,6 +223,17 @@ impl<R: Read> TraceReader<R> {
     /// [`CutTail`]); `None` while reading, and for complete traces.
     pub fn cut_tail(&self) -> Option<CutTail> {
         self.cut_tail
+    }
+
+    /// The file's format version (`1..=format::VERSION`).
+    pub fn version(&self) -> u32 {
+        self.version
+    }
+
+    /// Whether the records carry their off-CPU time (format version 2 and later). Before,
+    /// `off_cpu_ns` is always 0 and interrupt counts include the task's switched-out time.
+    pub fn has_off_cpu(&self) -> bool {
+        self.version >= format::FIRST_OFF_CPU_VERSION
     }
 
     /// The trace's metadata.
@@ -327,7 +349,7 @@ impl<R: Read> TraceReader<R> {
             pair = pair.max(u16::from(e.context) << 8 | u16::from(e.kind));
             func = func.max(e.func_id);
             cpu = cpu.max(e.cpu);
-            bits |= (e.flags & !flags::KNOWN) | e.reserved;
+            bits |= (e.flags & !flags::KNOWN) | (e.off_cpu_ns & self.off_cpu_must_be_zero);
         }
         let bad = kinds > 1
             || pair > 0x0201
@@ -374,8 +396,15 @@ impl<R: Read> TraceReader<R> {
                 format!("unknown bits {:#x}", e.flags & !flags::KNOWN),
             ));
         }
-        if e.reserved != 0 {
-            return Err(bad("reserved", format!("{} (must be 0)", e.reserved)));
+        if e.off_cpu_ns & self.off_cpu_must_be_zero != 0 {
+            return Err(bad(
+                "off_cpu_ns",
+                format!(
+                    "{} (must be 0 before format version {})",
+                    e.off_cpu_ns,
+                    format::FIRST_OFF_CPU_VERSION
+                ),
+            ));
         }
         if e.func_id as usize >= self.metadata.functions.len() {
             return Err(bad(
@@ -465,7 +494,7 @@ const _: () = {
     assert!(offset_of!(Event, kind) == 54);
     assert!(offset_of!(Event, context) == 55);
     assert!(offset_of!(Event, flags) == 56);
-    assert!(offset_of!(Event, reserved) == 60);
+    assert!(offset_of!(Event, off_cpu_ns) == 60);
 };
 
 /// The memory of `events` as bytes, to read records into in place: no decoding pass and no
@@ -502,7 +531,7 @@ fn from_le_in_place(events: &mut [Event]) {
         e.switches = u32::from_le(e.switches);
         e.depth = u16::from_le(e.depth);
         e.flags = u32::from_le(e.flags);
-        e.reserved = u32::from_le(e.reserved);
+        e.off_cpu_ns = u32::from_le(e.off_cpu_ns);
     }
 }
 
@@ -552,7 +581,7 @@ mod tests {
                 kind: (i % 2) as u8,
                 context: (i % 3) as u8,
                 flags: if i % 17 == 0 { flags::MIGRATED } else { 0 },
-                reserved: 0,
+                off_cpu_ns: 0,
             })
             .collect()
     }
@@ -628,16 +657,18 @@ mod tests {
     fn bad_record_ends_the_block_before_it_and_is_named() {
         let want = events(BLOCK_RECORDS * 3);
         let bad_at = BLOCK_RECORDS + 10;
-        let cases: [(usize, u8, &str); 6] = [
-            (54, 2, "kind"),
-            (55, 3, "context"),
-            (56, 0x80, "flags"),
-            (61, 1, "reserved"),
-            (24, 3, "func_id"),
-            (28, 2, "cpu"),
+        // (byte, value, field, format version); `off_cpu_ns` was `reserved`, always 0, in 1.
+        let cases: [(usize, u8, &str, u32); 6] = [
+            (54, 2, "kind", 2),
+            (55, 3, "context", 2),
+            (56, 0x80, "flags", 2),
+            (61, 1, "off_cpu_ns", 1),
+            (24, 3, "func_id", 2),
+            (28, 2, "cpu", 2),
         ];
-        for (at, value, field) in cases {
+        for (at, value, field, version) in cases {
             let mut bytes = trace(&want, true);
+            bytes[8..12].copy_from_slice(&version.to_le_bytes());
             let first = bytes.len() - want.len() * EVENT_SIZE;
             bytes[first + bad_at * EVENT_SIZE + at] = value;
             let mut r = TraceReader::new(Cursor::new(&bytes)).expect("reader");
@@ -660,6 +691,23 @@ mod tests {
             // The error stays: the bad record is never returned.
             assert!(r.next_event().is_err(), "{field}");
         }
+    }
+
+    #[test]
+    fn off_cpu_time_is_read_from_version_2_and_refused_in_version_1() {
+        let mut want = events(8);
+        want[3].off_cpu_ns = 100_000;
+        let bytes = trace(&want, true);
+        let r = TraceReader::new(Cursor::new(&bytes)).expect("reader");
+        assert!(r.has_off_cpu());
+        assert_eq!(blocks(r).expect("version 2"), want);
+        let mut old = bytes.clone();
+        old[8..12].copy_from_slice(&1u32.to_le_bytes());
+        let r = TraceReader::new(Cursor::new(&old)).expect("reader");
+        assert_eq!(r.version(), 1);
+        assert!(!r.has_off_cpu());
+        let err = blocks(r).expect_err("version 1 with off-CPU time");
+        assert!(err.to_string().contains("`off_cpu_ns`"), "{err}");
     }
 
     #[test]

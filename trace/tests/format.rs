@@ -176,7 +176,7 @@ fn hand_written_trace_from_the_documented_layout() {
         r[54] = kind;
         r[55] = 1; // context: softirq
         r[56..60].copy_from_slice(&0u32.to_le_bytes()); // flags
-        r[60..64].copy_from_slice(&0u32.to_le_bytes()); // reserved
+        r[60..64].copy_from_slice(&0u32.to_le_bytes()); // off_cpu_ns
         f.extend_from_slice(&r);
     };
     rec(5000, 0, 0, 0);
@@ -209,7 +209,8 @@ fn rejects_newer_version() {
     bytes[8..12].copy_from_slice(&(format::VERSION + 1).to_le_bytes());
     match read_all(&bytes) {
         Err(e @ TraceError::UnsupportedVersion { .. }) => {
-            assert!(e.to_string().contains("version 2 at offset 8"), "{e}")
+            let want = format!("version {} at offset 8", format::VERSION + 1);
+            assert!(e.to_string().contains(&want), "{e}")
         }
         other => panic!("expected UnsupportedVersion, got {other:?}"),
     }

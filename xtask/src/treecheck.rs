@@ -117,8 +117,14 @@ pub(crate) fn root_trees(path: &Path) -> Result<(Vec<Tree>, Visit)> {
         open: HashMap::new(),
         trees: Vec::new(),
     };
-    let visit = visit_reader(reader, path, &StageClassifier::default(), &mut collector)
-        .with_context(|| format!("failed to read {}", path.display()))?;
+    let visit = visit_reader(
+        reader,
+        path,
+        &StageClassifier::default(),
+        kpath_analysis::results::Clock::Wall,
+        &mut collector,
+    )
+    .with_context(|| format!("failed to read {}", path.display()))?;
     Ok((collector.trees, visit))
 }
 

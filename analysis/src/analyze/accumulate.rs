@@ -4,7 +4,7 @@
 //! constant parameters ([`Fixed`]), samples of whole nanoseconds keep their integer value
 //! ([`Sample`]), and accumulators are created at a function's first call.
 
-use kpath_trace::flags;
+use kpath_trace::{flags, ExecContext};
 
 use crate::calltree::{Call, CallVisitor, Frame, Shape};
 use crate::results::{Filter, Interruptions};
@@ -21,6 +21,10 @@ pub(super) struct FuncAcc {
     pub(super) net: RunningMean,
     pub(super) interrupted: Interruptions,
     pub(super) dropped: u64,
+    /// Calls whose task was switched out inside them.
+    pub(super) blocked: u64,
+    /// Their switched-out time, summed over all calls.
+    pub(super) off_cpu_ns: u128,
     /// Samples clamped to zero by the probe-cost subtraction.
     pub(super) clamped: u64,
     /// Smallest depth seen (`u16::MAX` before the first call).
@@ -35,6 +39,8 @@ impl Default for FuncAcc {
             net: RunningMean::new(),
             interrupted: Interruptions::default(),
             dropped: 0,
+            blocked: 0,
+            off_cpu_ns: 0,
             clamped: 0,
             min_depth: u16::MAX,
             max_height: 0,
@@ -80,6 +86,10 @@ pub(super) struct Accumulators {
     /// Whether any function has a probe cost to subtract (`probe_cost_ns` not all zero).
     pub(super) subtract: bool,
     pub(super) probe_cost_ns: Vec<f64>,
+    /// ANDed with `switches`, ORed into the void test: see [`crate::results::Clock::void_masks`].
+    pub(super) switch_mask: u32,
+    /// Flags that make a sample void: see [`crate::results::Clock::void_masks`].
+    pub(super) void_flags: u32,
     /// Per (stage, function): the index of its accumulator in `funcs`, or [`NO_SLOT`] until
     /// its first call. Memory grows with the functions that occur, not with the function
     /// table (a table of 200 000 entries costs 12 bytes each; an accumulator is ~150).
@@ -225,10 +235,11 @@ impl Accumulators {
     fn call_fixed<const FILTER: u8, const SUBTRACT: bool>(&mut self, call: &Call<'_>) {
         let si = call.stage.index();
         let e = call.exit;
-        // `Event::interrupted`, and its part that `Filter::Net` cannot correct, as two tests.
-        let off_cpu = e.switches | (e.flags & flags::MIGRATED);
-        let clean = off_cpu == 0;
-        let interrupted = (e.hardirqs | e.softirqs | off_cpu) != 0;
+        // `Clock::interrupted`, and its part that `Filter::Net` cannot correct, as two tests,
+        // with the clock's masks hoisted.
+        let void = (e.switches & self.switch_mask) | (e.flags & self.void_flags);
+        let clean = void == 0;
+        let interrupted = (e.hardirqs | e.softirqs | void) != 0;
         let net_ns = call.dur_ns.saturating_sub(e.irq_ns);
         let (value, clamped) = self.sample::<FILTER, SUBTRACT>(call, interrupted, clean, net_ns);
         let idx = si * self.nfuncs + call.func_id as usize;
@@ -236,6 +247,8 @@ impl Accumulators {
             return;
         };
         acc.clamped += u64::from(clamped);
+        acc.blocked += u64::from(e.switches != 0 && e.context == ExecContext::Process as u8);
+        acc.off_cpu_ns += u128::from(e.off_cpu_ns);
         // Branches, not `min`/`max`: a function's depth and height hardly ever change, and a
         // store skipped is cheaper than a store of the same value.
         if call.depth < acc.min_depth {

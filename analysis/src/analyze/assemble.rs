@@ -53,6 +53,8 @@ impl Analyzer {
                     dropped: a.dropped,
                     stats: a.kept.summary(),
                     net_mean: a.net.mean(),
+                    blocked: a.blocked,
+                    off_cpu_mean: ratio(a.off_cpu_ns as f64, a.calls() as f64),
                     probe_cost_clamped: a.clamped,
                 });
             }
@@ -191,6 +193,7 @@ impl Analyzer {
                 stop_time_unix_ns: meta.stop_time_unix_ns,
                 command_line: meta.command_line.clone(),
                 clock_source: meta.clock_source.clone(),
+                off_cpu_recorded: false, // a property of the file: analyze_fed sets it
                 recorder: meta.recorder.clone(),
                 cut_tail: None,  // known only at the end: analyze_reader sets it
                 reordered: None, // known only after the pass: analyze_file sets it
@@ -199,6 +202,7 @@ impl Analyzer {
             },
             settings: Settings {
                 filter: self.options.filter,
+                clock: self.options.clock,
                 subtract_probe_cost: self.options.subtract_probe_cost,
                 classifier: self.options.classifier.clone(),
             },

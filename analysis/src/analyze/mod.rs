@@ -26,6 +26,8 @@ use crate::stage::StageClassifier;
 pub struct AnalysisOptions {
     /// Sample filter.
     pub filter: Filter,
+    /// The time a sample is; on-CPU falls back to wall for traces without off-CPU time.
+    pub clock: Clock,
     /// Subtract the calibrated probe cost: `mean_ns·(1 + probed calls inside)` per sample.
     pub subtract_probe_cost: bool,
     /// Root → stage classification.
@@ -37,10 +39,31 @@ pub struct AnalysisOptions {
     pub min_stage_samples: u64,
 }
 
+impl AnalysisOptions {
+    /// These options as they apply to a trace that does (format 2) or does not record
+    /// off-CPU time: without it the on-CPU clock falls back to the wall clock.
+    pub fn for_trace(&self, off_cpu_recorded: bool) -> Self {
+        Self {
+            clock: effective_clock(self.clock, off_cpu_recorded),
+            ..self.clone()
+        }
+    }
+}
+
+/// The clock a trace can give: the on-CPU clock needs off-CPU time in the records.
+pub fn effective_clock(asked: Clock, off_cpu_recorded: bool) -> Clock {
+    if off_cpu_recorded {
+        asked
+    } else {
+        Clock::Wall
+    }
+}
+
 impl Default for AnalysisOptions {
     fn default() -> Self {
         Self {
             filter: Filter::Interrupted,
+            clock: Clock::OnCpu,
             subtract_probe_cost: false,
             classifier: StageClassifier::default(),
             max_shapes: 4096,
@@ -65,7 +88,9 @@ impl Analyzer {
         let tree = TreeBuilder::new(
             meta.functions.iter().map(|f| f.name.as_str()),
             &options.classifier,
-        );
+        )
+        .with_clock(options.clock);
+        let (switch_mask, void_flags) = options.clock.void_masks();
         let probe_cost_ns = meta
             .functions
             .iter()
@@ -86,6 +111,8 @@ impl Analyzer {
                 filter: options.filter,
                 subtract: probe_cost_ns.iter().any(|&c| c != 0.0),
                 probe_cost_ns,
+                switch_mask,
+                void_flags,
                 slots: vec![NO_SLOT; nfuncs * 3],
                 funcs: Vec::new(),
                 stages: std::array::from_fn(|_| StageAcc::new(options.max_shapes)),
@@ -183,9 +210,11 @@ fn analyze_fed<R: Read>(
         .kernel_stats
         .as_ref()
         .map(|ks| kernel_stats_result(ks, reader.metadata(), options));
-    let mut a = Analyzer::new(reader.metadata(), options);
+    let options = options.for_trace(reader.has_off_cpu());
+    let mut a = Analyzer::new(reader.metadata(), &options);
     for_each_block(&mut reader, path, feed, |block| a.push_all(block))?;
     let mut r = a.finish(&path.display().to_string(), reader.is_finalised());
+    r.trace.off_cpu_recorded = reader.has_off_cpu();
     r.kernel_stats = kernel;
     r.trace.cut_tail = reader.cut_tail();
     Ok(r)
@@ -241,6 +270,8 @@ pub fn analyze_file(path: &Path, options: &AnalysisOptions) -> Result<Results> {
 pub struct Visit {
     /// The trace's metadata.
     pub metadata: Metadata,
+    /// The clock the calls were timed on (wall when on-CPU was asked of a format-1 trace).
+    pub clock: Clock,
     /// What the call-tree builder could not match.
     pub anomalies: crate::calltree::TreeAnomalies,
     /// The cut-short last record of an unfinished trace, if any (to be reported).
@@ -261,6 +292,7 @@ impl CallVisitor for OrderCheck {
 pub fn visit_file<V: CallVisitor>(
     path: &Path,
     classifier: &StageClassifier,
+    clock: Clock,
     visitor: &mut V,
 ) -> Result<Visit> {
     // The visitor's output cannot be taken back: the order is checked first, by a pass
@@ -269,13 +301,28 @@ pub fn visit_file<V: CallVisitor>(
         open(path)?,
         path,
         classifier,
+        Clock::Wall,
         &mut OrderCheck,
         Feed::AsStored,
     )?;
     if check.anomalies.out_of_order == 0 {
-        return visit_fed(open(path)?, path, classifier, visitor, Feed::AsStored);
+        return visit_fed(
+            open(path)?,
+            path,
+            classifier,
+            clock,
+            visitor,
+            Feed::AsStored,
+        );
     }
-    let mut v = visit_fed(open(path)?, path, classifier, visitor, Feed::TimeSorted)?;
+    let mut v = visit_fed(
+        open(path)?,
+        path,
+        classifier,
+        clock,
+        visitor,
+        Feed::TimeSorted,
+    )?;
     v.reordered = Some(Reordered {
         out_of_order: check.anomalies.out_of_order,
         window_records: REORDER_WINDOW as u64,
@@ -289,20 +336,24 @@ pub fn visit_reader<R: Read, V: CallVisitor>(
     reader: TraceReader<R>,
     path: &Path,
     classifier: &StageClassifier,
+    clock: Clock,
     visitor: &mut V,
 ) -> Result<Visit> {
-    visit_fed(reader, path, classifier, visitor, Feed::AsStored)
+    visit_fed(reader, path, classifier, clock, visitor, Feed::AsStored)
 }
 
 fn visit_fed<R: Read, V: CallVisitor>(
     mut reader: TraceReader<R>,
     path: &Path,
     classifier: &StageClassifier,
+    clock: Clock,
     visitor: &mut V,
     feed: Feed,
 ) -> Result<Visit> {
     let meta = reader.metadata().clone();
-    let mut tree = TreeBuilder::new(meta.functions.iter().map(|f| f.name.as_str()), classifier);
+    let clock = effective_clock(clock, reader.has_off_cpu());
+    let mut tree = TreeBuilder::new(meta.functions.iter().map(|f| f.name.as_str()), classifier)
+        .with_clock(clock);
     for_each_block(&mut reader, path, feed, |block| {
         for e in block {
             tree.push(e, visitor);
@@ -310,6 +361,7 @@ fn visit_fed<R: Read, V: CallVisitor>(
     })?;
     Ok(Visit {
         metadata: meta,
+        clock,
         anomalies: tree.finish(),
         cut_tail: reader.cut_tail(),
         reordered: None,
@@ -376,11 +428,12 @@ mod tests {
                 let blocks = analyze_reader(reader, path, &options).expect("analyze");
 
                 let mut reader = TraceReader::new(Cursor::new(&bytes)).expect("reader");
-                let mut a = Analyzer::new(reader.metadata(), &options);
+                let mut a = Analyzer::new(reader.metadata(), &options.for_trace(true));
                 while let Some(e) = reader.next_event().expect("event") {
                     a.push(&e);
                 }
-                let single = a.finish(&path.display().to_string(), reader.is_finalised());
+                let mut single = a.finish(&path.display().to_string(), reader.is_finalised());
+                single.trace.off_cpu_recorded = reader.has_off_cpu();
 
                 let json = |r: &Results| serde_json::to_string(r).expect("json");
                 assert_eq!(

@@ -42,6 +42,8 @@ pub const COLUMNS: &[&str] = &[
     "ci95",
     "net_mean",
     "unit",
+    "blocked",
+    "off_cpu_mean",
 ];
 
 /// Column names of the stats-mode table, in order.
@@ -123,7 +125,7 @@ impl Report for Csv {
             let s = &f.stats;
             writeln!(
                 out,
-                "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+                "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
                 f.stage,
                 field(&f.function),
                 f.mechanism,
@@ -148,7 +150,9 @@ impl Report for Csv {
                 s.max,
                 s.ci95,
                 f.net_mean,
-                r.unit
+                r.unit,
+                f.blocked,
+                f.off_cpu_mean
             )?;
         }
         Ok(())

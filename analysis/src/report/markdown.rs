@@ -91,6 +91,11 @@ pub fn summary(r: &Results, top: usize, links: &[(String, String)]) -> String {
     o.push_str(&table(&tables::chains(r)));
     o.push_str("\n## Top functions\n\n");
     o.push_str(&table(&tables::top_functions(r, top)));
+    let waiting = tables::waiting(r);
+    if !waiting.rows.is_empty() {
+        o.push_str("\n## Waiting off the CPU\n\n");
+        o.push_str(&table(&waiting));
+    }
     o.push_str("\n## Validation of the queueing projection\n\n");
     if r.validation.as_ref().is_some_and(|v| !v.choices.is_empty()) {
         o.push_str(&table(&tables::validation_choices(r)));

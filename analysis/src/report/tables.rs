@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use super::fmt_time;
 use crate::kernel_stats::{KernelStatsResult, VarianceStatus};
-use crate::results::{LevelOrigin, Results};
+use crate::results::{Clock, LevelOrigin, Results};
 use crate::stage::Stage;
 use crate::util::slug;
 use crate::validation::{Prediction, ValidationRow};
@@ -361,7 +361,10 @@ pub fn function_times(r: &Results) -> Table {
     let u = &r.unit;
     let mut t = Table::new(
         "function-times-table",
-        format!("Per function: time per call t ({u})"),
+        format!(
+            "Per function: time per call t ({u}, {})",
+            clock_words(r.settings.clock)
+        ),
         &[
             "stage", "function", "calls", "k", "kept", "dropped", "mean", "±ci95", "std", "C²",
             "net mean",
@@ -386,6 +389,54 @@ pub fn function_times(r: &Results) -> Table {
         ]);
     }
     t
+}
+
+/// Per function that blocked: the waiting that on-CPU times leave out. A call *blocked* when
+/// its task was switched out inside it (it slept, or was preempted); its *off-CPU* time is
+/// that time away. One row per function with a blocked call; no rows when none blocked.
+pub fn waiting(r: &Results) -> Table {
+    let u = &r.unit;
+    let mut t = Table::new(
+        "waiting-table",
+        format!("Per function: waiting off the CPU ({u}), left out of on-CPU times"),
+        &[
+            "stage",
+            "function",
+            "calls",
+            "blocked",
+            "blocked %",
+            "off-CPU per call",
+            "off-CPU per blocked call",
+        ],
+        &[1],
+    );
+    for f in r.functions.iter().filter(|f| f.blocked > 0) {
+        let known = |x: f64| {
+            if r.trace.off_cpu_recorded {
+                fmt_time(x)
+            } else {
+                NO_DATA.into()
+            }
+        };
+        t.push(vec![
+            f.stage.to_string(),
+            f.function.clone(),
+            f.calls.to_string(),
+            f.blocked.to_string(),
+            format!("{:.1}", 100.0 * f.blocked as f64 / f.calls.max(1) as f64),
+            known(f.off_cpu_mean),
+            known(f.off_cpu_mean * f.calls as f64 / f.blocked as f64),
+        ]);
+    }
+    t
+}
+
+/// How a table title names the clock of its times.
+pub fn clock_words(clock: Clock) -> &'static str {
+    match clock {
+        Clock::OnCpu => "on-CPU",
+        Clock::Wall => "wall-clock, sleeping included",
+    }
 }
 
 /// Per function: the distribution of t and the interrupted samples by cause.

@@ -158,8 +158,20 @@ pub fn render(r: &Results) -> String {
         return o;
     }
 
-    let _ = writeln!(o, "\n== per function: time per call t ({u}) ==");
+    let _ = writeln!(
+        o,
+        "\n== per function: time per call t ({u}, {}) ==",
+        tables::clock_words(r.settings.clock)
+    );
     render_table(&tables::function_times(r), &mut o);
+    let waiting = tables::waiting(r);
+    if !waiting.rows.is_empty() {
+        let _ = writeln!(
+            o,
+            "\n== per function: waiting off the CPU ({u}), left out of on-CPU times =="
+        );
+        render_table(&waiting, &mut o);
+    }
 
     let _ = writeln!(
         o,

@@ -10,6 +10,7 @@
 
 use std::path::Path;
 
+use kpath_trace::flags;
 use serde::{Deserialize, Serialize};
 
 use crate::calltree::TreeAnomalies;
@@ -55,11 +56,64 @@ impl Filter {
     }
 }
 
+/// Which time a sample is (`docs/model.md`, "On-CPU time").
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Clock {
+    /// The call's time on the CPU: its duration minus the time its task was switched out
+    /// inside it (trace format 2). A switch is then not an interruption: its time is gone
+    /// from the sample. The service figures use this.
+    #[default]
+    OnCpu,
+    /// Exit minus entry, sleeping included (kpath 0.1, and traces of format 1).
+    Wall,
+}
+
+impl Clock {
+    /// Name as on the command line.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Clock::OnCpu => "on-cpu",
+            Clock::Wall => "wall",
+        }
+    }
+
+    /// `(switch_mask, void_flags)`: a sample is void (its time holds something unknown) when
+    /// `switches & switch_mask` or `flags & void_flags` is not 0. On the wall clock a switch
+    /// or a migration voids it (its off-CPU time is inside); on the on-CPU clock only a
+    /// migration does (the interrupt counts of two CPUs cannot be compared), or an off-CPU
+    /// time too long for the record.
+    pub const fn void_masks(self) -> (u32, u32) {
+        match self {
+            Clock::Wall => (u32::MAX, flags::MIGRATED),
+            Clock::OnCpu => (0, flags::MIGRATED | flags::OFF_CPU_SATURATED),
+        }
+    }
+
+    /// Whether something else than the call ran on its CPU while it ran, or its time cannot
+    /// be trusted: what `--filter interrupted` drops. On the wall clock this is
+    /// `Event::interrupted`.
+    #[inline]
+    pub fn interrupted(self, e: &kpath_trace::Event) -> bool {
+        let (switch_mask, void_flags) = self.void_masks();
+        (e.hardirqs | e.softirqs | (e.switches & switch_mask) | (e.flags & void_flags)) != 0
+    }
+
+    /// What results files written before the clock existed were computed with.
+    fn before_kpath_0_2() -> Self {
+        Clock::Wall
+    }
+}
+
 /// Settings the results were computed with.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Settings {
     /// Sample filter.
     pub filter: Filter,
+    /// The time a sample is. `wall` when on-CPU time was asked for but the trace does not
+    /// carry it (format 1); `TraceInfo::off_cpu_recorded` then says so.
+    #[serde(default = "Clock::before_kpath_0_2")]
+    pub clock: Clock,
     /// Whether the calibrated probe cost was subtracted.
     pub subtract_probe_cost: bool,
     /// Stage classification of root functions.
@@ -99,6 +153,9 @@ pub struct TraceInfo {
     /// What the record timestamps are.
     #[serde(default)]
     pub clock_source: String,
+    /// Whether the records carry their task's off-CPU time (trace format 2).
+    #[serde(default)]
+    pub off_cpu_recorded: bool,
     /// The recorder's drain policy and its own CPU use (traces since kpath 0.2).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recorder: Option<kpath_trace::RecorderUsage>,
@@ -201,6 +258,14 @@ pub struct FunctionResult {
     pub stats: Summary,
     /// Mean of `dur − irq_ns` over samples without a switch or migration (the net time).
     pub net_mean: f64,
+    /// Calls whose task was switched out inside them (blocked or preempted): process
+    /// context only.
+    #[serde(default)]
+    pub blocked: u64,
+    /// Mean time per call that the task spent switched out, over all calls (0 when the trace
+    /// does not record it): the waiting that on-CPU samples leave out.
+    #[serde(default)]
+    pub off_cpu_mean: f64,
     /// Kept samples that `--subtract-probe-cost` would have driven below zero and that were
     /// clamped to zero instead (absent when none were).
     #[serde(default, skip_serializing_if = "is_zero")]
@@ -577,6 +642,7 @@ impl Results {
         for x in &mut self.functions {
             x.stats = std::mem::take(&mut x.stats).scaled(f);
             x.net_mean *= f;
+            x.off_cpu_mean *= f;
         }
         for l in &mut self.levels {
             l.sum_kt *= f;

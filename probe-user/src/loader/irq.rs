@@ -41,6 +41,21 @@ impl Probes {
                 used.push(format!("{category}:{base}"));
             }
         }
+        // The switch program reads the two pids at fixed offsets: check them first.
+        for (field, expected) in [
+            ("prev_pid", program::SCHED_SWITCH_PREV_PID_OFFSET),
+            ("next_pid", program::SCHED_SWITCH_NEXT_PID_OFFSET),
+        ] {
+            let found = kernel::tracepoint_field_offset("sched", "sched_switch", field);
+            if found != Some(expected) {
+                return Err(ProbeError::TracepointLayout {
+                    tracepoint: "sched:sched_switch",
+                    field,
+                    found,
+                    expected,
+                });
+            }
+        }
         self.attach_tracepoint(program::SCHED_SWITCH, "sched", "sched_switch")?;
         used.push("sched:sched_switch".into());
         Ok(used)
