@@ -16,6 +16,49 @@ pub const MAX_BUSY_US: f64 = 1e6;
 /// host can send.
 pub const MAX_RATE: f64 = 1e8;
 
+/// The highest CPU number a list may name (`--cpu`): the kernel-side filter's bit set holds
+/// 256 CPUs (`probe_common::cpus`).
+pub const MAX_LIST_CPU: u32 = 255;
+
+/// A CPU list as the kernel writes them (`cpuset`, `isolcpus`): CPU numbers and ranges
+/// `a-b`, comma-separated, e.g. `0`, `1,3` or `0-2,5`. Returned ascending, without repeats;
+/// each at most [`MAX_LIST_CPU`].
+pub fn cpu_list(s: &str) -> Result<CpuList, String> {
+    let number = |p: &str| -> Result<u32, String> {
+        let n: u32 = p
+            .trim()
+            .parse()
+            .map_err(|_| format!("{p:?} in {s:?} is not a CPU number"))?;
+        if n > MAX_LIST_CPU {
+            return Err(format!(
+                "CPU {n} is above {MAX_LIST_CPU}, the highest kpath can filter"
+            ));
+        }
+        Ok(n)
+    };
+    let mut cpus = Vec::new();
+    for part in s.split(',') {
+        match part.split_once('-') {
+            Some((a, b)) => {
+                let (a, b) = (number(a)?, number(b)?);
+                if a > b {
+                    return Err(format!("range {part:?} in {s:?} runs backwards"));
+                }
+                cpus.extend(a..=b);
+            }
+            None => cpus.push(number(part)?),
+        }
+    }
+    cpus.sort_unstable();
+    cpus.dedup();
+    Ok(CpuList(cpus))
+}
+
+/// A parsed [`cpu_list`]: one value to clap (an `Option<Vec<_>>` field would be read as a
+/// flag given several times).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CpuList(pub Vec<u32>);
+
 /// A duration: a number (fractions allowed) with an optional unit `ns`, `us` (`µs`), `ms`,
 /// `s` (the default), `m` (`min`) or `h`; zero up to [`MAX_DURATION`].
 pub fn duration(s: &str) -> Result<Duration, String> {
@@ -120,6 +163,16 @@ pub fn probability(s: &str) -> Result<f64, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cpu_lists_and_ranges() {
+        assert_eq!(cpu_list("1"), Ok(CpuList(vec![1])));
+        assert_eq!(cpu_list("3,0-2,2"), Ok(CpuList(vec![0, 1, 2, 3])));
+        assert_eq!(cpu_list("255"), Ok(CpuList(vec![255])));
+        for bad in ["", "x", "1,", "3-1", "256", "0-300", "-1"] {
+            assert!(cpu_list(bad).is_err(), "{bad:?}");
+        }
+    }
 
     #[test]
     fn durations_in_range() {

@@ -9,6 +9,7 @@
 
 pub mod calibration;
 pub mod counters;
+pub mod cpus;
 pub mod event;
 pub mod mode;
 pub mod program;

@@ -141,8 +141,7 @@ fn here() -> Option<(Here, &'static maps::IrqState)> {
         pid: (pid_tgid >> 32) as u32,
         tid: pid_tgid as u32,
     };
-    let want_cpu = settings::FILTER_CPU.load();
-    if want_cpu != u32::MAX && want_cpu != cpu {
+    if !probe_common::cpus::allows(&settings::FILTER_CPUS.load(), cpu) {
         stat(Stat::Filtered);
         return None;
     }

@@ -10,9 +10,10 @@ pub static MODE: Global<u32> = Global::new(probe_common::mode::TRACE);
 #[unsafe(no_mangle)]
 pub static FILTER_PID: Global<u32> = Global::new(0);
 
-/// Only calls on this CPU are recorded (`u32::MAX`: any).
+/// Only calls on these CPUs are recorded (`probe_common::cpus`; all ones: any).
 #[unsafe(no_mangle)]
-pub static FILTER_CPU: Global<u32> = Global::new(u32::MAX);
+pub static FILTER_CPUS: Global<probe_common::cpus::CpuSet> =
+    Global::new(probe_common::cpus::ANY_CPU);
 
 /// Only process-context calls of tasks with this comm are recorded (all zero: any). The 16
 /// comm bytes as two little-endian words, compared word by word.

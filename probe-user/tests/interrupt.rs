@@ -310,3 +310,89 @@ fn sigkill_leaves_what_was_drained_readable() {
         "only {sends} of the {n} sends made before kill -9 are in the trace"
     );
 }
+
+/// Pins the calling thread to `cpu`.
+fn pin_to(cpu: usize) {
+    // SAFETY: a zeroed cpu_set_t is empty; CPU_SET stays inside it for cpu < 1024.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        assert_eq!(
+            libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set),
+            0,
+            "pin to CPU {cpu}"
+        );
+    }
+}
+
+/// `--cpu LIST` keeps the calls of those CPUs only: the same sends from a thread pinned to
+/// each CPU, and the trace holds exactly those of the listed one.
+#[test]
+fn cpu_list_records_only_the_listed_cpus() {
+    if !common::can_run(module_path!()) {
+        return;
+    }
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if cpus < 2 {
+        eprintln!(
+            "SKIP {}: needs 2 CPUs, this machine has {cpus}",
+            module_path!()
+        );
+        return;
+    }
+    let _sends = common::PID_COUNTED_SENDS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let trace = dir.path().join("cpu.trace");
+    let pid = std::process::id().to_string();
+    let mut child = start_recording(
+        &["--stage", "sys_sendto", "--pid", &pid, "--cpu", "1"],
+        &trace,
+    );
+    let rx = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let to = rx.local_addr().expect("addr");
+    const SENDS: u32 = 150;
+    for cpu in [0, 1] {
+        std::thread::spawn(move || {
+            pin_to(cpu);
+            let tx = UdpSocket::bind("127.0.0.1:0").expect("bind");
+            for i in 0..SENDS {
+                tx.send_to(&i.to_le_bytes(), to).expect("send");
+            }
+        })
+        .join()
+        .expect("sender");
+    }
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    assert!(child.wait().expect("wait").success());
+
+    let mut reader = TraceReader::open(&trace).expect("open");
+    assert_eq!(
+        reader
+            .metadata()
+            .filters
+            .as_ref()
+            .and_then(|f| f.cpus.clone()),
+        Some(vec![1])
+    );
+    let sendto = reader
+        .metadata()
+        .function_by_name("tp:sys_sendto")
+        .expect("sendto stage")
+        .id;
+    let mut exits_per_cpu = std::collections::BTreeMap::new();
+    for e in reader.events().map(|e| e.expect("record")) {
+        if e.func_id == sendto && e.kind == EventKind::Exit as u8 {
+            *exits_per_cpu.entry(e.cpu).or_insert(0u32) += 1;
+        }
+    }
+    // The pinned thread's sends all ran on CPU 1; nothing of CPU 0 was kept.
+    assert_eq!(
+        exits_per_cpu.keys().copied().collect::<Vec<_>>(),
+        vec![1],
+        "{exits_per_cpu:?}"
+    );
+    assert!(exits_per_cpu[&1] >= SENDS, "{exits_per_cpu:?}");
+}

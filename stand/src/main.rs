@@ -81,12 +81,12 @@ struct NetnsUpArgs {
     /// the last CPU. Pin the programs too: `echo --pin-cpu`, and `taskset` for `gen`.
     #[arg(long, conflicts_with_all = ["gen_cpus", "proxy_cpus"])]
     isolate: bool,
-    /// The generator's CPUs, e.g. 0 or 0,1 (with --proxy-cpus).
-    #[arg(long, requires = "proxy_cpus")]
-    gen_cpus: Option<String>,
+    /// The generator's CPUs, e.g. 0, 0,1 or 0-2 (with --proxy-cpus).
+    #[arg(long, requires = "proxy_cpus", value_parser = kpath_cli::value::cpu_list)]
+    gen_cpus: Option<kpath_cli::value::CpuList>,
     /// The proxy's CPUs, e.g. 1 (with --gen-cpus).
-    #[arg(long, requires = "gen_cpus")]
-    proxy_cpus: Option<String>,
+    #[arg(long, requires = "gen_cpus", value_parser = kpath_cli::value::cpu_list)]
+    proxy_cpus: Option<kpath_cli::value::CpuList>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -426,10 +426,15 @@ fn run_netns(action: NetnsAction) -> Result<()> {
     match action {
         NetnsAction::Up(a) => {
             let split = match (&a.gen_cpus, &a.proxy_cpus, a.isolate) {
-                (Some(g), Some(p), _) => Some(netns::CpuSplit {
-                    gen: parse_list("--gen-cpus", g)?,
-                    proxy: parse_list("--proxy-cpus", p)?,
-                }),
+                (Some(g), Some(p), _) => {
+                    let cpus = |l: &kpath_cli::value::CpuList| {
+                        l.0.iter().map(|&c| c as usize).collect::<Vec<_>>()
+                    };
+                    Some(netns::CpuSplit {
+                        gen: cpus(g),
+                        proxy: cpus(p),
+                    })
+                }
                 (_, _, true) => {
                     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
                     Some(netns::CpuSplit::auto(cpus).with_context(|| {

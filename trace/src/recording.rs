@@ -27,10 +27,26 @@ pub enum RecordMode {
 pub struct Filters {
     /// Command name of the process context recorded.
     pub comm: Option<String>,
-    /// CPU recorded.
-    pub cpu: Option<u32>,
+    /// CPUs recorded, ascending. kpath 0.1 wrote one CPU as `"cpu": N`; it reads as `[N]`.
+    #[serde(default, alias = "cpu", deserialize_with = "cpu_or_cpus")]
+    pub cpus: Option<Vec<u32>>,
     /// Process (thread group) recorded.
     pub pid: Option<u32>,
+}
+
+/// `cpus` as a list, or kpath 0.1's single `cpu` number.
+fn cpu_or_cpus<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Vec<u32>>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(u32),
+        Many(Vec<u32>),
+    }
+    Ok(match Option::<OneOrMany>::deserialize(d)? {
+        None => None,
+        Some(OneOrMany::One(c)) => Some(vec![c]),
+        Some(OneOrMany::Many(v)) => Some(v),
+    })
 }
 
 /// A requested function or stage that was not probed, and why.
@@ -209,3 +225,23 @@ impl KernelStats {
 /// The kernel side's counters by name (`probe_common::stats::Stat::name`): anomalies it saw
 /// and handled (unmatched exits, depth overflows, ...).
 pub type KernelCounters = BTreeMap<String, u64>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filters_read_a_cpu_list_and_kpath_0_1_s_single_cpu() {
+        let read = |json: &str| serde_json::from_str::<Filters>(json).expect(json);
+        assert_eq!(
+            read(r#"{"comm":null,"cpus":[1,3],"pid":null}"#).cpus,
+            Some(vec![1, 3])
+        );
+        assert_eq!(
+            read(r#"{"comm":null,"cpu":2,"pid":null}"#).cpus,
+            Some(vec![2])
+        );
+        assert_eq!(read(r#"{"comm":null,"cpu":null,"pid":7}"#).cpus, None);
+        assert_eq!(read(r#"{"pid":7}"#).cpus, None);
+    }
+}

@@ -39,9 +39,9 @@ pub(crate) struct RecordArgs {
     /// Record process-context calls of tasks with this name only.
     #[arg(long)]
     pub(crate) comm: Option<String>,
-    /// Record calls on this CPU only.
-    #[arg(long)]
-    pub(crate) cpu: Option<u32>,
+    /// Record calls on these CPUs only, in every context: a list such as 1, 0,2 or 2-3.
+    #[arg(long, value_parser = kpath_cli::value::cpu_list)]
+    pub(crate) cpu: Option<kpath_cli::value::CpuList>,
     /// Stop after this long: 10s, 500ms, 2m, or plain seconds.
     #[arg(long, value_parser = kpath_cli::value::positive_duration)]
     pub(crate) duration: Option<Duration>,
@@ -96,7 +96,7 @@ pub(crate) fn run_record(args: RecordArgs) -> Result<ExitCode> {
         stage_filter: args.select.stage_filter.clone(),
         settings: Settings {
             filter_pid: args.pid,
-            filter_cpu: args.cpu,
+            filter_cpus: args.cpu.as_ref().map(|l| l.0.clone()),
             filter_comm: args.comm.clone(),
             ring_buffer_bytes: args.ring_buffer_size,
             wakeup_fill_bytes: args.wakeup_fill_bytes,

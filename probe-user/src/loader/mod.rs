@@ -47,8 +47,8 @@ pub struct Settings {
     pub mode: Mode,
     /// Record process-context calls of this thread group only.
     pub filter_pid: Option<u32>,
-    /// Record calls on this CPU only.
-    pub filter_cpu: Option<u32>,
+    /// Record calls on these CPUs only (each below `probe_common::cpus::MAX_FILTER_CPUS`).
+    pub filter_cpus: Option<Vec<u32>>,
     /// Record process-context calls of tasks with this comm only (at most 15 bytes).
     pub filter_comm: Option<String>,
     /// Ring buffer size in bytes (a power of two, multiple of the page size).
@@ -79,7 +79,7 @@ impl Settings {
 struct Globals {
     mode: u32,
     pid: u32,
-    cpu: u32,
+    cpus: probe_common::cpus::CpuSet,
     /// The comm bytes as two little-endian words, as the kernel side compares them.
     comm: [u64; 2],
     /// aya-log's `AYA_LOG_LEVEL`: 0 turns every kernel-side log statement off.
@@ -105,7 +105,12 @@ impl From<&Settings> for Globals {
             log_level: s.kernel_log.map(|l| l as u8).unwrap_or(0),
             wakeup_fill: s.wakeup_fill_bytes(),
             pid: s.filter_pid.unwrap_or(0),
-            cpu: s.filter_cpu.unwrap_or(u32::MAX),
+            // CPUs out of range were refused when the flag was parsed (`cli::record`).
+            cpus: s
+                .filter_cpus
+                .as_deref()
+                .and_then(probe_common::cpus::set_of)
+                .unwrap_or(probe_common::cpus::ANY_CPU),
             comm: [
                 u64::from_le_bytes(comm[..8].try_into().unwrap_or_default()),
                 u64::from_le_bytes(comm[8..].try_into().unwrap_or_default()),
@@ -186,7 +191,7 @@ impl Probes {
         loader
             .override_global("MODE", &globals.mode, true)
             .override_global("FILTER_PID", &globals.pid, true)
-            .override_global("FILTER_CPU", &globals.cpu, true)
+            .override_global("FILTER_CPUS", &globals.cpus, true)
             .override_global("FILTER_COMM", &globals.comm, true)
             .override_global("WAKEUP_FILL_BYTES", &globals.wakeup_fill, true)
             .override_global(aya_log::LEVEL, &globals.log_level, false);

@@ -171,7 +171,7 @@ pub fn attach(opts: &RecordOptions) -> Result<(Probes, Metadata, Vec<Skipped>), 
     meta.skipped = Some(skipped.clone());
     meta.filters = Some(Filters {
         comm: opts.settings.filter_comm.clone(),
-        cpu: opts.settings.filter_cpu,
+        cpus: opts.settings.filter_cpus.clone(),
         pid: opts.settings.filter_pid,
     });
     Ok((probes, meta, skipped))
