@@ -76,6 +76,61 @@ pub fn cpu_mask(cpus: &[usize]) -> Result<String> {
         .join(","))
 }
 
+/// The threaded-NAPI kernel threads of interface `dev` (named `napi/DEV-ID`, cut to the
+/// 15 bytes of a task name), by pid.
+pub fn napi_threads(dev: &str) -> Vec<i32> {
+    let prefix: String = format!("napi/{dev}-").chars().take(15).collect();
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let mut pids: Vec<i32> = dir
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                .is_ok_and(|c| c.trim_end().starts_with(&prefix))
+        })
+        .collect();
+    pids.sort_unstable();
+    pids
+}
+
+/// Restricts thread `pid` to `cpus`.
+fn pin_thread(pid: i32, cpus: &[usize]) -> Result<()> {
+    const CPU_SETSIZE: usize = 8 * std::mem::size_of::<libc::cpu_set_t>();
+    if let Some(c) = cpus.iter().find(|&&c| c >= CPU_SETSIZE) {
+        return Err(Error::InvalidArgument {
+            flag: "--gen-cpus",
+            reason: format!("CPU {c} is not below {CPU_SETSIZE}"),
+        });
+    }
+    // SAFETY: a zeroed cpu_set_t is the empty set, and every CPU set is below its size.
+    let rc = unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        for &c in cpus {
+            libc::CPU_SET(c, &mut set);
+        }
+        libc::sched_setaffinity(pid, std::mem::size_of::<libc::cpu_set_t>(), &set)
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(Error::Command {
+            command: format!("sched_setaffinity({pid}, {cpus:?})"),
+            detail: std::io::Error::last_os_error().to_string(),
+        })
+    }
+}
+
+/// The CPUs thread `pid` may run on, as `/proc/PID/status` lists them (`0-1`, `0`).
+pub fn thread_cpus(pid: i32) -> Option<String> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+        .map(|v| v.trim().to_string())
+}
+
 /// A pair of namespaces and the veth link between them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Stand {
@@ -208,15 +263,20 @@ impl Stand {
         Ok(())
     }
 
-    /// Steers each side's receive processing to CPUs of its own: RPS on its veth end, so that
-    /// the softirq that receives a datagram runs on the receiver's CPUs, not on the sender's.
-    /// The generator and the echo must be pinned to the same CPUs (`taskset`, `echo
-    /// --pin-cpu`) for their system calls to stay there too.
+    /// Gives each side CPUs of its own, so that what runs on the proxy's CPUs is the proxy's
+    /// work only (`docs/model.md`, "Isolation"):
     ///
-    /// Measured here (2 CPUs, generator on CPU 0, proxy on CPU 1): the proxy's receive
-    /// softirq then runs on CPU 1, but each reply the proxy sends also raises a NET_RX softirq
-    /// on CPU 1 (`net_rx_action` sends the RPS IPI to CPU 0), which interrupts the `sendto`
-    /// and is a second, short receive-stage invocation per datagram.
+    /// 1. RPS on each veth end: the softirq that receives a datagram sent through veth runs
+    ///    on the receiver's CPUs, not on the sender's.
+    /// 2. The generator's end receives in a NAPI thread of its own, pinned to its CPUs (GRO
+    ///    and UDP GRO forwarding on, so that veth hands it the proxy's replies; threaded
+    ///    NAPI). Without it each reply the proxy sends raised a NET_RX softirq on the proxy's
+    ///    CPU to pass the datagram on with an RPS IPI: measured here (2 CPUs, generator on 0,
+    ///    proxy on 1, 3 100 datagrams), 6 200 receive invocations and every `sendto`
+    ///    interrupted, against 3 100 and 3 088 clean with it.
+    ///
+    /// The generator and the echo must be pinned to the same CPUs (`taskset`, `echo
+    /// --pin-cpu`) for their system calls to stay there too. Needs `ethtool`.
     pub fn isolate(&self, split: &CpuSplit) -> Result<()> {
         require_root("netns isolation")?;
         for (ns, dev, cpus) in [
@@ -237,6 +297,48 @@ impl Stand {
                 &mask,
                 &path,
             ])?;
+        }
+        let (ns, dev) = (self.gen_ns.as_str(), self.gen_if.as_str());
+        ip(&[
+            "netns",
+            "exec",
+            ns,
+            "ethtool",
+            "-K",
+            dev,
+            "gro",
+            "on",
+            "rx-udp-gro-forwarding",
+            "on",
+        ])
+        .map_err(|e| match e {
+            Error::Command { command, detail } => Error::Command {
+                command,
+                detail: format!("{detail} (is ethtool installed? apt install ethtool)"),
+            },
+            other => other,
+        })?;
+        let threaded = format!("/sys/class/net/{dev}/threaded");
+        ip(&[
+            "netns",
+            "exec",
+            ns,
+            "sh",
+            "-c",
+            "printf 1 > \"$1\"",
+            "sh",
+            &threaded,
+        ])?;
+        let threads = napi_threads(dev);
+        if threads.is_empty() {
+            return Err(Error::Command {
+                command: format!("echo 1 > {threaded} (in {ns})"),
+                detail: "no NAPI thread appeared for it: this kernel lacks threaded NAPI for veth"
+                    .into(),
+            });
+        }
+        for pid in threads {
+            pin_thread(pid, &split.gen)?;
         }
         Ok(())
     }
@@ -284,6 +386,12 @@ impl Stand {
                 if let Ok((gen, proxy)) = self.rps_masks() {
                     let mask = if *ns == self.gen_ns { gen } else { proxy };
                     let _ = writeln!(s, "  receive CPUs (RPS mask): {mask}");
+                }
+                if *ns == self.gen_ns {
+                    for pid in napi_threads(&self.gen_if) {
+                        let cpus = thread_cpus(pid).unwrap_or_else(|| "?".into());
+                        let _ = writeln!(s, "  receive thread (NAPI) {pid} on CPUs {cpus}");
+                    }
                 }
             } else {
                 let _ = writeln!(s, "  (links and addresses are shown to root only)");

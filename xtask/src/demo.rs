@@ -20,7 +20,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use kpath_analysis::validation::{
     self, ChoiceInput, MeasuredPoint, PointsFile, ServiceSpec, SojournStats, Sojourns,
 };
-use kpath_analysis::Results;
+use kpath_analysis::{Results, Stage};
 use serde_json::Value;
 
 use crate::util::{is_root, run, show};
@@ -61,12 +61,44 @@ pub struct DemoOptions {
 }
 
 /// Namespaces made by `kpath-stand netns up`, removed on drop (failure, Ctrl-C, success).
-struct Stand;
+struct Stand {
+    /// The generator's CPU and the proxy's, when the machine has two to give
+    /// (`netns up --isolate`: the generator on CPU 0, the proxy on the last).
+    split: Option<(usize, usize)>,
+}
 
 impl Stand {
     fn up() -> Result<Self> {
-        run(Command::new(release_binary("kpath-stand")).args(["netns", "up"]))?;
-        Ok(Stand)
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let split = (cpus >= 2).then(|| (0, cpus - 1));
+        let mut up = Command::new(release_binary("kpath-stand"));
+        up.args(["netns", "up"]);
+        if split.is_some() {
+            up.arg("--isolate");
+        } else {
+            eprintln!(
+                "demo: one CPU: the generator's work shares the proxy's CPU (docs/model.md, \
+                 \"Isolation\")"
+            );
+        }
+        run(&mut up)?;
+        Ok(Stand { split })
+    }
+
+    /// The proxy's CPU, if it has its own.
+    fn proxy_cpu(&self) -> Option<usize> {
+        self.split.map(|(_, p)| p)
+    }
+
+    /// `kpath-stand` run in the generator's namespace, on the generator's CPU if it has one.
+    fn gen_command(&self) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", GEN_NS]);
+        if let Some((g, _)) = self.split {
+            c.args(["taskset", "-c", &g.to_string()]);
+        }
+        c.arg(release_binary("kpath-stand"));
+        c
     }
 }
 
@@ -86,7 +118,13 @@ struct Echo {
 }
 
 impl Echo {
-    fn start(csv: &Path, ready: &Path, interrupted: &AtomicBool) -> Result<Self> {
+    /// Starts the echo, pinned to `cpu` if given.
+    fn start(
+        csv: &Path,
+        ready: &Path,
+        interrupted: &AtomicBool,
+        cpu: Option<usize>,
+    ) -> Result<Self> {
         let _ = fs::remove_file(ready);
         // `ip netns exec` execs the command, so the child's pid is the server's (for --pid).
         let mut cmd = Command::new("ip");
@@ -97,6 +135,9 @@ impl Echo {
             .arg("--timestamps")
             .arg(csv)
             .stdout(Stdio::null());
+        if let Some(c) = cpu {
+            cmd.args(["--pin-cpu", &c.to_string()]);
+        }
         eprintln!("+ {}", show(&cmd));
         let child = cmd.spawn().context("failed to start kpath-stand echo")?;
         let mut echo = Echo {
@@ -223,7 +264,12 @@ pub fn demo(opts: &DemoOptions) -> Result<()> {
         "\n=== demo: recording a {}-datagram ping-pong session",
         opts.count
     );
-    let echo = Echo::start(&out.join("timestamps-pingpong.csv"), &ready, &interrupted)?;
+    let echo = Echo::start(
+        &out.join("timestamps-pingpong.csv"),
+        &ready,
+        &interrupted,
+        stand.proxy_cpu(),
+    )?;
     let trace = out.join("kpath.trace");
     let mut record = in_ns(PROXY_NS, &release_binary("kpath-probe"));
     record
@@ -239,6 +285,14 @@ pub fn demo(opts: &DemoOptions) -> Result<()> {
             "-q",
         ])
         .args(["--pid", &echo.pid().to_string()])
+        // Only the proxy's CPU: every context there is the proxy's work.
+        .args(
+            stand
+                .proxy_cpu()
+                .map(|c| ["--cpu".to_string(), c.to_string()])
+                .into_iter()
+                .flatten(),
+        )
         .arg("--calibration")
         .arg(&calibration)
         .args(
@@ -249,8 +303,8 @@ pub fn demo(opts: &DemoOptions) -> Result<()> {
         .arg("-o")
         .arg(&trace)
         .arg("--")
-        .args(["ip", "netns", "exec", GEN_NS])
-        .arg(release_binary("kpath-stand"))
+        .arg(stand.gen_command().get_program())
+        .args(stand.gen_command().get_args())
         .args([
             "gen",
             "--force",
@@ -273,14 +327,19 @@ pub fn demo(opts: &DemoOptions) -> Result<()> {
 
     // 2. The probes' service time T = T_rx + T_tx, and the relay's at low load.
     //
-    // `--filter net` (subtract interrupt time) rather than the method's default (drop): on a
-    // one-kernel stand the peer's NET_RX softirq runs inside every send system call (veth
-    // hands the datagram over when bottom halves are re-enabled), so dropping interrupted
-    // samples would drop every send.
+    // On the isolated stand the method's default filter (drop interrupted samples) keeps
+    // nearly every sample. With one CPU the peer's NET_RX softirq runs inside every send
+    // system call (veth hands the datagram over when bottom halves are re-enabled), so the
+    // interrupt time is subtracted instead (`--filter net`; docs/model.md, "Isolation").
+    let filter = if stand.proxy_cpu().is_some() {
+        "interrupted"
+    } else {
+        "net"
+    };
     run(kpath()
         .args(["analyze", "--force"])
         .arg(&trace)
-        .args(["--filter", "net", "-o"])
+        .args(["--filter", filter, "-o"])
         .arg(out.join("results.json")))?;
     // Typed, and checked: a missing or zero service time is an error, not λ = ρ/0.
     let first = Results::load(&out.join("results.json"))?;
@@ -293,6 +352,9 @@ pub fn demo(opts: &DemoOptions) -> Result<()> {
                 .unwrap_or("no reason given")
         );
     };
+    if stand.proxy_cpu().is_some() {
+        check_one_invocation_per_datagram(&first, u64::from(opts.count + opts.warmup))?;
+    }
     let t_probes = service.mean * first.unit_ns;
     if !(t_probes.is_finite() && t_probes > 0.0) {
         bail!("the probes gave no service time (T = {t_probes} ns): nothing to validate");
@@ -308,6 +370,7 @@ pub fn demo(opts: &DemoOptions) -> Result<()> {
         for rho in RHOS {
             check("the validation")?;
             points.push(validation_point(
+                &stand,
                 opts,
                 &out,
                 &ready,
@@ -346,7 +409,7 @@ pub fn demo(opts: &DemoOptions) -> Result<()> {
     run(kpath()
         .args(["analyze", "--force"])
         .arg(&trace)
-        .args(["--filter", "net", "-o"])
+        .args(["--filter", filter, "-o"])
         .arg(out.join("results.json"))
         .arg("--validation")
         .arg(&points_file))?;
@@ -360,7 +423,31 @@ pub fn demo(opts: &DemoOptions) -> Result<()> {
     summarise(&out, started.elapsed())
 }
 
+/// On the isolated stand the proxy's CPU does the proxy's work only: one receive invocation
+/// (its NET_RX softirq) and one send invocation (its `sendto`) per datagram relayed, where
+/// without the isolation there are two receives per datagram. Slack of 1 % + 3 either way:
+/// the ARP exchange and unrelated host traffic add receives, and a softirq that starts
+/// while one of kpath's programs runs on that CPU is not seen (the kernel's BPF recursion
+/// guard; 2 of 2 200 in one run here).
+fn check_one_invocation_per_datagram(r: &Results, datagrams: u64) -> Result<()> {
+    let invocations = |stage| r.stage(stage).map_or(0, |s| s.invocations);
+    let (rx, tx) = (invocations(Stage::Rx), invocations(Stage::Tx));
+    eprintln!(
+        "demo: the proxy's CPU: {rx} receive and {tx} send invocations for {datagrams} datagrams"
+    );
+    let near = |x: u64| x.abs_diff(datagrams) <= datagrams / 100 + 3;
+    if !(near(rx) && near(tx)) {
+        bail!(
+            "the proxy's CPU shows {rx} receive and {tx} send invocations for {datagrams} \
+             datagrams, not one of each per datagram: the stand is not isolated \
+             (docs/model.md, \"Isolation\")"
+        );
+    }
+    Ok(())
+}
+
 fn validation_point(
+    stand: &Stand,
     opts: &DemoOptions,
     out: &Path,
     ready: &Path,
@@ -374,8 +461,8 @@ fn validation_point(
     let csv = out.join("validation").join(format!("{tag}.csv"));
     let gen_json = out.join("validation").join(format!("{tag}.json"));
     eprintln!("demo: validation {choice} ρ={rho:.1}: λ = {rate:.0}/s");
-    let echo = Echo::start(&csv, ready, interrupted)?;
-    let mut gen = in_ns(GEN_NS, &release_binary("kpath-stand"));
+    let echo = Echo::start(&csv, ready, interrupted, stand.proxy_cpu())?;
+    let mut gen = stand.gen_command();
     gen.args([
         "gen",
         "--force",

@@ -19,6 +19,10 @@ const PACKAGES: &[(&str, &str)] = &[
     ("xz-utils", "unpacking kernel modules"),
     ("gnuplot-nox", "plots"),
     ("iproute2", "network namespaces and veth"),
+    (
+        "ethtool",
+        "the isolated stand: the generator's veth end receives in a NAPI thread",
+    ),
     ("sockperf", "the reference UDP latency tool in benchmarks"),
     (
         "bpftrace",

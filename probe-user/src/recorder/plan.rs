@@ -28,6 +28,10 @@ pub fn attach(opts: &RecordOptions) -> Result<(Probes, Metadata, Vec<Skipped>), 
     meta.command_line = opts.command_line.clone();
     let mut probes = Probes::load(opts.settings.clone())?;
     let mut skipped = Vec::new();
+    // First: a call probed before the interrupt and switch accounting exists would look
+    // clean and on the CPU whatever happened inside it (seen as 56 ms "on-CPU" receives of
+    // a server that was already running when the recording began).
+    meta.irq_tracepoints = Some(probes.attach_irq_accounting()?);
 
     let mut want_stages = opts.stages
         || !opts.stage_filter.is_empty()
@@ -162,8 +166,6 @@ pub fn attach(opts: &RecordOptions) -> Result<(Probes, Metadata, Vec<Skipped>), 
                 .join("; "),
         ));
     }
-    let irq = probes.attach_irq_accounting()?;
-    meta.irq_tracepoints = Some(irq);
     meta.probe_cost = opts.probe_cost.clone();
     if let Some(note) = &opts.note {
         meta.note = Some(note.clone());
