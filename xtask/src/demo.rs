@@ -369,16 +369,14 @@ pub fn demo(opts: &DemoOptions) -> Result<()> {
         let mut points = Vec::new();
         for rho in RHOS {
             check("the validation")?;
-            points.push(validation_point(
-                &stand,
+            let session = Session {
+                stand: &stand,
                 opts,
-                &out,
-                &ready,
-                &interrupted,
-                name,
-                t_ns,
-                rho,
-            )?);
+                out: &out,
+                ready: &ready,
+                interrupted: &interrupted,
+            };
+            points.push(validation_point(&session, name, t_ns, rho)?);
         }
         let relay = name == "relay";
         choices.push(ChoiceInput {
@@ -446,16 +444,28 @@ fn check_one_invocation_per_datagram(r: &Results, datagrams: u64) -> Result<()> 
     Ok(())
 }
 
+/// What every measurement of the demo runs in.
+struct Session<'a> {
+    stand: &'a Stand,
+    opts: &'a DemoOptions,
+    out: &'a Path,
+    ready: &'a Path,
+    interrupted: &'a AtomicBool,
+}
+
 fn validation_point(
-    stand: &Stand,
-    opts: &DemoOptions,
-    out: &Path,
-    ready: &Path,
-    interrupted: &AtomicBool,
+    session: &Session<'_>,
     choice: &str,
     t_ns: f64,
     rho: f64,
 ) -> Result<MeasuredPoint> {
+    let Session {
+        stand,
+        opts,
+        out,
+        ready,
+        interrupted,
+    } = *session;
     let rate = rho / (t_ns * 1e-9);
     let tag = format!("{choice}-rho{rho:.1}");
     let csv = out.join("validation").join(format!("{tag}.csv"));
