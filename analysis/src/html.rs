@@ -352,6 +352,14 @@ fn page(
 
     o.push_str("<section id=\"stages\">\n<h2>Per stage</h2>\n");
     render_table(&mut o, &tables::stages(r));
+    let sources = crate::report::stage_sources_text(r);
+    if !sources.is_empty() {
+        o.push_str("<p>Where the invocations ran:</p>\n<ul>\n");
+        for line in sources {
+            let _ = writeln!(o, "<li>{}</li>", escape(&line));
+        }
+        o.push_str("</ul>\n");
+    }
     render_table(&mut o, &tables::plain_vs_normative(r));
     let _ = writeln!(o, "<p>{}</p>", escape(&crate::report::service_text(r)));
     o.push_str("</section>\n");

@@ -350,6 +350,26 @@ fn cpu_list_records_only_the_listed_cpus() {
         &["--stage", "sys_sendto", "--pid", &pid, "--cpu", "1"],
         &trace,
     );
+    // The recorder keeps off the CPU it records; its command (`sleep`) keeps every CPU.
+    let allowed = |pid: u32| {
+        std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+                    .map(|v| v.trim().to_string())
+            })
+    };
+    let ours = allowed(std::process::id());
+    assert_eq!(allowed(child.id()).as_deref(), Some("0"), "the recorder");
+    let children = std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", child.id()))
+        .expect("children");
+    let command: u32 = children
+        .split_whitespace()
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("the recorder's command");
+    assert_eq!(allowed(command), ours, "the command");
     let rx = UdpSocket::bind("127.0.0.1:0").expect("bind");
     let to = rx.local_addr().expect("addr");
     const SENDS: u32 = 150;

@@ -4,6 +4,8 @@
 //! constant parameters ([`Fixed`]), samples of whole nanoseconds keep their integer value
 //! ([`Sample`]), and accumulators are created at a function's first call.
 
+use std::collections::BTreeMap;
+
 use kpath_trace::{flags, ExecContext};
 
 use crate::calltree::{Call, CallVisitor, Frame, Shape};
@@ -65,6 +67,10 @@ pub(super) struct StageAcc {
     pub(super) root_dropped: u64,
     /// The invocations' tree shapes.
     pub(super) shapes: ShapeTable,
+    /// Root calls per CPU.
+    pub(super) cpus: BTreeMap<u32, u64>,
+    /// Root calls per (context, thread group): where the stage's work came from.
+    pub(super) sources: BTreeMap<(u8, u32), u64>,
 }
 
 impl StageAcc {
@@ -75,6 +81,8 @@ impl StageAcc {
             roots: SampleStats::new(),
             root_dropped: 0,
             shapes: ShapeTable::new(max_shapes),
+            cpus: BTreeMap::new(),
+            sources: BTreeMap::new(),
         }
     }
 }
@@ -278,10 +286,13 @@ impl Accumulators {
             None => acc.dropped += 1,
         }
         if call.depth == 0 {
+            let s = &mut self.stages[si];
             match value {
-                Some(v) => v.push_to(&mut self.stages[si].roots),
-                None => self.stages[si].root_dropped += 1,
+                Some(v) => v.push_to(&mut s.roots),
+                None => s.root_dropped += 1,
             }
+            *s.cpus.entry(e.cpu).or_insert(0) += 1;
+            *s.sources.entry((e.context, e.pid)).or_insert(0) += 1;
         }
     }
 

@@ -14,6 +14,22 @@ use crate::shapes::{ShapeTable, TreeCounts};
 use crate::stage::Stage;
 use crate::util::ratio;
 
+/// The sources of a stage's invocations, most first (then by context and pid).
+fn sources_of(counts: &BTreeMap<(u8, u32), u64>) -> Vec<SourceCount> {
+    let mut v: Vec<SourceCount> = counts
+        .iter()
+        .map(|(&(context, pid), &invocations)| SourceCount {
+            context: kpath_trace::ExecContext::try_from(context)
+                .map_or("?", |c| c.name())
+                .into(),
+            pid,
+            invocations,
+        })
+        .collect();
+    v.sort_by(|a, b| b.invocations.cmp(&a.invocations));
+    v
+}
+
 impl Analyzer {
     /// Assembles the results. `path` and `finalised` describe the source for the report.
     /// `Results::kernel_stats` stays `None` here: [`analyze_reader`] fills it from the
@@ -144,6 +160,12 @@ impl Analyzer {
                 plain_average: plain,
                 normative_per_call: normative,
                 normative_error_pct: 100.0 * ratio(plain - normative, normative),
+                cpus: acc.stages[si]
+                    .cpus
+                    .iter()
+                    .map(|(&cpu, &invocations)| CpuCount { cpu, invocations })
+                    .collect(),
+                sources: sources_of(&acc.stages[si].sources),
             });
             trees.push(tree_result(
                 stage,

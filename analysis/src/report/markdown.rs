@@ -85,6 +85,13 @@ pub fn summary(r: &Results, top: usize, links: &[(String, String)]) -> String {
     let _ = writeln!(o, "\n{}\n", escape(&super::service_text(r)));
     o.push_str("## Per stage\n\n");
     o.push_str(&table(&tables::stages(r)));
+    let sources = super::stage_sources_text(r);
+    if !sources.is_empty() {
+        o.push_str("\nWhere the invocations ran:\n\n");
+        for line in sources {
+            o.push_str(&format!("- {}\n", escape(&line)));
+        }
+    }
     o.push('\n');
     o.push_str(&table(&tables::plain_vs_normative(r)));
     o.push_str("\n## Per chain\n\n");

@@ -72,6 +72,43 @@ pub(crate) fn recorder_text(r: &Results) -> Option<String> {
     ))
 }
 
+/// Where each stage's invocations ran, one line per stage: its CPUs and the contexts and
+/// thread groups they came from (at most 4, most first), e.g. `rx: CPU 1: 3100; softirq on
+/// an idle CPU: 3100`. Empty for results before kpath 0.2, which did not keep it.
+pub(crate) fn stage_sources_text(r: &Results) -> Vec<String> {
+    let mut lines = Vec::new();
+    for s in &r.stages {
+        if s.cpus.is_empty() {
+            continue;
+        }
+        let cpus: Vec<String> = s
+            .cpus
+            .iter()
+            .map(|c| format!("CPU {}: {}", c.cpu, c.invocations))
+            .collect();
+        let mut sources: Vec<String> = s
+            .sources
+            .iter()
+            .take(4)
+            .map(|t| match (t.context.as_str(), t.pid) {
+                ("process", pid) => format!("pid {pid}: {}", t.invocations),
+                (context, 0) => format!("{context} on an idle CPU: {}", t.invocations),
+                (context, pid) => format!("{context} over pid {pid}: {}", t.invocations),
+            })
+            .collect();
+        if s.sources.len() > 4 {
+            sources.push(format!("{} more", s.sources.len() - 4));
+        }
+        lines.push(format!(
+            "{}: {}; {}",
+            s.stage,
+            cpus.join(", "),
+            sources.join(", ")
+        ));
+    }
+    lines
+}
+
 /// The service time of one relayed datagram from the probes, and the saturation rate and
 /// model when there are some, as one sentence of plain text (HTML and Markdown escape it).
 pub(crate) fn service_text(r: &Results) -> String {

@@ -212,6 +212,13 @@ pub fn render(r: &Results) -> String {
 
     let _ = writeln!(o, "\n== per stage ({u}) ==");
     render_table(&tables::stages(r), &mut o);
+    let sources = super::stage_sources_text(r);
+    if !sources.is_empty() {
+        let _ = writeln!(o, "where the invocations ran:");
+        for line in sources {
+            let _ = writeln!(o, "  {line}");
+        }
+    }
     let _ = writeln!(
         o,
         "\n== plain average per function vs normative time per call ({u}) =="

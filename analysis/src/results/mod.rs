@@ -386,6 +386,33 @@ pub struct StageResult {
     pub normative_per_call: f64,
     /// `100·(plain − normative)/normative`.
     pub normative_error_pct: f64,
+    /// Root invocations per CPU, by CPU (absent in results before kpath 0.2).
+    #[serde(default)]
+    pub cpus: Vec<CpuCount>,
+    /// Root invocations per context and thread group, most first (absent before kpath 0.2).
+    #[serde(default)]
+    pub sources: Vec<SourceCount>,
+}
+
+/// Invocations of a stage on one CPU.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CpuCount {
+    /// CPU.
+    pub cpu: u32,
+    /// Root invocations that ran on it.
+    pub invocations: u64,
+}
+
+/// Invocations of a stage in one context of one thread group: a task's system calls, or
+/// the softirqs that interrupted it (pid 0: the idle task, i.e. an idle CPU).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceCount {
+    /// `process`, `softirq` or `hardirq`.
+    pub context: String,
+    /// Thread group id.
+    pub pid: u32,
+    /// Root invocations.
+    pub invocations: u64,
 }
 
 /// One distinct tree shape.

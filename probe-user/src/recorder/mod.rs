@@ -9,6 +9,7 @@
 //! `drain.rs` moves records from the ring into the trace, `usage.rs` measures the recorder's
 //! own CPU, `stats_summary.rs` writes the stats-mode summary. This file runs a recording.
 
+mod affinity;
 mod drain;
 mod plan;
 mod stats_summary;
@@ -188,6 +189,8 @@ pub struct Recording {
     sigint: tokio::signal::unix::Signal,
     sigterm: tokio::signal::unix::Signal,
     sighup: tokio::signal::unix::Signal,
+    /// The recorder moved off the recorded CPUs (`--cpu`): the command gets them back.
+    moved: Option<affinity::Moved>,
 }
 
 impl Recording {
@@ -231,6 +234,22 @@ impl Recording {
         } else {
             0
         };
+        let moved = match &opts.settings.filter_cpus {
+            Some(cpus) => {
+                let moved = affinity::keep_off(cpus).map_err(|source| ProbeError::Kernel {
+                    what: "the recorder's CPU affinity".into(),
+                    source,
+                })?;
+                if moved.is_none() {
+                    log::warn!(
+                        "the recorder runs on a recorded CPU (--cpu lists every CPU it may \
+                         use): its own work lands in the intervals it measures"
+                    );
+                }
+                moved
+            }
+            None => None,
+        };
         let file = opts.output_policy.create(&opts.output)?;
         let writer = TraceWriter::with_reserve(file, meta, reserve)?;
         let ring = probes.take_events()?;
@@ -251,6 +270,7 @@ impl Recording {
             sigint,
             sigterm,
             sighup,
+            moved,
         })
     }
 
@@ -276,16 +296,24 @@ impl Recording {
             mut sigint,
             mut sigterm,
             mut sighup,
+            moved,
         } = self;
         let mut child = match opts.command.split_first() {
             Some((program, args)) => Some(
-                tokio::process::Command::new(program)
-                    .args(args)
-                    .spawn()
-                    .map_err(|source| ProbeError::Kernel {
-                        what: format!("the command `{program}` (starting it)"),
-                        source,
-                    })?,
+                {
+                    let mut cmd = tokio::process::Command::new(program);
+                    cmd.args(args);
+                    if let Some(m) = moved {
+                        // SAFETY: `restore` makes one system call and touches no lock or heap.
+                        unsafe { cmd.pre_exec(move || m.restore()) };
+                    }
+                    cmd
+                }
+                .spawn()
+                .map_err(|source| ProbeError::Kernel {
+                    what: format!("the command `{program}` (starting it)"),
+                    source,
+                })?,
             ),
             None => None,
         };
