@@ -328,6 +328,13 @@ fn page(
     for w in warnings {
         let _ = writeln!(o, "<p class=\"warn\">{}</p>", escape(w));
     }
+    if let Some(rec) = crate::report::recommendation_text(r) {
+        let _ = writeln!(
+            o,
+            "<p id=\"recommendation\"><strong>{}</strong></p>",
+            escape(&rec)
+        );
+    }
 
     // Metadata.
     o.push_str("<section id=\"metadata\">\n<h2>Run</h2>\n");
@@ -409,6 +416,7 @@ fn page(
     if r.validation.as_ref().is_some_and(|v| !v.choices.is_empty()) {
         o.push_str("<p>Open-loop Poisson load at λ = ρ/T for each service-time choice; sojourn = kernel receive to kernel transmit in the proxy host. The models are evaluated at the achieved load. Rows in red were not reached; the status says why. The W(ρ) and N(ρ) plots show the same points.</p>\n");
         render_table(&mut o, &tables::validation_choices(r));
+        render_table(&mut o, &tables::verdicts(r));
         render_table(&mut o, &tables::validation(r));
     } else {
         o.push_str("<p>Not run: these results hold no measured validation points (<code>kpath analyze --validation points.json</code>).</p>\n");

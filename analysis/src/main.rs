@@ -99,6 +99,13 @@ enum Cmd {
         /// Loads to evaluate (repeatable); default 0.05…0.99.
         #[arg(long)]
         rho: Vec<f64>,
+        /// Mean setup time S paid by the first arrival of each busy period (the wake-up of
+        /// an idle CPU), in the unit of T: adds M/G/1 with setup times.
+        #[arg(long, value_parser = kpath_cli::value::non_negative_number)]
+        setup_mean: Option<f64>,
+        /// Variance of the setup time, unit squared (default 0: a constant setup).
+        #[arg(long, requires = "setup_mean", value_parser = kpath_cli::value::non_negative_number)]
+        setup_variance: Option<f64>,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -437,8 +444,14 @@ fn run(cli: Cli) -> Result<()> {
             variance,
             tick_ns,
             rho,
+            setup_mean,
+            setup_variance,
             json,
         } => {
+            let setup = setup_mean.map(|mean| queueing::Setup {
+                mean,
+                variance: setup_variance.unwrap_or(0.0),
+            });
             let rhos = if rho.is_empty() {
                 queueing::default_rhos()
             } else {
@@ -454,11 +467,11 @@ fn run(cli: Cli) -> Result<()> {
                             r.service_unknown.as_deref().unwrap_or("no reason given")
                         );
                     };
-                    let m = queueing::project(sv.mean, sv.variance, r.unit_ns, &rhos)
+                    let m = queueing::project_with_setup(sv.mean, sv.variance, r.unit_ns, &rhos, setup)
                         .with_context(|| format!("failed to project the service time in {}", path.display()))?;
                     (m, r.unit)
                 }
-                (None, Some(mean), Some(var)) => (queueing::project(mean, var, tick_ns, &rhos)?, "unit".to_string()),
+                (None, Some(mean), Some(var)) => (queueing::project_with_setup(mean, var, tick_ns, &rhos, setup)?, "unit".to_string()),
                 _ => bail!("failed to read the model input: give a results file or both --mean and --variance"),
             };
             if json {
@@ -598,6 +611,7 @@ fn refuse_stats_mode(trace: &Path, meta: &kpath_trace::Metadata, what: &'static 
 /// nest.
 struct ReadWarnings {
     lost_events: u64,
+    missed_probe_runs: u64,
     cut_tail: Option<kpath_trace::CutTail>,
     reordered: Option<kpath_analysis::results::Reordered>,
     anomalies: kpath_analysis::calltree::TreeAnomalies,
@@ -609,6 +623,14 @@ fn warn_incomplete(trace: &str, w: ReadWarnings) {
         eprintln!(
             "kpath: warning: {} events were lost while recording {trace}",
             w.lost_events
+        );
+    }
+    if w.missed_probe_runs > 0 {
+        eprintln!(
+            "kpath: warning: the kernel skipped {} runs of the probes while recording {trace} \
+             (one fired while another BPF program ran on its CPU, e.g. a softirq inside a \
+             probe): those calls are missing",
+            w.missed_probe_runs
         );
     }
     if let Some(cut) = w.cut_tail {
@@ -644,6 +666,7 @@ fn warn_results(r: &Results) {
         &r.trace.path,
         ReadWarnings {
             lost_events: r.trace.lost_events,
+            missed_probe_runs: r.trace.missed_probe_runs,
             cut_tail: r.trace.cut_tail,
             reordered: r.trace.reordered,
             anomalies: r.anomalies,
@@ -679,6 +702,7 @@ fn warn_visit(trace: &Path, visit: &analyze::Visit) {
         &trace.display().to_string(),
         ReadWarnings {
             lost_events: visit.metadata.lost_events(),
+            missed_probe_runs: kpath_analysis::analyze::missed_probe_runs(&visit.metadata),
             cut_tail: visit.cut_tail,
             reordered: visit.reordered,
             anomalies: visit.anomalies,

@@ -15,6 +15,16 @@
 //!   to `100·ρ·(1 − C²) / (2 − ρ·(1 − C²))`: positive when `C² < 1` (M/M/1 overstates the
 //!   delay), zero when `C² = 1`.
 //!
+//! * **M/G/1 with setup times** (exceptional first service: the first arrival of each busy
+//!   period, which finds the server idle, first waits a setup time `S`; here the wake-up of
+//!   an idle CPU). Welch, "On a generalized M/G/1 queuing process in which the first customer
+//!   of each busy period receives exceptional service", *Operations Research* 12(5), 1964;
+//!   in the decomposition form of Fuhrmann and Cooper (*Operations Research* 33(5), 1985):
+//!   `W = W_MG1 + (2·E[S] + λ·E[S²]) / (2·(1 + λ·E[S]))`, with `E[S²] = Var S + E[S]²`. It
+//!   is P-K when `S = 0`; with exponential service and setup it is `1/(μ − λ) + E[S]`, the
+//!   M/M/1-with-setup result of Gandhi and Harchol-Balter (2010). `ρ = λ·T` as before: the
+//!   setup is not service (the server is idle then), so it does not move λ_max.
+//!
 //! The method recommends M/G/1 whenever `C² ≠ 1`; [`project`] says `"M/M/1"` only when `C²`
 //! is within 5 % of 1, where the two agree to within a few per cent.
 
@@ -44,6 +54,18 @@ pub struct ModelPoint {
     pub mm1: QueueMetrics,
     /// `100·(W_MM1 − W_MG1)/W_MG1`.
     pub mm1_error_pct: f64,
+    /// M/G/1 with setup times, when a setup was given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mg1_setup: Option<QueueMetrics>,
+}
+
+/// The setup (wake-up) time paid by the first arrival of each busy period, input unit.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Setup {
+    /// Mean E[S].
+    pub mean: f64,
+    /// Variance Var S, input unit squared.
+    pub variance: f64,
 }
 
 /// The projection: the JSON of `kpath model --json`, field for field.
@@ -61,6 +83,9 @@ pub struct ModelOutput {
     pub lambda_max_per_s: f64,
     /// `"M/G/1"` or `"M/M/1"`.
     pub recommended: String,
+    /// The setup time of the M/G/1-with-setup model, when one was given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub setup: Option<Setup>,
     /// One entry per requested load.
     pub points: Vec<ModelPoint>,
 }
@@ -80,6 +105,15 @@ pub fn mg1_sojourn(mean: f64, cv2: f64, rho: f64) -> f64 {
     mean + rho * mean * (1.0 + cv2) / (2.0 * (1.0 - rho))
 }
 
+/// M/G/1-with-setup sojourn time (see the module docs): P-K plus
+/// `(2·E[S] + λ·E[S²]) / (2·(1 + λ·E[S]))`, with `λ = ρ/mean`.
+pub fn mg1_setup_sojourn(mean: f64, cv2: f64, rho: f64, setup: Setup) -> f64 {
+    let lambda = rho / mean;
+    let s2 = setup.variance + setup.mean * setup.mean;
+    mg1_sojourn(mean, cv2, rho)
+        + (2.0 * setup.mean + lambda * s2) / (2.0 * (1.0 + lambda * setup.mean))
+}
+
 /// M/M/1 sojourn time.
 pub fn mm1_sojourn(mean: f64, rho: f64) -> f64 {
     mean / (1.0 - rho)
@@ -87,6 +121,17 @@ pub fn mm1_sojourn(mean: f64, rho: f64) -> f64 {
 
 /// Projects both models at each load in `rhos`.
 pub fn project(mean: f64, variance: f64, unit_ns: f64, rhos: &[f64]) -> Result<ModelOutput> {
+    project_with_setup(mean, variance, unit_ns, rhos, None)
+}
+
+/// [`project`], plus M/G/1 with setup times when `setup` is given.
+pub fn project_with_setup(
+    mean: f64,
+    variance: f64,
+    unit_ns: f64,
+    rhos: &[f64],
+    setup: Option<Setup>,
+) -> Result<ModelOutput> {
     let bad = |field, value, reason| {
         Err(Error::ModelInput {
             field,
@@ -102,6 +147,18 @@ pub fn project(mean: f64, variance: f64, unit_ns: f64, rhos: &[f64]) -> Result<M
     }
     if !(unit_ns.is_finite() && unit_ns > 0.0) {
         return bad("tick-ns", unit_ns, "must be a positive number");
+    }
+    if let Some(st) = setup {
+        if !(st.mean.is_finite() && st.mean >= 0.0) {
+            return bad("setup-mean", st.mean, "must be a non-negative number");
+        }
+        if !(st.variance.is_finite() && st.variance >= 0.0) {
+            return bad(
+                "setup-variance",
+                st.variance,
+                "must be a non-negative number",
+            );
+        }
     }
     for &rho in rhos {
         if !(rho > 0.0 && rho < 1.0) {
@@ -148,13 +205,21 @@ pub fn project(mean: f64, variance: f64, unit_ns: f64, rhos: &[f64]) -> Result<M
                     in_system: rho / (1.0 - rho),
                 },
                 mm1_error_pct: 100.0 * (w_mm1 - w_mg1) / w_mg1,
+                mg1_setup: setup.map(|st| {
+                    let w = mg1_setup_sojourn(mean, cv2, rho, st);
+                    QueueMetrics {
+                        sojourn: w,
+                        in_system: rho * w / mean,
+                    }
+                }),
             }
         })
         .collect::<Vec<ModelPoint>>();
-    if let Some(p) = points
-        .iter()
-        .find(|p| !(p.mg1.sojourn.is_finite() && p.mm1.sojourn.is_finite()))
-    {
+    if let Some(p) = points.iter().find(|p| {
+        !(p.mg1.sojourn.is_finite()
+            && p.mm1.sojourn.is_finite()
+            && p.mg1_setup.is_none_or(|m| m.sojourn.is_finite()))
+    }) {
         return bad(
             "mean",
             mean,
@@ -177,6 +242,7 @@ pub fn project(mean: f64, variance: f64, unit_ns: f64, rhos: &[f64]) -> Result<M
             "M/G/1"
         }
         .into(),
+        setup,
         points,
     })
 }
@@ -203,6 +269,60 @@ mod tests {
         }
         let ok = project(1e-3, 0.0, 1.0, &[0.5]).expect("small but fine");
         assert!(ok.points.iter().all(|p| p.mg1.sojourn.is_finite()));
+    }
+
+    /// M/G/1 with setup times at hand-computed points.
+    #[test]
+    fn setup_model_at_hand_computed_points() {
+        let close = |a: f64, b: f64| assert!((a - b).abs() < 1e-12, "{a} vs {b}");
+        // No setup: Pollaczek–Khinchine itself.
+        let none = Setup {
+            mean: 0.0,
+            variance: 0.0,
+        };
+        close(
+            mg1_setup_sojourn(2.0, 0.3, 0.6, none),
+            mg1_sojourn(2.0, 0.3, 0.6),
+        );
+        // Exponential service (T = 1, C² = 1) and exponential setup (mean 2, variance 4) at
+        // ρ = 0.5: 1/(μ − λ) + E[S] = 2 + 2 (Gandhi and Harchol-Balter's M/M/1 with setup).
+        let exp = Setup {
+            mean: 2.0,
+            variance: 4.0,
+        };
+        close(mg1_setup_sojourn(1.0, 1.0, 0.5, exp), 4.0);
+        // Constant service T = 1 (C² = 0), constant setup S = 1, ρ = 0.5, λ = 0.5:
+        // P-K 1 + 0.5·1·1/(2·0.5) = 1.5; setup (2·1 + 0.5·1)/(2·1.5) = 5/6.
+        let one = Setup {
+            mean: 1.0,
+            variance: 0.0,
+        };
+        close(mg1_setup_sojourn(1.0, 0.0, 0.5, one), 1.5 + 5.0 / 6.0);
+        // At light load every arrival finds the CPU idle: W → T + S.
+        let w = mg1_setup_sojourn(1.0, 0.0, 1e-9, one);
+        assert!((w - 2.0).abs() < 1e-6, "{w}");
+        // In the projection: the setup column, with N = λ·W; λ_max unchanged.
+        let m = project_with_setup(1.0, 0.0, 1000.0, &[0.5], Some(one)).expect("project");
+        let p = m.points[0];
+        let s = p.mg1_setup.expect("setup column");
+        close(s.sojourn, 1.5 + 5.0 / 6.0);
+        close(s.in_system, 0.5 * s.sojourn);
+        assert!(
+            (m.lambda_max_per_s - 1e6).abs() < 1e-6,
+            "{}",
+            m.lambda_max_per_s
+        );
+        assert!(project_with_setup(
+            1.0,
+            0.0,
+            1.0,
+            &[0.5],
+            Some(Setup {
+                mean: -1.0,
+                variance: 0.0
+            })
+        )
+        .is_err());
     }
 
     #[test]

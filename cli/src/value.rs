@@ -20,6 +20,19 @@ pub const MAX_RATE: f64 = 1e8;
 /// 256 CPUs (`probe_common::cpus`).
 pub const MAX_LIST_CPU: u32 = 255;
 
+/// A finite number ≥ 0.
+pub fn non_negative_number(s: &str) -> Result<f64, String> {
+    let v: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number"))?;
+    if v.is_finite() && v >= 0.0 {
+        Ok(v)
+    } else {
+        Err(format!("{s} is not a finite number ≥ 0"))
+    }
+}
+
 /// A CPU list as the kernel writes them (`cpuset`, `isolcpus`): CPU numbers and ranges
 /// `a-b`, comma-separated, e.g. `0`, `1,3` or `0-2,5`. Returned ascending, without repeats;
 /// each at most [`MAX_LIST_CPU`].

@@ -451,12 +451,12 @@ fn run_netns(action: NetnsAction) -> Result<()> {
                 stand.gen_ns, stand.gen_addr, stand.proxy_ns, stand.proxy_addr
             );
             if let Some(split) = split {
-                stand
+                let threads = stand
                     .isolate(&split)
                     .context("failed to give each side its own CPUs")?;
                 println!(
-                    "isolated: {} receives on CPUs {:?}, {} on CPUs {:?} (RPS); pin the \
-                     programs there too",
+                    "isolated: {} receives on CPUs {:?} (RPS, NAPI threads {threads:?}), {} on \
+                     CPUs {:?} (RPS); pin the programs there too",
                     stand.gen_ns, split.gen, stand.proxy_ns, split.proxy
                 );
             }

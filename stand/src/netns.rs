@@ -276,8 +276,9 @@ impl Stand {
     ///    interrupted, against 3 100 and 3 088 clean with it.
     ///
     /// The generator and the echo must be pinned to the same CPUs (`taskset`, `echo
-    /// --pin-cpu`) for their system calls to stay there too. Needs `ethtool`.
-    pub fn isolate(&self, split: &CpuSplit) -> Result<()> {
+    /// --pin-cpu`) for their system calls to stay there too. Needs `ethtool`. Returns the
+    /// generator's NAPI threads, pinned.
+    pub fn isolate(&self, split: &CpuSplit) -> Result<Vec<i32>> {
         require_root("netns isolation")?;
         for (ns, dev, cpus) in [
             (&self.gen_ns, &self.gen_if, &split.gen),
@@ -318,18 +319,29 @@ impl Stand {
             },
             other => other,
         })?;
+        // Off, then on: the threads that appear are this interface's, not those of a
+        // same-named interface in another stand's namespace.
         let threaded = format!("/sys/class/net/{dev}/threaded");
-        ip(&[
-            "netns",
-            "exec",
-            ns,
-            "sh",
-            "-c",
-            "printf 1 > \"$1\"",
-            "sh",
-            &threaded,
-        ])?;
-        let threads = napi_threads(dev);
+        let set_threaded = |value: &str| {
+            ip(&[
+                "netns",
+                "exec",
+                ns,
+                "sh",
+                "-c",
+                "printf %s \"$1\" > \"$2\"",
+                "sh",
+                value,
+                &threaded,
+            ])
+        };
+        set_threaded("0")?;
+        let before = napi_threads(dev);
+        set_threaded("1")?;
+        let threads: Vec<i32> = napi_threads(dev)
+            .into_iter()
+            .filter(|t| !before.contains(t))
+            .collect();
         if threads.is_empty() {
             return Err(Error::Command {
                 command: format!("echo 1 > {threaded} (in {ns})"),
@@ -337,10 +349,10 @@ impl Stand {
                     .into(),
             });
         }
-        for pid in threads {
+        for &pid in &threads {
             pin_thread(pid, &split.gen)?;
         }
-        Ok(())
+        Ok(threads)
     }
 
     /// The RPS masks of the generator's and the proxy's veth ends, as sysfs shows them.

@@ -180,3 +180,21 @@ pub fn f(v: &Value, path: &[&str]) -> f64 {
     x.as_f64()
         .unwrap_or_else(|| panic!("no number {path:?} in {v}"))
 }
+
+/// A stand of namespaces of its own for one test, taken down when dropped; `None` (and why)
+/// without root.
+pub fn stand_or_skip(test: &str) -> Option<kpath_stand::netns::StandGuard> {
+    if !kpath_stand::netns::is_root() {
+        eprintln!("skipping {test}: creating network namespaces needs root");
+        return None;
+    }
+    // One stand per test: tests run at once, and one's teardown must not take another's
+    // namespaces.
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let stand = kpath_stand::netns::Stand::with_suffix(&format!("t{}-{n}", std::process::id()));
+    let guard = stand.up_guarded().expect("bring the stand up");
+    // `up` is idempotent.
+    guard.0.up().expect("second up");
+    Some(guard)
+}

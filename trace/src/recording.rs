@@ -226,6 +226,10 @@ impl KernelStats {
 /// and handled (unmatched exits, depth overflows, ...).
 pub type KernelCounters = BTreeMap<String, u64>;
 
+/// The [`KernelCounters`] entry for program runs the kernel skipped because another BPF
+/// program was running on that CPU (its recursion guard): calls missing from the trace.
+pub const RECURSION_MISSES: &str = "recursion_misses";
+
 #[cfg(test)]
 mod tests {
     use super::*;

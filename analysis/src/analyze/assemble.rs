@@ -14,6 +14,15 @@ use crate::shapes::{ShapeTable, TreeCounts};
 use crate::stage::Stage;
 use crate::util::ratio;
 
+/// The probe runs the kernel skipped (`kpath_trace::recording::RECURSION_MISSES`).
+pub fn missed_probe_runs(meta: &Metadata) -> u64 {
+    meta.kernel_counters
+        .as_ref()
+        .and_then(|c| c.get(kpath_trace::recording::RECURSION_MISSES))
+        .copied()
+        .unwrap_or(0)
+}
+
 /// The sources of a stage's invocations, most first (then by context and pid).
 fn sources_of(counts: &BTreeMap<(u8, u32), u64>) -> Vec<SourceCount> {
     let mut v: Vec<SourceCount> = counts
@@ -26,7 +35,7 @@ fn sources_of(counts: &BTreeMap<(u8, u32), u64>) -> Vec<SourceCount> {
             invocations,
         })
         .collect();
-    v.sort_by(|a, b| b.invocations.cmp(&a.invocations));
+    v.sort_by_key(|s| std::cmp::Reverse(s.invocations));
     v
 }
 
@@ -211,6 +220,7 @@ impl Analyzer {
                 finalised,
                 lost_events: meta.lost_events(),
                 lost_events_per_cpu: meta.lost_events_per_cpu.clone(),
+                missed_probe_runs: missed_probe_runs(meta),
                 start_time_unix_ns: meta.start_time_unix_ns,
                 stop_time_unix_ns: meta.stop_time_unix_ns,
                 command_line: meta.command_line.clone(),

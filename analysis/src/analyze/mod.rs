@@ -13,6 +13,7 @@ mod assemble;
 use accumulate::{
     Accumulators, Fixed, StageAcc, INTERRUPTED_FILTER, NET_FILTER, NO_FILTER, NO_SLOT,
 };
+pub use assemble::missed_probe_runs;
 use assemble::probe_cost_of;
 
 use crate::calltree::{CallVisitor, TreeBuilder};

@@ -74,6 +74,9 @@ pub fn table(t: &Table) -> String {
 /// The whole `summary.md`; `links` are (label, relative target) pairs.
 pub fn summary(r: &Results, top: usize, links: &[(String, String)]) -> String {
     let mut o = String::from("# kpath report\n\n");
+    if let Some(rec) = super::recommendation_text(r) {
+        let _ = writeln!(o, "**{}**\n", escape(&rec));
+    }
     for m in tables::metadata(r) {
         let v = escape(&m.value);
         if m.alarm {
@@ -106,6 +109,8 @@ pub fn summary(r: &Results, top: usize, links: &[(String, String)]) -> String {
     o.push_str("\n## Validation of the queueing projection\n\n");
     if r.validation.as_ref().is_some_and(|v| !v.choices.is_empty()) {
         o.push_str(&table(&tables::validation_choices(r)));
+        o.push('\n');
+        o.push_str(&table(&tables::verdicts(r)));
         o.push('\n');
         o.push_str(&table(&tables::validation(r)));
     } else {

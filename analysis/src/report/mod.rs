@@ -72,6 +72,21 @@ pub(crate) fn recorder_text(r: &Results) -> Option<String> {
     ))
 }
 
+/// The validation's answer in one sentence (the model to plan with, and how far to trust
+/// it), for the first screen of every report; `None` without a judged validation.
+pub(crate) fn recommendation_text(r: &Results) -> Option<String> {
+    let rec = r.validation.as_ref()?.recommended.as_ref()?;
+    Some(format!(
+        "{}: {}",
+        if rec.fits {
+            "Plan with"
+        } else {
+            "No model fits"
+        },
+        rec.why
+    ))
+}
+
 /// Where each stage's invocations ran, one line per stage: its CPUs and the contexts and
 /// thread groups they came from (at most 4, most first), e.g. `rx: CPU 1: 3100; softirq on
 /// an idle CPU: 3100`. Empty for results before kpath 0.2, which did not keep it.

@@ -605,8 +605,16 @@ pub fn model_points(m: &crate::queueing::ModelOutput, unit: &str) -> Table {
         &[],
     );
     t.text_cols.clear();
+    if m.setup.is_some() {
+        t.caption = format!(
+            "M/G/1, M/M/1 and M/G/1 with setup per load: mean sojourn W ({unit}) and number in \
+             system N"
+        );
+        t.head
+            .extend(["W setup".to_string(), "N setup".to_string()]);
+    }
     for p in &m.points {
-        t.push(vec![
+        let mut row = vec![
             format!("{:.2}", p.rho),
             format!("{:.1}", p.lambda_per_s),
             fmt_time(p.mg1.sojourn),
@@ -614,7 +622,14 @@ pub fn model_points(m: &crate::queueing::ModelOutput, unit: &str) -> Table {
             fmt_time(p.mm1.sojourn),
             format!("{:.3}", p.mm1.in_system),
             format!("{:.1}%", p.mm1_error_pct),
-        ]);
+        ];
+        if m.setup.is_some() {
+            row.extend(match p.mg1_setup {
+                Some(s) => [fmt_time(s.sojourn), format!("{:.3}", s.in_system)],
+                None => [NO_DATA.to_string(), NO_DATA.to_string()],
+            });
+        }
+        t.push(row);
     }
     t
 }
@@ -717,6 +732,39 @@ pub fn validation_choices(r: &Results) -> Table {
             format!("{:.0}", c.lambda_max_per_s),
             c.description.clone(),
         ]);
+    }
+    t
+}
+
+/// Per service-time choice and model: the verdict of the validation
+/// (`crate::validation::verdict`).
+pub fn verdicts(r: &Results) -> Table {
+    let mut t = Table::new(
+        "validation-verdicts",
+        "Verdict per service-time choice and model: largest |error of W| at reached points"
+            .to_string(),
+        &[
+            "choice",
+            "model",
+            "points ≤ 0.7",
+            "max ≤ 0.7",
+            "max ≤ 0.9",
+            "verdict",
+        ],
+        &[0],
+    );
+    for c in r.validation.iter().flat_map(|v| &v.choices) {
+        for m in &c.verdicts {
+            let pct = |e: Option<f64>| opt(e, |e| format!("{e:.0}%"));
+            t.push(vec![
+                c.name.clone(),
+                m.model.clone(),
+                m.points_to_fit_rho.to_string(),
+                pct(m.max_abs_error_pct_to_fit_rho),
+                pct(m.max_abs_error_pct_to_high_rho),
+                m.verdict.clone(),
+            ]);
+        }
     }
     t
 }

@@ -92,10 +92,22 @@ pub fn render(r: &Results) -> String {
             ", NOT FINALISED: recorder did not finish"
         }
     );
+    if let Some(rec) = super::recommendation_text(r) {
+        let _ = writeln!(o, "{rec}");
+    }
+    if r.trace.missed_probe_runs > 0 {
+        let _ = writeln!(
+            o,
+            "!!! WARNING: the kernel skipped {} probe runs (recursion guard); those calls are \
+             missing !!!",
+            r.trace.missed_probe_runs
+        );
+    }
     let _ = writeln!(
         o,
-        "filter: {}{}; times in {u}{}",
+        "filter: {}, clock: {}{}; times in {u}{}",
         r.settings.filter.name(),
+        r.settings.clock.name(),
         if r.settings.subtract_probe_cost {
             ", probe cost subtracted"
         } else {
@@ -421,6 +433,15 @@ pub fn model(m: &crate::queueing::ModelOutput, unit: &str) -> String {
             "C² = 1"
         }
     );
+    if let Some(st) = m.setup {
+        let _ = writeln!(
+            o,
+            "setup (wake-up of an idle server) S = {} {unit}, variance {} {unit}²: paid by the \
+             first arrival of each busy period",
+            fmt_time(st.mean),
+            fmt_time(st.variance)
+        );
+    }
     render_table(&tables::model_points(m, unit), &mut o);
     if let Some(p) = m.points.iter().max_by(|a, b| a.rho.total_cmp(&b.rho)) {
         let wait = p.mg1.sojourn - m.mean;

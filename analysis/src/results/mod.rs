@@ -141,6 +141,11 @@ pub struct TraceInfo {
     pub lost_events: u64,
     /// Events lost per CPU.
     pub lost_events_per_cpu: Vec<u64>,
+    /// Runs of the probes the kernel skipped because another BPF program was running on
+    /// that CPU (its recursion guard): calls missing from the trace that are not lost
+    /// events (kernel counter `recursion_misses`; 0 in traces before kpath 0.2).
+    #[serde(default)]
+    pub missed_probe_runs: u64,
     /// Wall-clock start of the recording, ns since the Unix epoch (0: unknown).
     #[serde(default)]
     pub start_time_unix_ns: u64,

@@ -83,6 +83,45 @@ pub struct ValidationChoice {
     pub lambda_max_per_s: f64,
     /// One row per load point, in the order given.
     pub points: Vec<ValidationRow>,
+    /// Whether each model fits with this choice (`crate::validation::verdict`; absent in
+    /// results before kpath 0.2).
+    #[serde(default)]
+    pub verdicts: Vec<ModelVerdict>,
+}
+
+/// Whether one model, with one choice of service time, predicts the measured delay.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ModelVerdict {
+    /// `"M/G/1"` or `"M/M/1"`.
+    pub model: String,
+    /// Reached points with an achieved load up to `FIT_RHO` (0.7).
+    pub points_to_fit_rho: usize,
+    /// Largest |error of W| over them, % (absent without such points).
+    pub max_abs_error_pct_to_fit_rho: Option<f64>,
+    /// Largest |error of W| over the reached points up to `HIGH_RHO` (0.9), %.
+    pub max_abs_error_pct_to_high_rho: Option<f64>,
+    /// Within `FIT_TOLERANCE_PCT` (20) at every point up to `FIT_RHO` (0.7).
+    pub fits: bool,
+    /// One sentence: "fits (within ±20 % up to ρ = 0.7)", or "does not fit: REASON", or why
+    /// it could not be judged.
+    pub verdict: String,
+}
+
+/// The choice and model to plan with.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Recommendation {
+    /// Service-time choice.
+    pub choice: String,
+    /// Model.
+    pub model: String,
+    /// Whether it fits; when not, it is only the closest.
+    pub fits: bool,
+    /// Its largest |error of W| up to `FIT_RHO` (0.7), %.
+    pub max_abs_error_pct: f64,
+    /// Its saturation rate 1/T, per second.
+    pub lambda_max_per_s: f64,
+    /// One sentence saying which and how far to trust it.
+    pub why: String,
 }
 
 /// The validation part of `results.json`.
@@ -92,6 +131,10 @@ pub struct Validation {
     pub rate_tolerance: f64,
     /// The service-time choices, side by side.
     pub choices: Vec<ValidationChoice>,
+    /// The choice and model to plan with (absent without a judged point, and in results
+    /// before kpath 0.2).
+    #[serde(default)]
+    pub recommended: Option<Recommendation>,
 }
 
 impl Validation {

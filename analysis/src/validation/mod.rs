@@ -32,6 +32,7 @@
 
 mod points;
 mod sojourn;
+pub mod verdict;
 
 use points::scale_sojourns;
 pub use points::*;
@@ -40,7 +41,8 @@ pub use sojourn::*;
 use crate::error::{Error, Result};
 use crate::queueing::{mg1_sojourn, mm1_sojourn};
 pub use crate::results::validation_table::{
-    Measured, Prediction, SojournStats, Validation, ValidationChoice, ValidationRow,
+    Measured, ModelVerdict, Prediction, Recommendation, SojournStats, Validation, ValidationChoice,
+    ValidationRow,
 };
 use crate::results::{Results, Service};
 
@@ -273,6 +275,7 @@ pub fn build_choice(
             cv2: s.variance / (s.mean * s.mean),
         },
         lambda_max_per_s: 1.0 / (s.mean * unit_ns * 1e-9),
+        verdicts: Vec::new(),
         points,
     })
 }
@@ -311,13 +314,19 @@ pub fn build(
             reason: format!("{} is not a non-negative number", opts.rate_tolerance),
         });
     }
-    Ok(Validation {
+    let mut v = Validation {
         rate_tolerance: opts.rate_tolerance,
         choices: choices
             .iter()
             .map(|c| build_choice(c, probes, unit_ns, opts))
             .collect::<Result<_>>()?,
-    })
+        recommended: None,
+    };
+    for c in &mut v.choices {
+        c.verdicts = verdict::verdicts(c);
+    }
+    v.recommended = verdict::recommend(&v);
+    Ok(v)
 }
 
 impl PointsFile {

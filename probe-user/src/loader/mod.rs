@@ -135,6 +135,37 @@ pub struct Probes {
     kretprobes_loaded: bool,
 }
 
+/// `bpf_prog_info.recursion_misses` of one program (`BPF_OBJ_GET_INFO_BY_FD`): aya 0.14's
+/// `ProgramInfo` does not expose it.
+fn recursion_misses_of(fd: std::os::fd::BorrowedFd<'_>) -> Option<u64> {
+    use std::os::fd::AsRawFd;
+    /// The `info` member of `union bpf_attr`.
+    #[repr(C)]
+    struct InfoAttr {
+        bpf_fd: u32,
+        info_len: u32,
+        info: u64,
+    }
+    // SAFETY: a plain C struct of integers; all zeroes is a valid value.
+    let mut info: aya_obj::generated::bpf_prog_info = unsafe { std::mem::zeroed() };
+    let attr = InfoAttr {
+        bpf_fd: u32::try_from(fd.as_raw_fd()).ok()?,
+        info_len: u32::try_from(std::mem::size_of_val(&info)).ok()?,
+        info: std::ptr::addr_of_mut!(info) as u64,
+    };
+    // SAFETY: `attr` points at `info_len` writable bytes of `info`, which outlives the call;
+    // the kernel reads `size_of::<InfoAttr>()` bytes of `attr`.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            aya_obj::generated::bpf_cmd::BPF_OBJ_GET_INFO_BY_FD as libc::c_long,
+            std::ptr::addr_of!(attr),
+            std::mem::size_of::<InfoAttr>(),
+        )
+    };
+    (rc == 0).then_some(info.recursion_misses)
+}
+
 fn hint_for_load() -> &'static str {
     if kernel::is_root() {
         ""
@@ -354,6 +385,24 @@ impl Probes {
                 what: "the kernel log buffer (AYA_LOGS)".into(),
                 source: std::io::Error::other(e.to_string()),
             })
+    }
+
+    /// Runs of kpath's programs that the kernel skipped because another BPF program was
+    /// running on that CPU (its recursion guard; e.g. a softirq that began inside one of
+    /// kpath's probes): calls, and interrupts, that are missing from the trace without a
+    /// lost event. Summed over every loaded program; `None` when a count cannot be read.
+    /// Kernels before 5.12 do not count them and give 0.
+    pub fn recursion_misses(&self) -> Option<u64> {
+        let mut total = 0;
+        for ebpf in std::iter::once(&self.primary).chain(&self.per_target) {
+            for (_, program) in ebpf.programs() {
+                // A program of the object that was never loaded has no fd, and no runs.
+                if let Ok(fd) = program.fd() {
+                    total += recursion_misses_of(std::os::fd::AsFd::as_fd(fd))?;
+                }
+            }
+        }
+        Some(total)
     }
 
     /// Takes the event ring buffer out of the object, for the drain loop.

@@ -420,6 +420,7 @@ impl Recording {
             return Err(e);
         }
         let stop_ns = unix_ns();
+        let recursion_misses = probes.recursion_misses();
         let reason = stop_reason.to_string();
         let recorder_usage = usage.clone();
         writer.finish(|m| {
@@ -430,12 +431,14 @@ impl Recording {
             m.kernel_stats = kernel_stats;
             // Every counter by its name, read from its slot: none written by a magic index.
             // A counter that could not be read is left out rather than written as 0.
-            m.kernel_counters = Some(
-                Stat::ALL
-                    .iter()
-                    .filter_map(|&s| Some((s.name().to_string(), *stats.get(s as usize)?)))
-                    .collect(),
-            );
+            let mut counters: kpath_trace::recording::KernelCounters = Stat::ALL
+                .iter()
+                .filter_map(|&s| Some((s.name().to_string(), *stats.get(s as usize)?)))
+                .collect();
+            if let Some(n) = recursion_misses {
+                counters.insert(kpath_trace::recording::RECURSION_MISSES.into(), n);
+            }
+            m.kernel_counters = Some(counters);
         })?;
         Ok(RecordSummary {
             records: drainer.records,
