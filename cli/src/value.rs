@@ -73,17 +73,79 @@ pub fn cpu_list(s: &str) -> Result<CpuList, String> {
 pub struct CpuList(pub Vec<u32>);
 
 /// A duration: a number (fractions allowed) with an optional unit `ns`, `us` (`µs`), `ms`,
-/// `s` (the default), `m` (`min`) or `h`; zero up to [`MAX_DURATION`].
+/// `s` (the default), `m` (`min`) or `h`, or several such terms in a row, as humantime and
+/// systemd write them (`1m30s`, `1h 30min`, `2s500ms`); zero up to [`MAX_DURATION`].
 pub fn duration(s: &str) -> Result<Duration, String> {
-    let t = s.trim();
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == 'e' || c == 'E' || c == '+'))
+    let mut rest = s.trim();
+    let mut secs = 0.0;
+    let mut terms = 0;
+    while !rest.is_empty() {
+        let (term, tail) = next_term(rest);
+        // A unit-less number is seconds, and only alone: `1m30` is a typo.
+        if terms > 0 && term.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+            return Err(format!(
+                "`{s}`: `{term}` has no unit (allowed: ns, us, ms, s, m, h)"
+            ));
+        }
+        secs += term_secs(s, term)?;
+        terms += 1;
+        rest = tail.trim_start();
+    }
+    if terms == 0 {
+        return Err(format!(
+            "`{s}` is not a duration (e.g. 10s, 500ms, 2m, 1m30s)"
+        ));
+    }
+    if !secs.is_finite() || secs < 0.0 {
+        return Err(format!("`{s}` is not a duration of zero or more"));
+    }
+    if secs > MAX_DURATION.as_secs_f64() {
+        return Err(format!(
+            "`{s}` is longer than the allowed maximum of 366 days"
+        ));
+    }
+    Duration::try_from_secs_f64(secs).map_err(|e| format!("`{s}`: {e}"))
+}
+
+/// The first `number unit` term of `t`, and what follows it.
+fn next_term(t: &str) -> (&str, &str) {
+    // The number: digits, a point, an exponent (`1e3ms`).
+    let num_end = t
+        .find(|c: char| {
+            !(c.is_ascii_digit() || c == '.' || c == 'e' || c == 'E' || c == '+' || c == '-')
+        })
         .unwrap_or(t.len());
+    // The unit: letters (and `µ`), after optional spaces.
+    let after = &t[num_end..];
+    let spaces = after.len() - after.trim_start().len();
+    let unit_start = num_end + spaces;
+    let unit_len = t[unit_start..]
+        .find(|c: char| !(c.is_alphabetic()))
+        .unwrap_or(t.len() - unit_start);
+    let end = if unit_len == 0 {
+        num_end
+    } else {
+        unit_start + unit_len
+    };
+    if end == 0 {
+        // Not a number: the whole rest is one (bad) term.
+        return (t, "");
+    }
+    (&t[..end], &t[end..])
+}
+
+/// Seconds of one `number unit` term of the duration `s`.
+fn term_secs(s: &str, term: &str) -> Result<f64, String> {
+    let split = term
+        .find(|c: char| {
+            !(c.is_ascii_digit() || c == '.' || c == 'e' || c == 'E' || c == '+' || c == '-')
+        })
+        .unwrap_or(term.len());
     // An exponent's `e` may also start no unit we know; `5e15h` is 5×10¹⁵ hours.
-    let (num, unit) = t.split_at(split);
+    let (num, unit) = term.split_at(split);
     let value: f64 = num
         .parse()
-        .map_err(|_| format!("`{s}` is not a duration (e.g. 10s, 500ms, 2m, 1.5h)"))?;
+        .map_err(|_| format!("`{s}` is not a duration (e.g. 10s, 500ms, 2m, 1m30s)"))?;
     let scale = match unit.trim() {
         "ns" => 1e-9,
         "us" | "µs" => 1e-6,
@@ -97,16 +159,10 @@ pub fn duration(s: &str) -> Result<Duration, String> {
             ))
         }
     };
-    let secs = value * scale;
-    if !secs.is_finite() || secs < 0.0 {
+    if value.is_nan() || value < 0.0 {
         return Err(format!("`{s}` is not a duration of zero or more"));
     }
-    if secs > MAX_DURATION.as_secs_f64() {
-        return Err(format!(
-            "`{s}` is longer than the allowed maximum of 366 days"
-        ));
-    }
-    Duration::try_from_secs_f64(secs).map_err(|e| format!("`{s}`: {e}"))
+    Ok(value * scale)
 }
 
 /// A [`duration`] greater than zero.
@@ -197,6 +253,14 @@ mod tests {
         assert_eq!(duration("1h"), Ok(Duration::from_secs(3600)));
         assert_eq!(duration("0"), Ok(Duration::ZERO));
         assert!(duration("366d").is_err());
+        // Compound, as humantime and systemd write them.
+        assert_eq!(duration("1m30s"), Ok(Duration::from_secs(90)));
+        assert_eq!(duration("1h 30min"), Ok(Duration::from_secs(5400)));
+        assert_eq!(duration("2s500ms"), Ok(Duration::from_millis(2500)));
+        assert_eq!(duration("1500us"), Ok(Duration::from_micros(1500)));
+        assert!(duration("1m30").is_err(), "a unit-less second term");
+        assert!(duration("1m 30x").is_err());
+        assert!(duration("1m-30s").is_err(), "a negative term");
     }
 
     #[test]

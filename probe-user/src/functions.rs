@@ -197,6 +197,19 @@ pub struct Target {
 /// stores (`Metadata::skipped`).
 pub use kpath_trace::recording::SkippedFunction as Skipped;
 
+/// The skipped functions grouped by reason, in the order each reason first occurs: one line
+/// per reason for the user, not one per function.
+pub fn group_skipped(skipped: &[Skipped]) -> Vec<(&str, Vec<&str>)> {
+    let mut groups: Vec<(&str, Vec<&str>)> = Vec::new();
+    for s in skipped {
+        match groups.iter_mut().find(|(r, _)| *r == s.reason) {
+            Some((_, names)) => names.push(&s.name),
+            None => groups.push((&s.reason, vec![&s.name])),
+        }
+    }
+    groups
+}
+
 /// What the user asked for, before resolution.
 #[derive(Clone, Debug, Default)]
 pub struct Request {
@@ -315,6 +328,23 @@ pub fn glob_match(pattern: &str, name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn skipped_functions_group_by_reason_in_first_seen_order() {
+        let s = |name: &str, reason: &str| Skipped {
+            name: name.into(),
+            reason: reason.into(),
+        };
+        let skipped = [
+            s("a", "no kprobes"),
+            s("b", "inlined"),
+            s("c", "no kprobes"),
+        ];
+        assert_eq!(
+            group_skipped(&skipped),
+            vec![("no kprobes", vec!["a", "c"]), ("inlined", vec!["b"])]
+        );
+    }
 
     #[test]
     fn glob_matches_like_a_shell() {

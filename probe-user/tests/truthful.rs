@@ -43,7 +43,7 @@ fn a_function_tracepoints_cannot_probe_is_never_silently_ignored() {
     let lax = probe(&[&base[..], &["--duration", "200ms", "-q", "-o", t]].concat());
     assert!(lax.status.success(), "{}", stderr(&lax));
     assert!(
-        stderr(&lax).contains("skipped udp_sendmsg: --mechanism tracepoint"),
+        stderr(&lax).contains("skipped 1 function (udp_sendmsg): --mechanism tracepoint"),
         "{}",
         stderr(&lax)
     );

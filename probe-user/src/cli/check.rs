@@ -49,15 +49,25 @@ pub(crate) fn run_check(args: CheckArgs) -> Result<ExitCode> {
             "mechanism", "verifier", "entries", "timed exits", "lost"
         );
         for m in &report.mechanisms {
-            println!(
-                "{:<18} {:<9} {:>9} {:>11} {:>6}  {}",
+            let row = format!(
+                "{:<18} {:<9} {:>9} {:>11} {:>6}  ",
                 m.pair(),
                 if m.verified { "accepted" } else { "-" },
                 m.entries,
                 m.timed_exits,
                 m.lost,
-                m.status()
             );
+            // Within 100 columns: a long status (a verifier's reason) goes below its row,
+            // wrapped and indented.
+            let status = m.status();
+            if row.chars().count() + status.chars().count() <= 100 {
+                println!("{row}{status}");
+            } else {
+                println!("{}", row.trim_end());
+                for line in super::wrap(&status, 96) {
+                    println!("    {line}");
+                }
+            }
         }
     }
     let mut failed = Vec::new();

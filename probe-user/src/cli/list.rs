@@ -47,8 +47,12 @@ pub(crate) fn run_list(args: SelectArgs) -> Result<ExitCode> {
             .unwrap_or_default();
         println!("{:<28} {:<7} {mech}{module}", t.name, layer);
     }
-    for s in &skipped {
-        println!("{:<28} {:<7} skipped: {}", s.name, "-", s.reason);
+    // One paragraph per reason, within 100 columns.
+    for (reason, names) in kpath_probe::functions::group_skipped(&skipped) {
+        println!("skipped, {reason}:");
+        for line in super::wrap(&names.join(", "), 96) {
+            println!("    {line}");
+        }
     }
     if args.stages || !args.stage_filter.is_empty() || args.mechanism == MechanismChoice::Tracepoint
     {

@@ -89,6 +89,8 @@ pub(crate) fn run_record(args: RecordArgs) -> Result<ExitCode> {
             bail!("--ring-buffer-size {size}: must be a power of two of at least 4096 bytes");
         }
     }
+    let stats_mode = matches!(args.mode, ModeArg::Stats);
+    let filtered = args.pid.is_some() || args.comm.is_some() || args.cpu.is_some();
     let opts = RecordOptions {
         mechanism: args.select.mechanism(),
         request: args.select.request()?,
@@ -134,8 +136,23 @@ pub(crate) fn run_record(args: RecordArgs) -> Result<ExitCode> {
     let summary = runtime
         .block_on(recorder::record(opts))
         .with_context(|| format!("failed to record to {}", args.output.display()))?;
-    for s in &summary.skipped {
-        eprintln!("kpath-probe: skipped {}: {}", s.name, s.reason);
+    for (reason, names) in kpath_probe::functions::group_skipped(&summary.skipped) {
+        let shown: Vec<&str> = names.iter().take(6).copied().collect();
+        let more = names.len().saturating_sub(shown.len());
+        eprintln!(
+            "kpath-probe: skipped {} ({}{}): {reason}",
+            if names.len() == 1 {
+                "1 function".to_string()
+            } else {
+                format!("{} functions", names.len())
+            },
+            shown.join(", "),
+            if more > 0 {
+                format!(", and {more} more")
+            } else {
+                String::new()
+            }
+        );
     }
     let mut by_mech = std::collections::BTreeMap::new();
     for (_, m) in &summary.functions {
@@ -161,6 +178,18 @@ pub(crate) fn run_record(args: RecordArgs) -> Result<ExitCode> {
             summary.usage.user_ns as f64 / 1e6,
             summary.usage.system_ns as f64 / 1e6,
             summary.usage.batches
+        );
+    }
+    if summary.records == 0 && summary.roots == 0 && !stats_mode {
+        eprintln!(
+            "kpath-probe: WARNING: nothing was recorded: no probed call ran{}. Wrong --pid, \
+             --comm or --cpu? No traffic during the recording? `kpath-probe list` shows what \
+             is probed.",
+            if filtered {
+                " that passed the filters"
+            } else {
+                ""
+            }
         );
     }
     if summary.lost > 0 {

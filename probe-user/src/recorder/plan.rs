@@ -199,7 +199,8 @@ fn note_skip(
             reason: e.to_string(),
         });
     }
-    log::warn!("skipping {name}: {e}");
+    // Said once per reason at the end (`Skipped::grouped`), not once per function here.
+    log::debug!("skipping {name}: {e}");
     skipped.push(Skipped {
         name: name.to_owned(),
         reason: e.to_string(),
