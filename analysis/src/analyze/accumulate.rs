@@ -4,8 +4,6 @@
 //! constant parameters ([`Fixed`]), samples of whole nanoseconds keep their integer value
 //! ([`Sample`]), and accumulators are created at a function's first call.
 
-use std::collections::BTreeMap;
-
 use kpath_trace::{flags, ExecContext};
 
 use crate::calltree::{Call, CallVisitor, Frame, Shape};
@@ -67,10 +65,13 @@ pub(super) struct StageAcc {
     pub(super) root_dropped: u64,
     /// The invocations' tree shapes.
     pub(super) shapes: ShapeTable,
-    /// Root calls per CPU.
-    pub(super) cpus: BTreeMap<u32, u64>,
-    /// Root calls per (context, thread group): where the stage's work came from.
-    pub(super) sources: BTreeMap<(u8, u32), u64>,
+    /// Root calls per CPU, indexed by CPU.
+    pub(super) cpus: Vec<u64>,
+    /// Root calls per (context, thread group): where the stage's work came from. A few
+    /// entries, found by a linear search from the last one hit (roots of one source follow
+    /// each other).
+    pub(super) sources: Vec<((u8, u32), u64)>,
+    last_source: usize,
 }
 
 impl StageAcc {
@@ -81,8 +82,37 @@ impl StageAcc {
             roots: SampleStats::new(),
             root_dropped: 0,
             shapes: ShapeTable::new(max_shapes),
-            cpus: BTreeMap::new(),
-            sources: BTreeMap::new(),
+            cpus: Vec::new(),
+            sources: Vec::new(),
+            last_source: 0,
+        }
+    }
+
+    /// Counts one root call of `cpu`, from `source` (context, thread group).
+    #[inline]
+    fn count_root(&mut self, cpu: u32, source: (u8, u32)) {
+        match self.cpus.get_mut(cpu as usize) {
+            Some(n) => *n += 1,
+            None => {
+                self.cpus.resize(cpu as usize + 1, 0);
+                self.cpus[cpu as usize] = 1;
+            }
+        }
+        if let Some((s, n)) = self.sources.get_mut(self.last_source) {
+            if *s == source {
+                *n += 1;
+                return;
+            }
+        }
+        match self.sources.iter().position(|(s, _)| *s == source) {
+            Some(i) => {
+                self.sources[i].1 += 1;
+                self.last_source = i;
+            }
+            None => {
+                self.last_source = self.sources.len();
+                self.sources.push((source, 1));
+            }
         }
     }
 }
@@ -291,8 +321,7 @@ impl Accumulators {
                 Some(v) => v.push_to(&mut s.roots),
                 None => s.root_dropped += 1,
             }
-            *s.cpus.entry(e.cpu).or_insert(0) += 1;
-            *s.sources.entry((e.context, e.pid)).or_insert(0) += 1;
+            s.count_root(e.cpu, (e.context, e.pid));
         }
     }
 

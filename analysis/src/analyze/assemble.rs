@@ -24,10 +24,12 @@ pub fn missed_probe_runs(meta: &Metadata) -> u64 {
 }
 
 /// The sources of a stage's invocations, most first (then by context and pid).
-fn sources_of(counts: &BTreeMap<(u8, u32), u64>) -> Vec<SourceCount> {
-    let mut v: Vec<SourceCount> = counts
+fn sources_of(counts: &[((u8, u32), u64)]) -> Vec<SourceCount> {
+    let mut sorted = counts.to_vec();
+    sorted.sort_unstable_by_key(|&(source, _)| source);
+    let mut v: Vec<SourceCount> = sorted
         .iter()
-        .map(|(&(context, pid), &invocations)| SourceCount {
+        .map(|&((context, pid), invocations)| SourceCount {
             context: kpath_trace::ExecContext::try_from(context)
                 .map_or("?", |c| c.name())
                 .into(),
@@ -172,7 +174,12 @@ impl Analyzer {
                 cpus: acc.stages[si]
                     .cpus
                     .iter()
-                    .map(|(&cpu, &invocations)| CpuCount { cpu, invocations })
+                    .enumerate()
+                    .filter(|&(_, &n)| n > 0)
+                    .map(|(cpu, &invocations)| CpuCount {
+                        cpu: cpu as u32,
+                        invocations,
+                    })
                     .collect(),
                 sources: sources_of(&acc.stages[si].sources),
             });
