@@ -3,40 +3,11 @@
 //! the stages asked for are attached.
 
 use std::net::UdpSocket;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 mod common;
 
 use kpath_trace::{EventKind, TraceReader};
-
-/// Starts `kpath-probe record --mechanism tracepoint` (plus `extra`) until a long command
-/// ends, and returns once it records: its trace file appears only after every probe is
-/// attached.
-fn start_recording(extra: &[&str], trace: &std::path::Path) -> std::process::Child {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_kpath-probe"))
-        .args(["record", "--mechanism", "tracepoint", "-q"])
-        .args(extra)
-        .arg("-o")
-        .arg(trace)
-        .args(["--", "sleep", "60"])
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start kpath-probe");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !trace.exists() {
-        assert!(
-            Instant::now() < deadline,
-            "kpath-probe did not start recording within 30 s"
-        );
-        assert!(
-            child.try_wait().expect("poll").is_none(),
-            "kpath-probe exited early"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child
-}
 
 #[test]
 fn sigint_finalises_the_trace_with_what_was_recorded() {
@@ -55,7 +26,7 @@ fn signal_finalises_the_trace(signal: i32, reason: &str) {
     }
     let dir = tempfile::tempdir().expect("tempdir");
     let trace = dir.path().join("interrupted.trace");
-    let mut child = start_recording(&[], &trace);
+    let mut child = common::start_recording(&[], &trace);
     let rx = UdpSocket::bind("127.0.0.1:0").expect("bind");
     let tx = UdpSocket::bind("127.0.0.1:0").expect("bind");
     let to = rx.local_addr().expect("addr");
@@ -113,7 +84,7 @@ fn verbose_shows_kernel_log_messages() {
     let dir = tempfile::tempdir().expect("tempdir");
     let trace = dir.path().join("verbose.trace");
     let pid = std::process::id().to_string();
-    let mut child = start_recording(&["-v", "--pid", &pid], &trace);
+    let mut child = common::start_recording(&["-v", "--pid", &pid], &trace);
     // The receiver may not have entered recvfrom yet when its thread signalled: its exit then
     // matches an entry. Wake it; if it was matched, a later unmatched exit cannot be forced,
     // so only the counter in the trace decides whether a message was due.
@@ -179,7 +150,7 @@ fn records_reach_the_file_without_a_wakeup_per_record() {
     }
     let dir = tempfile::tempdir().expect("tempdir");
     let trace = dir.path().join("timed-drain.trace");
-    let mut child = start_recording(
+    let mut child = common::start_recording(
         &["--stage", "sys_sendto", "--stage", "tp:sys_recvfrom"],
         &trace,
     );
@@ -272,7 +243,7 @@ fn sigkill_leaves_what_was_drained_readable() {
     }
     let dir = tempfile::tempdir().expect("tempdir");
     let trace = dir.path().join("killed.trace");
-    let mut child = start_recording(&["--stage", "sys_sendto"], &trace);
+    let mut child = common::start_recording(&["--stage", "sys_sendto"], &trace);
     let rx = UdpSocket::bind("127.0.0.1:0").expect("bind");
     let tx = UdpSocket::bind("127.0.0.1:0").expect("bind");
     let to = rx.local_addr().expect("addr");
@@ -346,7 +317,7 @@ fn cpu_list_records_only_the_listed_cpus() {
     let dir = tempfile::tempdir().expect("tempdir");
     let trace = dir.path().join("cpu.trace");
     let pid = std::process::id().to_string();
-    let mut child = start_recording(
+    let mut child = common::start_recording(
         &["--stage", "sys_sendto", "--pid", &pid, "--cpu", "1"],
         &trace,
     );

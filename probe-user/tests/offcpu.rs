@@ -3,7 +3,6 @@
 //! its on-CPU time is what it ran.
 
 use std::net::UdpSocket;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 mod common;
@@ -29,26 +28,7 @@ fn a_receive_that_sleeps_counts_its_sleep_off_the_cpu() {
     let dir = tempfile::tempdir().expect("tempdir");
     let trace = dir.path().join("offcpu.trace");
     let pid = std::process::id().to_string();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_kpath-probe"))
-        .args(["record", "--mechanism", "tracepoint", "-q"])
-        .args(["--stage", "sys_recvfrom", "--pid", &pid])
-        .arg("-o")
-        .arg(&trace)
-        .args(["--", "sleep", "60"])
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start kpath-probe");
-    // The trace file appears once every probe is attached.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !trace.exists() {
-        assert!(Instant::now() < deadline, "kpath-probe did not start");
-        assert!(
-            child.try_wait().expect("poll").is_none(),
-            "kpath-probe exited"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-
+    let mut child = common::start_recording(&["--stage", "sys_recvfrom", "--pid", &pid], &trace);
     let rx = UdpSocket::bind("127.0.0.1:0").expect("bind");
     let to = rx.local_addr().expect("addr");
     let tx = UdpSocket::bind("127.0.0.1:0").expect("bind");

@@ -76,6 +76,22 @@ pub fn cpu_mask(cpus: &[usize]) -> Result<String> {
         .join(","))
 }
 
+/// Writes `value` to the sysfs file `path` as namespace `ns` sees it (its own `/sys/class/net`).
+/// The value and the path are arguments of the script, not part of its text.
+fn write_in_ns(ns: &str, path: &str, value: &str) -> Result<String> {
+    ip(&[
+        "netns",
+        "exec",
+        ns,
+        "sh",
+        "-c",
+        "printf %s \"$1\" > \"$2\"",
+        "sh",
+        value,
+        path,
+    ])
+}
+
 /// The threaded-NAPI kernel threads of interface `dev` (named `napi/DEV-ID`, cut to the
 /// 15 bytes of a task name), by pid.
 pub fn napi_threads(dev: &str) -> Vec<i32> {
@@ -284,20 +300,7 @@ impl Stand {
             (&self.gen_ns, &self.gen_if, &split.gen),
             (&self.proxy_ns, &self.proxy_if, &split.proxy),
         ] {
-            let path = rps_path(dev);
-            let mask = cpu_mask(cpus)?;
-            // The mask and the path are arguments of the script, not part of its text.
-            ip(&[
-                "netns",
-                "exec",
-                ns,
-                "sh",
-                "-c",
-                "printf %s \"$1\" > \"$2\"",
-                "sh",
-                &mask,
-                &path,
-            ])?;
+            write_in_ns(ns, &rps_path(dev), &cpu_mask(cpus)?)?;
         }
         let (ns, dev) = (self.gen_ns.as_str(), self.gen_if.as_str());
         ip(&[
@@ -322,19 +325,7 @@ impl Stand {
         // Off, then on: the threads that appear are this interface's, not those of a
         // same-named interface in another stand's namespace.
         let threaded = format!("/sys/class/net/{dev}/threaded");
-        let set_threaded = |value: &str| {
-            ip(&[
-                "netns",
-                "exec",
-                ns,
-                "sh",
-                "-c",
-                "printf %s \"$1\" > \"$2\"",
-                "sh",
-                value,
-                &threaded,
-            ])
-        };
+        let set_threaded = |value: &str| write_in_ns(ns, &threaded, value);
         set_threaded("0")?;
         let before = napi_threads(dev);
         set_threaded("1")?;

@@ -29,3 +29,32 @@ pub static PID_COUNTED_SENDS: std::sync::Mutex<()> = std::sync::Mutex::new(());
 pub fn stderr(o: &std::process::Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
+
+/// Starts `kpath-probe record --mechanism tracepoint` (plus `extra`) until a long command
+/// ends, and returns once it records: its trace file appears only after every probe is
+/// attached.
+#[allow(dead_code)] // used by the files that record through the binary
+pub fn start_recording(extra: &[&str], trace: &std::path::Path) -> std::process::Child {
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_kpath-probe"))
+        .args(["record", "--mechanism", "tracepoint", "-q"])
+        .args(extra)
+        .arg("-o")
+        .arg(trace)
+        .args(["--", "sleep", "60"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start kpath-probe");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !trace.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "kpath-probe did not start recording within 30 s"
+        );
+        assert!(
+            child.try_wait().expect("poll").is_none(),
+            "kpath-probe exited early"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child
+}
