@@ -16,6 +16,18 @@ pub enum Error {
         #[source]
         source: kpath_trace::TraceError,
     },
+    /// A results file (JSON) was given where a trace is read.
+    #[error("{} is a JSON document (a results file?), not a kpath trace: `report`, `tree`, `fold`, `flame`, `analyze` and `export` read traces (kpath-probe record -o FILE); `plot`, `html` and `model` read results", path.display())]
+    NotATrace {
+        /// The file given.
+        path: PathBuf,
+    },
+    /// A trace was given where a results file is read.
+    #[error("{p} is a kpath trace, not a results file: run `kpath analyze {p} -o results.json` first, then give it results.json", p = path.display())]
+    NotResults {
+        /// The file given.
+        path: PathBuf,
+    },
     /// An output file or directory could not be created (exists, a link, the input...).
     #[error(transparent)]
     Output(#[from] kpath_cli::OutputError),

@@ -563,10 +563,7 @@ fn run(cli: Cli) -> Result<()> {
                 FormatArg::Csv => ExportFormat::Csv,
                 FormatArg::Jsonl => ExportFormat::Jsonl,
             };
-            let meta = kpath_trace::TraceReader::open(&trace)
-                .with_context(|| format!("failed to read trace {}", trace.display()))?
-                .metadata()
-                .clone();
+            let meta = analyze::open_trace(&trace)?.metadata().clone();
             refuse_stats_mode(&trace, &meta, "calls to export")?;
             let names: Vec<String> = meta.functions.iter().map(|f| f.name.clone()).collect();
             let out: Box<dyn Write> = match &output {

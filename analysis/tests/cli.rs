@@ -202,6 +202,27 @@ fn fold_flame_export() {
     assert_eq!(first["depth"], 2);
 }
 
+/// A trace where results are read, and results where a trace is read: each error says what
+/// the file is and what to run.
+#[test]
+fn the_wrong_kind_of_file_says_what_to_run() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let trace = small_trace(dir.path());
+    let t = trace.to_str().expect("utf8");
+    let results = dir.path().join("results.json");
+    let r = results.to_str().expect("utf8");
+    let (ok, _, err) = kpath(&["analyze", t, "-o", r]);
+    assert!(ok, "{err}");
+    for cmd in ["plot", "model"] {
+        let (ok, _, err) = kpath(&[cmd, t]);
+        assert!(!ok && err.contains("run `kpath analyze"), "{cmd}: {err}");
+    }
+    for cmd in ["report", "export", "fold"] {
+        let (ok, _, err) = kpath(&[cmd, r]);
+        assert!(!ok && err.contains("not a kpath trace"), "{cmd}: {err}");
+    }
+}
+
 #[test]
 fn missing_trace_names_the_file() {
     let (ok, _, err) = kpath(&["report", "/nonexistent/x.trace"]);

@@ -185,9 +185,19 @@ fn for_each_block<R: Read>(
 }
 
 fn open(path: &Path) -> Result<TraceReader<std::fs::File>> {
-    TraceReader::open(path).map_err(|source| Error::Trace {
-        path: path.into(),
-        source,
+    open_trace(path)
+}
+
+/// Opens the trace at `path`, saying so when it is a results file (JSON) instead.
+pub fn open_trace(path: &Path) -> Result<TraceReader<std::fs::File>> {
+    TraceReader::open(path).map_err(|source| match source {
+        kpath_trace::TraceError::BadMagic { ref found } if found.first() == Some(&b'{') => {
+            Error::NotATrace { path: path.into() }
+        }
+        source => Error::Trace {
+            path: path.into(),
+            source,
+        },
     })
 }
 

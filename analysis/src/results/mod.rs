@@ -586,6 +586,9 @@ impl Results {
     /// Parses the bytes of a results file; `path` only names it in errors. [`Results::load`]
     /// without the file system, for callers that hold the bytes (and the fuzz target).
     pub fn from_json_slice(bytes: &[u8], path: &Path) -> Result<Self> {
+        if bytes.starts_with(&kpath_trace::format::MAGIC) {
+            return Err(Error::NotResults { path: path.into() });
+        }
         let r: Self = serde_json::from_slice(bytes).map_err(|source| Error::ResultsJson {
             path: path.into(),
             source,
