@@ -333,13 +333,26 @@ fn cpu_list_records_only_the_listed_cpus() {
     };
     let ours = allowed(std::process::id());
     assert_eq!(allowed(child.id()).as_deref(), Some("0"), "the recorder");
-    let children = std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", child.id()))
-        .expect("children");
-    let command: u32 = children
-        .split_whitespace()
-        .next()
-        .and_then(|p| p.parse().ok())
-        .expect("the recorder's command");
+    // The trace exists once the probes are attached; the command starts just after, and
+    // gets its CPUs back between fork and exec: wait until it runs `sleep`.
+    let children = format!("/proc/{0}/task/{0}/children", child.id());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let command: u32 = loop {
+        let first = std::fs::read_to_string(&children)
+            .ok()
+            .and_then(|c| c.split_whitespace().next().and_then(|p| p.parse().ok()));
+        if let Some(pid) = first {
+            let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+            if comm.trim_end() == "sleep" {
+                break pid;
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the recorder's command did not start within 10 s"
+        );
+        std::thread::yield_now();
+    };
     assert_eq!(allowed(command), ours, "the command");
     let rx = UdpSocket::bind("127.0.0.1:0").expect("bind");
     let to = rx.local_addr().expect("addr");
