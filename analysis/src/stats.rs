@@ -104,6 +104,14 @@ struct FloatMoments {
 }
 
 impl FloatMoments {
+    /// No samples (`Default`, usable in `const fn`s).
+    const EMPTY: Self = Self {
+        n: 0,
+        shift: 0.0,
+        mean: 0.0,
+        m2: 0.0,
+    };
+
     #[inline(always)]
     fn push(&mut self, x: f64) {
         if self.n == 0 {
@@ -159,12 +167,7 @@ impl Moments {
                 sum: 0,
                 sum_sq: 0,
             },
-            float: FloatMoments {
-                n: 0,
-                shift: 0.0,
-                mean: 0.0,
-                m2: 0.0,
-            },
+            float: FloatMoments::EMPTY,
         }
     }
 
@@ -243,12 +246,7 @@ impl RunningMean {
         Self {
             whole_n: 0,
             whole_sum: 0,
-            float: FloatMoments {
-                n: 0,
-                shift: 0.0,
-                mean: 0.0,
-                m2: 0.0,
-            },
+            float: FloatMoments::EMPTY,
         }
     }
 

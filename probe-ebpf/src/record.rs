@@ -416,6 +416,25 @@ pub fn switched(ts_ns: u64, cpu: u32, prev: u32, next: u32) {
     }
 }
 
+/// An exit with no open entry of its function on its context's stack (the entry fired before
+/// the recording started, or was lost): emitted flagged, with its depth as found, and counted.
+#[inline(always)]
+fn unmatched_exit(mut e: Event) {
+    e.flags = flags::UNMATCHED_EXIT;
+    stat(Stat::UnmatchedExits);
+    klog!(
+        Level::Debug,
+        "kpath: exit of function ",
+        { e.func_id },
+        " with no open entry (cpu ",
+        { e.cpu },
+        ", tid ",
+        { e.tid },
+        ")"
+    );
+    emit(e);
+}
+
 /// The clock of every record: `bpf_ktime_get_ns` (CLOCK_MONOTONIC).
 #[inline(always)]
 pub fn now() -> u64 {
@@ -452,19 +471,7 @@ pub fn exit<C: EbpfContext>(_ctx: &C, ts_ns: u64, func_id: u32) {
         off_cpu_ns: 0,
     };
     let Some(stack) = STACKS.get_ptr_mut(key) else {
-        e.flags = flags::UNMATCHED_EXIT;
-        stat(Stat::UnmatchedExits);
-        klog!(
-            Level::Debug,
-            "kpath: exit of function ",
-            { func_id },
-            " with no open entry (cpu ",
-            { here.cpu },
-            ", tid ",
-            { here.tid },
-            ")"
-        );
-        emit(e);
+        unmatched_exit(e);
         return;
     };
     // SAFETY: see `stack_of`.
@@ -482,19 +489,7 @@ pub fn exit<C: EbpfContext>(_ctx: &C, ts_ns: u64, func_id: u32) {
     let found = find_frame!(stack, depth as usize, func_id);
     if found == MAX_DEPTH {
         e.depth = depth as u16;
-        e.flags = flags::UNMATCHED_EXIT;
-        stat(Stat::UnmatchedExits);
-        klog!(
-            Level::Debug,
-            "kpath: exit of function ",
-            { func_id },
-            " with no open entry (cpu ",
-            { here.cpu },
-            ", tid ",
-            { here.tid },
-            ")"
-        );
-        emit(e);
+        unmatched_exit(e);
         return;
     }
     if found as u32 + 1 != depth {

@@ -91,13 +91,22 @@ impl Stand {
     }
 
     /// `kpath-stand` run in the generator's namespace, on the generator's CPU if it has one.
-    fn gen_command(&self) -> Command {
+    /// `kpath-stand gen` in the generator's namespace (on its CPU when split), aimed at the
+    /// proxy; the caller adds the load's flags.
+    fn gen_to_proxy(&self) -> Command {
         let mut c = Command::new("ip");
         c.args(["netns", "exec", GEN_NS]);
         if let Some((g, _)) = self.split {
             c.args(["taskset", "-c", &g.to_string()]);
         }
-        c.arg(release_binary("kpath-stand"));
+        c.arg(release_binary("kpath-stand")).args([
+            "gen",
+            "--force",
+            "--target",
+            PROXY_ADDR,
+            "--allow-remote",
+            "-q",
+        ]);
         c
     }
 }
@@ -303,16 +312,8 @@ pub fn demo(opts: &DemoOptions) -> Result<()> {
         .arg("-o")
         .arg(&trace)
         .arg("--")
-        .arg(stand.gen_command().get_program())
-        .args(stand.gen_command().get_args())
-        .args([
-            "gen",
-            "--force",
-            "--target",
-            PROXY_ADDR,
-            "--allow-remote",
-            "-q",
-        ])
+        .arg(stand.gen_to_proxy().get_program())
+        .args(stand.gen_to_proxy().get_args())
         .args([
             "--count",
             &opts.count.to_string(),
@@ -472,34 +473,23 @@ fn validation_point(
     let gen_json = out.join("validation").join(format!("{tag}.json"));
     eprintln!("demo: validation {choice} ρ={rho:.1}: λ = {rate:.0}/s");
     let echo = Echo::start(&csv, ready, interrupted, stand.proxy_cpu())?;
-    let mut gen = stand.gen_command();
-    gen.args([
-        "gen",
-        "--force",
-        "--target",
-        PROXY_ADDR,
-        "--allow-remote",
-        "-q",
-        "--pattern",
-        "open",
-        "--arrivals",
-        "poisson",
-    ])
-    .args([
-        "--rate",
-        &format!("{rate:.3}"),
-        "--count",
-        &opts.validation_count.to_string(),
-    ])
-    .args([
-        "--size",
-        &opts.size.to_string(),
-        "--duration",
-        "30s",
-        "--json",
-    ])
-    .arg(&gen_json)
-    .stdout(Stdio::null());
+    let mut gen = stand.gen_to_proxy();
+    gen.args(["--pattern", "open", "--arrivals", "poisson"])
+        .args([
+            "--rate",
+            &format!("{rate:.3}"),
+            "--count",
+            &opts.validation_count.to_string(),
+        ])
+        .args([
+            "--size",
+            &opts.size.to_string(),
+            "--duration",
+            "30s",
+            "--json",
+        ])
+        .arg(&gen_json)
+        .stdout(Stdio::null());
     let status = gen.status().context("failed to run the generator")?;
     let csv = echo.stop()?;
     let rel = |p: &Path| p.strip_prefix(out).unwrap_or(p).display().to_string();

@@ -44,7 +44,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
-use super::{BenchOptions, Spread};
+use super::{BenchOptions, Spread, Target};
 use crate::util::{have, show};
 
 /// The awk program, kept beside this file.
@@ -62,35 +62,6 @@ const AGREEMENT: f64 = 1e-6;
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(600);
 /// Longest writing a synthetic trace may take.
 const SYNTH_TIMEOUT: Duration = Duration::from_secs(1800);
-
-/// A target of `docs/performance.md`, recorded (not asserted).
-#[derive(Debug, Clone, Serialize)]
-pub struct Target {
-    /// What the target says.
-    pub target: String,
-    /// The measured figure it is judged on (median over the rounds), in the target's unit.
-    pub measured: f64,
-    /// Whether the measured figure meets the target.
-    pub met: bool,
-}
-
-impl Target {
-    fn at_least(target: &str, measured: f64, bound: f64) -> Self {
-        Self {
-            target: target.into(),
-            measured,
-            met: measured >= bound,
-        }
-    }
-
-    fn below(target: &str, measured: f64, bound: f64) -> Self {
-        Self {
-            target: target.into(),
-            measured,
-            met: measured < bound,
-        }
-    }
-}
 
 /// Section (e): analysis speed and memory, and kpath against awk.
 #[derive(Debug, Clone, Serialize)]

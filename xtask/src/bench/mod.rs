@@ -97,6 +97,38 @@ pub enum Section<T> {
     Skipped,
 }
 
+/// A target of `docs/performance.md`, judged on a measured figure (recorded, not asserted).
+#[derive(Debug, Clone, Serialize)]
+pub struct Target {
+    /// What the target says.
+    pub target: String,
+    /// The measured figure it is judged on (median over the rounds), in the target's unit.
+    pub measured: f64,
+    /// Whether the measured figure meets the target.
+    pub met: bool,
+}
+
+impl Target {
+    /// Met when `measured ≥ bound`.
+    fn at_least(target: &str, measured: f64, bound: f64) -> Self {
+        Self::judged(target, measured, measured >= bound)
+    }
+
+    /// Met when `measured < bound`.
+    fn below(target: &str, measured: f64, bound: f64) -> Self {
+        Self::judged(target, measured, measured < bound)
+    }
+
+    /// Met as `met` says.
+    fn judged(target: &str, measured: f64, met: bool) -> Self {
+        Self {
+            target: target.into(),
+            measured,
+            met,
+        }
+    }
+}
+
 /// Where and when the benchmark ran.
 #[derive(Debug, Serialize)]
 pub struct Machine {

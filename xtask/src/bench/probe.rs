@@ -30,7 +30,7 @@ use kpath_stand::netns::{self, Stand};
 use kpath_trace::{ProbeCost, TraceReader};
 use serde::{Deserialize, Serialize};
 
-use super::{BenchOptions, Spread};
+use super::{BenchOptions, Spread, Target};
 
 /// What is attached while the work runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -126,17 +126,6 @@ pub struct RecorderRun {
     pub recorder_cpu_ns_per_record: Option<f64>,
     /// Drains that found records.
     pub batches: u64,
-}
-
-/// A target of the probe-effect issue, measured.
-#[derive(Clone, Debug, Serialize)]
-pub struct Target {
-    /// What is required.
-    pub target: String,
-    /// The measured figure it is judged on.
-    pub measured: f64,
-    /// Whether it is met.
-    pub met: bool,
 }
 
 /// Sections (a)–(d) and the calibration.
@@ -716,13 +705,8 @@ fn targets(
     recorder: &[RecorderRun],
 ) -> Vec<Target> {
     let mut t = Vec::new();
-    let mut push = |target: &str, measured: f64, met: bool| {
-        t.push(Target {
-            target: target.into(),
-            measured,
-            met,
-        })
-    };
+    let mut push =
+        |target: &str, measured: f64, met: bool| t.push(Target::judged(target, measured, met));
     if let Some(c) = calibration.first() {
         push(
             "calibrated tracepoint pair ≤ 400 ns (mean)",
