@@ -11,6 +11,9 @@
 //! Memory is bounded by the number of streams and the depth of the stacks, never by the
 //! number of records. Anomalies are counted in [`TreeAnomalies`] and make the invocation
 //! *broken*: its calls still yield samples but its shape is not used for counts per datagram.
+//!
+//! The file is a little over 500 lines because a fifth of it is tests of the anomalies
+//! (unmatched exits, unwinding, cut traces) on hand-made record sequences.
 
 use std::collections::HashMap;
 

@@ -20,6 +20,9 @@
 //!   per descendant with `--subtract-probe-cost`).
 //!
 //! `kpath-probe calibrate` measures all of it against a bare timing pair on the same hook.
+//!
+//! The file is long because entry, exit and the context-switch bookkeeping share the frame
+//! layout and the stacks, and each verifier workaround is explained where it sits.
 
 use aya_ebpf::helpers::{
     bpf_get_current_pid_tgid,

@@ -29,6 +29,9 @@
 //! [`build`] makes a [`Validation`] from in-memory inputs (what `cargo xtask demo` calls);
 //! [`load_points`] reads the same inputs from a points file (`kpath analyze --validation`),
 //! whose format `docs/model.md` documents.
+//!
+//! The file is a little over 500 lines because a third of it is tests of the rows, the
+//! batch-means interval and the achieved-load rule on hand-made points.
 
 mod points;
 mod sojourn;
