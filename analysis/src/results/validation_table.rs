@@ -105,6 +105,10 @@ pub struct ModelVerdict {
     /// One sentence: "fits (within ±20 % up to ρ = 0.7)", or "does not fit: REASON", or why
     /// it could not be judged.
     pub verdict: String,
+    /// When it does not fit, the most likely reason, read off the errors (the REASON of
+    /// `verdict`; absent in results of kpath before it was given apart).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// The choice and model to plan with.

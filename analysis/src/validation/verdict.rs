@@ -69,13 +69,13 @@ fn verdict(
     let to_fit = max_abs(FIT_RHO);
     let to_high = max_abs(HIGH_RHO);
     let fits = to_fit.is_some_and(|e| e <= FIT_TOLERANCE_PCT);
-    let verdict = match to_fit {
-        None => format!("not judged: no reached point up to ρ = {FIT_RHO}"),
-        Some(_) if fits => format!("fits (within ±{FIT_TOLERANCE_PCT} % up to ρ = {FIT_RHO})"),
-        Some(e) => format!(
-            "does not fit (|error| up to {e:.0} % by ρ = {FIT_RHO}): {}",
-            reason(&errors)
-        ),
+    let reason = (to_fit.is_some() && !fits).then(|| reason(&errors).to_string());
+    let verdict = match (to_fit, &reason) {
+        (None, _) => format!("not judged: no reached point up to ρ = {FIT_RHO}"),
+        (Some(e), Some(why)) => {
+            format!("does not fit (|error| up to {e:.0} % by ρ = {FIT_RHO}): {why}")
+        }
+        (Some(_), None) => format!("fits (within ±{FIT_TOLERANCE_PCT} % up to ρ = {FIT_RHO})"),
     };
     ModelVerdict {
         model: model.into(),
@@ -84,6 +84,7 @@ fn verdict(
         max_abs_error_pct_to_high_rho: to_high,
         fits,
         verdict,
+        reason,
     }
 }
 
@@ -141,9 +142,7 @@ pub fn recommend(v: &Validation) -> Option<Recommendation> {
              {} with T from {}, is off by up to {e:.0} %: {}",
             m.model,
             c.name,
-            m.verdict
-                .split_once(": ")
-                .map_or(m.verdict.as_str(), |(_, r)| r)
+            m.reason.as_deref().unwrap_or(m.verdict.as_str())
         )
     };
     Some(Recommendation {
@@ -222,11 +221,20 @@ mod tests {
         assert_eq!(mg1.max_abs_error_pct_to_fit_rho, Some(18.0));
         assert_eq!(mg1.max_abs_error_pct_to_high_rho, Some(40.0));
         assert!(mg1.verdict.starts_with("fits"), "{}", mg1.verdict);
+        assert_eq!(mg1.reason, None);
         let mm1 = &c.verdicts[1];
         assert!(!mm1.fits);
         assert_eq!(mm1.max_abs_error_pct_to_fit_rho, Some(45.0));
         assert!(
             mm1.verdict.contains("less delay than measured"),
+            "{}",
+            mm1.verdict
+        );
+        // The reason, apart, is the verdict's sentence after the error.
+        let reason = mm1.reason.as_deref().expect("a misfit has a reason");
+        assert!(reason.starts_with("it predicts less delay"), "{reason}");
+        assert!(
+            mm1.verdict.ends_with(&format!(": {reason}")),
             "{}",
             mm1.verdict
         );
@@ -258,6 +266,7 @@ mod tests {
         let c = choice("y", &[(0.8, true, 1.0, 1.0), (0.2, false, 1.0, 1.0)]);
         assert!(!c.verdicts[0].fits);
         assert!(c.verdicts[0].verdict.starts_with("not judged"));
+        assert_eq!(c.verdicts[0].reason, None, "not judged is no misfit");
     }
 
     #[test]
@@ -292,6 +301,16 @@ mod tests {
         let r = recommend(&none).expect("the closest");
         assert_eq!((r.model.as_str(), r.fits), ("M/M/1", false));
         assert!(r.why.starts_with("no choice fits"), "{}", r.why);
+        assert!(
+            r.why.ends_with(
+                "off by up to 50 %: it predicts less delay than measured at every \
+                             load: the proxy spends time per datagram that T leaves out (work \
+                             outside the probed path, or the wake-up of an idle CPU, which \
+                             plain M/G/1 does not have)"
+            ),
+            "{}",
+            r.why
+        );
         let empty = Validation {
             rate_tolerance: 0.1,
             choices: vec![choice("probes", &[(0.9, true, 1.0, 1.0)])],
