@@ -1,5 +1,5 @@
 # The stand on emulated NICs.
-# Loaded by xtask/src/vmstand.rs with include_str! (placeholders @NAME@ are filled there).
+# Loaded by xtask/src/vmstand/mod.rs with include_str! (placeholders @NAME@ are filled there).
 set -e
 by_mac() {
   for d in /sys/class/net/*; do

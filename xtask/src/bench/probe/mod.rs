@@ -1,0 +1,249 @@
+//! Sections (a)–(d): the probe effect. The same work is measured under each [`Condition`] in
+//! turn, round after round: nothing attached, kpath in its modes, kpath attached but filtered
+//! out (the mechanism's own floor), kpath with the kernel's adaptive ring notification (the
+//! 0.1 recorder's behaviour, to show what the change bought), and bpftrace timing the same 9
+//! tracepoint pairs (`pairs.bt`).
+//!
+//! - (a) saturation: `kpath-stand gen --pattern closed --clients 16` against `kpath-stand
+//!   echo` across the two namespaces, replies/s as a ratio to no probes in the same round;
+//! - (b) ping-pong round-trip time p50/p99 on the same stand;
+//! - (c) a system-call loop (`sendto(-1)`, which fails right after the descriptor look-up):
+//!   wall time per call, and the cost per event (2 events per call) above no probes;
+//! - (d) the recorder's capacity: the same loop from 1 and 2 threads with only the `sendto`
+//!   stage, events/s, events lost and the recorder's CPU per record, and with a 64 KiB ring to
+//!   show where loss begins.
+//!
+//! The calibration (`kpath-probe calibrate`) goes with them: kpath's pair against the bare
+//! pair on the same tracepoints.
+//!
+//! Sections (a)–(d) share one stand, one set of conditions and one alternation of rounds:
+//! this module holds the conditions, the results and the order of the run; each submodule
+//! does one job of it:
+//!
+//! - `calibration`: `kpath-probe calibrate`;
+//! - `attach`: attaching and detaching a condition's peer (kpath's recorder, bpftrace);
+//! - `namespace_stand`: (a) saturation and (b) ping-pong on the namespace stand;
+//! - `syscall_loop`: (c) the system-call loop and (d) the recorder's capacity;
+//! - `figures`: per-round measurements into spreads and ratios to no probes;
+//! - `targets`: the targets judged on the medians;
+//! - `table`: the terminal table.
+
+mod attach;
+mod calibration;
+mod figures;
+mod namespace_stand;
+mod syscall_loop;
+mod table;
+mod targets;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use kpath_stand::netns;
+use kpath_trace::ProbeCost;
+use serde::Serialize;
+
+use super::{BenchOptions, Spread, Target};
+pub use table::table;
+use targets::targets;
+
+/// What is attached while the work runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Condition {
+    /// Nothing attached.
+    None,
+    /// `kpath-probe record --mechanism tracepoint` (trace mode, the 9 stage pairs).
+    KpathTrace,
+    /// The same with `--wakeup-fill-bytes 0`: the kernel's adaptive notification, a reader
+    /// wake-up whenever it had caught up (kpath 0.1's recorder).
+    KpathTraceAdaptiveWakeup,
+    /// `--mode stats`: timed and aggregated in the kernel, no records.
+    KpathStats,
+    /// Trace mode with `--cpu` naming a CPU that does not exist: every program runs and
+    /// returns at its filter. The floor of the mechanism with kpath's programs attached.
+    KpathFilteredOut,
+    /// bpftrace timing the same 9 pairs into hist() maps (`pairs.bt`).
+    Bpftrace,
+}
+
+impl Condition {
+    const ALL: [Condition; 6] = [
+        Condition::None,
+        Condition::KpathTrace,
+        Condition::KpathTraceAdaptiveWakeup,
+        Condition::KpathStats,
+        Condition::KpathFilteredOut,
+        Condition::Bpftrace,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            Condition::None => "no probes",
+            Condition::KpathTrace => "kpath trace",
+            Condition::KpathTraceAdaptiveWakeup => "kpath trace, 0.1 wake-up",
+            Condition::KpathStats => "kpath stats",
+            Condition::KpathFilteredOut => "kpath filtered out",
+            Condition::Bpftrace => "bpftrace",
+        }
+    }
+}
+
+/// One condition's figures over the rounds.
+#[derive(Clone, Debug, Serialize)]
+pub struct ConditionFigures {
+    /// The condition.
+    pub condition: Condition,
+    /// The raw figure (see the section for its unit).
+    pub value: Spread,
+    /// The figure as a ratio to "no probes" of the same round (absent for "no probes").
+    pub ratio: Option<Spread>,
+    /// Events lost by kpath's recorder, summed over the rounds.
+    pub lost_events: u64,
+}
+
+/// Section (b): ping-pong round-trip time per condition.
+#[derive(Clone, Debug, Serialize)]
+pub struct PingPongFigures {
+    /// The condition.
+    pub condition: Condition,
+    /// Median round-trip time, µs.
+    pub rtt_p50_us: Spread,
+    /// 99th percentile, µs.
+    pub rtt_p99_us: Spread,
+}
+
+/// Section (c): the system-call loop per condition.
+#[derive(Clone, Debug, Serialize)]
+pub struct SyscallFigures {
+    /// The condition.
+    pub condition: Condition,
+    /// Wall time per `sendto(-1)` call, ns.
+    pub ns_per_call: Spread,
+    /// Cost per event above no probes in the same round, ns (2 events per call).
+    pub ns_per_event: Option<Spread>,
+}
+
+/// Section (d): one recorder capacity run.
+#[derive(Clone, Debug, Serialize)]
+pub struct RecorderRun {
+    /// Threads calling `sendto(-1)` at full speed.
+    pub threads: u32,
+    /// Ring buffer size, bytes.
+    pub ring_bytes: u64,
+    /// Records written per second of the loop.
+    pub events_per_s: f64,
+    /// Records written.
+    pub records: u64,
+    /// Events lost (ring full).
+    pub lost: u64,
+    /// The recorder's CPU (user + system) per record, ns.
+    pub recorder_cpu_ns_per_record: Option<f64>,
+    /// Drains that found records.
+    pub batches: u64,
+}
+
+/// Sections (a)–(d) and the calibration.
+#[derive(Clone, Debug, Serialize)]
+pub struct ProbeBench {
+    /// `kpath-probe calibrate --mechanism tracepoint` on this host.
+    pub calibration: Vec<ProbeCost>,
+    /// (a) Closed-loop replies/s on the namespace stand.
+    pub saturation: Vec<ConditionFigures>,
+    /// (b) Ping-pong round-trip times on the same stand.
+    pub pingpong: Vec<PingPongFigures>,
+    /// (c) The system-call loop.
+    pub syscall: Vec<SyscallFigures>,
+    /// (d) The recorder at the highest rates this machine produces.
+    pub recorder: Vec<RecorderRun>,
+    /// The targets, judged on the medians.
+    pub targets: Vec<Target>,
+}
+
+/// The workload sizes of one run.
+struct Sizes {
+    saturation: Duration,
+    pingpong_count: u64,
+    syscall_calls: u64,
+    recorder_calls: u64,
+    calibrate_count: u32,
+}
+
+impl Sizes {
+    fn of(quick: bool) -> Self {
+        if quick {
+            Sizes {
+                saturation: Duration::from_secs(1),
+                pingpong_count: 1_000,
+                syscall_calls: 200_000,
+                recorder_calls: 500_000,
+                calibrate_count: 8_000,
+            }
+        } else {
+            Sizes {
+                saturation: Duration::from_secs(3),
+                pingpong_count: 5_000,
+                syscall_calls: 2_000_000,
+                recorder_calls: 3_000_000,
+                calibrate_count: 40_000,
+            }
+        }
+    }
+}
+
+/// Runs sections (a)–(d); needs root and the release binaries.
+pub fn run(opts: &BenchOptions) -> Result<ProbeBench> {
+    if !netns::is_root() {
+        bail!("the probe sections load BPF programs and make namespaces: run as root");
+    }
+    let sizes = Sizes::of(opts.quick);
+    let ctx = Ctx::new(opts)?;
+    eprintln!("bench: calibration");
+    let calibration = ctx.calibrate(sizes.calibrate_count)?;
+    eprintln!("bench: (a) saturation and (b) ping-pong on the namespace stand");
+    let (saturation, pingpong) = ctx.stand_sections(&sizes, opts.rounds)?;
+    eprintln!("bench: (c) the system-call loop");
+    let syscall = ctx.syscall_section(&sizes, opts.rounds)?;
+    eprintln!("bench: (d) the recorder's capacity");
+    let recorder = ctx.recorder_section(&sizes)?;
+    let targets = targets(&calibration, &saturation, &recorder);
+    Ok(ProbeBench {
+        calibration,
+        saturation,
+        pingpong,
+        syscall,
+        recorder,
+        targets,
+    })
+}
+
+/// Binaries, scratch space and the bpftrace script.
+struct Ctx {
+    kpath_probe: PathBuf,
+    kpath_stand: PathBuf,
+    dir: PathBuf,
+    bpftrace_script: PathBuf,
+    cpus: usize,
+}
+
+impl Ctx {
+    fn new(opts: &BenchOptions) -> Result<Self> {
+        let dir = opts.dir.join("probe");
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("failed to create {}", dir.display()))?;
+        let bpftrace_script = dir.join("pairs.bt");
+        std::fs::write(&bpftrace_script, include_str!("../pairs.bt"))
+            .with_context(|| format!("failed to write {}", bpftrace_script.display()))?;
+        if !crate::util::have("bpftrace") {
+            bail!("bpftrace is missing: `cargo xtask setup` installs it");
+        }
+        Ok(Ctx {
+            kpath_probe: opts.bin_dir.join("kpath-probe"),
+            kpath_stand: opts.bin_dir.join("kpath-stand"),
+            dir,
+            bpftrace_script,
+            cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        })
+    }
+}

@@ -1,0 +1,90 @@
+//! Sections (c) and (d), both driven by a `sendto(-1)` loop: the wall time per call under
+//! each condition, and the recorder's capacity at the highest rates the loop produces.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, Result};
+
+use super::attach::detach;
+use super::figures::{against_none, spread};
+use super::{Condition, Ctx, RecorderRun, Sizes, SyscallFigures};
+
+impl Ctx {
+    pub(super) fn syscall_section(
+        &self,
+        sizes: &Sizes,
+        rounds: usize,
+    ) -> Result<Vec<SyscallFigures>> {
+        let mut per_call: Vec<Vec<f64>> = vec![Vec::new(); Condition::ALL.len()];
+        for _ in 0..rounds {
+            for (i, &c) in Condition::ALL.iter().enumerate() {
+                let attached = self.attach(c, &[])?;
+                let (elapsed, calls) = sendto_loop(1, sizes.syscall_calls);
+                detach(attached)?;
+                per_call[i].push(elapsed.as_nanos() as f64 / calls as f64);
+            }
+        }
+        Condition::ALL
+            .iter()
+            .enumerate()
+            .map(|(i, &condition)| {
+                // 2 events (entry and exit) per call.
+                let ns_per_event = (i > 0)
+                    .then(|| against_none(&per_call[i], &per_call[0], |c, none| (c - none) / 2.0))
+                    .transpose()?;
+                Ok(SyscallFigures {
+                    condition,
+                    ns_per_call: spread(&per_call[i])?,
+                    ns_per_event,
+                })
+            })
+            .collect()
+    }
+
+    pub(super) fn recorder_section(&self, sizes: &Sizes) -> Result<Vec<RecorderRun>> {
+        let mut runs = Vec::new();
+        for (threads, ring) in [(1u32, None), (2, None), (2, Some(64u64 << 10))] {
+            let ring_arg = ring.map(|r| r.to_string());
+            let mut extra = vec!["--stage", "sys_sendto"];
+            if let Some(r) = &ring_arg {
+                extra.extend(["--ring-buffer-size", r.as_str()]);
+            }
+            let attached = self.attach(Condition::KpathTrace, &extra)?;
+            let (elapsed, _) = sendto_loop(threads, sizes.recorder_calls);
+            let d = detach(attached)?;
+            let usage = d
+                .usage
+                .ok_or_else(|| anyhow!("the trace has no recorder usage"))?;
+            runs.push(RecorderRun {
+                threads,
+                ring_bytes: usage.ring_bytes,
+                events_per_s: usage.records as f64 / elapsed.as_secs_f64(),
+                records: usage.records,
+                lost: d.lost,
+                recorder_cpu_ns_per_record: usage.cpu_ns_per_record(),
+                batches: usage.batches,
+            });
+        }
+        Ok(runs)
+    }
+}
+
+/// `threads` threads each call `sendto(-1)` `calls / threads` times; the wall time and the
+/// calls made.
+fn sendto_loop(threads: u32, calls: u64) -> (Duration, u64) {
+    let per_thread = calls / u64::from(threads);
+    let start = Instant::now();
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| {
+                let buf = [0u8; 1];
+                for _ in 0..per_thread {
+                    // SAFETY: sendto on fd -1 fails with EBADF without reading the buffer
+                    // beyond its length.
+                    unsafe { libc::sendto(-1, buf.as_ptr().cast(), 1, 0, std::ptr::null(), 0) };
+                }
+            });
+        }
+    });
+    (start.elapsed(), per_thread * u64::from(threads))
+}

@@ -1,0 +1,104 @@
+//! The terminal table of sections (a)–(d) and their targets.
+
+use super::{ProbeBench, Spread};
+
+/// The terminal table of sections (a)–(d).
+pub fn table(b: &ProbeBench) -> String {
+    use std::fmt::Write as _;
+    let mut o = String::new();
+    let s = |x: &Spread, digits: usize| {
+        format!(
+            "{:>9.d$} {:>9.d$} {:>9.d$}",
+            x.min,
+            x.median,
+            x.max,
+            d = digits
+        )
+    };
+    let _ = writeln!(o, "calibration (tracepoint, interval timed in the kernel):");
+    for c in &b.calibration {
+        let bare = c.bare.as_ref().map_or(f64::NAN, |b| b.mean_ns);
+        let _ = writeln!(
+            o,
+            "  kpath pair {:.0} ns (median {:.0}), bare pair {:.0} ns, kpath's share {:.0} ns",
+            c.mean_ns,
+            c.median_ns.unwrap_or(f64::NAN),
+            bare,
+            c.own_share_ns().unwrap_or(f64::NAN)
+        );
+    }
+    let _ = writeln!(
+        o,
+        "(a) saturation, replies/s as a ratio to no probes      min    median       max"
+    );
+    for f in &b.saturation {
+        match &f.ratio {
+            Some(r) => {
+                let _ = writeln!(o, "  {:<44} {}", f.condition.name(), s(r, 3));
+            }
+            None => {
+                let _ = writeln!(o, "  {:<44} {}", "no probes (replies/s)", s(&f.value, 0));
+            }
+        }
+    }
+    let _ = writeln!(
+        o,
+        "(b) ping-pong RTT, µs: p50 median (min–max), p99 median (min–max)"
+    );
+    for f in &b.pingpong {
+        let _ = writeln!(
+            o,
+            "  {:<30} {:>7.1} ({:.1}–{:.1})   {:>7.1} ({:.1}–{:.1})",
+            f.condition.name(),
+            f.rtt_p50_us.median,
+            f.rtt_p50_us.min,
+            f.rtt_p50_us.max,
+            f.rtt_p99_us.median,
+            f.rtt_p99_us.min,
+            f.rtt_p99_us.max
+        );
+    }
+    let _ = writeln!(
+        o,
+        "(c) sendto(-1) loop: ns per call (median), ns per event above none (min median max)"
+    );
+    for f in &b.syscall {
+        let per_event = f
+            .ns_per_event
+            .as_ref()
+            .map_or_else(|| "-".to_owned(), |e| s(e, 0));
+        let _ = writeln!(
+            o,
+            "  {:<30} {:>7.0}   {per_event}",
+            f.condition.name(),
+            f.ns_per_call.median
+        );
+    }
+    let _ = writeln!(
+        o,
+        "(d) recorder: threads, ring, events/s, lost, CPU ns/record"
+    );
+    for r in &b.recorder {
+        let _ = writeln!(
+            o,
+            "  {} thread(s)  {:>8} KiB  {:>10.0}/s  {:>8} lost  {:>6.0} ns  ({} drains)",
+            r.threads,
+            r.ring_bytes >> 10,
+            r.events_per_s,
+            r.lost,
+            r.recorder_cpu_ns_per_record.unwrap_or(f64::NAN),
+            r.batches
+        );
+    }
+    let _ = writeln!(o, "targets:");
+    for t in &b.targets {
+        let _ = writeln!(
+            o,
+            "  {:<62} {:>10.3}  {}",
+            t.target,
+            t.measured,
+            if t.met { "met" } else { "NOT met" }
+        );
+    }
+    o
+}
