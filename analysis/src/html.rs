@@ -367,6 +367,14 @@ fn page(
         }
         o.push_str("</ul>\n");
     }
+    let demand = crate::report::demand_text(r);
+    if !demand.is_empty() {
+        o.push_str("<p>The CPUs' whole service demand (busy time, utilisation law):</p>\n<ul>\n");
+        for line in demand {
+            let _ = writeln!(o, "<li>{}</li>", escape(&line));
+        }
+        o.push_str("</ul>\n");
+    }
     render_table(&mut o, &tables::plain_vs_normative(r));
     let _ = writeln!(o, "<p>{}</p>", escape(&crate::report::service_text(r)));
     o.push_str("</section>\n");

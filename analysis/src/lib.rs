@@ -28,6 +28,7 @@
 pub mod analyze;
 pub mod calltree;
 pub mod chain;
+pub mod demand;
 mod error;
 pub mod export;
 pub mod fold;

@@ -286,16 +286,26 @@ const POINTS: [u8; 4] = [7, 5, 9, 11];
 
 fn model_block(data: &mut String, m: &ModelOutput, unit: &str, label: &str) {
     let (label, unit) = (printable(label), slug(unit));
+    let setup = m.points.iter().all(|p| p.mg1_setup.is_some()) && !m.points.is_empty();
     let _ = writeln!(
         data,
-        "# model, {label}: rho lambda_per_s W_mg1_{unit} N_mg1 W_mm1_{unit} N_mm1"
+        "# model, {label}: rho lambda_per_s W_mg1_{unit} N_mg1 W_mm1_{unit} N_mm1{}",
+        if setup {
+            format!(" W_mg1_setup_{unit} N_mg1_setup")
+        } else {
+            String::new()
+        }
     );
     for p in &m.points {
-        let _ = writeln!(
+        let _ = write!(
             data,
             "{} {} {} {} {} {}",
             p.rho, p.lambda_per_s, p.mg1.sojourn, p.mg1.in_system, p.mm1.sojourn, p.mm1.in_system
         );
+        if let (true, Some(s)) = (setup, p.mg1_setup) {
+            let _ = write!(data, " {} {}", s.sojourn, s.in_system);
+        }
+        data.push('\n');
     }
     data.push_str("\n\n");
 }
@@ -335,11 +345,16 @@ fn queue_figures(w: &mut Writer<'_>, results: &Results) -> Result<()> {
         title_n.push_str(": models and measurement per service-time choice");
         let fine_rhos: Vec<f64> = (1..=98).map(|i| f64::from(i) / 100.0).collect();
         for (i, c) in choices.iter().enumerate() {
-            let Ok(m) = crate::queueing::project(
+            let setup = c.setup.as_ref().map(|s| crate::queueing::Setup {
+                mean: s.mean,
+                variance: s.variance,
+            });
+            let Ok(m) = crate::queueing::project_with_setup(
                 c.service.mean,
                 c.service.variance,
                 results.unit_ns,
                 &fine_rhos,
+                setup,
             ) else {
                 continue;
             };
@@ -355,6 +370,12 @@ fn queue_figures(w: &mut Writer<'_>, results: &Results) -> Result<()> {
                 "'sojourn.dat' index {index} using 1:5 with lines lw 2 dt 1 lc rgb '{colour}' title {}, '' index {index} using 1:3 with lines lw 2 dt 2 lc rgb '{colour}' title {mg1_title}",
                 quote(&format!("M/M/1 ({})", c.name))
             ));
+            if setup.is_some() {
+                w_plots.push(format!(
+                    "'sojourn.dat' index {index} using 1:7 with lines lw 2 dt 3 lc rgb '{colour}' title {}",
+                    quote(&format!("M/G/1 with setup ({})", c.name))
+                ));
+            }
             if n_plots.is_empty() {
                 n_plots.push(format!(
                     "'in_system.dat' index {index} using 1:6 with lines lw 2 dt 1 lc rgb 'black' title 'M/M/1 (any T)'"

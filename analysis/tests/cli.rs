@@ -532,3 +532,52 @@ fn renderers_draw_the_same_columns() {
         );
     }
 }
+
+/// Busy time in the trace's metadata becomes each receiving CPU's demand per datagram, in the
+/// JSON and in the report, and the probes' share of it.
+#[test]
+fn busy_time_gives_the_cpu_time_per_datagram_received() {
+    use crate::util::{Ctx, TraceBuilder};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut b = TraceBuilder::new(&["net_rx_action"]);
+    let soft = Ctx::Soft(1);
+    for i in 0..4u64 {
+        b.enter(soft, "net_rx_action", 0, 10_000 * (i + 1)).exit(
+            soft,
+            "net_rx_action",
+            0,
+            10_000 * (i + 1) + 1_000,
+            1_000,
+            0,
+        );
+    }
+    b.meta.cpu_busy = Some(vec![kpath_trace::CpuBusyInfo {
+        cpu: 1,
+        window_ns: 100_000,
+        busy_ns: 20_000,
+        idle_irq_ns: 4_000,
+        cycles: 4,
+        cycle_mean_ns: Some(5_000.0),
+        cycle_variance_ns2: Some(250_000.0),
+        cycle_min_ns: Some(4_000),
+        cycle_max_ns: Some(6_000),
+    }]);
+    let trace = b.write(&dir.path().join("busy.trace"));
+    let trace = trace.to_str().expect("utf8");
+    let (ok, out, err) = kpath(&["report", trace, "--filter", "none", "--json"]);
+    assert!(ok, "{err}");
+    let r: serde_json::Value = serde_json::from_str(&out).expect("json");
+    let d = &r["demand"][0];
+    assert_eq!(d["cpu"], 1);
+    assert_eq!(d["receive_invocations"], 4);
+    assert_eq!(d["busy_per_receive_ns"], 5_000.0);
+    let (ok, out, err) = kpath(&["report", trace, "--filter", "none"]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains(
+            "CPU 1: busy 20.0 % of 0.00 s, 5.0 µs per datagram received (4). Busy cycles \
+             (wake-up to idle): 4, mean 5.0 µs, sd 0.5 µs"
+        ),
+        "{out}"
+    );
+}

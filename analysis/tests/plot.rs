@@ -52,6 +52,7 @@ fn every_figure_is_a_png_and_its_script_reproduces_it() {
         name: "probes".into(),
         description: None,
         service: None,
+        setup: None,
         points: vec![point(0.5, r.service.as_ref().expect("service").mean)],
     };
     let relay = ChoiceInput {
@@ -61,6 +62,7 @@ fn every_figure_is_a_png_and_its_script_reproduces_it() {
             mean: 3000.0,
             variance: 4e6,
         })),
+        setup: None,
         points: vec![point(0.3, 3000.0), point(0.8, 3000.0)],
     };
     let service = ServiceTime {
@@ -181,6 +183,7 @@ fn hostile_names_cannot_reach_gnuplot_as_commands() {
                 mean: 3000.0,
                 variance: 4e6,
             })),
+            setup: None,
             points: vec![point(0.3, 3000.0)],
         })
         .collect();

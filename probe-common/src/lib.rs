@@ -7,6 +7,7 @@
 #![no_std]
 #![deny(missing_docs)]
 
+pub mod busy;
 pub mod calibration;
 pub mod counters;
 pub mod cpus;

@@ -5,6 +5,7 @@ use aya_ebpf::{
     maps::{Array, HashMap, LruHashMap, PerCpuArray, RingBuf},
 };
 use probe_common::{
+    busy::CpuBusy,
     counters::{Stat, HIT_SLOTS, STAT_SLOTS},
     event::MAX_DEPTH,
     stage::{TpStage, TP_STAGE_COUNT, TP_STAGE_OFF},
@@ -41,6 +42,11 @@ pub static CALL_COUNTS: PerCpuArray<u64> = PerCpuArray::with_max_entries(32768, 
 /// Per-function aggregates per CPU (stats mode), indexed by function id.
 #[map]
 pub static FUNC_STATS: PerCpuArray<FuncStats> = PerCpuArray::with_max_entries(STATS_MAX_FUNCS, 0);
+
+/// Per-CPU busy and idle time, from the switches to and from the idle task (`record::switched`,
+/// `probe_common::busy`); read by user space at the end of a recording.
+#[map]
+pub static CPU_BUSY: PerCpuArray<CpuBusy> = PerCpuArray::with_max_entries(1, 0);
 
 /// One open call: what was true at its entry. The interrupt counters are the CPU's minus
 /// what the task's switched-out periods saw (`OffCpu`), so that an exit's difference counts

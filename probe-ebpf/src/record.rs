@@ -38,7 +38,7 @@ use probe_common::{
 
 use crate::{
     irq,
-    maps::{self, count_call, stat, CallStack, Frame, IrqState, EMPTY_STACK, STACKS},
+    maps::{self, count_call, stat, CallStack, Frame, IrqState, CPU_BUSY, EMPTY_STACK, STACKS},
     settings, wakeup,
 };
 
@@ -369,13 +369,19 @@ impl Seen {
 /// a task with open calls that leaves the CPU notes when and what the CPU's counters were;
 /// when it comes back, the time away and what the counters gained meanwhile are added to its
 /// `OffCpu` totals, which exits subtract (see `Seen`). Tasks without a stack cost one failed
-/// look-up each. Outside every measured interval except the switched task's, whose off-CPU
-/// time this is.
+/// look-up each. First, the CPU's busy accounting notes the idle task coming or going
+/// (`probe_common::busy`: one per-CPU look-up and a few additions). Outside every measured
+/// interval except the switched tasks': the time after `ts_ns` counts as on-CPU time of the
+/// task switched in, if it has open calls (measured by `cargo xtask bench`, ping-pong).
 #[inline(always)]
 pub fn switched(ts_ns: u64, cpu: u32, prev: u32, next: u32) {
     let Some((_, irq)) = irq::snapshot() else {
         return;
     };
+    if let Some(b) = CPU_BUSY.get_ptr_mut(0) {
+        // SAFETY: per-CPU value; programs on one CPU run one at a time.
+        unsafe { &mut *b }.switched(ts_ns, prev, next, irq.hardirq_ns + irq.softirq_ns);
+    }
     // The idle tasks (tid 0, one per CPU) never have process-context calls.
     if prev != 0 {
         let key = context_key(ExecContext::Process, cpu, prev);

@@ -24,8 +24,8 @@ mod writer;
 
 pub use error::TraceError;
 pub use meta::{
-    saturating_sum, CallerCost, FunctionInfo, Mechanism, Metadata, PairTiming, ProbeCost,
-    RecorderUsage,
+    saturating_sum, CallerCost, CpuBusyInfo, FunctionInfo, Mechanism, Metadata, PairTiming,
+    ProbeCost, RecorderUsage,
 };
 pub use probe_common::event::{flags, Event, EventKind, ExecContext, EVENT_SIZE};
 pub use reader::{CutTail, Events, TraceReader};

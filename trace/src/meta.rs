@@ -122,6 +122,74 @@ impl RecorderUsage {
     }
 }
 
+/// One CPU's busy time over a recording, from the switches to and from its idle task
+/// (`probe_common::busy`; `docs/recorder.md`, "Busy time"): the CPU's whole service demand,
+/// of which the probed calls are a part.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CpuBusyInfo {
+    /// The CPU.
+    pub cpu: u32,
+    /// The accounted window, from the first to the last context switch seen on the CPU, ns.
+    pub window_ns: u64,
+    /// Busy time in the window (tasks, and interrupts over the idle task too), ns.
+    pub busy_ns: u64,
+    /// The part of `busy_ns` spent in interrupts over the idle task, ns.
+    pub idle_irq_ns: u64,
+    /// Busy cycles (a wake-up's work: out of the idle task and back, with the interrupt time
+    /// over the idle task just before) that began and ended in the window.
+    pub cycles: u64,
+    /// Their mean, ns (absent without cycles).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cycle_mean_ns: Option<f64>,
+    /// Their sample variance, ns² (absent below two cycles, or when the sum of squares
+    /// saturated in the kernel).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cycle_variance_ns2: Option<f64>,
+    /// The shortest and longest cycles, ns (absent without cycles).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cycle_min_ns: Option<u64>,
+    /// See `cycle_min_ns`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cycle_max_ns: Option<u64>,
+}
+
+impl CpuBusyInfo {
+    /// The figures of `cpu`'s kernel accounting; `None` if it saw no context switch.
+    pub fn from_kernel(cpu: u32, b: &probe_common::busy::CpuBusy) -> Option<Self> {
+        if b.first_ns == 0 {
+            return None;
+        }
+        let c = &b.cycles;
+        let n = u128::from(c.count);
+        // n·Σd² − (Σd)² is exact in 128 bits; a saturated Σd (or Σd²) gives no variance.
+        let variance = (c.count >= 2 && c.sum_sq_ns != u64::MAX && c.sum_ns != u64::MAX)
+            .then(|| {
+                let sum = u128::from(c.sum_ns);
+                let num = (n * u128::from(c.sum_sq_ns)).checked_sub(sum * sum)?;
+                Some(num as f64 / (n * (n - 1)) as f64)
+            })
+            .flatten();
+        Some(Self {
+            cpu,
+            window_ns: b.last_ns.saturating_sub(b.first_ns),
+            busy_ns: b.busy_ns(),
+            idle_irq_ns: b.idle_irq_ns,
+            cycles: c.count,
+            cycle_mean_ns: (c.count > 0 && c.sum_ns != u64::MAX)
+                .then(|| c.sum_ns as f64 / c.count as f64),
+            cycle_variance_ns2: variance,
+            cycle_min_ns: (c.count > 0).then_some(c.min_ns),
+            cycle_max_ns: (c.count > 0).then_some(c.max_ns),
+        })
+    }
+
+    /// Busy time as a share of the window (the CPU's utilisation), or `None` for an empty
+    /// window.
+    pub fn utilisation(&self) -> Option<f64> {
+        (self.window_ns > 0).then(|| self.busy_ns as f64 / self.window_ns as f64)
+    }
+}
+
 /// Intervals timed by one kind of probe pair.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PairTiming {
@@ -187,6 +255,10 @@ pub struct Metadata {
     /// ends (absent in traces made before kpath 0.2 and in traces whose writer died).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recorder: Option<RecorderUsage>,
+    /// Busy time per CPU over the recording, for the CPUs that switched tasks (trace and
+    /// stats modes; absent before kpath 0.2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_busy: Option<Vec<CpuBusyInfo>>,
     // What the recorder says about the run (`crate::recording`). Declared in alphabetical
     // order, as the untyped `extra` map used to write them, so that the bytes stay the same.
     /// The network driver behind `--interface`.
@@ -244,6 +316,7 @@ impl Metadata {
             lost_events_per_cpu: Vec::new(),
             probe_cost: Vec::new(),
             recorder: None,
+            cpu_busy: None,
             driver: None,
             fallback: None,
             filters: None,
@@ -304,6 +377,20 @@ impl Metadata {
         if let Some(k) = &self.kernel_stats {
             k.check(&self.functions)?;
         }
+        for (i, b) in self.cpu_busy.iter().flatten().enumerate() {
+            if b.cpu >= self.cpu_count {
+                return Err(format!(
+                    "cpu_busy[{i}].cpu is {} but cpu_count is {}",
+                    b.cpu, self.cpu_count
+                ));
+            }
+            if b.busy_ns > b.window_ns {
+                return Err(format!(
+                    "cpu_busy[{i}].busy_ns {} exceeds its window_ns {}",
+                    b.busy_ns, b.window_ns
+                ));
+            }
+        }
         Ok(())
     }
 
@@ -314,14 +401,17 @@ impl Metadata {
 
     /// Everything the metadata holds besides its core (tool, times, function table, losses,
     /// probe cost, recorder usage): the recording fields and `extra`, by name, in name
-    /// order, as reports list them. `kernel_stats`, which reports show on its own, is left
-    /// out.
+    /// order, as reports list them. `kernel_stats` and `cpu_busy`, which reports show on their
+    /// own, are left out.
     pub fn notes(&self) -> serde_json::Map<String, serde_json::Value> {
         let mut notes = match serde_json::to_value(self) {
             Ok(serde_json::Value::Object(m)) => m,
             _ => serde_json::Map::new(),
         };
-        for core in Self::CORE_FIELDS.iter().chain(&["kernel_stats"]) {
+        for core in Self::CORE_FIELDS
+            .iter()
+            .chain(&["kernel_stats", "cpu_busy"])
+        {
             notes.remove(*core);
         }
         notes

@@ -211,6 +211,7 @@ impl Analyzer {
         let model = service.as_ref().and_then(|s| {
             queueing::project(s.mean, s.variance, 1.0, &queueing::default_rhos()).ok()
         });
+        let demand = crate::demand::of(meta, &stages, service.as_ref());
 
         Results {
             schema: RESULTS_SCHEMA,
@@ -270,6 +271,7 @@ impl Analyzer {
             model,
             validation: None,
             kernel_stats: None,
+            demand,
         }
     }
 }

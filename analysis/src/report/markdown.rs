@@ -95,6 +95,13 @@ pub fn summary(r: &Results, top: usize, links: &[(String, String)]) -> String {
             o.push_str(&format!("- {}\n", escape(&line)));
         }
     }
+    let demand = super::demand_text(r);
+    if !demand.is_empty() {
+        o.push_str("\nThe CPUs' whole service demand (busy time, utilisation law):\n\n");
+        for line in demand {
+            o.push_str(&format!("- {}\n", escape(&line)));
+        }
+    }
     o.push('\n');
     o.push_str(&table(&tables::plain_vs_normative(r)));
     o.push_str("\n## Per chain\n\n");

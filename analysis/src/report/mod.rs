@@ -146,6 +146,46 @@ pub(crate) fn service_text(r: &Results) -> String {
     )
 }
 
+/// Each receiving CPU's whole service demand, one line each (`crate::demand`), e.g. `CPU 1:
+/// busy 31.2 % of 1.52 s, 21.6 µs per datagram received (2 201); the probed path T = 14.2 µs
+/// is 66 % of it. Busy cycles (wake-up to idle): 2 190, mean 21.3 µs, sd 3.0 µs`. Empty for
+/// traces without busy time.
+pub(crate) fn demand_text(r: &Results) -> Vec<String> {
+    let us = |ns: f64| format!("{:.1} µs", ns / 1e3);
+    r.demand
+        .iter()
+        .map(|d| {
+            let b = &d.busy;
+            let mut line = format!(
+                "CPU {}: busy {} of {:.2} s, {} per datagram received ({})",
+                d.cpu,
+                b.utilisation()
+                    .map_or("?".into(), |u| format!("{:.1} %", 100.0 * u)),
+                b.window_ns as f64 / 1e9,
+                us(d.busy_per_receive_ns),
+                d.receive_invocations
+            );
+            if let (Some(share), Some(sv)) = (d.probed_share, &r.service) {
+                line.push_str(&format!(
+                    "; the probed path T = {} is {:.0} % of it",
+                    us(sv.mean * r.unit_ns),
+                    100.0 * share
+                ));
+            }
+            if let Some(mean) = b.cycle_mean_ns {
+                line.push_str(&format!(
+                    ". Busy cycles (wake-up to idle): {}, mean {}{}",
+                    b.cycles,
+                    us(mean),
+                    b.cycle_variance_ns2
+                        .map_or(String::new(), |v| format!(", sd {}", us(v.sqrt())))
+                ));
+            }
+            line
+        })
+        .collect()
+}
+
 /// Formats a time with a precision that suits its size.
 pub(crate) fn fmt_time(x: f64) -> String {
     let a = x.abs();

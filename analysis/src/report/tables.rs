@@ -717,21 +717,34 @@ pub fn top_functions(r: &Results, n: usize) -> Table {
 /// The service-time choices of the validation: T, D, C², saturation rate.
 pub fn validation_choices(r: &Results) -> Table {
     let u = &r.unit;
+    let choices = || r.validation.iter().flat_map(|v| &v.choices);
+    let with_setup = choices().any(|c| c.setup.is_some());
+    let mut head = vec!["choice", "T", "D", "C²", "λ_max /s", "what"];
+    if with_setup {
+        head.insert(5, "setup (sd)");
+    }
     let mut t = Table::new(
         "validation-choices",
         format!("Service-time choices ({u})"),
-        &["choice", "T", "D", "C²", "λ_max /s", "what"],
+        &head,
         &[0],
     );
-    for c in r.validation.iter().flat_map(|v| &v.choices) {
-        t.push(vec![
+    for c in choices() {
+        let mut cells = vec![
             c.name.clone(),
             fmt_time(c.service.mean),
             fmt_time(c.service.variance),
             format!("{:.3}", c.service.cv2),
             format!("{:.0}", c.lambda_max_per_s),
             c.description.clone(),
-        ]);
+        ];
+        if with_setup {
+            let setup = opt(c.setup.as_ref(), |s| {
+                format!("{} ({})", fmt_time(s.mean), fmt_time(s.variance.sqrt()))
+            });
+            cells.insert(5, setup);
+        }
+        t.push(cells);
     }
     t
 }
@@ -796,13 +809,14 @@ fn pred_n(p: Option<Prediction>) -> (String, String) {
     )
 }
 
-fn validation_cells(choice: &str, v: &ValidationRow) -> Vec<String> {
+fn validation_cells(choice: &str, v: &ValidationRow, with_setup: bool) -> Vec<String> {
     let m = v.measured.as_ref();
     let (w_mg1, e_w_mg1) = pred_w(v.mg1);
     let (w_mm1, e_w_mm1) = pred_w(v.mm1);
     let (n_mg1, e_n_mg1) = pred_n(v.mg1);
     let (n_mm1, e_n_mm1) = pred_n(v.mm1);
-    vec![
+    let (w_setup, e_w_setup) = pred_w(v.mg1_setup);
+    let mut cells = vec![
         choice.to_string(),
         format!("{:.2}", v.rho),
         format!("{:.0}", v.lambda_target_per_s),
@@ -834,38 +848,57 @@ fn validation_cells(choice: &str, v: &ValidationRow) -> Vec<String> {
             None => "reached".into(),
             Some(r) => format!("not reached: {r}"),
         },
-    ]
+    ];
+    if with_setup {
+        // After M/M/1's W, as in the header (N's error equals W's, so no N column).
+        cells.splice(12..12, [w_setup, e_w_setup]);
+    }
+    cells
 }
 
 /// The validation table: one row per load point per service-time choice.
 pub fn validation(r: &Results) -> Table {
     let u = &r.unit;
+    let with_setup = r
+        .validation
+        .iter()
+        .flat_map(|v| &v.choices)
+        .any(|c| c.setup.is_some());
+    let mut head = vec![
+        "choice",
+        "ρ",
+        "λ target /s",
+        "λ achieved /s",
+        "ρ achieved",
+        "n",
+        "W measured",
+        "N measured",
+        "W M/G/1",
+        "err",
+        "W M/M/1",
+        "err",
+        "N M/G/1",
+        "err",
+        "N M/M/1",
+        "err",
+        "status",
+    ];
+    if with_setup {
+        head.splice(12..12, ["W M/G/1+setup", "err"]);
+    }
     let mut t = Table::new(
         "validation-table",
         format!(
             "Measured sojourn W ({u}) and number in system N = λ_a·W (Little) against M/G/1 and \
-             M/M/1 at the achieved load ρ_a = λ_a·T; ± is the 95 % confidence half-width; error = \
-             (predicted − measured)/measured"
+             M/M/1{} at the achieved load ρ_a = λ_a·T; ± is the 95 % confidence half-width; error = \
+             (predicted − measured)/measured",
+            if with_setup {
+                " (and M/G/1 with the choice's setup time)"
+            } else {
+                ""
+            }
         ),
-        &[
-            "choice",
-            "ρ",
-            "λ target /s",
-            "λ achieved /s",
-            "ρ achieved",
-            "n",
-            "W measured",
-            "N measured",
-            "W M/G/1",
-            "err",
-            "W M/M/1",
-            "err",
-            "N M/G/1",
-            "err",
-            "N M/M/1",
-            "err",
-            "status",
-        ],
+        &head,
         &[0],
     );
     for c in r.validation.iter().flat_map(|v| &v.choices) {
@@ -873,7 +906,7 @@ pub fn validation(r: &Results) -> Table {
             t.rows.push(Row {
                 id: Some(validation_row_id(&c.name, v.rho)),
                 alarm: !v.reached,
-                cells: validation_cells(&c.name, v),
+                cells: validation_cells(&c.name, v, with_setup),
             });
         }
     }

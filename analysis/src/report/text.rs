@@ -231,6 +231,16 @@ pub fn render(r: &Results) -> String {
             let _ = writeln!(o, "  {line}");
         }
     }
+    let demand = super::demand_text(r);
+    if !demand.is_empty() {
+        let _ = writeln!(
+            o,
+            "the CPUs' whole service demand (busy time, utilisation law):"
+        );
+        for line in demand {
+            let _ = writeln!(o, "  {line}");
+        }
+    }
     let _ = writeln!(
         o,
         "\n== plain average per function vs normative time per call ({u}) =="

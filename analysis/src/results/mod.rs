@@ -535,6 +535,28 @@ pub struct Results {
     /// the trace carries them (`kernel_stats.rs`). Absent from the JSON otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kernel_stats: Option<KernelStatsResult>,
+    /// Per CPU that received datagrams, its whole service demand (busy time per received
+    /// datagram) against the probed path (`crate::demand`); empty for traces without busy
+    /// time (before kpath 0.2).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub demand: Vec<CpuDemand>,
+}
+
+/// One CPU's busy time per datagram it received (the utilisation law, `S = U/λ`), and the
+/// share of it the probed path explains. Times in ns whatever the results' unit.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CpuDemand {
+    /// The CPU.
+    pub cpu: u32,
+    /// Its busy time over the recording (`kpath_trace::CpuBusyInfo`).
+    pub busy: kpath_trace::CpuBusyInfo,
+    /// Receive-stage invocations that ran on it: the datagrams it received.
+    pub receive_invocations: u64,
+    /// `busy_ns / receive_invocations`: the CPU time each received datagram cost, ns.
+    pub busy_per_receive_ns: f64,
+    /// The probes' service time T as a share of `busy_per_receive_ns` (absent without T).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probed_share: Option<f64>,
 }
 
 fn validation_or_legacy<'de, D>(d: D) -> std::result::Result<Option<Validation>, D::Error>

@@ -68,6 +68,9 @@ pub struct ValidationRow {
     pub mg1: Option<Prediction>,
     /// M/M/1 prediction.
     pub mm1: Option<Prediction>,
+    /// M/G/1-with-setup prediction, for a choice with a setup time (`queueing.rs`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mg1_setup: Option<Prediction>,
 }
 
 /// One service-time choice with its table rows.
@@ -81,6 +84,10 @@ pub struct ValidationChoice {
     pub service: Service,
     /// Saturation rate 1/T, per second.
     pub lambda_max_per_s: f64,
+    /// The setup time an arrival to an empty system waits before its service (the wake-up of
+    /// an idle CPU): mean, variance and C², for choices that model it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub setup: Option<Service>,
     /// One row per load point, in the order given.
     pub points: Vec<ValidationRow>,
     /// Whether each model fits with this choice (`crate::validation::verdict`; absent in
@@ -92,7 +99,7 @@ pub struct ValidationChoice {
 /// Whether one model, with one choice of service time, predicts the measured delay.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ModelVerdict {
-    /// `"M/G/1"` or `"M/M/1"`.
+    /// `"M/G/1"`, `"M/M/1"` or `"M/G/1+setup"`.
     pub model: String,
     /// Reached points with an achieved load up to `FIT_RHO` (0.7).
     pub points_to_fit_rho: usize,
@@ -147,13 +154,20 @@ impl Validation {
         for c in &mut self.choices {
             c.service.mean *= f;
             c.service.variance *= f * f;
+            if let Some(s) = &mut c.setup {
+                s.mean *= f;
+                s.variance *= f * f;
+            }
             for r in &mut c.points {
                 if let Some(m) = &mut r.measured {
                     m.sojourn.mean *= f;
                     m.sojourn.variance *= f * f;
                     m.sojourn.ci95 = m.sojourn.ci95.map(|x| x * f);
                 }
-                for p in [&mut r.mg1, &mut r.mm1].into_iter().flatten() {
+                for p in [&mut r.mg1, &mut r.mm1, &mut r.mg1_setup]
+                    .into_iter()
+                    .flatten()
+                {
                     p.sojourn *= f;
                 }
             }

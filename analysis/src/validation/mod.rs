@@ -42,7 +42,7 @@ pub use points::*;
 pub use sojourn::*;
 
 use crate::error::{Error, Result};
-use crate::queueing::{mg1_sojourn, mm1_sojourn};
+use crate::queueing::{mg1_setup_sojourn, mg1_sojourn, mm1_sojourn, Setup};
 pub use crate::results::validation_table::{
     Measured, ModelVerdict, Prediction, Recommendation, SojournStats, Validation, ValidationChoice,
     ValidationRow,
@@ -137,9 +137,30 @@ fn resolve_service(
     check_service(&what, s)
 }
 
+/// The setup time of `choice`, checked (a mean of 0 is allowed: no setup).
+fn resolve_setup(choice: &ChoiceInput) -> Result<Option<Setup>> {
+    let Some(s) = choice.setup else {
+        return Ok(None);
+    };
+    if !(s.mean.is_finite() && s.mean >= 0.0 && s.variance.is_finite() && s.variance >= 0.0) {
+        return Err(Error::ValidationInput {
+            what: format!("choice `{}`", choice.name),
+            reason: format!(
+                "setup time mean {} and variance {} must be non-negative numbers",
+                s.mean, s.variance
+            ),
+        });
+    }
+    Ok(Some(Setup {
+        mean: s.mean,
+        variance: s.variance,
+    }))
+}
+
 fn row(
     p: &MeasuredPoint,
     s: ServiceTime,
+    setup: Option<Setup>,
     unit_ns: f64,
     opts: &ValidationOptions,
     choice: &str,
@@ -222,16 +243,22 @@ fn row(
             .and_then(|m| m.in_system)
             .and_then(|mn| relative_error_pct(n, mn)),
     };
-    let (mg1, mm1) = if rho_eval < 1.0 {
+    let (mg1, mm1, mg1_setup) = if rho_eval < 1.0 {
         let cv2 = s.variance / (s.mean * s.mean);
         let w_mg1 = mg1_sojourn(s.mean, cv2, rho_eval);
         let w_mm1 = mm1_sojourn(s.mean, rho_eval);
+        // N = λ·W with λ = ρ/T, as for M/G/1.
+        let with_setup = setup.map(|st| {
+            let w = mg1_setup_sojourn(s.mean, cv2, rho_eval, st);
+            predict(w, rho_eval * w / s.mean)
+        });
         (
             Some(predict(w_mg1, rho_eval * w_mg1 / s.mean)),
             Some(predict(w_mm1, rho_eval / (1.0 - rho_eval))),
+            with_setup,
         )
     } else {
-        (None, None)
+        (None, None, None)
     };
     Ok(ValidationRow {
         rho: p.rho,
@@ -243,6 +270,7 @@ fn row(
         measured,
         mg1,
         mm1,
+        mg1_setup,
     })
 }
 
@@ -261,10 +289,11 @@ pub fn build_choice(
         });
     }
     let s = resolve_service(choice, probes, unit_ns)?;
+    let setup = resolve_setup(choice)?;
     let points = choice
         .points
         .iter()
-        .map(|p| row(p, s, unit_ns, opts, &choice.name))
+        .map(|p| row(p, s, setup, unit_ns, opts, &choice.name))
         .collect::<Result<Vec<_>>>()?;
     Ok(ValidationChoice {
         name: choice.name.clone(),
@@ -278,6 +307,15 @@ pub fn build_choice(
             cv2: s.variance / (s.mean * s.mean),
         },
         lambda_max_per_s: 1.0 / (s.mean * unit_ns * 1e-9),
+        setup: setup.map(|st| Service {
+            mean: st.mean,
+            variance: st.variance,
+            cv2: if st.mean > 0.0 {
+                st.variance / (st.mean * st.mean)
+            } else {
+                0.0
+            },
+        }),
         verdicts: Vec::new(),
         points,
     })
@@ -291,6 +329,7 @@ pub fn build_choice(
 ///     name: RELAY.into(),
 ///     description: None,
 ///     service: Some(ServiceSpec::Moments(ServiceTime { mean: 1000.0, variance: 250_000.0 })),
+///     setup: None,
 ///     points: vec![MeasuredPoint {
 ///         rho: 0.5,
 ///         lambda_target_per_s: None,
@@ -352,6 +391,10 @@ impl PointsFile {
                 }
                 Some(ServiceSpec::Sojourns { sojourns }) => scale_sojourns(sojourns, f),
                 None => {}
+            }
+            if let Some(s) = &mut c.setup {
+                s.mean *= f;
+                s.variance *= f * f;
             }
             for s in c.points.iter_mut().filter_map(|p| p.sojourns.as_mut()) {
                 scale_sojourns(s, f);
@@ -431,6 +474,7 @@ mod tests {
                 mean: 1000.0,
                 variance: 250_000.0,
             })),
+            setup: None,
             points,
         }
     }
@@ -481,6 +525,58 @@ mod tests {
     }
 
     #[test]
+    fn a_setup_time_adds_the_m_g_1_with_setup_row_and_verdict() {
+        // As above, with a setup of mean 400 ns and variance 90 000 ns² (E[S²] = 250 000):
+        // W = 1625 + (2·400 + λ·250 000)/(2·(1 + λ·400)) with λ = 0.0005/ns
+        //   = 1625 + 925/2.4 = 2010.41666…, N = λ·W = 1.0052083…
+        let mut choice = relay(vec![point(0.5, Some(500_000.0))]);
+        choice.name = "busy+setup".into();
+        choice.setup = Some(ServiceTime {
+            mean: 400.0,
+            variance: 90_000.0,
+        });
+        let c = build_choice(&choice, None, 1.0, &ValidationOptions::default()).expect("build");
+        let setup = c.setup.as_ref().expect("the choice keeps its setup");
+        assert!(close(setup.mean, 400.0) && close(setup.cv2, 90_000.0 / 160_000.0));
+        let r = &c.points[0];
+        let s = r.mg1_setup.expect("a setup prediction");
+        assert!(close(s.sojourn, 1625.0 + 925.0 / 2.4), "{}", s.sojourn);
+        assert!(close(s.in_system, 0.0005 * (1625.0 + 925.0 / 2.4)));
+        assert!(close(
+            s.sojourn_error_pct.unwrap_or(0.0),
+            100.0 * (1625.0 + 925.0 / 2.4 - 1500.0) / 1500.0
+        ));
+        // M/G/1 itself is unchanged, and the verdicts name the third model.
+        assert!(close(r.mg1.expect("mg1").sojourn, 1625.0));
+        let v = build(&[choice], None, 1.0, &ValidationOptions::default()).expect("build");
+        let models: Vec<&str> = v.choices[0]
+            .verdicts
+            .iter()
+            .map(|m| m.model.as_str())
+            .collect();
+        assert_eq!(models, ["M/G/1", "M/M/1", "M/G/1+setup"]);
+        // Without a setup there is neither the row nor the verdict.
+        let plain = build(
+            &[relay(vec![point(0.5, Some(500_000.0))])],
+            None,
+            1.0,
+            &ValidationOptions::default(),
+        )
+        .expect("build");
+        assert_eq!(plain.choices[0].points[0].mg1_setup, None);
+        assert_eq!(plain.choices[0].verdicts.len(), 2);
+        // A negative setup is refused, naming the choice.
+        let mut bad = relay(vec![]);
+        bad.setup = Some(ServiceTime {
+            mean: -1.0,
+            variance: 0.0,
+        });
+        let e = build_choice(&bad, None, 1.0, &ValidationOptions::default())
+            .expect_err("a negative setup");
+        assert!(e.to_string().contains("setup time mean -1"), "{e}");
+    }
+
+    #[test]
     fn short_rate_is_unreachable_and_models_use_achieved_load() {
         let c = build_choice(
             &relay(vec![point(0.9, Some(450_000.0)), point(0.8, None)]),
@@ -509,6 +605,7 @@ mod tests {
             name: PROBES.into(),
             description: None,
             service: None,
+            setup: None,
             points: vec![],
         };
         let s = ServiceTime {

@@ -88,6 +88,11 @@ pub struct ChoiceInput {
     /// The service time. May be absent for [`PROBES`], which then uses the results' service.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service: Option<ServiceSpec>,
+    /// A setup time (mean and variance, in the file's unit) that an arrival to an empty
+    /// system waits before its service: with it, the rows also give the M/G/1-with-setup
+    /// prediction (`queueing.rs`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub setup: Option<ServiceTime>,
     /// Measured load points.
     pub points: Vec<MeasuredPoint>,
 }

@@ -30,18 +30,20 @@ fn load(r: &ValidationRow) -> f64 {
     r.rho_achieved.unwrap_or(r.rho)
 }
 
-/// The verdicts of both models of one choice.
+/// A model's prediction in a row.
+type PickPrediction = fn(&ValidationRow) -> Option<Prediction>;
+
+/// The verdicts of the models of one choice: M/G/1 and M/M/1, and M/G/1 with setup when the
+/// choice has a setup time.
 pub fn verdicts(c: &ValidationChoice) -> Vec<ModelVerdict> {
-    [
-        (
-            "M/G/1",
-            (|r: &ValidationRow| r.mg1) as fn(&ValidationRow) -> Option<Prediction>,
-        ),
-        ("M/M/1", |r: &ValidationRow| r.mm1),
-    ]
-    .into_iter()
-    .map(|(model, pick)| verdict(model, c, pick))
-    .collect()
+    let mut models: Vec<(&str, PickPrediction)> = vec![("M/G/1", |r| r.mg1), ("M/M/1", |r| r.mm1)];
+    if c.setup.is_some() {
+        models.push(("M/G/1+setup", |r| r.mg1_setup));
+    }
+    models
+        .into_iter()
+        .map(|(model, pick)| verdict(model, c, pick))
+        .collect()
 }
 
 fn verdict(
@@ -180,6 +182,7 @@ mod tests {
                 cv2: 0.01,
             },
             lambda_max_per_s: 100_000.0,
+            setup: None,
             points: rows
                 .iter()
                 .map(|&(rho, reached, mg1, mm1)| ValidationRow {
@@ -192,6 +195,7 @@ mod tests {
                     measured: None,
                     mg1: pred(mg1),
                     mm1: pred(mm1),
+                    mg1_setup: None,
                 })
                 .collect(),
             verdicts: Vec::new(),

@@ -314,6 +314,25 @@ impl Probes {
         Ok(v.iter().copied().collect())
     }
 
+    /// Busy time per CPU (`probe_common::busy`), indexed by CPU id (every possible CPU).
+    pub fn cpu_busy(&self) -> Result<Vec<probe_common::busy::CpuBusy>, ProbeError> {
+        use probe_common::busy::CpuBusy;
+        let map = self
+            .primary
+            .map("CPU_BUSY")
+            .ok_or(ProbeError::NoMap("CPU_BUSY"))?;
+        let arr: PerCpuArray<&MapData, CpuBusy> =
+            PerCpuArray::try_from(map).map_err(|source| ProbeError::Map {
+                what: "open map CPU_BUSY".into(),
+                source: Box::new(source),
+            })?;
+        let v = arr.get(&0, 0).map_err(|source| ProbeError::Map {
+            what: "read CPU_BUSY[0]".into(),
+            source: Box::new(source),
+        })?;
+        Ok(v.iter().copied().collect())
+    }
+
     /// Calls per function id summed over CPUs (count mode), for ids `0..n`.
     pub fn call_counts(&self, n: u32) -> Result<Vec<u64>, ProbeError> {
         self.per_cpu_sums("CALL_COUNTS", n)

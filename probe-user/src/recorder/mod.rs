@@ -406,6 +406,16 @@ impl Recording {
         };
         let lost_per_cpu = probes.lost_per_cpu()?;
         let stats = probes.stats()?;
+        // Every CPU that switched tasks while recording, whether recorded (`--cpu`) or not:
+        // the busy time of the CPUs around the recorded ones tells where else work went.
+        let cpu_busy: Vec<kpath_trace::CpuBusyInfo> = probes
+            .cpu_busy()?
+            .iter()
+            .enumerate()
+            .filter_map(|(cpu, b)| {
+                kpath_trace::CpuBusyInfo::from_kernel(u32::try_from(cpu).ok()?, b)
+            })
+            .collect();
         let kernel_stats = if opts.settings.mode == crate::loader::Mode::Stats {
             Some(kernel_stats(
                 &functions,
@@ -429,6 +439,7 @@ impl Recording {
             m.lost_events_per_cpu = lost_per_cpu;
             m.stop_reason = Some(reason);
             m.kernel_stats = kernel_stats;
+            m.cpu_busy = Some(cpu_busy);
             // Every counter by its name, read from its slot: none written by a magic index.
             // A counter that could not be read is left out rather than written as 0.
             let mut counters: kpath_trace::recording::KernelCounters = Stat::ALL
