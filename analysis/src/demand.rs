@@ -59,6 +59,8 @@ mod tests {
             busy_ns,
             idle_irq_ns: 0,
             cycles: 0,
+            long_cycles: 0,
+            long_cycles_ns: 0,
             cycle_mean_ns: None,
             cycle_variance_ns2: None,
             cycle_min_ns: None,

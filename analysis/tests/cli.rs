@@ -557,6 +557,8 @@ fn busy_time_gives_the_cpu_time_per_datagram_received() {
         busy_ns: 20_000,
         idle_irq_ns: 4_000,
         cycles: 4,
+        long_cycles: 1,
+        long_cycles_ns: 2_000_000,
         cycle_mean_ns: Some(5_000.0),
         cycle_variance_ns2: Some(250_000.0),
         cycle_min_ns: Some(4_000),
@@ -576,7 +578,7 @@ fn busy_time_gives_the_cpu_time_per_datagram_received() {
     assert!(
         out.contains(
             "CPU 1: busy 20.0 % of 0.00 s, 5.0 µs per datagram received (4). Busy cycles \
-             (wake-up to idle): 4, mean 5.0 µs, sd 0.5 µs"
+             (wake-up to idle): 4, mean 5.0 µs, sd 0.5 µs; 1 longer than 1 ms (2.0 ms in all)"
         ),
         "{out}"
     );

@@ -136,8 +136,15 @@ pub struct CpuBusyInfo {
     /// The part of `busy_ns` spent in interrupts over the idle task, ns.
     pub idle_irq_ns: u64,
     /// Busy cycles (a wake-up's work: out of the idle task and back, with the interrupt time
-    /// over the idle task just before) that began and ended in the window.
+    /// over the idle task just before) up to 1 ms (`probe_common::busy::LONG_CYCLE_NS`) that
+    /// ended in the window. The moments below are theirs.
     pub cycles: u64,
+    /// Longer cycles, counted apart (many datagrams at load, or other work).
+    #[serde(default)]
+    pub long_cycles: u64,
+    /// Their total time, ns.
+    #[serde(default)]
+    pub long_cycles_ns: u64,
     /// Their mean, ns (absent without cycles).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cycle_mean_ns: Option<f64>,
@@ -154,32 +161,61 @@ pub struct CpuBusyInfo {
 }
 
 impl CpuBusyInfo {
-    /// The figures of `cpu`'s kernel accounting; `None` if it saw no context switch.
-    pub fn from_kernel(cpu: u32, b: &probe_common::busy::CpuBusy) -> Option<Self> {
-        if b.first_ns == 0 {
+    /// The figures of `cpu`'s kernel accounting between two reads of it: `start`, when the
+    /// recording began (after every probe was attached: the attaching itself is not the
+    /// traced work), and `end`. Without `start` (or if the CPU had not switched yet then),
+    /// from its first switch. `None` if it saw no context switch by `end`.
+    ///
+    /// Between reads, the window runs from the last switch before `start` to the last one
+    /// before `end`, and every idle period and cycle that ended in it counts, whole.
+    pub fn from_kernel(
+        cpu: u32,
+        start: Option<&probe_common::busy::CpuBusy>,
+        end: &probe_common::busy::CpuBusy,
+    ) -> Option<Self> {
+        if end.first_ns == 0 {
             return None;
         }
-        let c = &b.cycles;
-        let n = u128::from(c.count);
-        // n·Σd² − (Σd)² is exact in 128 bits; a saturated Σd (or Σd²) gives no variance.
-        let variance = (c.count >= 2 && c.sum_sq_ns != u64::MAX && c.sum_ns != u64::MAX)
+        let empty = probe_common::busy::CpuBusy::default();
+        let a = start.filter(|a| a.first_ns != 0).unwrap_or(&empty);
+        let from = if a.first_ns == 0 {
+            end.first_ns
+        } else {
+            a.last_ns
+        };
+        let window_ns = end.last_ns.saturating_sub(from);
+        let idle_ns = end.idle_ns.saturating_sub(a.idle_ns);
+        let (ca, cb) = (&a.cycles, &end.cycles);
+        let count = cb.count.saturating_sub(ca.count);
+        let saturated =
+            |m: &probe_common::stats::Moments| m.sum_ns == u64::MAX || m.sum_sq_ns == u64::MAX;
+        let exact = !saturated(ca) && !saturated(cb);
+        let sum = cb.sum_ns.saturating_sub(ca.sum_ns);
+        let sum_sq = cb.sum_sq_ns.saturating_sub(ca.sum_sq_ns);
+        let n = u128::from(count);
+        // n·Σd² − (Σd)² is exact in 128 bits; a saturated Σd or Σd² gives no moments.
+        let variance = (count >= 2 && exact)
             .then(|| {
-                let sum = u128::from(c.sum_ns);
-                let num = (n * u128::from(c.sum_sq_ns)).checked_sub(sum * sum)?;
+                let num =
+                    (n * u128::from(sum_sq)).checked_sub(u128::from(sum) * u128::from(sum))?;
                 Some(num as f64 / (n * (n - 1)) as f64)
             })
             .flatten();
+        // The extremes are kept since the first switch: they are the window's only when no
+        // cycle had ended before it.
+        let extremes = count > 0 && ca.count == 0;
         Some(Self {
             cpu,
-            window_ns: b.last_ns.saturating_sub(b.first_ns),
-            busy_ns: b.busy_ns(),
-            idle_irq_ns: b.idle_irq_ns,
-            cycles: c.count,
-            cycle_mean_ns: (c.count > 0 && c.sum_ns != u64::MAX)
-                .then(|| c.sum_ns as f64 / c.count as f64),
+            window_ns,
+            busy_ns: window_ns.saturating_sub(idle_ns),
+            idle_irq_ns: end.idle_irq_ns.saturating_sub(a.idle_irq_ns),
+            cycles: count,
+            long_cycles: end.long_cycles.saturating_sub(a.long_cycles),
+            long_cycles_ns: end.long_cycles_ns.saturating_sub(a.long_cycles_ns),
+            cycle_mean_ns: (count > 0 && exact).then(|| sum as f64 / count as f64),
             cycle_variance_ns2: variance,
-            cycle_min_ns: (c.count > 0).then_some(c.min_ns),
-            cycle_max_ns: (c.count > 0).then_some(c.max_ns),
+            cycle_min_ns: extremes.then_some(cb.min_ns),
+            cycle_max_ns: extremes.then_some(cb.max_ns),
         })
     }
 
@@ -456,5 +492,42 @@ mod hex_address {
                     .map_err(|e| serde::de::Error::custom(format!("bad address {s:?}: {e}")))
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use probe_common::busy::CpuBusy;
+
+    use super::CpuBusyInfo;
+
+    #[test]
+    fn busy_time_between_two_reads_counts_only_what_ended_between_them() {
+        let mut b = CpuBusy::default();
+        // Before the recording: the attaching keeps the CPU busy 0..9 000, one cycle.
+        b.switched(1_000, 5, 0, 0);
+        b.switched(2_000, 0, 5, 0);
+        b.switched(9_000, 5, 0, 0);
+        let start = b;
+        // Recording: idle 9 000..10 000, a 3 000 ns cycle, idle 13 000..20 000, a 1 000 ns
+        // cycle, and the CPU goes idle at 21 000.
+        b.switched(10_000, 0, 7, 0);
+        b.switched(13_000, 7, 0, 0);
+        b.switched(20_000, 0, 7, 0);
+        b.switched(21_000, 7, 0, 0);
+        let i = CpuBusyInfo::from_kernel(3, Some(&start), &b).expect("switches");
+        assert_eq!(i.window_ns, 21_000 - 9_000);
+        assert_eq!(i.busy_ns, 3_000 + 1_000);
+        assert_eq!(i.cycles, 2);
+        assert_eq!(i.cycle_mean_ns, Some(2_000.0));
+        assert_eq!(i.cycle_variance_ns2, Some(2_000_000.0));
+        assert_eq!((i.cycle_min_ns, i.cycle_max_ns), (None, None), "a cycle ended before");
+        // From the first switch instead, the attaching counts.
+        let all = CpuBusyInfo::from_kernel(3, None, &b).expect("switches");
+        assert_eq!(all.window_ns, 20_000);
+        assert_eq!(all.busy_ns, 20_000 - 1_000 - 1_000 - 7_000);
+        assert_eq!(all.cycles, 3);
+        assert_eq!((all.cycle_min_ns, all.cycle_max_ns), (Some(1_000), Some(7_000)));
+        assert_eq!(CpuBusyInfo::from_kernel(3, None, &CpuBusy::default()), None);
     }
 }

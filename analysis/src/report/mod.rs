@@ -181,6 +181,13 @@ pub(crate) fn demand_text(r: &Results) -> Vec<String> {
                         .map_or(String::new(), |v| format!(", sd {}", us(v.sqrt())))
                 ));
             }
+            if b.long_cycles > 0 {
+                line.push_str(&format!(
+                    "; {} longer than 1 ms ({:.1} ms in all)",
+                    b.long_cycles,
+                    b.long_cycles_ns as f64 / 1e6
+                ));
+            }
             line
         })
         .collect()

@@ -298,6 +298,9 @@ impl Recording {
             mut sighup,
             moved,
         } = self;
+        // Busy time counts from here: the attaching, which ran before on any CPU, is not the
+        // recorded work. A CPU that cannot be read is accounted from its first switch.
+        let busy_at_start = probes.cpu_busy().unwrap_or_default();
         let mut child = match opts.command.split_first() {
             Some((program, args)) => Some(
                 {
@@ -413,7 +416,11 @@ impl Recording {
             .iter()
             .enumerate()
             .filter_map(|(cpu, b)| {
-                kpath_trace::CpuBusyInfo::from_kernel(u32::try_from(cpu).ok()?, b)
+                kpath_trace::CpuBusyInfo::from_kernel(
+                    u32::try_from(cpu).ok()?,
+                    busy_at_start.get(cpu),
+                    b,
+                )
             })
             .collect();
         let kernel_stats = if opts.settings.mode == crate::loader::Mode::Stats {
