@@ -47,6 +47,7 @@ fn every_figure_is_a_png_and_its_script_reproduces_it() {
             variance: t * t,
         }),
         unreachable: None,
+        busy_per_datagram: None,
     };
     let probes = ChoiceInput {
         name: "probes".into(),
@@ -173,6 +174,7 @@ fn hostile_names_cannot_reach_gnuplot_as_commands() {
             variance: t * t,
         }),
         unreachable: None,
+        busy_per_datagram: None,
     };
     let choices: Vec<ChoiceInput> = hostile
         .iter()

@@ -521,13 +521,20 @@ mod tests {
         assert_eq!(i.cycles, 2);
         assert_eq!(i.cycle_mean_ns, Some(2_000.0));
         assert_eq!(i.cycle_variance_ns2, Some(2_000_000.0));
-        assert_eq!((i.cycle_min_ns, i.cycle_max_ns), (None, None), "a cycle ended before");
+        assert_eq!(
+            (i.cycle_min_ns, i.cycle_max_ns),
+            (None, None),
+            "a cycle ended before"
+        );
         // From the first switch instead, the attaching counts.
         let all = CpuBusyInfo::from_kernel(3, None, &b).expect("switches");
         assert_eq!(all.window_ns, 20_000);
         assert_eq!(all.busy_ns, 20_000 - 1_000 - 1_000 - 7_000);
         assert_eq!(all.cycles, 3);
-        assert_eq!((all.cycle_min_ns, all.cycle_max_ns), (Some(1_000), Some(7_000)));
+        assert_eq!(
+            (all.cycle_min_ns, all.cycle_max_ns),
+            (Some(1_000), Some(7_000))
+        );
         assert_eq!(CpuBusyInfo::from_kernel(3, None, &CpuBusy::default()), None);
     }
 }

@@ -394,50 +394,29 @@ pub fn demo(opts: &DemoOptions) -> Result<()> {
         }
     };
 
-    // The wake-up an arrival to an idle proxy waits (setup time): at low load the sojourn is
-    // the setup plus the part of S inside it, so setup ≈ W₀ − S, and its variance what the
-    // sojourn's has beyond S's. It is an underestimate by the part of S after the transmit
-    // timestamp (the rest of `sendto`, the next `recvfrom`, going idle); docs/model.md.
-    let setup = busy_service.map(|s| ServiceTime {
-        mean: (relay_sojourn.mean - s.mean).max(0.0),
-        variance: (relay_sojourn.variance - s.variance).max(0.0),
-    });
-    if let Some(st) = &setup {
-        eprintln!(
-            "demo: setup (wake-up) time ≈ W₀ − S = {:.0} ns, sd {:.0} ns",
-            st.mean,
-            st.variance.sqrt()
-        );
-    }
-
     // 3. Validation: open-loop Poisson load at λ = ρ/T for each choice of T.
     let mut plan = vec![("probes", t_probes), ("relay", t_relay)];
     if let Some(s) = &busy_service {
         plan.push(("busy", s.mean));
-        plan.push(("busy+setup", s.mean));
     }
+    let session = Session {
+        stand: &stand,
+        opts,
+        out: &out,
+        ready: &ready,
+        interrupted: &interrupted,
+    };
+    let run_points = |name: &str, t_ns: f64| -> Result<Vec<MeasuredPoint>> {
+        let mut points = Vec::new();
+        for rho in RHOS {
+            check("the validation")?;
+            points.push(validation_point(&session, name, t_ns, rho)?);
+        }
+        Ok(points)
+    };
     let mut choices = Vec::new();
     for (name, t_ns) in plan {
-        let mut points = Vec::new();
-        // busy+setup has busy's T, so busy's runs are its runs: only the model differs.
-        let same_runs = choices
-            .iter()
-            .find(|c: &&ChoiceInput| name == "busy+setup" && c.name == "busy");
-        if let Some(busy) = same_runs {
-            points = busy.points.clone();
-        } else {
-            for rho in RHOS {
-                check("the validation")?;
-                let session = Session {
-                    stand: &stand,
-                    opts,
-                    out: &out,
-                    ready: &ready,
-                    interrupted: &interrupted,
-                };
-                points.push(validation_point(&session, name, t_ns, rho)?);
-            }
-        }
+        let points = run_points(name, t_ns)?;
         let (description, service) = match name {
             "relay" => (
                 "the whole relay (kernel receive to kernel transmit, echo program included) measured at low load",
@@ -449,11 +428,7 @@ pub fn demo(opts: &DemoOptions) -> Result<()> {
                 }),
             ),
             "busy" => (
-                "S = the proxy CPU's busy time per datagram (utilisation law), variance of its busy cycles (kpath's switch accounting)",
-                busy_service.map(ServiceSpec::Moments),
-            ),
-            "busy+setup" => (
-                "S as for busy, and a setup time (the wake-up of the idle proxy) W₀ − S from the relay at low load: M/G/1 with setup",
+                "S = the proxy CPU's busy time per datagram at ping-pong (utilisation law), variance of its busy cycles (kpath's switch accounting)",
                 busy_service.map(ServiceSpec::Moments),
             ),
             _ => ("T = T_rx + T_tx from the probes (the method's)", None),
@@ -462,9 +437,52 @@ pub fn demo(opts: &DemoOptions) -> Result<()> {
             name: name.into(),
             description: Some(description.into()),
             service,
-            setup: if name == "busy+setup" { setup } else { None },
+            setup: None,
             points,
         });
+    }
+
+    // busy+setup: the demand once wake-ups are amortised, S at the busy runs' highest reached
+    // load, and what an arrival to an idle proxy pays beyond it as a setup time: at ρ → 0 the
+    // sojourn is setup + S, so setup = W₀ − S (variance Var W₀ − D, each at least 0).
+    let loaded = choices
+        .iter()
+        .find(|c| c.name == "busy")
+        .and_then(|c| demand_at_load(&c.points));
+    match (loaded, busy_service) {
+        (Some((rho, s_load)), Some(busy)) => {
+            let setup = ServiceTime {
+                mean: (relay_sojourn.mean - s_load).max(0.0),
+                variance: (relay_sojourn.variance - busy.variance).max(0.0),
+            };
+            eprintln!(
+                "demo: the proxy's demand at load (busy runs, ρ = {rho:.1}) S = {s_load:.0} ns; \
+                 setup W₀ − S = {:.0} ns, sd {:.0} ns",
+                setup.mean,
+                setup.variance.sqrt()
+            );
+            let points = run_points("busy+setup", s_load)?;
+            choices.push(ChoiceInput {
+                name: "busy+setup".into(),
+                description: Some(
+                    "S = the proxy CPU's busy time per datagram at the highest reached load of \
+                     the busy runs (wake-ups amortised), and the low-load sojourn beyond it as a \
+                     setup time (W₀ − S): M/G/1 with setup"
+                        .into(),
+                ),
+                service: Some(ServiceSpec::Moments(ServiceTime {
+                    mean: s_load,
+                    variance: busy.variance,
+                })),
+                setup: Some(setup),
+                points,
+            });
+        }
+        (None, Some(_)) => eprintln!(
+            "demo: no busy time measured at a reached point of the busy runs: the \
+             \"busy+setup\" choice is left out"
+        ),
+        _ => {}
     }
     let points_file = out.join("points.json");
     let points = PointsFile {
@@ -560,7 +578,35 @@ fn validation_point(
         ])
         .arg(&gen_json)
         .stdout(Stdio::null());
-    let status = gen.status().context("failed to run the generator")?;
+    // On the isolated stand, the proxy CPU's busy time during the point, from kpath's switch
+    // accounting: a recorder whose only probe pair (`sendto`) is filtered out for every task
+    // (pid 1 sends nothing here), so that it costs the proxy the filtered programs' runs and
+    // the interrupt and switch accounting, and writes no records.
+    let busy_trace = out.join("validation").join(format!("{tag}.trace"));
+    let status = match stand.proxy_cpu() {
+        Some(_) => in_ns(PROXY_NS, &release_binary("kpath-probe"))
+            .args([
+                "record",
+                "--force",
+                "--mechanism",
+                "tracepoint",
+                "--stage",
+                "sys_sendto",
+                "--pid",
+                "1",
+                "-q",
+                "-o",
+            ])
+            .arg(&busy_trace)
+            .arg("--")
+            .arg(gen.get_program())
+            .args(gen.get_args())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .context("failed to run the generator under kpath-probe")?,
+        None => gen.status().context("failed to run the generator")?,
+    };
     let csv = echo.stop()?;
     let rel = |p: &Path| p.strip_prefix(out).unwrap_or(p).display().to_string();
     let mut point = MeasuredPoint {
@@ -569,6 +615,7 @@ fn validation_point(
         lambda_achieved_per_s: None,
         sojourns: None,
         unreachable: None,
+        busy_per_datagram: None,
     };
     if !status.success() {
         point.unreachable = Some(format!("the generator failed ({status}) at {rate:.0}/s"));
@@ -580,12 +627,55 @@ fn validation_point(
             .as_f64()
             .ok_or_else(|| anyhow!("{}: no send_rate_per_s", gen_json.display()))?,
     );
+    if let Some(cpu) = stand.proxy_cpu() {
+        let sent = g["counts"]["sent"].as_u64().unwrap_or(0) + g["warmup"].as_u64().unwrap_or(0);
+        point.busy_per_datagram = busy_per_datagram(&busy_trace, cpu, sent)?;
+    }
     // The first tenth is the queue filling from empty: not the steady state.
     point.sojourns = Some(Sojourns::Csv {
         csv: rel(&csv).into(),
         skip: u64::from(opts.validation_count / 10),
     });
     Ok(point)
+}
+
+/// The busy time per datagram at the highest load the generator reached within 10 % of its
+/// target, with that load: the demand once wake-ups are amortised.
+fn demand_at_load(points: &[MeasuredPoint]) -> Option<(f64, f64)> {
+    points
+        .iter()
+        .filter(|p| {
+            let (Some(target), Some(achieved)) = (p.lambda_target_per_s, p.lambda_achieved_per_s)
+            else {
+                return false;
+            };
+            p.unreachable.is_none() && achieved >= 0.9 * target
+        })
+        .filter_map(|p| Some((p.rho, p.busy_per_datagram?)))
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+}
+
+/// The busy time of `cpu` in the trace at `path` per datagram of the `datagrams` sent, ns;
+/// `None` (with a note) when the trace has none for it.
+fn busy_per_datagram(path: &Path, cpu: usize, datagrams: u64) -> Result<Option<f64>> {
+    let reader = kpath_trace::TraceReader::open(path)
+        .with_context(|| format!("failed to read {}", path.display()))?;
+    let busy = reader
+        .metadata()
+        .cpu_busy
+        .iter()
+        .flatten()
+        .find(|b| b.cpu as usize == cpu);
+    match busy {
+        Some(b) if datagrams > 0 => Ok(Some(b.busy_ns as f64 / datagrams as f64)),
+        _ => {
+            eprintln!(
+                "demo: {}: no busy time of CPU {cpu} for {datagrams} datagrams",
+                path.display()
+            );
+            Ok(None)
+        }
+    }
 }
 
 fn summarise(out: &Path, took: Duration) -> Result<()> {

@@ -809,7 +809,12 @@ fn pred_n(p: Option<Prediction>) -> (String, String) {
     )
 }
 
-fn validation_cells(choice: &str, v: &ValidationRow, with_setup: bool) -> Vec<String> {
+fn validation_cells(
+    choice: &str,
+    v: &ValidationRow,
+    with_setup: bool,
+    with_busy: bool,
+) -> Vec<String> {
     let m = v.measured.as_ref();
     let (w_mg1, e_w_mg1) = pred_w(v.mg1);
     let (w_mm1, e_w_mm1) = pred_w(v.mm1);
@@ -853,6 +858,10 @@ fn validation_cells(choice: &str, v: &ValidationRow, with_setup: bool) -> Vec<St
         // After M/M/1's W, as in the header (N's error equals W's, so no N column).
         cells.splice(12..12, [w_setup, e_w_setup]);
     }
+    if with_busy {
+        // After the measured N, as in the header.
+        cells.insert(8, opt(v.busy_per_datagram, fmt_time));
+    }
     cells
 }
 
@@ -886,12 +895,26 @@ pub fn validation(r: &Results) -> Table {
     if with_setup {
         head.splice(12..12, ["W M/G/1+setup", "err"]);
     }
+    let with_busy = r
+        .validation
+        .iter()
+        .flat_map(|v| &v.choices)
+        .flat_map(|c| &c.points)
+        .any(|p| p.busy_per_datagram.is_some());
+    if with_busy {
+        head.insert(8, "S busy");
+    }
     let mut t = Table::new(
         "validation-table",
         format!(
-            "Measured sojourn W ({u}) and number in system N = λ_a·W (Little) against M/G/1 and \
-             M/M/1{} at the achieved load ρ_a = λ_a·T; ± is the 95 % confidence half-width; error = \
-             (predicted − measured)/measured",
+            "Measured sojourn W ({u}) and number in system N = λ_a·W (Little){} against M/G/1 \
+             and M/M/1{} at the achieved load ρ_a = λ_a·T; ± is the 95 % confidence half-width; \
+             error = (predicted − measured)/measured",
+            if with_busy {
+                ", the proxy CPU's busy time per datagram S at that load (utilisation law)"
+            } else {
+                ""
+            },
             if with_setup {
                 " (and M/G/1 with the choice's setup time)"
             } else {
@@ -906,7 +929,7 @@ pub fn validation(r: &Results) -> Table {
             t.rows.push(Row {
                 id: Some(validation_row_id(&c.name, v.rho)),
                 alarm: !v.reached,
-                cells: validation_cells(&c.name, v, with_setup),
+                cells: validation_cells(&c.name, v, with_setup, with_busy),
             });
         }
     }

@@ -71,6 +71,10 @@ pub struct ValidationRow {
     /// M/G/1-with-setup prediction, for a choice with a setup time (`queueing.rs`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mg1_setup: Option<Prediction>,
+    /// The proxy CPU's busy time per datagram measured at this point (the utilisation law,
+    /// S = U/λ at this load), when the points file gives it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub busy_per_datagram: Option<f64>,
 }
 
 /// One service-time choice with its table rows.
@@ -164,6 +168,7 @@ impl Validation {
                     m.sojourn.variance *= f * f;
                     m.sojourn.ci95 = m.sojourn.ci95.map(|x| x * f);
                 }
+                r.busy_per_datagram = r.busy_per_datagram.map(|x| x * f);
                 for p in [&mut r.mg1, &mut r.mm1, &mut r.mg1_setup]
                     .into_iter()
                     .flatten()

@@ -271,6 +271,7 @@ fn row(
         mg1,
         mm1,
         mg1_setup,
+        busy_per_datagram: p.busy_per_datagram,
     })
 }
 
@@ -336,6 +337,7 @@ pub fn build_choice(
 ///         lambda_achieved_per_s: Some(500_000.0),
 ///         sojourns: Some(Sojourns::Summary { samples: 100, mean: 1500.0, variance: 10_000.0 }),
 ///         unreachable: None,
+///         busy_per_datagram: None,
 ///     }],
 /// };
 /// let v = build(&[relay], None, 1.0, &ValidationOptions::default())?;
@@ -398,6 +400,13 @@ impl PointsFile {
             }
             for s in c.points.iter_mut().filter_map(|p| p.sojourns.as_mut()) {
                 scale_sojourns(s, f);
+            }
+            for b in c
+                .points
+                .iter_mut()
+                .filter_map(|p| p.busy_per_datagram.as_mut())
+            {
+                *b *= f;
             }
         }
         let probes = results
@@ -490,6 +499,7 @@ mod tests {
                 variance: 10_000.0,
             }),
             unreachable: None,
+            busy_per_datagram: None,
         }
     }
 

@@ -75,6 +75,10 @@ pub struct MeasuredPoint {
     /// Why the point could not be measured, when the caller knows (e.g. the generator failed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unreachable: Option<String>,
+    /// The proxy CPU's busy time per datagram measured during the point (kpath's busy
+    /// accounting; the utilisation law at this load), in the file's unit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub busy_per_datagram: Option<f64>,
 }
 
 /// One service-time choice and its measured points.

@@ -196,6 +196,7 @@ mod tests {
                     mg1: pred(mg1),
                     mm1: pred(mm1),
                     mg1_setup: None,
+                    busy_per_datagram: None,
                 })
                 .collect(),
             verdicts: Vec::new(),
