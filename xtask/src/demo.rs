@@ -628,7 +628,12 @@ fn validation_point(
             .ok_or_else(|| anyhow!("{}: no send_rate_per_s", gen_json.display()))?,
     );
     if let Some(cpu) = stand.proxy_cpu() {
-        let sent = g["counts"]["sent"].as_u64().unwrap_or(0) + g["warmup"].as_u64().unwrap_or(0);
+        let field = |name: &str| {
+            g[name]
+                .as_u64()
+                .ok_or_else(|| anyhow!("{}: no {name}", gen_json.display()))
+        };
+        let sent = field("sent")? + field("warmup")?;
         point.busy_per_datagram = busy_per_datagram(&busy_trace, cpu, sent)?;
     }
     // The first tenth is the queue filling from empty: not the steady state.
