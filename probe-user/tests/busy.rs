@@ -16,20 +16,6 @@ const SPIN: Duration = Duration::from_millis(2);
 /// Its sleep between wake-ups.
 const SLEEP: Duration = Duration::from_millis(3);
 
-/// Pins the calling thread to `cpu`.
-fn pin_to(cpu: usize) {
-    // SAFETY: a zeroed cpu_set_t is an empty set; the calls only read and write it.
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        libc::CPU_SET(cpu, &mut set);
-        assert_eq!(
-            libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set),
-            0,
-            "pin to CPU {cpu}"
-        );
-    }
-}
-
 #[test]
 fn busy_time_holds_a_pinned_threads_work_and_leaves_its_sleep_idle() {
     if !common::can_run(module_path!()) {
@@ -43,7 +29,7 @@ fn busy_time_holds_a_pinned_threads_work_and_leaves_its_sleep_idle() {
     let pid = std::process::id().to_string();
     let mut child = common::start_recording(&["--stage", "sys_recvfrom", "--pid", &pid], &trace);
     let worker = std::thread::spawn(move || {
-        pin_to(cpu);
+        common::pin_to(cpu);
         let mut spun = Duration::ZERO;
         for _ in 0..WAKE_UPS {
             std::thread::sleep(SLEEP);

@@ -282,20 +282,6 @@ fn sigkill_leaves_what_was_drained_readable() {
     );
 }
 
-/// Pins the calling thread to `cpu`.
-fn pin_to(cpu: usize) {
-    // SAFETY: a zeroed cpu_set_t is empty; CPU_SET stays inside it for cpu < 1024.
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        libc::CPU_SET(cpu, &mut set);
-        assert_eq!(
-            libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set),
-            0,
-            "pin to CPU {cpu}"
-        );
-    }
-}
-
 /// `--cpu LIST` keeps the calls of those CPUs only: the same sends from a thread pinned to
 /// each CPU, and the trace holds exactly those of the listed one.
 #[test]
@@ -359,7 +345,7 @@ fn cpu_list_records_only_the_listed_cpus() {
     const SENDS: u32 = 150;
     for cpu in [0, 1] {
         std::thread::spawn(move || {
-            pin_to(cpu);
+            common::pin_to(cpu);
             let tx = UdpSocket::bind("127.0.0.1:0").expect("bind");
             for i in 0..SENDS {
                 tx.send_to(&i.to_le_bytes(), to).expect("send");

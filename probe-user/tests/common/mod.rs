@@ -58,3 +58,18 @@ pub fn start_recording(extra: &[&str], trace: &std::path::Path) -> std::process:
     }
     child
 }
+
+/// Pins the calling thread to `cpu`.
+#[allow(dead_code)] // not every test binary pins threads
+pub fn pin_to(cpu: usize) {
+    // SAFETY: a zeroed cpu_set_t is empty; CPU_SET stays inside it for cpu < 1024.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        assert_eq!(
+            libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set),
+            0,
+            "pin to CPU {cpu}"
+        );
+    }
+}
