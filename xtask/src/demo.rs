@@ -444,20 +444,25 @@ pub fn demo(opts: &DemoOptions) -> Result<()> {
 
     // busy+setup: the demand once wake-ups are amortised, S at the busy runs' highest reached
     // load, and what an arrival to an idle proxy pays beyond it as a setup time: at ρ → 0 the
-    // sojourn is setup + S, so setup = W₀ − S (variance Var W₀ − D, each at least 0).
-    let loaded = choices
-        .iter()
-        .find(|c| c.name == "busy")
-        .and_then(|c| demand_at_load(&c.points));
-    match (loaded, busy_service) {
-        (Some((rho, s_load)), Some(busy)) => {
+    // sojourn is setup + S, so setup = W₀ − S (variance Var W₀ − D, each at least 0), with W₀
+    // the busy runs' sojourn at their lowest load. Poisson arrivals that far apart find the
+    // CPU deeper in its idle state than the ping-pong's do (docs/model.md).
+    let busy_points = choices.iter().find(|c| c.name == "busy").map(|c| &c.points);
+    let loaded = busy_points.and_then(|p| demand_at_load(p));
+    let idle = match busy_points {
+        Some(p) => low_load_sojourn(p, &out)?,
+        None => None,
+    };
+    match (loaded, idle, busy_service) {
+        (Some((rho, s_load)), Some((rho_low, w0)), Some(busy)) => {
             let setup = ServiceTime {
-                mean: (relay_sojourn.mean - s_load).max(0.0),
-                variance: (relay_sojourn.variance - busy.variance).max(0.0),
+                mean: (w0.mean - s_load).max(0.0),
+                variance: (w0.variance - busy.variance).max(0.0),
             };
             eprintln!(
                 "demo: the proxy's demand at load (busy runs, ρ = {rho:.1}) S = {s_load:.0} ns; \
-                 setup W₀ − S = {:.0} ns, sd {:.0} ns",
+                 sojourn at ρ = {rho_low:.1} W₀ = {:.0} ns; setup W₀ − S = {:.0} ns, sd {:.0} ns",
+                w0.mean,
                 setup.mean,
                 setup.variance.sqrt()
             );
@@ -466,8 +471,8 @@ pub fn demo(opts: &DemoOptions) -> Result<()> {
                 name: "busy+setup".into(),
                 description: Some(
                     "S = the proxy CPU's busy time per datagram at the highest reached load of \
-                     the busy runs (wake-ups amortised), and the low-load sojourn beyond it as a \
-                     setup time (W₀ − S): M/G/1 with setup"
+                     the busy runs (wake-ups amortised), and their lowest-load sojourn beyond it \
+                     as a setup time (W₀ − S): M/G/1 with setup"
                         .into(),
                 ),
                 service: Some(ServiceSpec::Moments(ServiceTime {
@@ -478,9 +483,9 @@ pub fn demo(opts: &DemoOptions) -> Result<()> {
                 points,
             });
         }
-        (None, Some(_)) => eprintln!(
-            "demo: no busy time measured at a reached point of the busy runs: the \
-             \"busy+setup\" choice is left out"
+        (_, _, Some(_)) => eprintln!(
+            "demo: no busy time or no sojourns measured at a reached point of the busy runs: \
+             the \"busy+setup\" choice is left out"
         ),
         _ => {}
     }
@@ -644,20 +649,38 @@ fn validation_point(
     Ok(point)
 }
 
+/// Whether the generator reached the point's rate within 10 % (the validation's default
+/// tolerance), with nothing else wrong.
+fn reached_rate(p: &MeasuredPoint) -> bool {
+    match (p.lambda_target_per_s, p.lambda_achieved_per_s) {
+        (Some(target), Some(achieved)) => p.unreachable.is_none() && achieved >= 0.9 * target,
+        _ => false,
+    }
+}
+
 /// The busy time per datagram at the highest load the generator reached within 10 % of its
 /// target, with that load: the demand once wake-ups are amortised.
 fn demand_at_load(points: &[MeasuredPoint]) -> Option<(f64, f64)> {
     points
         .iter()
-        .filter(|p| {
-            let (Some(target), Some(achieved)) = (p.lambda_target_per_s, p.lambda_achieved_per_s)
-            else {
-                return false;
-            };
-            p.unreachable.is_none() && achieved >= 0.9 * target
-        })
+        .filter(|p| reached_rate(p))
         .filter_map(|p| Some((p.rho, p.busy_per_datagram?)))
         .max_by(|a, b| a.0.total_cmp(&b.0))
+}
+
+/// The sojourns of the reached point of lowest load, with that load (CSV paths relative to
+/// `out`, as the points file has them).
+fn low_load_sojourn(points: &[MeasuredPoint], out: &Path) -> Result<Option<(f64, SojournStats)>> {
+    let lowest = points
+        .iter()
+        .filter(|p| reached_rate(p))
+        .min_by(|a, b| a.rho.total_cmp(&b.rho));
+    match lowest.and_then(|p| Some((p.rho, p.sojourns.as_ref()?))) {
+        Some((rho, Sojourns::Csv { csv, skip })) => {
+            Ok(Some((rho, sojourn_moments(&out.join(csv), *skip)?)))
+        }
+        _ => Ok(None),
+    }
 }
 
 /// The busy time of `cpu` in the trace at `path` per datagram of the `datagrams` sent, ns;
