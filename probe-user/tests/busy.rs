@@ -10,11 +10,12 @@ mod common;
 use kpath_trace::TraceReader;
 
 /// Wake-ups of the pinned thread.
-const WAKE_UPS: u32 = 40;
-/// Its work per wake-up: a spin of this long.
-const SPIN: Duration = Duration::from_millis(2);
+const WAKE_UPS: u32 = 100;
+/// Its work per wake-up: a spin of this long, under `probe_common::busy::LONG_CYCLE_NS` (1 ms)
+/// with the wake-up's own work, so that each makes an ordinary busy cycle.
+const SPIN: Duration = Duration::from_micros(400);
 /// Its sleep between wake-ups.
-const SLEEP: Duration = Duration::from_millis(3);
+const SLEEP: Duration = Duration::from_millis(2);
 
 #[test]
 fn busy_time_holds_a_pinned_threads_work_and_leaves_its_sleep_idle() {
@@ -74,16 +75,17 @@ fn busy_time_holds_a_pinned_threads_work_and_leaves_its_sleep_idle() {
         "busy {} ns, less than the {spun:?} spun",
         busy.busy_ns
     );
-    // The sleeps leave the CPU idle, unless something else ran there in all of them.
+    // The sleeps leave the CPU idle, unless something else ran there in nearly all of them.
     let idle = busy.window_ns - busy.busy_ns;
     assert!(
-        idle as u128 >= slept.as_nanos() / 4,
-        "idle {idle} ns, under a quarter of the {slept:?} slept: {busy:?}"
+        idle as u128 >= slept.as_nanos() / 8,
+        "idle {idle} ns, under an eighth of the {slept:?} slept: {busy:?}"
     );
-    // Each wake-up is a busy cycle (others may add their own, shorter ones).
+    // Each wake-up is a busy cycle (others may add their own, shorter ones), under 1 ms unless
+    // something else ran on the CPU meanwhile.
     assert!(
         busy.cycles >= u64::from(WAKE_UPS) / 2,
-        "{} busy cycles for {WAKE_UPS} wake-ups",
+        "{} busy cycles under 1 ms for {WAKE_UPS} wake-ups: {busy:?}",
         busy.cycles
     );
     assert!(

@@ -1,4 +1,8 @@
 //! The JSON metadata that follows the preamble: what was recorded, where, how, and what was lost.
+//!
+//! The file is a little over 500 lines because it is the whole metadata document (one type per
+//! document, as hyperfine keeps its results) with the records it holds: functions, probe cost,
+//! recorder usage and busy time; the recording's own fields are in `recording.rs`.
 
 use std::collections::BTreeMap;
 

@@ -30,8 +30,8 @@
 //! [`load_points`] reads the same inputs from a points file (`kpath analyze --validation`),
 //! whose format `docs/model.md` documents.
 //!
-//! The file is a little over 500 lines because a third of it is tests of the rows, the
-//! batch-means interval and the achieved-load rule on hand-made points.
+//! The file is long because two fifths of it are tests of the rows, the batch-means interval,
+//! the achieved-load rule and the setup-time model on hand-made points.
 
 mod points;
 mod sojourn;
