@@ -17,7 +17,7 @@ use crate::results::{CpuDemand, Service, StageResult};
 use crate::stage::Stage;
 
 /// One [`CpuDemand`] per CPU with both busy time and receive invocations, by CPU.
-/// `service_ns` is the probes' T in ns, if any.
+/// `service` is the probes' T, in ns (the analysis pass's unit), if any.
 pub fn of(meta: &Metadata, stages: &[StageResult], service: Option<&Service>) -> Vec<CpuDemand> {
     let Some(busy) = &meta.cpu_busy else {
         return Vec::new();

@@ -88,9 +88,19 @@ fn busy_time_holds_a_pinned_threads_work_and_leaves_its_sleep_idle() {
         "{} busy cycles under 1 ms for {WAKE_UPS} wake-ups: {busy:?}",
         busy.cycles
     );
+    // The cycles hold the spins: their mean is at least a quarter of one, however many
+    // short cycles of others are among them. (Their extremes are given only when no cycle
+    // ended between the attaching and the recording's start, which is seldom.)
+    let mean = busy.cycle_mean_ns.expect("cycles have a mean");
     assert!(
-        busy.cycle_max_ns.expect("cycles") as u128 >= SPIN.as_nanos(),
-        "no cycle as long as one spin: {busy:?}"
+        mean >= SPIN.as_nanos() as f64 / 4.0,
+        "the cycles' mean {mean} ns is under a quarter of one spin: {busy:?}"
     );
+    if let Some(max) = busy.cycle_max_ns {
+        assert!(
+            max as u128 >= SPIN.as_nanos(),
+            "no cycle as long as one spin: {busy:?}"
+        );
+    }
     assert!(busy.cycle_mean_ns.is_some() && busy.cycle_variance_ns2.is_some());
 }

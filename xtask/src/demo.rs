@@ -361,8 +361,7 @@ pub fn demo(opts: &DemoOptions) -> Result<()> {
     if !(t_probes.is_finite() && t_probes > 0.0) {
         bail!("the probes gave no service time (T = {t_probes} ns): nothing to validate");
     }
-    let relay_sojourn = sojourn_moments(&pingpong_csv, u64::from(opts.warmup))?;
-    let relay = &relay_sojourn;
+    let relay = sojourn_moments(&pingpong_csv, u64::from(opts.warmup))?;
     let (t_relay, relay_n) = (relay.mean, relay.samples);
     eprintln!("demo: service time from the probes T = {t_probes:.0} ns; relay at low load {t_relay:.0} ns ({relay_n} datagrams)");
     // The proxy CPU's whole demand per datagram, from its busy time (utilisation law), with

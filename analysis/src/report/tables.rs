@@ -718,7 +718,7 @@ pub fn top_functions(r: &Results, n: usize) -> Table {
 pub fn validation_choices(r: &Results) -> Table {
     let u = &r.unit;
     let choices = || r.validation.iter().flat_map(|v| &v.choices);
-    let with_setup = choices().any(|c| c.setup.is_some());
+    let with_setup = any_setup(r);
     let mut head = vec!["choice", "T", "D", "C²", "λ_max /s", "what"];
     if with_setup {
         head.insert(5, "setup (sd)");
@@ -780,6 +780,14 @@ pub fn verdicts(r: &Results) -> Table {
         }
     }
     t
+}
+
+/// Whether any service-time choice has a setup time (then the tables show its columns).
+fn any_setup(r: &Results) -> bool {
+    r.validation
+        .iter()
+        .flat_map(|v| &v.choices)
+        .any(|c| c.setup.is_some())
 }
 
 /// The stable HTML id of a validation row.
@@ -868,11 +876,7 @@ fn validation_cells(
 /// The validation table: one row per load point per service-time choice.
 pub fn validation(r: &Results) -> Table {
     let u = &r.unit;
-    let with_setup = r
-        .validation
-        .iter()
-        .flat_map(|v| &v.choices)
-        .any(|c| c.setup.is_some());
+    let with_setup = any_setup(r);
     let mut head = vec![
         "choice",
         "ρ",

@@ -304,7 +304,7 @@ impl Probes {
 
     /// Events lost per CPU (ring buffer full).
     pub fn lost_per_cpu(&self) -> Result<Vec<u64>, ProbeError> {
-        let arr = self.per_cpu_array("STATS")?;
+        let arr = self.per_cpu_array::<u64>("STATS")?;
         let v = arr
             .get(&(probe_common::counters::Stat::LostEvents as u32), 0)
             .map_err(|source| ProbeError::Map {
@@ -316,20 +316,13 @@ impl Probes {
 
     /// Busy time per CPU (`probe_common::busy`), indexed by CPU id (every possible CPU).
     pub fn cpu_busy(&self) -> Result<Vec<probe_common::busy::CpuBusy>, ProbeError> {
-        use probe_common::busy::CpuBusy;
-        let map = self
-            .primary
-            .map("CPU_BUSY")
-            .ok_or(ProbeError::NoMap("CPU_BUSY"))?;
-        let arr: PerCpuArray<&MapData, CpuBusy> =
-            PerCpuArray::try_from(map).map_err(|source| ProbeError::Map {
-                what: "open map CPU_BUSY".into(),
+        let v = self
+            .per_cpu_array::<probe_common::busy::CpuBusy>("CPU_BUSY")?
+            .get(&0, 0)
+            .map_err(|source| ProbeError::Map {
+                what: "read CPU_BUSY[0]".into(),
                 source: Box::new(source),
             })?;
-        let v = arr.get(&0, 0).map_err(|source| ProbeError::Map {
-            what: "read CPU_BUSY[0]".into(),
-            source: Box::new(source),
-        })?;
         Ok(v.iter().copied().collect())
     }
 
@@ -338,7 +331,11 @@ impl Probes {
         self.per_cpu_sums("CALL_COUNTS", n)
     }
 
-    fn per_cpu_array(&self, name: &'static str) -> Result<PerCpuArray<&MapData, u64>, ProbeError> {
+    /// The per-CPU array map `name` of the primary object, with values of type `T`.
+    fn per_cpu_array<T: aya::Pod>(
+        &self,
+        name: &'static str,
+    ) -> Result<PerCpuArray<&MapData, T>, ProbeError> {
         let map = self.primary.map(name).ok_or(ProbeError::NoMap(name))?;
         PerCpuArray::try_from(map).map_err(|source| ProbeError::Map {
             what: format!("open map {name}"),
@@ -347,7 +344,7 @@ impl Probes {
     }
 
     fn per_cpu_sums(&self, name: &'static str, n: u32) -> Result<Vec<u64>, ProbeError> {
-        let arr = self.per_cpu_array(name)?;
+        let arr = self.per_cpu_array::<u64>(name)?;
         (0..n)
             .map(|i| {
                 arr.get(&i, 0)
@@ -363,15 +360,7 @@ impl Probes {
     /// In-kernel aggregates (stats mode) for function ids `0..n`, merged over CPUs.
     pub fn func_stats(&self, n: u32) -> Result<Vec<probe_common::stats::FuncStats>, ProbeError> {
         use probe_common::stats::FuncStats;
-        let map = self
-            .primary
-            .map("FUNC_STATS")
-            .ok_or(ProbeError::NoMap("FUNC_STATS"))?;
-        let arr: PerCpuArray<&MapData, FuncStats> =
-            PerCpuArray::try_from(map).map_err(|source| ProbeError::Map {
-                what: "open map FUNC_STATS".into(),
-                source: Box::new(source),
-            })?;
+        let arr = self.per_cpu_array::<FuncStats>("FUNC_STATS")?;
         (0..n.min(probe_common::stats::STATS_MAX_FUNCS))
             .map(|i| {
                 let per_cpu = arr.get(&i, 0).map_err(|source| ProbeError::Map {

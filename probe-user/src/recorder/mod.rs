@@ -299,8 +299,12 @@ impl Recording {
             moved,
         } = self;
         // Busy time counts from here: the attaching, which ran before on any CPU, is not the
-        // recorded work. A CPU that cannot be read is accounted from its first switch.
-        let busy_at_start = probes.cpu_busy().unwrap_or_default();
+        // recorded work. If the map cannot be read now, busy time counts from each CPU's
+        // first switch, attaching included, and the user is told.
+        let busy_at_start = probes.cpu_busy().unwrap_or_else(|e| {
+            log::warn!("busy time will include the attaching: reading it at the start failed: {e}");
+            Vec::new()
+        });
         let mut child = match opts.command.split_first() {
             Some((program, args)) => Some(
                 {
