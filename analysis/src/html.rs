@@ -313,6 +313,8 @@ fn page(
     trace_note: &str,
     warnings: &[String],
 ) -> String {
+    // Times in ns, the unit of the plots beside the page.
+    let u = crate::report::unit::TimeUnit::Ns;
     let mut o = String::new();
     let title = format!(
         "kpath report: {} ({})",
@@ -346,7 +348,7 @@ fn page(
         );
     }
     o.push_str("<dl class=\"meta\">\n");
-    for m in tables::metadata(r) {
+    for m in tables::metadata(r, u) {
         let class = if m.alarm { " class=\"alarm\"" } else { "" };
         let _ = writeln!(
             o,
@@ -358,7 +360,7 @@ fn page(
     o.push_str("</dl>\n</section>\n");
 
     o.push_str("<section id=\"stages\">\n<h2>Per stage</h2>\n");
-    render_table(&mut o, &tables::stages(r));
+    render_table(&mut o, &tables::stages(r, u));
     let sources = crate::report::stage_sources_text(r);
     if !sources.is_empty() {
         o.push_str("<p>Where the invocations ran:</p>\n<ul>\n");
@@ -375,18 +377,18 @@ fn page(
         }
         o.push_str("</ul>\n");
     }
-    render_table(&mut o, &tables::plain_vs_normative(r));
-    let _ = writeln!(o, "<p>{}</p>", escape(&crate::report::service_text(r)));
+    render_table(&mut o, &tables::plain_vs_normative(r, u));
+    let _ = writeln!(o, "<p>{}</p>", escape(&crate::report::service_text(r, u)));
     o.push_str("</section>\n");
 
     o.push_str("<section id=\"chains\">\n<h2>Per chain</h2>\n");
-    render_table(&mut o, &tables::chains(r));
+    render_table(&mut o, &tables::chains(r, u));
     o.push_str("</section>\n");
 
     o.push_str("<section id=\"top-functions\">\n<h2>Top functions</h2>\n");
-    render_table(&mut o, &tables::top_functions(r, top));
+    render_table(&mut o, &tables::top_functions(r, top, u));
     o.push_str("</section>\n");
-    let waiting = tables::waiting(r);
+    let waiting = tables::waiting(r, u);
     if !waiting.rows.is_empty() {
         o.push_str("<section id=\"waiting\">\n<h2>Waiting off the CPU</h2>\n");
         render_table(&mut o, &waiting);
@@ -423,9 +425,9 @@ fn page(
     o.push_str("<section id=\"validation\">\n<h2>Validation of the queueing projection</h2>\n");
     if r.validation.as_ref().is_some_and(|v| !v.choices.is_empty()) {
         o.push_str("<p>Open-loop Poisson load at λ = ρ/T for each service-time choice; sojourn = kernel receive to kernel transmit in the proxy host. The models are evaluated at the achieved load. Rows in red were not reached; the status says why. The W(ρ) and N(ρ) plots show the same points.</p>\n");
-        render_table(&mut o, &tables::validation_choices(r));
+        render_table(&mut o, &tables::validation_choices(r, u));
         render_table(&mut o, &tables::verdicts(r));
-        render_table(&mut o, &tables::validation(r));
+        render_table(&mut o, &tables::validation(r, u));
     } else {
         o.push_str("<p>Not run: these results hold no measured validation points (<code>kpath analyze --validation points.json</code>).</p>\n");
     }

@@ -135,16 +135,6 @@ pub struct ApproxPercentile {
     pub hi: f64,
 }
 
-impl ApproxPercentile {
-    fn scaled(self, f: f64) -> Self {
-        Self {
-            value: self.value * f,
-            lo: self.lo * f,
-            hi: self.hi * f,
-        }
-    }
-}
-
 /// The `q`-quantile (`0 ≤ q ≤ 1`) of a log2 histogram, clamped to `[min, max]` when given:
 /// `None` when the histogram is empty or `q` is not a number. See the module docs.
 pub fn approx_quantile(
@@ -304,28 +294,6 @@ impl KernelFunctionSummary {
             interrupted: f.interrupted,
             hist_clean: f.hist_clean.clone(),
         }
-    }
-
-    /// Every time scaled by `f`, variances by `f²` (unit conversion); raw sums untouched.
-    pub fn scaled(mut self, f: f64) -> Self {
-        let t = |x: &mut Option<f64>| {
-            if let Some(v) = x {
-                *v *= f;
-            }
-        };
-        t(&mut self.mean);
-        t(&mut self.std_dev);
-        t(&mut self.min);
-        t(&mut self.max);
-        t(&mut self.ci95);
-        t(&mut self.interrupted_mean);
-        if let Some(v) = &mut self.variance {
-            *v *= f * f;
-        }
-        for p in [&mut self.p50, &mut self.p90, &mut self.p99] {
-            *p = p.map(|x| x.scaled(f));
-        }
-        self
     }
 }
 

@@ -11,7 +11,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use kpath_analysis::export::{ExportFormat, Exporter};
 use kpath_analysis::fold::{FoldSelection, Folder};
 use kpath_analysis::plot::{plot_results, ImageFormat};
-use kpath_analysis::report::{csv::Csv, json::Json, text, Report};
+use kpath_analysis::report::{csv::Csv, json::Json, text, unit::TimeUnit, Report};
 use kpath_analysis::{
     analyze, html, queueing, validation, AnalysisOptions, Clock, Filter, Results, Stage,
     StageClassifier,
@@ -36,12 +36,18 @@ enum Cmd {
         trace: PathBuf,
         #[command(flatten)]
         opts: Opts,
-        /// Print the results as JSON.
-        #[arg(long, conflicts_with = "csv")]
+        /// Output: text tables, the results document as JSON (times always in ns), or the
+        /// per-function table as CSV.
+        #[arg(long, value_enum, default_value = "text")]
+        format: ReportFormat,
+        /// Same as `--format json`.
+        #[arg(long, conflicts_with_all = ["csv", "format"])]
         json: bool,
-        /// Print the per-function table as CSV.
-        #[arg(long)]
+        /// Same as `--format csv`.
+        #[arg(long, conflicts_with = "format")]
         csv: bool,
+        #[command(flatten)]
+        unit: UnitOpts,
     },
     /// The call tree of a stage in text form.
     Tree {
@@ -247,14 +253,32 @@ struct Opts {
     #[arg(long, default_value_t = kpath_analysis::results::MIN_STAGE_SAMPLES,
           value_parser = clap::value_parser!(u64).range(1..=1_000_000_000))]
     min_stage_samples: u64,
-    /// Time unit of the output.
+    #[command(flatten)]
+    roots: Roots,
+}
+
+/// The unit a renderer shows times in; results themselves always hold ns.
+#[derive(Args)]
+struct UnitOpts {
+    /// Time unit of the tables and CSV (JSON is always in ns).
     #[arg(long, value_enum, default_value = "ns")]
     unit: UnitArg,
     /// CPU frequency in MHz, for `--unit ticks`.
     #[arg(long, required_if_eq("unit", "ticks"), value_parser = kpath_cli::value::positive_number)]
     cpu_mhz: Option<f64>,
-    #[command(flatten)]
-    roots: Roots,
+}
+
+impl UnitOpts {
+    fn time_unit(&self) -> TimeUnit {
+        match (self.unit, self.cpu_mhz) {
+            (UnitArg::Ns, _) => TimeUnit::Ns,
+            (UnitArg::Us, _) => TimeUnit::Us,
+            (UnitArg::Ms, _) => TimeUnit::Ms,
+            (UnitArg::Ticks, Some(cpu_mhz)) => TimeUnit::Ticks { cpu_mhz },
+            // clap requires --cpu-mhz with ticks.
+            (UnitArg::Ticks, None) => TimeUnit::Ns,
+        }
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -267,7 +291,16 @@ enum FilterArg {
 #[derive(Clone, Copy, ValueEnum)]
 enum UnitArg {
     Ns,
+    Us,
+    Ms,
     Ticks,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ReportFormat {
+    Text,
+    Json,
+    Csv,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -305,13 +338,8 @@ impl Opts {
             min_stage_samples: self.min_stage_samples,
             ..AnalysisOptions::default()
         };
-        let mut r = analyze::analyze_file(trace, &options)
-            .with_context(|| format!("failed to analyze {}", trace.display()))?;
-        if let (UnitArg::Ticks, Some(mhz)) = (self.unit, self.cpu_mhz) {
-            r.convert_to_ticks(mhz)
-                .context("failed to convert to ticks")?;
-        }
-        Ok(r)
+        analyze::analyze_file(trace, &options)
+            .with_context(|| format!("failed to analyze {}", trace.display()))
     }
 }
 
@@ -343,9 +371,9 @@ fn terminal_safe(s: &str) -> std::borrow::Cow<'_, str> {
 }
 
 /// The text report, through [`print`].
-fn print_text_report(r: &Results) -> Result<()> {
+fn print_text_report(r: &Results, unit: TimeUnit) -> Result<()> {
     let mut buf = Vec::new();
-    text::Text
+    text::Text { unit }
         .write(r, &mut buf)
         .context("failed to render the report")?;
     print(&String::from_utf8_lossy(&buf))
@@ -364,16 +392,29 @@ fn run(cli: Cli) -> Result<()> {
         Cmd::Report {
             trace,
             opts,
+            format,
             json,
             csv,
+            unit,
         } => {
+            let format = match (json, csv) {
+                (true, _) => ReportFormat::Json,
+                (_, true) => ReportFormat::Csv,
+                _ => format,
+            };
+            let unit = unit.time_unit();
+            if format == ReportFormat::Json && unit != TimeUnit::Ns {
+                bail!(
+                    "--unit {} does not apply to JSON: the results document always holds ns \
+                     (use --format text or csv)",
+                    unit.ascii_name()
+                );
+            }
             let r = opts.analyze(&trace)?;
-            if json {
-                stdout_report(&Json, &r)?;
-            } else if csv {
-                stdout_report(&Csv, &r)?;
-            } else {
-                print_text_report(&r)?;
+            match format {
+                ReportFormat::Json => stdout_report(&Json, &r)?,
+                ReportFormat::Csv => stdout_report(&Csv { unit }, &r)?,
+                ReportFormat::Text => print_text_report(&r, unit)?,
             }
             warn_results(&r);
         }

@@ -453,29 +453,6 @@ pub struct Summary {
     pub density: Density,
 }
 
-impl Summary {
-    /// Returns the summary with every time scaled by `f` (variance by `f²`): unit conversion.
-    pub fn scaled(mut self, f: f64) -> Self {
-        self.mean *= f;
-        self.variance *= f * f;
-        self.std_dev *= f;
-        self.min *= f;
-        self.p50 *= f;
-        self.p90 *= f;
-        self.p99 *= f;
-        self.max *= f;
-        self.ci95 *= f;
-        self.density.start *= f;
-        self.density.width *= f;
-        if f > 0.0 {
-            for d in &mut self.density.density {
-                *d /= f;
-            }
-        }
-        self
-    }
-}
-
 /// Moments plus a histogram: everything a [`Summary`] needs, in bounded memory.
 #[derive(Clone, Debug)]
 pub struct SampleStats {

@@ -386,7 +386,7 @@ fn subtracting_the_probe_cost_counts_clamped_samples() {
     );
     assert_eq!(func(&r, Stage::Rx, "udp_rcv").stats.min, 14.0, "30 − 16");
     let mut text = Vec::new();
-    Text.write(&r, &mut text).expect("render");
+    Text::default().write(&r, &mut text).expect("render");
     let text = String::from_utf8(text).expect("utf-8");
     assert!(
         text.contains("--subtract-probe-cost clamped 3 of"),

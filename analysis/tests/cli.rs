@@ -96,7 +96,8 @@ fn report_analyze_model_from_results() {
     let (ok, out, _) = kpath(&["report", t, "--csv"]);
     assert!(ok);
     assert_eq!(out.lines().count(), 1 + 6);
-    let (ok, out, _) = kpath(&[
+    // Units are the renderers': the text report in ticks, the JSON in ns whatever is asked.
+    let (ok, out, err) = kpath(&[
         "report",
         t,
         "--unit",
@@ -105,13 +106,32 @@ fn report_analyze_model_from_results() {
         "2000",
         "--min-stage-samples",
         "1",
-        "--json",
     ]);
+    assert!(ok, "{err}");
+    // T = 95 + 50 ns on the CPU (the send that blocked ran 30 of its 50 ns), 2 ticks per ns.
+    assert!(
+        out.contains("times in ticks (0.5000 ns per tick)")
+            && out.contains("T = T_rx + T_tx = 290 ticks"),
+        "{out}"
+    );
+    let (ok, out, _) = kpath(&["report", t, "--min-stage-samples", "1", "--format", "json"]);
     assert!(ok);
     let v: serde_json::Value = serde_json::from_str(&out).expect("json");
-    assert_eq!(v["unit"], "ticks");
-    // T = 95 + 50 ns on the CPU (the send that blocked ran 30 of its 50 ns), 2 ticks per ns.
-    assert_eq!(v["service"]["mean"], 290.0);
+    assert_eq!(v["unit"], "ns");
+    assert_eq!(v["service"]["mean"], 145.0);
+    let (ok, _, err) = kpath(&["report", t, "--json", "--unit", "us"]);
+    assert!(
+        !ok && err.contains("--unit us does not apply to JSON"),
+        "{err}"
+    );
+    // The CSV in µs: one row per function, the unit named in its column.
+    let (ok, out, _) = kpath(&["report", t, "--csv", "--unit", "us"]);
+    assert!(ok);
+    let head: Vec<&str> = out.lines().next().expect("header").split(',').collect();
+    let unit_col = head.iter().position(|c| *c == "unit").expect("unit column");
+    for row in out.lines().skip(1) {
+        assert_eq!(row.split(',').nth(unit_col), Some("us"), "{row}");
+    }
     // Without enough samples the JSON has null and the reason, and `model` refuses it.
     let results = dir.path().join("results.json");
     let (ok, _, err) = kpath(&["analyze", t, "-o", results.to_str().expect("utf8")]);
@@ -506,15 +526,16 @@ fn renderers_draw_the_same_columns() {
     let trace = small_trace(dir.path());
     let r = kpath_analysis::analyze_file(&trace, &kpath_analysis::AnalysisOptions::default())
         .expect("analyze");
-    let text = text::render(&r);
+    let ns = kpath_analysis::report::unit::TimeUnit::Ns;
+    let text = text::render(&r, ns);
     let md = markdown::summary(&r, 10, &[]);
-    let waiting = tables::waiting(&r);
+    let waiting = tables::waiting(&r, ns);
     // The small trace has a send that blocked: the waiting table has its row.
     assert_eq!(waiting.rows.len(), 1, "{:?}", waiting.rows);
     for t in [
-        tables::stages(&r),
-        tables::chains(&r),
-        tables::plain_vs_normative(&r),
+        tables::stages(&r, ns),
+        tables::chains(&r, ns),
+        tables::plain_vs_normative(&r, ns),
         waiting,
     ] {
         // The header's words, in order, make one line of the terminal table.

@@ -406,24 +406,22 @@ fn cli_report_analyze_tree_on_a_stats_trace() {
         "saturated"
     );
 
-    // Ticks at 2000 MHz: times ×2, variance ×4; raw sums stay ns.
-    let (ok, out, err) = kpath(&[
-        "report",
-        t,
-        "--json",
-        "--unit",
-        "ticks",
-        "--cpu-mhz",
-        "2000",
-    ]);
+    // Ticks at 2000 MHz, in the CSV: times ×2, variance ×4 (the JSON stays in ns).
+    let (ok, out, err) = kpath(&["report", t, "--csv", "--unit", "ticks", "--cpu-mhz", "2000"]);
     assert!(ok, "{err}");
-    let v: Value = serde_json::from_str(&out).expect("json");
-    let f = &v["kernel_stats"]["functions"][0];
-    assert_eq!(f["mean"], 10000.0);
-    assert_eq!(f["max"], 18000.0);
-    assert_eq!(f["p99"]["value"], 18000.0);
-    assert_eq!(f["clean"]["max_ns"], 9000);
-    close!(4e9 / 999.0, f["variance"].as_f64().expect("var"), 1e-15);
+    let mut lines = out.lines();
+    let head: Vec<&str> = lines.next().expect("header").split(',').collect();
+    let row: Vec<&str> = lines.next().expect("row").split(',').collect();
+    let cell = |name: &str| -> &str { row[head.iter().position(|c| *c == name).expect("column")] };
+    assert_eq!(cell("mean"), "10000");
+    assert_eq!(cell("max"), "18000");
+    assert_eq!(cell("p99"), "18000");
+    assert_eq!(cell("unit"), "ticks");
+    close!(
+        4e9 / 999.0,
+        cell("variance").parse::<f64>().expect("variance"),
+        1e-15
+    );
 
     let results = dir.path().join("results.json");
     let (ok, _, err) = kpath(&["analyze", t, "-o", results.to_str().expect("utf8")]);

@@ -1,5 +1,6 @@
 //! The per-function table as CSV (`kpath report --csv`): one row per function and stage,
-//! with a header row. Times in the results' unit.
+//! with a header row. Times in the unit asked (`--unit`, ns by default), named in the `unit`
+//! column; variances in its square.
 //!
 //! A stats-mode trace (no records, kernel aggregates) gives one row per function with
 //! [`KERNEL_COLUMNS`] instead; empty cells are figures that cannot be computed (no samples, a
@@ -8,12 +9,17 @@
 
 use std::io::{self, Write};
 
+use super::unit::TimeUnit;
 use super::Report;
 use crate::kernel_stats::KernelStatsResult;
 use crate::results::Results;
 
-/// CSV of the per-function table.
-pub struct Csv;
+/// CSV of the per-function table, its times in `unit`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Csv {
+    /// The unit times are written in.
+    pub unit: TimeUnit,
+}
 
 /// Column names, in order.
 pub const COLUMNS: &[&str] = &[
@@ -80,7 +86,8 @@ fn opt(x: Option<f64>) -> String {
     x.map_or_else(String::new, |v| v.to_string())
 }
 
-fn kernel(r: &Results, k: &KernelStatsResult, out: &mut dyn Write) -> io::Result<()> {
+fn kernel(k: &KernelStatsResult, u: TimeUnit, out: &mut dyn Write) -> io::Result<()> {
+    let t = |x: Option<f64>| opt(x.map(|x| u.of(x)));
     writeln!(out, "{}", KERNEL_COLUMNS.join(","))?;
     for f in &k.functions {
         let mut cells = vec![
@@ -89,26 +96,26 @@ fn kernel(r: &Results, k: &KernelStatsResult, out: &mut dyn Write) -> io::Result
             f.calls.to_string(),
             f.samples.to_string(),
             f.dropped.to_string(),
-            opt(f.mean),
-            opt(f.variance),
+            t(f.mean),
+            opt(f.variance.map(|v| u.of_variance(v))),
             serde_json::to_value(f.variance_status)
                 .ok()
                 .and_then(|v| v.as_str().map(str::to_string))
                 .unwrap_or_default(),
-            opt(f.std_dev),
+            t(f.std_dev),
             opt(f.cv2),
-            opt(f.min),
+            t(f.min),
         ];
         for p in [f.p50, f.p90, f.p99] {
-            cells.push(opt(p.map(|p| p.value)));
-            cells.push(opt(p.map(|p| p.lo)));
-            cells.push(opt(p.map(|p| p.hi)));
+            cells.push(t(p.map(|p| p.value)));
+            cells.push(t(p.map(|p| p.lo)));
+            cells.push(t(p.map(|p| p.hi)));
         }
         cells.extend([
-            opt(f.max),
-            opt(f.ci95),
-            opt(f.interrupted_mean),
-            r.unit.clone(),
+            t(f.max),
+            t(f.ci95),
+            t(f.interrupted_mean),
+            u.ascii_name().to_string(),
         ]);
         writeln!(out, "{}", cells.join(","))?;
     }
@@ -118,8 +125,9 @@ fn kernel(r: &Results, k: &KernelStatsResult, out: &mut dyn Write) -> io::Result
 impl Report for Csv {
     fn write(&self, r: &Results, out: &mut dyn Write) -> io::Result<()> {
         if let (true, Some(k)) = (r.is_stats_mode(), &r.kernel_stats) {
-            return kernel(r, k, out);
+            return kernel(k, self.unit, out);
         }
+        let u = self.unit;
         writeln!(out, "{}", COLUMNS.join(","))?;
         for f in &r.functions {
             let s = &f.stats;
@@ -139,20 +147,20 @@ impl Report for Csv {
                 f.interrupted.softirq,
                 f.interrupted.switch,
                 f.interrupted.migration,
-                s.mean,
-                s.variance,
-                s.std_dev,
+                u.of(s.mean),
+                u.of_variance(s.variance),
+                u.of(s.std_dev),
                 s.cv2,
-                s.min,
-                s.p50,
-                s.p90,
-                s.p99,
-                s.max,
-                s.ci95,
-                f.net_mean,
-                r.unit,
+                u.of(s.min),
+                u.of(s.p50),
+                u.of(s.p90),
+                u.of(s.p99),
+                u.of(s.max),
+                u.of(s.ci95),
+                u.of(f.net_mean),
+                u.ascii_name(),
                 f.blocked,
-                f.off_cpu_mean
+                u.of(f.off_cpu_mean)
             )?;
         }
         Ok(())

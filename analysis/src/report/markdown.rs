@@ -4,6 +4,7 @@
 use std::fmt::Write as _;
 
 use super::tables::{self, Table};
+use super::unit::TimeUnit;
 use crate::results::Results;
 
 /// Escapes text for a Markdown table cell: backslash-escapes the characters that format
@@ -73,11 +74,13 @@ pub fn table(t: &Table) -> String {
 
 /// The whole `summary.md`; `links` are (label, relative target) pairs.
 pub fn summary(r: &Results, top: usize, links: &[(String, String)]) -> String {
+    // The summary sits beside the HTML report and its plots, whose times are in ns.
+    let u = TimeUnit::Ns;
     let mut o = String::from("# kpath report\n\n");
     if let Some(rec) = super::recommendation_text(r) {
         let _ = writeln!(o, "**{}**\n", escape(&rec));
     }
-    for m in tables::metadata(r) {
+    for m in tables::metadata(r, u) {
         let v = escape(&m.value);
         if m.alarm {
             let _ = writeln!(o, "- **{}: {v}** ⚠", escape(&m.key));
@@ -85,9 +88,9 @@ pub fn summary(r: &Results, top: usize, links: &[(String, String)]) -> String {
             let _ = writeln!(o, "- {}: {v}", escape(&m.key));
         }
     }
-    let _ = writeln!(o, "\n{}\n", escape(&super::service_text(r)));
+    let _ = writeln!(o, "\n{}\n", escape(&super::service_text(r, u)));
     o.push_str("## Per stage\n\n");
-    o.push_str(&table(&tables::stages(r)));
+    o.push_str(&table(&tables::stages(r, u)));
     let sources = super::stage_sources_text(r);
     if !sources.is_empty() {
         o.push_str("\nWhere the invocations ran:\n\n");
@@ -103,23 +106,23 @@ pub fn summary(r: &Results, top: usize, links: &[(String, String)]) -> String {
         }
     }
     o.push('\n');
-    o.push_str(&table(&tables::plain_vs_normative(r)));
+    o.push_str(&table(&tables::plain_vs_normative(r, u)));
     o.push_str("\n## Per chain\n\n");
-    o.push_str(&table(&tables::chains(r)));
+    o.push_str(&table(&tables::chains(r, u)));
     o.push_str("\n## Top functions\n\n");
-    o.push_str(&table(&tables::top_functions(r, top)));
-    let waiting = tables::waiting(r);
+    o.push_str(&table(&tables::top_functions(r, top, u)));
+    let waiting = tables::waiting(r, u);
     if !waiting.rows.is_empty() {
         o.push_str("\n## Waiting off the CPU\n\n");
         o.push_str(&table(&waiting));
     }
     o.push_str("\n## Validation of the queueing projection\n\n");
     if r.validation.as_ref().is_some_and(|v| !v.choices.is_empty()) {
-        o.push_str(&table(&tables::validation_choices(r)));
+        o.push_str(&table(&tables::validation_choices(r, u)));
         o.push('\n');
         o.push_str(&table(&tables::verdicts(r)));
         o.push('\n');
-        o.push_str(&table(&tables::validation(r)));
+        o.push_str(&table(&tables::validation(r, u)));
     } else {
         o.push_str("Not run: these results hold no measured validation points.\n");
     }

@@ -10,6 +10,7 @@ pub mod json;
 pub mod markdown;
 pub mod tables;
 pub mod text;
+pub mod unit;
 
 /// An output format for results.
 pub trait Report {
@@ -126,18 +127,18 @@ pub(crate) fn stage_sources_text(r: &Results) -> Vec<String> {
 
 /// The service time of one relayed datagram from the probes, and the saturation rate and
 /// model when there are some, as one sentence of plain text (HTML and Markdown escape it).
-pub(crate) fn service_text(r: &Results) -> String {
+pub(crate) fn service_text(r: &Results, unit: unit::TimeUnit) -> String {
     let Some(sv) = &r.service else {
         return r
             .service_unknown
             .clone()
             .unwrap_or_else(|| "No service time.".into());
     };
-    let u = &r.unit;
+    let u = unit.name();
     format!(
         "Service time of one datagram (probes): T = T_rx + T_tx = {} {u}, D = {} {u}², C² = {:.3}{}.",
-        fmt_time(sv.mean),
-        fmt_time(sv.variance),
+        unit.time(sv.mean),
+        unit.variance(sv.variance),
         sv.cv2,
         r.model.as_ref().map_or(String::new(), |m| format!(
             "; saturation rate λ_max = {:.0}/s; recommended model {}",
@@ -168,7 +169,7 @@ pub(crate) fn demand_text(r: &Results) -> Vec<String> {
             if let (Some(share), Some(sv)) = (d.probed_share, &r.service) {
                 line.push_str(&format!(
                     "; the probed path T = {} is {:.0} % of it",
-                    us(sv.mean * r.unit_ns),
+                    us(sv.mean),
                     100.0 * share
                 ));
             }

@@ -9,6 +9,7 @@
 use std::collections::BTreeMap;
 
 use super::fmt_time;
+use super::unit::TimeUnit;
 use crate::kernel_stats::{KernelStatsResult, VarianceStatus};
 use crate::results::{Clock, LevelOrigin, Results};
 use crate::stage::Stage;
@@ -116,7 +117,7 @@ fn compact_json(v: &serde_json::Value) -> String {
 
 /// The run's metadata: host, kernel, tools, times, mechanisms, counts, losses, settings, and
 /// every note the recorder left.
-pub fn metadata(r: &Results) -> Vec<Meta> {
+pub fn metadata(r: &Results, u: TimeUnit) -> Vec<Meta> {
     let t = &r.trace;
     let mut v = Vec::new();
     let mut put = |key: &str, value: String, alarm: bool| {
@@ -252,8 +253,8 @@ pub fn metadata(r: &Results) -> Vec<Meta> {
             } else {
                 ""
             },
-            r.unit,
-            r.unit_ns
+            u.name(),
+            u.ns_per_unit()
         ),
         false,
     );
@@ -291,11 +292,11 @@ fn precision_1pct(reached: bool, needed: Option<f64>) -> String {
 }
 
 /// Per stage (methodology step 6).
-pub fn stages(r: &Results) -> Table {
-    let u = &r.unit;
+pub fn stages(r: &Results, u: TimeUnit) -> Table {
+    let un = u.name();
     let mut t = Table::new(
         "stages-table",
-        format!("Per stage: time per invocation T and its variance D ({u})"),
+        format!("Per stage: time per invocation T and its variance D ({un})"),
         &[
             "stage",
             "invocations",
@@ -318,12 +319,12 @@ pub fn stages(r: &Results) -> Table {
             s.stage.to_string(),
             s.invocations.to_string(),
             st.samples.to_string(),
-            some(fmt_time(st.mean)),
-            some(fmt_time(st.ci95)),
-            some(fmt_time(st.variance)),
+            some(u.time(st.mean)),
+            some(u.time(st.ci95)),
+            some(u.variance(st.variance)),
             some(format!("{:.3}", st.cv2)),
-            some(fmt_time(st.p50)),
-            some(fmt_time(st.p99)),
+            some(u.time(st.p50)),
+            some(u.time(st.p99)),
             format!("{:.2}", s.calls_per_invocation),
             some(precision_1pct(
                 st.precision_1pct_reached,
@@ -336,11 +337,11 @@ pub fn stages(r: &Results) -> Table {
 
 /// Per stage: the plain average of its functions' times against the normative time per call
 /// (methodology step 6).
-pub fn plain_vs_normative(r: &Results) -> Table {
-    let u = &r.unit;
+pub fn plain_vs_normative(r: &Results, u: TimeUnit) -> Table {
+    let un = u.name();
     let mut t = Table::new(
         "normative-table",
-        format!("Plain average per function vs normative time per call ({u})"),
+        format!("Plain average per function vs normative time per call ({un})"),
         &["stage", "functions", "plain avg", "normative", "error"],
         &[],
     );
@@ -348,8 +349,8 @@ pub fn plain_vs_normative(r: &Results) -> Table {
         t.push(vec![
             s.stage.to_string(),
             s.distinct_functions.to_string(),
-            fmt_time(s.plain_average),
-            fmt_time(s.normative_per_call),
+            u.time(s.plain_average),
+            u.time(s.normative_per_call),
             format!("{:.1}%", s.normative_error_pct),
         ]);
     }
@@ -357,12 +358,12 @@ pub fn plain_vs_normative(r: &Results) -> Table {
 }
 
 /// Per function: time per call t, its spread and the net mean (methodology steps 3–4).
-pub fn function_times(r: &Results) -> Table {
-    let u = &r.unit;
+pub fn function_times(r: &Results, u: TimeUnit) -> Table {
+    let un = u.name();
     let mut t = Table::new(
         "function-times-table",
         format!(
-            "Per function: time per call t ({u}, {})",
+            "Per function: time per call t ({un}, {})",
             clock_words(r.settings.clock)
         ),
         &[
@@ -381,11 +382,11 @@ pub fn function_times(r: &Results) -> Table {
             format!("{:.2}", f.k),
             s.samples.to_string(),
             f.dropped.to_string(),
-            some(fmt_time(s.mean)),
-            some(fmt_time(s.ci95)),
-            some(fmt_time(s.std_dev)),
+            some(u.time(s.mean)),
+            some(u.time(s.ci95)),
+            some(u.time(s.std_dev)),
             some(format!("{:.3}", s.cv2)),
-            fmt_time(f.net_mean),
+            u.time(f.net_mean),
         ]);
     }
     t
@@ -394,11 +395,11 @@ pub fn function_times(r: &Results) -> Table {
 /// Per function that blocked: the waiting that on-CPU times leave out. A call *blocked* when
 /// its task was switched out inside it (it slept, or was preempted); its *off-CPU* time is
 /// that time away. One row per function with a blocked call; no rows when none blocked.
-pub fn waiting(r: &Results) -> Table {
-    let u = &r.unit;
+pub fn waiting(r: &Results, u: TimeUnit) -> Table {
+    let un = u.name();
     let mut t = Table::new(
         "waiting-table",
-        format!("Per function: waiting off the CPU ({u}), left out of on-CPU times"),
+        format!("Per function: waiting off the CPU ({un}), left out of on-CPU times"),
         &[
             "stage",
             "function",
@@ -413,7 +414,7 @@ pub fn waiting(r: &Results) -> Table {
     for f in r.functions.iter().filter(|f| f.blocked > 0) {
         let known = |x: f64| {
             if r.trace.off_cpu_recorded {
-                fmt_time(x)
+                u.time(x)
             } else {
                 NO_DATA.into()
             }
@@ -440,11 +441,11 @@ pub fn clock_words(clock: Clock) -> &'static str {
 }
 
 /// Per function: the distribution of t and the interrupted samples by cause.
-pub fn function_distribution(r: &Results) -> Table {
-    let u = &r.unit;
+pub fn function_distribution(r: &Results, u: TimeUnit) -> Table {
+    let un = u.name();
     let mut t = Table::new(
         "function-distribution-table",
-        format!("Per function: distribution ({u}) and interrupted samples by cause"),
+        format!("Per function: distribution ({un}) and interrupted samples by cause"),
         &[
             "stage", "function", "min", "p50", "p90", "p99", "max", "irq", "sirq", "sw", "mig",
             "±1%",
@@ -458,11 +459,11 @@ pub fn function_distribution(r: &Results) -> Table {
         t.push(vec![
             f.stage.to_string(),
             f.function.clone(),
-            some(fmt_time(s.min)),
-            some(fmt_time(s.p50)),
-            some(fmt_time(s.p90)),
-            some(fmt_time(s.p99)),
-            some(fmt_time(s.max)),
+            some(u.time(s.min)),
+            some(u.time(s.p50)),
+            some(u.time(s.p90)),
+            some(u.time(s.p99)),
+            some(u.time(s.max)),
             i.hardirq.to_string(),
             i.softirq.to_string(),
             i.switch.to_string(),
@@ -474,8 +475,8 @@ pub fn function_distribution(r: &Results) -> Table {
 }
 
 /// Per nesting level, counted from the root or from the leaves (methodology step 5).
-pub fn levels(r: &Results, from: LevelOrigin) -> Table {
-    let u = &r.unit;
+pub fn levels(r: &Results, from: LevelOrigin, u: TimeUnit) -> Table {
+    let un = u.name();
     let (id, label) = match from {
         LevelOrigin::Leaves => (
             "levels-leaves-table",
@@ -485,7 +486,7 @@ pub fn levels(r: &Results, from: LevelOrigin) -> Table {
     };
     let mut t = Table::new(
         id,
-        format!("Per nesting level, {label} ({u})"),
+        format!("Per nesting level, {label} ({un})"),
         &[
             "stage",
             "level",
@@ -504,10 +505,10 @@ pub fn levels(r: &Results, from: LevelOrigin) -> Table {
             l.level.to_string(),
             l.functions.len().to_string(),
             format!("{:.2}", l.calls_per_invocation),
-            fmt_time(l.sum_kt),
-            fmt_time(l.sum_kd),
-            fmt_time(l.mean),
-            fmt_time(l.variance),
+            u.time(l.sum_kt),
+            u.variance(l.sum_kd),
+            u.time(l.mean),
+            u.variance(l.variance),
         ]);
     }
     t
@@ -515,11 +516,11 @@ pub fn levels(r: &Results, from: LevelOrigin) -> Table {
 
 /// Stats mode: time per call t of the clean samples, per function (`?` where the kernel's
 /// sums saturated).
-pub fn kernel_times(r: &Results, k: &KernelStatsResult) -> Table {
-    let u = &r.unit;
+pub fn kernel_times(k: &KernelStatsResult, u: TimeUnit) -> Table {
+    let un = u.name();
     let mut t = Table::new(
         "kernel-times-table",
-        format!("Per function, aggregated in the kernel: time per call t of the clean samples ({u}); dropped = interrupted"),
+        format!("Per function, aggregated in the kernel: time per call t of the clean samples ({un}); dropped = interrupted"),
         &[
             "function", "calls", "kept", "dropped", "mean", "±ci95", "std", "C²", "±1%",
         ],
@@ -540,10 +541,10 @@ pub fn kernel_times(r: &Results, k: &KernelStatsResult) -> Table {
             if f.mean.is_none() && f.samples > 0 {
                 "?".into()
             } else {
-                opt_time(f.mean)
+                opt_time(u, f.mean)
             },
-            var_cell(f.ci95, &fmt_time),
-            var_cell(f.std_dev, &fmt_time),
+            var_cell(f.ci95, &|x| u.time(x)),
+            var_cell(f.std_dev, &|x| u.time(x)),
             var_cell(f.cv2, &|c| format!("{c:.3}")),
             precision_1pct(f.precision_1pct_reached, f.samples_needed_1pct),
         ]);
@@ -553,11 +554,11 @@ pub fn kernel_times(r: &Results, k: &KernelStatsResult) -> Table {
 
 /// Stats mode: the distribution of the clean samples, per function (`~`: approximated from
 /// the kernel's log2 histogram).
-pub fn kernel_distribution(r: &Results, k: &KernelStatsResult) -> Table {
-    let u = &r.unit;
+pub fn kernel_distribution(k: &KernelStatsResult, u: TimeUnit) -> Table {
+    let un = u.name();
     let mut t = Table::new(
         "kernel-distribution-table",
-        format!("Per function, aggregated in the kernel: distribution of the clean samples ({u}); p50~ p90~ p99~ are approximations"),
+        format!("Per function, aggregated in the kernel: distribution of the clean samples ({un}); p50~ p90~ p99~ are approximations"),
         &[
             "function",
             "min",
@@ -572,20 +573,20 @@ pub fn kernel_distribution(r: &Results, k: &KernelStatsResult) -> Table {
     for f in &k.functions {
         t.push(vec![
             f.function.clone(),
-            opt_time(f.min),
-            opt_time(f.p50.map(|p| p.value)),
-            opt_time(f.p90.map(|p| p.value)),
-            opt_time(f.p99.map(|p| p.value)),
-            opt_time(f.max),
-            opt_time(f.interrupted_mean),
+            opt_time(u, f.min),
+            opt_time(u, f.p50.map(|p| p.value)),
+            opt_time(u, f.p90.map(|p| p.value)),
+            opt_time(u, f.p99.map(|p| p.value)),
+            opt_time(u, f.max),
+            opt_time(u, f.interrupted_mean),
         ]);
     }
     t
 }
 
 /// A time, or `-` when there is none.
-fn opt_time(x: Option<f64>) -> String {
-    x.map_or_else(|| "-".to_string(), fmt_time)
+fn opt_time(u: TimeUnit, x: Option<f64>) -> String {
+    x.map_or_else(|| "-".to_string(), |x| u.time(x))
 }
 
 /// The queueing model's projection, per load (`kpath model`).
@@ -635,11 +636,11 @@ pub fn model_points(m: &crate::queueing::ModelOutput, unit: &str) -> Table {
 }
 
 /// Per chain (methodology step 5): experimental against calculated.
-pub fn chains(r: &Results) -> Table {
-    let u = &r.unit;
+pub fn chains(r: &Results, u: TimeUnit) -> Table {
+    let un = u.name();
     let mut t = Table::new(
         "chains-table",
-        format!("Per chain: experimental (the root measured) vs calculated (Σ k·t, Σ k·D over direct callees) ({u})"),
+        format!("Per chain: experimental (the root measured) vs calculated (Σ k·t, Σ k·D over direct callees) ({un})"),
         &[
             "stage", "chain root", "elements", "calls", "exp t", "calc t", "ratio", "exp D",
             "calc D", "ratio",
@@ -652,11 +653,11 @@ pub fn chains(r: &Results) -> Table {
             c.root.clone(),
             c.elements.len().to_string(),
             c.calls.to_string(),
-            fmt_time(c.experimental_mean),
-            fmt_time(c.calculated_mean),
+            u.time(c.experimental_mean),
+            u.time(c.calculated_mean),
             format!("{:.3}", c.ratio_mean),
-            fmt_time(c.experimental_variance),
-            fmt_time(c.calculated_variance),
+            u.variance(c.experimental_variance),
+            u.variance(c.calculated_variance),
             format!("{:.3}", c.ratio_variance),
         ]);
     }
@@ -665,12 +666,12 @@ pub fn chains(r: &Results) -> Table {
 
 /// The `n` functions with the largest total time (calls × mean time per call, inclusive of
 /// their callees).
-pub fn top_functions(r: &Results, n: usize) -> Table {
-    let u = &r.unit;
+pub fn top_functions(r: &Results, n: usize, u: TimeUnit) -> Table {
+    let un = u.name();
     let mut t = Table::new(
         "top-functions-table",
         format!(
-            "Top {n} functions by total time = calls × mean t (inclusive of probed callees) ({u})"
+            "Top {n} functions by total time = calls × mean t (inclusive of probed callees) ({un})"
         ),
         &[
             "#",
@@ -700,23 +701,23 @@ pub fn top_functions(r: &Results, n: usize) -> Table {
             f.mechanism.clone(),
             f.calls.to_string(),
             format!("{:.2}", f.k),
-            fmt_time(f.stats.mean),
-            fmt_time(f.stats.ci95),
-            fmt_time(kt),
+            u.time(f.stats.mean),
+            u.time(f.stats.ci95),
+            u.time(kt),
             if stage_t > 0.0 {
                 format!("{:.1}%", 100.0 * kt / stage_t)
             } else {
                 "—".into()
             },
-            fmt_time(total(f)),
+            u.time(total(f)),
         ]);
     }
     t
 }
 
 /// The service-time choices of the validation: T, D, C², saturation rate.
-pub fn validation_choices(r: &Results) -> Table {
-    let u = &r.unit;
+pub fn validation_choices(r: &Results, u: TimeUnit) -> Table {
+    let un = u.name();
     let choices = || r.validation.iter().flat_map(|v| &v.choices);
     let with_setup = any_setup(r);
     let mut head = vec!["choice", "T", "D", "C²", "λ_max /s", "what"];
@@ -725,22 +726,22 @@ pub fn validation_choices(r: &Results) -> Table {
     }
     let mut t = Table::new(
         "validation-choices",
-        format!("Service-time choices ({u})"),
+        format!("Service-time choices ({un})"),
         &head,
         &[0],
     );
     for c in choices() {
         let mut cells = vec![
             c.name.clone(),
-            fmt_time(c.service.mean),
-            fmt_time(c.service.variance),
+            u.time(c.service.mean),
+            u.variance(c.service.variance),
             format!("{:.3}", c.service.cv2),
             format!("{:.0}", c.lambda_max_per_s),
             c.description.clone(),
         ];
         if with_setup {
             let setup = opt(c.setup.as_ref(), |s| {
-                format!("{} ({})", fmt_time(s.mean), fmt_time(s.variance.sqrt()))
+                format!("{} ({})", u.time(s.mean), u.time(s.variance.sqrt()))
             });
             cells.insert(5, setup);
         }
@@ -803,9 +804,9 @@ fn err(e: Option<f64>) -> String {
     opt(e, |e| format!("{e:+.1}%"))
 }
 
-fn pred_w(p: Option<Prediction>) -> (String, String) {
+fn pred_w(p: Option<Prediction>, u: TimeUnit) -> (String, String) {
     (
-        opt(p, |p| fmt_time(p.sojourn)),
+        opt(p, |p| u.time(p.sojourn)),
         err(p.and_then(|p| p.sojourn_error_pct)),
     )
 }
@@ -822,13 +823,14 @@ fn validation_cells(
     v: &ValidationRow,
     with_setup: bool,
     with_busy: bool,
+    u: TimeUnit,
 ) -> Vec<String> {
     let m = v.measured.as_ref();
-    let (w_mg1, e_w_mg1) = pred_w(v.mg1);
-    let (w_mm1, e_w_mm1) = pred_w(v.mm1);
+    let (w_mg1, e_w_mg1) = pred_w(v.mg1, u);
+    let (w_mm1, e_w_mm1) = pred_w(v.mm1, u);
     let (n_mg1, e_n_mg1) = pred_n(v.mg1);
     let (n_mm1, e_n_mm1) = pred_n(v.mm1);
-    let (w_setup, e_w_setup) = pred_w(v.mg1_setup);
+    let (w_setup, e_w_setup) = pred_w(v.mg1_setup, u);
     let mut cells = vec![
         choice.to_string(),
         format!("{:.2}", v.rho),
@@ -839,8 +841,8 @@ fn validation_cells(
         opt(m, |m| {
             format!(
                 "{} ± {}",
-                fmt_time(m.sojourn.mean),
-                opt(m.sojourn.ci95, fmt_time)
+                u.time(m.sojourn.mean),
+                opt(m.sojourn.ci95, |x| u.time(x))
             )
         }),
         opt(m.and_then(|m| m.in_system), |n| {
@@ -868,14 +870,14 @@ fn validation_cells(
     }
     if with_busy {
         // After the measured N, as in the header.
-        cells.insert(8, opt(v.busy_per_datagram, fmt_time));
+        cells.insert(8, opt(v.busy_per_datagram, |x| u.time(x)));
     }
     cells
 }
 
 /// The validation table: one row per load point per service-time choice.
-pub fn validation(r: &Results) -> Table {
-    let u = &r.unit;
+pub fn validation(r: &Results, u: TimeUnit) -> Table {
+    let un = u.name();
     let with_setup = any_setup(r);
     let mut head = vec![
         "choice",
@@ -911,7 +913,7 @@ pub fn validation(r: &Results) -> Table {
     let mut t = Table::new(
         "validation-table",
         format!(
-            "Measured sojourn W ({u}) and number in system N = λ_a·W (Little){} against M/G/1 \
+            "Measured sojourn W ({un}) and number in system N = λ_a·W (Little){} against M/G/1 \
              and M/M/1{} at the achieved load ρ_a = λ_a·T; ± is the 95 % confidence half-width; \
              error = (predicted − measured)/measured",
             if with_busy {
@@ -933,7 +935,7 @@ pub fn validation(r: &Results) -> Table {
             t.rows.push(Row {
                 id: Some(validation_row_id(&c.name, v.rho)),
                 alarm: !v.reached,
-                cells: validation_cells(&c.name, v, with_setup, with_busy),
+                cells: validation_cells(&c.name, v, with_setup, with_busy, u),
             });
         }
     }

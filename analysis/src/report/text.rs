@@ -5,12 +5,17 @@ use std::fmt::Write as _;
 use std::io::{self, Write};
 
 use super::tables::{self, Table};
+use super::unit::TimeUnit;
 use super::{fmt_time, Report};
 use crate::results::{LevelOrigin, Results, TreeResult};
 use crate::stage::Stage;
 
-/// The human-readable report.
-pub struct Text;
+/// The human-readable report, its times in `unit`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Text {
+    /// The unit times are shown in.
+    pub unit: TimeUnit,
+}
 
 /// Writes `t` as a terminal table: column 0 and the identifier columns left-aligned (names
 /// cut to [`NAME_WIDTH`] characters), the numbers right-aligned, two spaces between columns.
@@ -71,14 +76,14 @@ fn short(name: &str, max: usize) -> String {
 
 impl Report for Text {
     fn write(&self, r: &Results, out: &mut dyn Write) -> io::Result<()> {
-        out.write_all(render(r).as_bytes())
+        out.write_all(render(r, self.unit).as_bytes())
     }
 }
 
-/// The whole text report.
-pub fn render(r: &Results) -> String {
+/// The whole text report, its times in `unit`.
+pub fn render(r: &Results, unit: TimeUnit) -> String {
     let mut o = String::new();
-    let u = &r.unit;
+    let u = unit.name();
     let _ = writeln!(
         o,
         "trace {} ({} records, kernel {}, {} CPUs){}",
@@ -105,7 +110,7 @@ pub fn render(r: &Results) -> String {
     }
     let _ = writeln!(
         o,
-        "filter: {}, clock: {}{}; times in {u}{}",
+        "filter: {}, clock: {}{}; times in {}",
         r.settings.filter.name(),
         r.settings.clock.name(),
         if r.settings.subtract_probe_cost {
@@ -113,11 +118,7 @@ pub fn render(r: &Results) -> String {
         } else {
             ""
         },
-        if u == "ticks" {
-            format!(" ({:.4} ns per tick)", r.unit_ns)
-        } else {
-            String::new()
-        }
+        unit.describe()
     );
     if r.trace.lost_events > 0 {
         let _ = writeln!(
@@ -166,7 +167,7 @@ pub fn render(r: &Results) -> String {
     }
 
     if r.is_stats_mode() {
-        kernel_section(&mut o, r);
+        kernel_section(&mut o, r, unit);
         return o;
     }
 
@@ -175,8 +176,8 @@ pub fn render(r: &Results) -> String {
         "\n== per function: time per call t ({u}, {}) ==",
         tables::clock_words(r.settings.clock)
     );
-    render_table(&tables::function_times(r), &mut o);
-    let waiting = tables::waiting(r);
+    render_table(&tables::function_times(r, unit), &mut o);
+    let waiting = tables::waiting(r, unit);
     if !waiting.rows.is_empty() {
         let _ = writeln!(
             o,
@@ -189,7 +190,7 @@ pub fn render(r: &Results) -> String {
         o,
         "\n== per function: distribution ({u}) and interrupted samples by cause =="
     );
-    render_table(&tables::function_distribution(r), &mut o);
+    render_table(&tables::function_distribution(r, unit), &mut o);
 
     for from in [LevelOrigin::Leaves, LevelOrigin::Root] {
         let label = match from {
@@ -197,14 +198,14 @@ pub fn render(r: &Results) -> String {
             LevelOrigin::Root => "from the root (0 = root)",
         };
         let _ = writeln!(o, "\n== per nesting level, {label} ({u}) ==");
-        render_table(&tables::levels(r, from), &mut o);
+        render_table(&tables::levels(r, from, unit), &mut o);
     }
 
     let _ = writeln!(
         o,
         "\n== per chain: experimental vs calculated (Σ k·t, Σ k·D over direct callees) ({u}) =="
     );
-    render_table(&tables::chains(r), &mut o);
+    render_table(&tables::chains(r, unit), &mut o);
     let _ = writeln!(
         o,
         "\n== per chain: subtotal Σ k·t per level below the root (level:Σk·t) =="
@@ -212,7 +213,7 @@ pub fn render(r: &Results) -> String {
     for c in &r.chains {
         let mut line = format!("{} {}:", c.stage, short(&c.root, 28));
         for s in &c.level_subtotals {
-            let item = format!(" {}:{}", s.level, fmt_time(s.mean));
+            let item = format!(" {}:{}", s.level, unit.time(s.mean));
             if line.chars().count() + item.chars().count() > 98 {
                 let _ = writeln!(o, "{line}");
                 line = "   ".to_string();
@@ -223,7 +224,7 @@ pub fn render(r: &Results) -> String {
     }
 
     let _ = writeln!(o, "\n== per stage ({u}) ==");
-    render_table(&tables::stages(r), &mut o);
+    render_table(&tables::stages(r, unit), &mut o);
     let sources = super::stage_sources_text(r);
     if !sources.is_empty() {
         let _ = writeln!(o, "where the invocations ran:");
@@ -245,14 +246,14 @@ pub fn render(r: &Results) -> String {
         o,
         "\n== plain average per function vs normative time per call ({u}) =="
     );
-    render_table(&tables::plain_vs_normative(r), &mut o);
+    render_table(&tables::plain_vs_normative(r, unit), &mut o);
     match (&r.service, &r.service_unknown) {
         (Some(sv), _) => {
             let _ = writeln!(
                 o,
                 "\nservice time of one datagram: T = T_rx + T_tx = {} {u}, D = D_rx + D_tx = {} {u}², C² = {:.3}",
-                fmt_time(sv.mean),
-                fmt_time(sv.variance),
+                unit.time(sv.mean),
+                unit.variance(sv.variance),
                 sv.cv2
             );
         }
@@ -265,7 +266,7 @@ pub fn render(r: &Results) -> String {
         let _ = writeln!(o, "saturation rate λ_max = 1/T = {:.0} datagrams/s; recommended model: {} (see `kpath model`)", m.lambda_max_per_s, m.recommended);
     }
     if r.kernel_stats.is_some() {
-        kernel_section(&mut o, r);
+        kernel_section(&mut o, r, unit);
     }
     o
 }
@@ -292,12 +293,12 @@ fn wrapped(o: &mut String, prefix: &str, text: &str) {
 }
 
 /// The per-function tables of a stats-mode trace (`Results::kernel_stats`).
-fn kernel_section(o: &mut String, r: &Results) {
+fn kernel_section(o: &mut String, r: &Results, unit: TimeUnit) {
     use crate::kernel_stats::VarianceStatus;
     let Some(k) = &r.kernel_stats else {
         return;
     };
-    let u = &r.unit;
+    let u = unit.name();
     let _ = writeln!(
         o,
         "\n== per function (aggregated in the kernel, --mode stats: no call trees or stages) =="
@@ -313,7 +314,7 @@ fn kernel_section(o: &mut String, r: &Results) {
         o,
         "\n-- time per call t of the clean samples ({u}); dropped = interrupted --"
     );
-    render_table(&tables::kernel_times(r, k), o);
+    render_table(&tables::kernel_times(k, unit), o);
     let saturated = k
         .functions
         .iter()
@@ -322,7 +323,7 @@ fn kernel_section(o: &mut String, r: &Results) {
         o,
         "\n-- distribution of the clean samples ({u}); p50~ p90~ p99~ are approximations --"
     );
-    render_table(&tables::kernel_distribution(r, k), o);
+    render_table(&tables::kernel_distribution(k, unit), o);
     wrapped(o, "~: ", &k.percentile_method);
     if saturated {
         wrapped(

@@ -1,8 +1,8 @@
 //! The results document: everything `kpath analyze` computes, serialisable as one JSON file
 //! (`results.json`), the input of `kpath plot` and `kpath model`.
 //!
-//! Times are in [`Results::unit`] (`"ns"` unless converted with [`Results::convert_to_ticks`]),
-//! variances in that unit squared.
+//! Every time is in ns, every variance in ns²: renderers apply the unit a user asks for
+//! (`crate::report::unit`), so a results file means one thing.
 //!
 //! The file is long because it holds the whole results document (hyperfine's one
 //! serialisable type per document), with its schema checks; the validation table is in
@@ -495,9 +495,10 @@ pub struct Results {
     /// The analysing program and its version, e.g. "kpath-analysis 0.1.0".
     #[serde(default)]
     pub analyzer: String,
-    /// Time unit of every time field: `"ns"` or `"ticks"`.
+    /// Time unit of every time field: always `"ns"` (renderers convert). Files of kpath 0.1
+    /// could hold `"ticks"`; [`Results::load`] refuses them.
     pub unit: String,
-    /// Nanoseconds per unit.
+    /// Nanoseconds per unit: always 1.
     pub unit_ns: f64,
     /// Source trace.
     pub trace: TraceInfo,
@@ -654,7 +655,15 @@ impl Results {
                 Err((field, v, LOAD))
             }
         };
-        positive("unit_ns", self.unit_ns)?;
+        if self.unit != "ns" || self.unit_ns != 1.0 {
+            return Err((
+                "unit_ns".into(),
+                self.unit_ns,
+                "must be 1 (unit \"ns\"): results hold ns, and renderers convert; results in \
+                 ticks from kpath 0.1 are refused: analyze the trace again and give `--unit` to \
+                 `kpath report`",
+            ));
+        }
         if let Some(sv) = &self.service {
             non_negative("service.mean".into(), sv.mean)?;
             non_negative("service.variance".into(), sv.variance)?;
@@ -676,73 +685,6 @@ impl Results {
                     load(at(&format!("points[{i}].rho")), p.rho)?;
                 }
             }
-        }
-        Ok(())
-    }
-
-    /// Converts every time from ns to CPU ticks at `cpu_mhz` (ticks = ns·MHz/1000).
-    pub fn convert_to_ticks(&mut self, cpu_mhz: f64) -> Result<()> {
-        if !(cpu_mhz.is_finite() && cpu_mhz > 0.0) {
-            return Err(Error::Option {
-                option: "--cpu-mhz",
-                reason: format!("{cpu_mhz} is not a positive frequency"),
-            });
-        }
-        if self.unit != "ns" {
-            return Err(Error::Option {
-                option: "--unit",
-                reason: format!("results are already in {}", self.unit),
-            });
-        }
-        let f = cpu_mhz / 1000.0;
-        let f2 = f * f;
-        for x in &mut self.functions {
-            x.stats = std::mem::take(&mut x.stats).scaled(f);
-            x.net_mean *= f;
-            x.off_cpu_mean *= f;
-        }
-        for l in &mut self.levels {
-            l.sum_kt *= f;
-            l.sum_kd *= f2;
-            l.mean *= f;
-            l.variance *= f2;
-        }
-        for c in &mut self.chains {
-            c.experimental_mean *= f;
-            c.experimental_variance *= f2;
-            c.calculated_mean *= f;
-            c.calculated_variance *= f2;
-            for e in &mut c.elements {
-                e.mean *= f;
-                e.variance *= f2;
-            }
-            for s in &mut c.level_subtotals {
-                s.mean *= f;
-                s.variance *= f2;
-            }
-        }
-        for s in &mut self.stages {
-            s.stats = std::mem::take(&mut s.stats).scaled(f);
-            s.plain_average *= f;
-            s.normative_per_call *= f;
-        }
-        if let Some(sv) = &mut self.service {
-            sv.mean *= f;
-            sv.variance *= f2;
-        }
-        if let Some(v) = &mut self.validation {
-            v.scale_times(f);
-        }
-        if let Some(k) = &mut self.kernel_stats {
-            for x in &mut k.functions {
-                *x = x.clone().scaled(f);
-            }
-        }
-        self.unit = "ticks".into();
-        self.unit_ns = 1000.0 / cpu_mhz;
-        if let (Some(m), Some(sv)) = (&self.model, &self.service) {
-            let rhos: Vec<f64> = m.points.iter().map(|p| p.rho).collect();
-            self.model = crate::queueing::project(sv.mean, sv.variance, self.unit_ns, &rhos).ok();
         }
         Ok(())
     }

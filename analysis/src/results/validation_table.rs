@@ -151,31 +151,3 @@ pub struct Validation {
     #[serde(default)]
     pub recommended: Option<Recommendation>,
 }
-
-impl Validation {
-    /// Multiplies every time by `f` (variances by `f²`); rates and counts stay.
-    pub(crate) fn scale_times(&mut self, f: f64) {
-        for c in &mut self.choices {
-            c.service.mean *= f;
-            c.service.variance *= f * f;
-            if let Some(s) = &mut c.setup {
-                s.mean *= f;
-                s.variance *= f * f;
-            }
-            for r in &mut c.points {
-                if let Some(m) = &mut r.measured {
-                    m.sojourn.mean *= f;
-                    m.sojourn.variance *= f * f;
-                    m.sojourn.ci95 = m.sojourn.ci95.map(|x| x * f);
-                }
-                r.busy_per_datagram = r.busy_per_datagram.map(|x| x * f);
-                for p in [&mut r.mg1, &mut r.mm1, &mut r.mg1_setup]
-                    .into_iter()
-                    .flatten()
-                {
-                    p.sojourn *= f;
-                }
-            }
-        }
-    }
-}
