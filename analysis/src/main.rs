@@ -46,6 +46,10 @@ enum Cmd {
         /// Same as `--format csv`.
         #[arg(long, conflicts_with = "format")]
         csv: bool,
+        /// Print a log2 histogram (ns) per function and stage instead of the tables, as bcc's
+        /// funclatency does.
+        #[arg(long, conflicts_with_all = ["json", "csv", "format"])]
+        hist: bool,
         #[command(flatten)]
         unit: UnitOpts,
     },
@@ -395,6 +399,7 @@ fn run(cli: Cli) -> Result<()> {
             format,
             json,
             csv,
+            hist,
             unit,
         } => {
             let format = match (json, csv) {
@@ -411,6 +416,11 @@ fn run(cli: Cli) -> Result<()> {
                 );
             }
             let r = opts.analyze(&trace)?;
+            if hist {
+                print(&text::histograms(&r))?;
+                warn_results(&r);
+                return Ok(());
+            }
             match format {
                 ReportFormat::Json => stdout_report(&Json, &r)?,
                 ReportFormat::Csv => stdout_report(&Csv { unit }, &r)?,

@@ -451,6 +451,12 @@ pub struct Summary {
     pub precision_1pct_reached: bool,
     /// Probability density histogram.
     pub density: Density,
+    /// Samples per power-of-two bucket, as bcc's `funclatency` counts them: bucket 0 holds the
+    /// samples of 0, bucket `i ≥ 1` those in `[2^(i−1), 2^i − 1]`; no trailing empty buckets.
+    /// Exact: every HdrHistogram range of equivalent values lies inside one such bucket.
+    /// Empty in results of kpath before 0.2.
+    #[serde(default)]
+    pub log2: Vec<u64>,
 }
 
 /// Moments plus a histogram: everything a [`Summary`] needs, in bounded memory.
@@ -701,6 +707,7 @@ impl SampleStats {
             samples_needed_1pct: needed.is_finite().then_some(needed),
             precision_1pct_reached: n >= 2 && needed.is_finite() && (n as f64) >= needed,
             density: density(h, DENSITY_BINS),
+            log2: log2_counts(h),
         }
     }
 
@@ -722,6 +729,26 @@ fn quantile(h: Option<&Histogram<u64>>, q: f64) -> f64 {
         Some(h) if !h.is_empty() => h.value_at_quantile(q) as f64,
         _ => 0.0,
     }
+}
+
+/// The samples of `h` per power-of-two bucket ([`Summary::log2`]). HdrHistogram's ranges of
+/// equivalent values are aligned to their width, a power of two no larger than the range's
+/// lowest value's power of two, so a range never straddles two buckets and its lowest value
+/// places it.
+fn log2_counts(h: Option<&Histogram<u64>>) -> Vec<u64> {
+    let Some(h) = h.filter(|h| !h.is_empty()) else {
+        return Vec::new();
+    };
+    let mut counts: Vec<u64> = Vec::new();
+    for v in h.iter_recorded() {
+        let low = h.lowest_equivalent(v.value_iterated_to());
+        let bucket = (u64::BITS - low.leading_zeros()) as usize;
+        if counts.len() <= bucket {
+            counts.resize(bucket + 1, 0);
+        }
+        counts[bucket] += v.count_at_value();
+    }
+    counts
 }
 
 /// A density histogram of `bins` bins from the minimum to the 99.5th percentile of `h`.
@@ -773,6 +800,46 @@ mod tests {
         }
     }
     use super::*;
+
+    /// Powers of two and their neighbours land in bcc's log2 buckets, including values past
+    /// 2048 where HdrHistogram groups several values into one range.
+    #[test]
+    fn log2_buckets_are_exact() {
+        let mut s = SampleStats::new();
+        for x in [
+            0u64,
+            1,
+            2,
+            3,
+            4,
+            1000,
+            1023,
+            1024,
+            3000,
+            4095,
+            4096,
+            5000,
+            1 << 20,
+        ] {
+            s.push_ns(x, x as f64);
+        }
+        let mut want = vec![0u64; 22];
+        for (bucket, n) in [
+            (0, 1),
+            (1, 1),
+            (2, 2),
+            (3, 1),
+            (10, 2),
+            (11, 1),
+            (12, 2),
+            (13, 2),
+            (21, 1),
+        ] {
+            want[bucket] = n;
+        }
+        assert_eq!(s.summary().log2, want);
+        assert!(SampleStats::new().summary().log2.is_empty());
+    }
 
     #[test]
     fn welford_matches_hand_values() {

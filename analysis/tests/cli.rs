@@ -604,3 +604,34 @@ fn busy_time_gives_the_cpu_time_per_datagram_received() {
         "{out}"
     );
 }
+
+/// `report --hist` on the hand-built trace, against the histograms worked out by hand: bcc's
+/// log2 layout, one bucket per power of two, 40 stars for the fullest bucket.
+#[test]
+fn report_hist_prints_funclatency_histograms() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let trace = small_trace(dir.path());
+    let t = trace.to_str().expect("utf8");
+    let (ok, out, err) = kpath(&["report", t, "--hist", "--clock", "wall", "--filter", "none"]);
+    assert!(ok, "{err}");
+    // udp_rcv took 30, 50 and 40 ns: one sample in [16, 31], two in [32, 63].
+    let udp_rcv = "\nFunction = udp_rcv [rx]\n     nsecs               : count     distribution\n\
+        \x20       16 -> 31         : 1        |********************                    |\n\
+        \x20       32 -> 63         : 2        |****************************************|\n\
+        avg = 40.0 nsecs, count: 3\n";
+    assert!(out.contains(udp_rcv), "{out}");
+    // kfree_skb: 10 and 12 ns on receive ([8, 15]), 14 and 16 on send ([8, 15] and [16, 31]).
+    let kfree_tx =
+        "\nFunction = kfree_skb [tx]\n     nsecs               : count     distribution\n\
+        \x20        8 -> 15         : 1        |****************************************|\n\
+        \x20       16 -> 31         : 1        |****************************************|\n\
+        avg = 15.0 nsecs, count: 2\n";
+    assert!(out.contains(kfree_tx), "{out}");
+    assert!(
+        out.starts_with("log2 histograms of the time per call (ns, wall-clock"),
+        "{out}"
+    );
+    // Not with another format: the histograms are text.
+    let (ok, _, err) = kpath(&["report", t, "--hist", "--json"]);
+    assert!(!ok && err.contains("cannot be used with"), "{err}");
+}
