@@ -90,25 +90,9 @@ pub enum Error {
         /// Why it is invalid.
         reason: String,
     },
-    /// gnuplot could not be run.
-    #[error("failed to run gnuplot on {}", script.display())]
-    GnuplotSpawn {
-        /// The script.
-        script: PathBuf,
-        /// The OS error (NotFound when gnuplot is not installed).
-        #[source]
-        source: io::Error,
-    },
-    /// gnuplot ran but failed.
-    #[error("gnuplot failed on {} ({status}): {stderr}", script.display())]
-    GnuplotFailed {
-        /// The script.
-        script: PathBuf,
-        /// Exit status.
-        status: String,
-        /// What gnuplot printed on stderr.
-        stderr: String,
-    },
+    /// A figure could not be drawn (its files, the gnuplot crate, or gnuplot itself).
+    #[error(transparent)]
+    Plot(#[from] kpath_plot::Error),
     /// A validation points file is not valid points JSON (see `docs/model.md`, "Validation").
     #[error("failed to parse validation points {}", path.display())]
     PointsJson {

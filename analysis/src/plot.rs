@@ -1,51 +1,45 @@
-//! Plots with gnuplot (`kpath plot`): for each figure a `.dat` file (whitespace-separated
-//! columns, `#` header), a `.gp` script that reads it, and the image the script draws. The
-//! image is produced by running gnuplot on that very script in the output directory, so a
-//! user can restyle the `.gp` and rerun `gnuplot NAME.gp` there without re-recording.
+//! Plots (`kpath plot`): the figures of a [`Results`], built with the gnuplot crate and
+//! written by [`kpath_plot::FigureFile`]. For each figure `NAME`:
+//!
+//! - `NAME.gp`, the gnuplot script, which reads
+//! - `NAME.data/`, the figure's data (the crate's binary files, paths relative), and draws
+//! - `NAME.png` (or `NAME.svg`), by running `gnuplot NAME.gp` in the output directory;
+//! - `NAME.dat`, the same numbers as whitespace-separated text columns with a `#` header, for
+//!   people and other tools (the HTML report links it); the script does not read it.
+//!
+//! A user can restyle the `.gp` and rerun `gnuplot NAME.gp` there, or in a copy of the
+//! directory, without re-recording.
 //!
 //! Figures: probability density per function (`density_<stage>_<function>`) and per stage
 //! (`stage_<stage>`); nesting depth against call number for both stages (`depth`); sojourn
 //! time W against ρ (`sojourn`) and number in system N against ρ (`in_system`), M/M/1 solid,
-//! M/G/1 dashed. When the results hold a validation, these two show the curves of every
-//! service-time choice in its own colour, with its measured points (filled markers, 95 % error
-//! bars) at the achieved load. [`figure_names`] lists the figures without drawing them.
+//! M/G/1 dashed, M/G/1 with setup dotted. When the results hold a validation, these two show
+//! the curves of every service-time choice in its own colour, with its measured points
+//! (filled markers, 95 % error bars) at the achieved load. [`figure_names`] lists the figures
+//! without drawing them.
+//!
+//! Names, units and labels come from traces and results files, which anyone can write: every
+//! one goes through [`kpath_plot::text`] before the crate sees it, and into the `.dat` files
+//! with its control characters replaced the same way.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-use crate::error::{Error, Result};
+use kpath_plot::gnuplot::{
+    AlignLeft, AlignTop, AutoOption, Axes2D, AxesCommon, Black, Caption, Color, Coordinate::Graph,
+    DashType, FillAlpha, LegendOption, LineStyle, LineWidth, MajorScale, MinorScale, PlotOption,
+    PointSize, PointSymbol, RGBString, TickOption,
+};
+use kpath_plot::{text, FigureFile};
+
+use crate::error::Result;
 use crate::queueing::ModelOutput;
 use crate::results::Results;
 use crate::stage::Stage;
 use crate::stats::Density;
+use crate::util::slug;
 
-/// Image format.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum ImageFormat {
-    /// PNG via gnuplot's `pngcairo` terminal.
-    #[default]
-    Png,
-    /// SVG via gnuplot's `svg` terminal.
-    Svg,
-}
-
-impl ImageFormat {
-    /// File extension.
-    pub const fn ext(self) -> &'static str {
-        match self {
-            ImageFormat::Png => "png",
-            ImageFormat::Svg => "svg",
-        }
-    }
-
-    fn terminal(self) -> &'static str {
-        match self {
-            ImageFormat::Png => "pngcairo size 900,560 noenhanced font 'sans,10'",
-            ImageFormat::Svg => "svg size 900,560 noenhanced font 'sans,10'",
-        }
-    }
-}
+pub use kpath_plot::{gnuplot_available, gnuplot_program, run_gnuplot, ImageFormat};
 
 /// One figure written by [`plot_results`].
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -54,62 +48,15 @@ pub struct Figure {
     pub image: PathBuf,
     /// Its gnuplot script.
     pub script: PathBuf,
-    /// Its data.
+    /// Its data as text (`NAME.dat`, `#` header), for people.
     pub data: PathBuf,
+    /// The data the script reads (`NAME.data/`).
+    pub data_dir: PathBuf,
 }
 
-/// The gnuplot executable: `$KPATH_GNUPLOT` or `gnuplot`.
-pub fn gnuplot_program() -> String {
-    std::env::var("KPATH_GNUPLOT").unwrap_or_else(|_| "gnuplot".into())
-}
-
-/// Whether gnuplot can be run.
-pub fn gnuplot_available() -> bool {
-    Command::new(gnuplot_program())
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
-/// Runs gnuplot on `script` with `dir` as working directory.
-pub fn run_gnuplot(dir: &Path, script: &Path) -> Result<()> {
-    let out = Command::new(gnuplot_program())
-        .arg(script.file_name().unwrap_or(script.as_os_str()))
-        .current_dir(dir)
-        .output()
-        .map_err(|source| Error::GnuplotSpawn {
-            script: script.into(),
-            source,
-        })?;
-    if !out.status.success() {
-        return Err(Error::GnuplotFailed {
-            script: script.into(),
-            status: out.status.to_string(),
-            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
-        });
-    }
-    Ok(())
-}
-
-use crate::util::slug;
-
-/// `s` with every control character (newline, carriage return, tab, escape, ...) replaced by
-/// U+FFFD. Names and units come from traces and results files, which anyone can write: a
-/// newline would end a `#` comment or a string in a `.gp` script and start a command of the
-/// attacker's (`system '…'`), or start a line of its own in a `.dat` file.
-fn printable(s: &str) -> String {
-    s.chars()
-        .map(|c| if c.is_control() { '\u{FFFD}' } else { c })
-        .collect()
-}
-
-/// `s` as a gnuplot single-quoted string literal. Inside single quotes gnuplot performs no
-/// backslash escapes, no backquote command substitution and no `@` macro expansion; the only
-/// special character is `'`, written `''`. Such a literal cannot span lines, so control
-/// characters are replaced (see [`printable`]): nothing in `s` can leave the string.
-fn quote(s: &str) -> String {
-    format!("'{}'", printable(s).replace('\'', "''"))
-}
+/// Image size, pixels.
+const WIDTH: u32 = 900;
+const HEIGHT: u32 = 560;
 
 struct Writer<'a> {
     dir: &'a Path,
@@ -119,32 +66,20 @@ struct Writer<'a> {
 }
 
 impl Writer<'_> {
-    fn write(&self, path: &Path, text: &str) -> Result<()> {
-        Ok(self.out.write(path, text)?)
+    fn figure(&self, name: &str) -> Result<FigureFile> {
+        Ok(FigureFile::new(name, self.format, WIDTH, HEIGHT)?)
     }
 
-    /// Writes `name.dat`, `name.gp` (`body` follows the common preamble) and runs it.
-    fn figure(&mut self, name: &str, title: &str, data: &str, body: &str) -> Result<()> {
-        let dat = self.dir.join(format!("{name}.dat"));
-        let gp = self.dir.join(format!("{name}.gp"));
-        let image = self.dir.join(format!("{name}.{}", self.format.ext()));
-        self.write(&dat, data)?;
-        let script = format!(
-            "# kpath plot: {}\n# data: {name}.dat; rerun with `gnuplot {name}.gp` in this directory\n\
-             set encoding utf8\nset terminal {}\nset output {}\nset title {}\nset grid\nset key top right\n{body}",
-            printable(title),
-            self.format.terminal(),
-            quote(&format!("{name}.{}", self.format.ext())),
-            quote(title),
-        );
-        self.write(&gp, &script)?;
-        // gnuplot opens `set output` itself, following links: it gets a file of ours.
-        self.out.reserve(&image)?;
-        run_gnuplot(self.dir, &gp)?;
+    /// Writes `f` with `data` as its `.dat` and draws it.
+    fn finish(&mut self, mut f: FigureFile, data: String) -> Result<()> {
+        let dat = self.dir.join(format!("{}.dat", f.name()));
+        f.set_text_data(data);
+        let drawn = f.write(self.dir, self.out)?;
         self.figures.push(Figure {
-            image,
-            script: gp,
-            data: dat,
+            data: drawn.text_data.unwrap_or(dat),
+            image: drawn.image,
+            script: drawn.script,
+            data_dir: drawn.data_dir,
         });
         Ok(())
     }
@@ -153,23 +88,52 @@ impl Writer<'_> {
         let unit_slug = slug(unit);
         let mut data =
             format!("# bin_start_{unit_slug} bin_center_{unit_slug} density_per_{unit_slug}\n");
+        let mut centres = Vec::with_capacity(d.density.len());
         for (i, v) in d.density.iter().enumerate() {
             let start = d.start + i as f64 * d.width;
             let _ = writeln!(data, "{start} {} {v}", start + d.width / 2.0);
+            centres.push(start + d.width / 2.0);
         }
+        let mut values = d.density.clone();
         if d.density.is_empty() {
             let _ = writeln!(data, "0 0 0");
+            centres.push(0.0);
+            values.push(0.0);
         }
-        let body = format!(
-            "set xlabel {}\nset ylabel 'probability density'\nset style fill solid 0.5 border\nset boxwidth {} absolute\n\
-             plot '{name}.dat' using 2:3 with boxes title {}\n",
-            quote(&format!("time ({unit})")),
-            d.width.max(f64::MIN_POSITIVE),
-            quote(&format!("clipped above p99.5: {:.2}%", 100.0 * d.clipped_fraction)),
-        );
-        self.figure(name, title, &data, &body)
+        let mut f = self.figure(name)?;
+        axes(&mut f, title)
+            .set_x_label(&text(&format!("time ({unit})")), &[])
+            .set_y_label("probability density", &[])
+            .set_box_width(d.width.max(f64::MIN_POSITIVE), false)
+            .boxes(
+                centres,
+                values,
+                &[
+                    Caption(&text(&format!(
+                        "clipped above p99.5: {:.2}%",
+                        100.0 * d.clipped_fraction
+                    ))),
+                    FillAlpha(0.5),
+                ],
+            );
+        self.finish(f, data)
     }
 }
+
+/// The figure's one set of axes, titled, with a grid and gnuplot's usual tick sizes.
+fn axes<'f>(f: &'f mut FigureFile, title: &str) -> &'f mut Axes2D {
+    style(f.axes2d()).set_title(&text(title), &[])
+}
+
+/// A grid, and gnuplot's default tick sizes (major 1, minor 0.5; the crate's are 0.5, 0.5).
+fn style(ax: &mut Axes2D) -> &mut Axes2D {
+    ax.set_x_grid(true)
+        .set_y_grid(true)
+        .set_x_ticks(Some((AutoOption::Auto, 0)), TICKS, &[])
+        .set_y_ticks(Some((AutoOption::Auto, 0)), TICKS, &[])
+}
+
+const TICKS: &[TickOption<&str>] = &[MajorScale(1.0), MinorScale(0.5)];
 
 /// Draws every figure of `results` into `dir` (created if needed), files created as `out`
 /// says (an existing figure is replaced only with `--force`).
@@ -209,30 +173,34 @@ pub fn plot_results(
     }
 
     // Depth against call number, both stages.
-    let mut data =
-        String::from("# call_number depth_rx depth_tx (blank = stage has fewer calls)\n");
-    let rx = results
-        .tree(Stage::Rx)
-        .map(|t| t.depth_by_call.clone())
-        .unwrap_or_default();
-    let tx = results
-        .tree(Stage::Tx)
-        .map(|t| t.depth_by_call.clone())
-        .unwrap_or_default();
     // No tree (a stats-mode trace, or no complete invocation): nothing to draw, and gnuplot
-    // refuses a plot whose points are all undefined.
+    // refuses a plot without points.
     if has_depth(results) {
+        let depth = |s| {
+            results
+                .tree(s)
+                .map(|t| t.depth_by_call.clone())
+                .unwrap_or_default()
+        };
+        let (rx, tx) = (depth(Stage::Rx), depth(Stage::Tx));
+        let mut data =
+            String::from("# call_number depth_rx depth_tx (NaN = stage has fewer calls)\n");
         for i in 0..rx.len().max(tx.len()) {
             let cell = |v: &Vec<u16>| v.get(i).map_or("NaN".to_string(), |d| d.to_string());
             let _ = writeln!(data, "{} {} {}", i + 1, cell(&rx), cell(&tx));
         }
-        w.figure(
-            "depth",
+        let calls = |v: &Vec<u16>| (1..=v.len()).collect::<Vec<usize>>();
+        let mut f = w.figure("depth")?;
+        axes(
+            &mut f,
             "nesting depth against call number (most frequent tree of each stage)",
-            &data,
-            "set xlabel 'call number'\nset ylabel 'depth from the root'\nset ytics 1\n\
-             plot 'depth.dat' using 1:2 with linespoints title 'receive', '' using 1:3 with linespoints title 'send'\n",
-        )?;
+        )
+        .set_x_label("call number", &[])
+        .set_y_label("depth from the root", &[])
+        .set_y_ticks(Some((AutoOption::Fix(1.0), 0)), TICKS, &[])
+        .lines_points(calls(&rx), rx.iter().copied(), &[Caption("receive")])
+        .lines_points(calls(&tx), tx.iter().copied(), &[Caption("send")]);
+        w.finish(f, data)?;
     }
 
     if results.model.is_some() || has_choices(results) {
@@ -281,11 +249,14 @@ pub fn figure_names(results: &Results) -> Vec<String> {
     v
 }
 
+/// One colour per service-time choice.
 const COLOURS: [&str; 4] = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd"];
-const POINTS: [u8; 4] = [7, 5, 9, 11];
+/// One filled marker per choice: circle, square, triangle, upside-down triangle (gnuplot
+/// point types 7, 5, 9, 11).
+const POINTS: [char; 4] = ['O', 'S', 'T', 'D'];
 
 fn model_block(data: &mut String, m: &ModelOutput, unit: &str, label: &str) {
-    let (label, unit) = (printable(label), slug(unit));
+    let (label, unit) = (text(label), slug(unit));
     let setup = m.points.iter().all(|p| p.mg1_setup.is_some()) && !m.points.is_empty();
     let _ = writeln!(
         data,
@@ -310,15 +281,31 @@ fn model_block(data: &mut String, m: &ModelOutput, unit: &str, label: &str) {
     data.push_str("\n\n");
 }
 
+/// A model curve: `lw 2`, dash type `dash`, colour `colour`, titled `caption`.
+fn curve<'a>(
+    caption: &'a str,
+    dash: DashType,
+    colour: kpath_plot::gnuplot::ColorType<&'a str>,
+) -> [PlotOption<&'a str>; 4] {
+    [
+        Caption(caption),
+        LineWidth(2.0),
+        LineStyle(dash),
+        Color(colour),
+    ]
+}
+
 /// W(ρ) and N(ρ): the projection of the results' service time, or, when the results hold a
 /// validation, the projection of every service-time choice with its measured points (at the
-/// achieved load, with 95 % error bars). M/M/1 solid, M/G/1 dashed; one colour per choice.
+/// achieved load, with 95 % error bars). M/M/1 solid, M/G/1 dashed, M/G/1 with setup dotted;
+/// one colour per choice.
 fn queue_figures(w: &mut Writer<'_>, results: &Results) -> Result<()> {
     let unit = results.unit.as_str();
     let mut data = String::new();
-    let mut index = 0usize;
-    let mut w_plots: Vec<String> = Vec::new();
-    let mut n_plots: Vec<String> = Vec::new();
+    let mut fig_w = w.figure("sojourn")?;
+    let mut fig_n = w.figure("in_system")?;
+    let (ax_w, ax_n) = (fig_w.axes2d(), fig_n.axes2d());
+    let mut any = false;
     let mut title_w = String::from("sojourn time against load");
     let mut title_n = String::from("number in system against load");
     let choices = results
@@ -326,17 +313,25 @@ fn queue_figures(w: &mut Writer<'_>, results: &Results) -> Result<()> {
         .as_ref()
         .map(|v| v.choices.as_slice())
         .unwrap_or_default();
+    let col = |m: &ModelOutput, f: &dyn Fn(&crate::queueing::ModelPoint) -> f64| {
+        (
+            m.points.iter().map(|p| p.rho).collect::<Vec<f64>>(),
+            m.points.iter().map(f).collect::<Vec<f64>>(),
+        )
+    };
     if choices.is_empty() {
         if let Some(m) = &results.model {
             model_block(&mut data, m, unit, "service time from the probes");
-            w_plots.push(format!(
-                "'sojourn.dat' index 0 using 1:5 with lines lw 2 dt 1 lc rgb '{c}' title 'M/M/1', '' index 0 using 1:3 with lines lw 2 dt 2 lc rgb '{c}' title 'M/G/1'",
-                c = COLOURS[0]
-            ));
-            n_plots.push(format!(
-                "'in_system.dat' index 0 using 1:6 with lines lw 2 dt 1 lc rgb '{c}' title 'M/M/1', '' index 0 using 1:4 with lines lw 2 dt 2 lc rgb '{c}' title 'M/G/1'",
-                c = COLOURS[0]
-            ));
+            let colour = || RGBString(COLOURS[0]);
+            let (x, y) = col(m, &|p| p.mm1.sojourn);
+            ax_w.lines(x, y, &curve("M/M/1", DashType::Solid, colour()));
+            let (x, y) = col(m, &|p| p.mg1.sojourn);
+            ax_w.lines(x, y, &curve("M/G/1", DashType::Dash, colour()));
+            let (x, y) = col(m, &|p| p.mm1.in_system);
+            ax_n.lines(x, y, &curve("M/M/1", DashType::Solid, colour()));
+            let (x, y) = col(m, &|p| p.mg1.in_system);
+            ax_n.lines(x, y, &curve("M/G/1", DashType::Dash, colour()));
+            any = true;
             let _ = write!(title_w, " (T = {:.1} {unit}, C² = {:.3})", m.mean, m.cv2);
             let _ = write!(title_n, " (C² = {:.3})", m.cv2);
         }
@@ -344,6 +339,7 @@ fn queue_figures(w: &mut Writer<'_>, results: &Results) -> Result<()> {
         title_w.push_str(": models and measurement per service-time choice");
         title_n.push_str(": models and measurement per service-time choice");
         let fine_rhos: Vec<f64> = (1..=98).map(|i| f64::from(i) / 100.0).collect();
+        let mut any_n_model = false;
         for (i, c) in choices.iter().enumerate() {
             let setup = c.setup.as_ref().map(|s| crate::queueing::Setup {
                 mean: s.mean,
@@ -358,40 +354,45 @@ fn queue_figures(w: &mut Writer<'_>, results: &Results) -> Result<()> {
             ) else {
                 continue;
             };
-            let colour = COLOURS[i % COLOURS.len()];
+            any = true;
+            let colour = || RGBString(COLOURS[i % COLOURS.len()]);
             let pt = POINTS[i % POINTS.len()];
             let label = format!(
                 "{}, T = {:.1} {unit}, C² = {:.3}",
                 c.name, c.service.mean, c.service.cv2
             );
             model_block(&mut data, &m, unit, &label);
-            let mg1_title = quote(&format!("M/G/1 ({}, C² = {:.3})", c.name, c.service.cv2));
-            w_plots.push(format!(
-                "'sojourn.dat' index {index} using 1:5 with lines lw 2 dt 1 lc rgb '{colour}' title {}, '' index {index} using 1:3 with lines lw 2 dt 2 lc rgb '{colour}' title {mg1_title}",
-                quote(&format!("M/M/1 ({})", c.name))
-            ));
+            let mg1_title = text(&format!("M/G/1 ({}, C² = {:.3})", c.name, c.service.cv2));
+            let (x, y) = col(&m, &|p| p.mm1.sojourn);
+            let mm1_title = text(&format!("M/M/1 ({})", c.name));
+            ax_w.lines(x, y, &curve(&mm1_title, DashType::Solid, colour()));
+            let (x, y) = col(&m, &|p| p.mg1.sojourn);
+            ax_w.lines(x, y, &curve(&mg1_title, DashType::Dash, colour()));
             if setup.is_some() {
-                w_plots.push(format!(
-                    "'sojourn.dat' index {index} using 1:7 with lines lw 2 dt 3 lc rgb '{colour}' title {}",
-                    quote(&format!("M/G/1 with setup ({})", c.name))
-                ));
+                let (x, y): (Vec<f64>, Vec<f64>) = m
+                    .points
+                    .iter()
+                    .filter_map(|p| p.mg1_setup.map(|s| (p.rho, s.sojourn)))
+                    .unzip();
+                let t = text(&format!("M/G/1 with setup ({})", c.name));
+                ax_w.lines(x, y, &curve(&t, DashType::Dot, colour()));
             }
-            if n_plots.is_empty() {
-                n_plots.push(format!(
-                    "'in_system.dat' index {index} using 1:6 with lines lw 2 dt 1 lc rgb 'black' title 'M/M/1 (any T)'"
-                ));
+            if !any_n_model {
+                let (x, y) = col(&m, &|p| p.mm1.in_system);
+                ax_n.lines(x, y, &curve("M/M/1 (any T)", DashType::Solid, Black));
+                any_n_model = true;
             }
-            n_plots.push(format!(
-                "'in_system.dat' index {index} using 1:4 with lines lw 2 dt 2 lc rgb '{colour}' title {mg1_title}"
-            ));
-            index += 1;
+            let (x, y) = col(&m, &|p| p.mg1.in_system);
+            ax_n.lines(x, y, &curve(&mg1_title, DashType::Dash, colour()));
+
             let _ = writeln!(
                 data,
                 "# measured, {} (reached points, at the achieved load): rho_achieved W_{} W_ci95 N N_ci95 rho_target",
-                printable(&label),
+                text(&label),
                 slug(unit)
             );
-            let mut any = false;
+            let mut measured_w: [Vec<f64>; 3] = Default::default();
+            let mut measured_n: [Vec<f64>; 3] = Default::default();
             for r in c.points.iter().filter(|r| r.reached) {
                 let (Some(rho), Some(m)) = (r.rho_achieved, &r.measured) else {
                     continue;
@@ -405,44 +406,64 @@ fn queue_figures(w: &mut Writer<'_>, results: &Results) -> Result<()> {
                     m.in_system_ci95.unwrap_or(0.0),
                     r.rho
                 );
-                any = true;
+                for (v, x) in
+                    measured_w
+                        .iter_mut()
+                        .zip([rho, m.sojourn.mean, m.sojourn.ci95.unwrap_or(0.0)])
+                {
+                    v.push(x);
+                }
+                if let Some(n) = m.in_system {
+                    for (v, x) in
+                        measured_n
+                            .iter_mut()
+                            .zip([rho, n, m.in_system_ci95.unwrap_or(0.0)])
+                    {
+                        v.push(x);
+                    }
+                }
             }
-            if !any {
+            if measured_w[0].is_empty() {
                 let _ = writeln!(data, "NaN NaN NaN NaN NaN NaN");
             }
             data.push_str("\n\n");
-            if any {
-                let t = quote(&format!("measured ({})", c.name));
-                w_plots.push(format!(
-                    "'sojourn.dat' index {index} using 1:2:3 with yerrorbars pt {pt} ps 1.3 lc rgb '{colour}' title {t}"
-                ));
-                n_plots.push(format!(
-                    "'in_system.dat' index {index} using 1:4:5 with yerrorbars pt {pt} ps 1.3 lc rgb '{colour}' title {t}"
-                ));
-            }
-            index += 1;
+            let t = text(&format!("measured ({})", c.name));
+            let marker = |colour| {
+                [
+                    Caption(t.as_str()),
+                    PointSymbol(pt),
+                    PointSize(1.3),
+                    Color(colour),
+                ]
+            };
+            // An element without rows is left out of the plot command by the crate.
+            let [x, y, e] = measured_w;
+            ax_w.y_error_bars(x, y, e, &marker(colour()));
+            let [x, y, e] = measured_n;
+            ax_n.y_error_bars(x, y, e, &marker(colour()));
         }
     }
-    if w_plots.is_empty() {
+    if !any {
         return Ok(());
     }
-    let wlabel = quote(&format!("sojourn time W ({unit})"));
-    let w_cmd = w_plots.join(", ");
-    w.figure(
-        "sojourn",
-        &title_w,
-        &data,
-        &format!(
-            "set key top left\nset xlabel 'load ρ'\nset ylabel {wlabel}\nset logscale y\nset xrange [0:1]\nplot {w_cmd}\n"
-        ),
-    )?;
-    let n_cmd = n_plots.join(", ");
-    w.figure(
-        "in_system",
-        &title_n,
-        &data,
-        &format!(
-            "set key top left\nset xlabel 'load ρ'\nset ylabel 'number in system N'\nset logscale y\nset xrange [0:1]\nplot {n_cmd}\n"
-        ),
-    )
+    let sojourn_label = text(&format!("sojourn time W ({unit})"));
+    for (ax, title, ylabel) in [
+        (ax_w, &title_w, sojourn_label.as_str()),
+        (ax_n, &title_n, "number in system N"),
+    ] {
+        style(ax)
+            .set_title(&text(title), &[])
+            .set_legend(
+                Graph(0.02),
+                Graph(0.98),
+                &[LegendOption::Placement(AlignLeft, AlignTop)],
+                &[],
+            )
+            .set_x_label("load ρ", &[])
+            .set_y_label(ylabel, &[])
+            .set_y_log(Some(10.0))
+            .set_x_range(AutoOption::Fix(0.0), AutoOption::Fix(1.0));
+    }
+    w.finish(fig_w, data.clone())?;
+    w.finish(fig_n, data)
 }

@@ -1,5 +1,6 @@
 //! Every promised figure exists, is a valid PNG of the promised size, and its `.gp` script
-//! reproduces it. Skipped (with a reason) when gnuplot is not installed.
+//! reproduces it, byte for byte, in a copy of the output directory. Skipped (with a reason)
+//! when gnuplot is not installed.
 
 use std::path::Path;
 
@@ -98,6 +99,10 @@ fn every_figure_is_a_png_and_its_script_reproduces_it() {
                 "missing {name}.{ext}"
             );
         }
+        assert!(
+            out.join(format!("{name}.data/0/0.bin")).is_file(),
+            "missing {name}.data/"
+        );
         let png = std::fs::read(out.join(format!("{name}.png"))).expect("read png");
         assert_eq!(png_size(&png), (900, 560), "{name}");
         assert!(
@@ -106,40 +111,72 @@ fn every_figure_is_a_png_and_its_script_reproduces_it() {
             png.len()
         );
     }
+    for f in &figs {
+        assert_eq!(f.data_dir, f.script.with_extension("data"));
+        assert_eq!(f.data, f.script.with_extension("dat"));
+    }
     let sojourn = std::fs::read_to_string(out.join("sojourn.gp")).expect("gp");
     for choice in ["probes", "relay"] {
         assert!(
-            sojourn.contains("dt 1 lc rgb")
-                && sojourn.contains(&format!("title 'M/M/1 ({choice})'")),
+            sojourn.contains(" dt 1 linecolor rgb \"")
+                && sojourn.contains(&format!("t \"M/M/1 ({choice})\"")),
             "{sojourn}"
         );
         assert!(
-            sojourn.contains(&format!("title 'measured ({choice})'")),
+            sojourn.contains(&format!("t \"measured ({choice})\"")),
             "{sojourn}"
         );
     }
-    assert!(sojourn.contains("dt 2 lc rgb") && sojourn.contains("yerrorbars"));
+    assert!(sojourn.contains(" dt 2 linecolor rgb") && sojourn.contains("with yerrorbars"));
+    assert!(sojourn.contains("set logscale y") && sojourn.contains("\"sojourn.data/0/"));
     let in_system = std::fs::read_to_string(out.join("in_system.gp")).expect("gp");
-    assert!(in_system.contains("'measured (relay)'") && in_system.contains("M/M/1 (any T)"));
+    assert!(in_system.contains("\"measured (relay)\"") && in_system.contains("M/M/1 (any T)"));
+    let depth = std::fs::read_to_string(out.join("depth.gp")).expect("gp");
+    assert!(depth.contains("with linespoints") && depth.contains("t \"send\""));
 
-    // Rerun three scripts by hand in a copy of the directory: same bytes.
-    let copy = dir.path().join("rerun");
-    std::fs::create_dir(&copy).expect("mkdir");
-    for name in ["sojourn", "depth", "stage_rx"] {
-        for ext in ["gp", "dat"] {
-            let f = format!("{name}.{ext}");
-            std::fs::copy(out.join(&f), copy.join(&f)).expect("copy");
+    // Copy the directory elsewhere, move the original out of the way (nothing may point into
+    // it), delete the images and rerun every script by hand: every image comes back, the same
+    // bytes.
+    let copy = dir.path().join("elsewhere/rerun");
+    copy_tree(&out, &copy);
+    let original = dir.path().join("original");
+    std::fs::rename(&out, &original).expect("move the original");
+    let mut rerun = 0;
+    for entry in std::fs::read_dir(&copy).expect("ls") {
+        let gp = entry.expect("entry").path();
+        if gp.extension().is_none_or(|x| x != "gp") {
+            continue;
         }
-        run_gnuplot(&copy, Path::new(&format!("{name}.gp"))).expect("rerun gnuplot");
-        let a = std::fs::read(out.join(format!("{name}.png"))).expect("original");
-        let b = std::fs::read(copy.join(format!("{name}.png"))).expect("rerun");
-        assert!(a == b, "{name}.png differs after rerunning {name}.gp");
+        let png = gp.with_extension("png");
+        std::fs::remove_file(&png).expect("rm image");
+        run_gnuplot(&copy, &gp).expect("rerun gnuplot");
+        let b = std::fs::read(&png).expect("rerun");
+        assert!(!b.is_empty(), "{} not redrawn", png.display());
+        let name = png.file_name().expect("name");
+        let a = std::fs::read(original.join(name)).expect("original");
+        assert!(a == b, "{name:?} differs after rerunning its script");
+        rerun += 1;
+    }
+    assert_eq!(rerun, promised.len());
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for e in std::fs::read_dir(from).expect("ls") {
+        let e = e.expect("entry");
+        let (src, dst) = (e.path(), to.join(e.file_name()));
+        if e.file_type().expect("type").is_dir() {
+            copy_tree(&src, &dst);
+        } else {
+            std::fs::copy(&src, &dst).expect("copy");
+        }
     }
 }
 
 /// Names from a trace, a results file or a points file reach the `.gp` scripts only inside
-/// quoted strings or `#` comments, whatever they contain: gnuplot runs every script here, and
-/// a name that broke out of its string (`evil\nsystem 'touch PWNED'`) would create a file.
+/// the gnuplot crate's escaped strings, sanitised by `kpath_plot::text`, whatever they
+/// contain: gnuplot runs every script here, and a name that broke out of its string
+/// (`evil\nsystem 'touch PWNED'`, a backquote, an `@` macro) would create a file.
 #[test]
 fn hostile_names_cannot_reach_gnuplot_as_commands() {
     if !gnuplot_available() {
@@ -148,9 +185,10 @@ fn hostile_names_cannot_reach_gnuplot_as_commands() {
     }
     let hostile = [
         "evil\nsystem 'touch PWNED'\n#",
-        "quote ' system 'touch PWNED_Q'",
-        "dq \" `touch PWNED_BT` $(touch PWNED_D) \\ \\' \r\nsystem \"touch PWNED_CR\"",
-        "macro @x $data\tsystem 'touch PWNED_T'",
+        "quote ' system('touch PWNED_Q') '",
+        "dq \" `touch PWNED_BT` \\`touch PWNED_BS` $(touch PWNED_D) \\ \\' \r\nsystem \"touch PWNED_CR\"",
+        "macro @x @GPVAL_TERM $data\tsystem 'touch PWNED_T'",
+        "nul \0 esc \u{1b}[1m trailing backslash \\",
     ];
     let dir = tempfile::tempdir().expect("tempdir");
     let trace = dir.path().join("t.trace");
@@ -200,7 +238,9 @@ fn hostile_names_cannot_reach_gnuplot_as_commands() {
         let name = name.to_string_lossy();
         assert!(!name.starts_with("PWNED"), "a name ran a command: {name}");
         assert!(
-            [".gp", ".dat", ".png"].iter().any(|e| name.ends_with(e)),
+            [".gp", ".dat", ".png", ".data"]
+                .iter()
+                .any(|e| name.ends_with(e)),
             "unexpected file {name}"
         );
     }

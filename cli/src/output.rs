@@ -17,7 +17,10 @@
 //! - **An output directory's last component is not followed** when it is a link.
 //!
 //! Files written by another program (the images gnuplot draws) are first created here, empty
-//! ([`Output::reserve`]): the program then opens an existing regular file of ours.
+//! ([`Output::reserve`]): the program then opens an existing regular file of ours. Files a
+//! library writes by path (the gnuplot crate's plot data) go into a directory made fresh
+//! for it ([`Output::create_fresh_dir`]), which is handed to the sudo user, entries and all,
+//! once filled ([`Output::hand_over_tree`]).
 
 use std::fs::{self, DirBuilder, File, OpenOptions};
 use std::io::{self, ErrorKind, Write};
@@ -228,6 +231,74 @@ impl Output {
         }
         Ok(())
     }
+
+    /// Creates `dir` as a new, empty directory, for a library that writes files into it by
+    /// path (the gnuplot crate's plot data): rules 1 and 2 for a directory.
+    ///
+    /// - `dir` is made with one exclusive `mkdir`: any existing name there, a symbolic link
+    ///   (dangling or not), a file or a directory, makes it fail.
+    /// - Without `--force` an existing name is refused. With it, the name is removed first
+    ///   (a directory with everything in it; `remove_dir_all` removes links, it never follows
+    ///   them) and `dir` made exclusively again; if someone recreated it meanwhile, say so.
+    ///
+    /// `dir` is *not* handed to the sudo user yet: while it is the process's own, nobody else
+    /// can plant a link inside it. Fill it, then call [`Output::hand_over_tree`].
+    pub fn create_fresh_dir(&self, dir: &Path) -> Result<(), OutputError> {
+        let make = || DirBuilder::new().mode(0o755).create(dir);
+        match make() {
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
+            Err(e) if e.kind() == ErrorKind::NotFound => {
+                return Err(OutputError::MissingDirectory {
+                    path: dir.into(),
+                    dir: dir.parent().unwrap_or(Path::new(".")).to_path_buf(),
+                })
+            }
+            Err(e) => return Err(io_error("create directory", dir)(e)),
+        }
+        let meta = fs::symlink_metadata(dir).map_err(io_error("inspect", dir))?;
+        if !self.force {
+            return Err(if meta.file_type().is_symlink() {
+                OutputError::Symlink(dir.into())
+            } else {
+                OutputError::Exists(dir.into())
+            });
+        }
+        if meta.is_dir() {
+            fs::remove_dir_all(dir).map_err(io_error("remove", dir))?;
+        } else {
+            fs::remove_file(dir).map_err(io_error("remove", dir))?;
+        }
+        match make() {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => Err(OutputError::Raced(dir.into())),
+            Err(e) => Err(io_error("create directory", dir)(e)),
+        }
+    }
+
+    /// Hands `dir` and everything under it to the sudo user ([`Invoker`]), as rule 5 hands
+    /// what [`Output::create`] makes; nothing to do without one. `lchown` is used throughout:
+    /// a link is handed over itself, never followed. Meant for a directory made by
+    /// [`Output::create_fresh_dir`] and filled by this process; the entries go first and
+    /// `dir` last, so nobody but this process can write in it until the walk is done.
+    pub fn hand_over_tree(&self, dir: &Path) -> Result<(), OutputError> {
+        match self.owner {
+            Some(owner) => lchown_tree(dir, owner),
+            None => Ok(()),
+        }
+    }
+}
+
+fn lchown_tree(path: &Path, owner: Invoker) -> Result<(), OutputError> {
+    let meta = fs::symlink_metadata(path).map_err(io_error("inspect", path))?;
+    if meta.is_dir() {
+        for entry in fs::read_dir(path).map_err(io_error("list", path))? {
+            let entry = entry.map_err(io_error("list", path))?;
+            lchown_tree(&entry.path(), owner)?;
+        }
+    }
+    std::os::unix::fs::lchown(path, Some(owner.uid), Some(owner.gid))
+        .map_err(io_error("hand to the sudo user", path))
 }
 
 fn open_new(path: &Path) -> io::Result<File> {
@@ -343,6 +414,72 @@ mod tests {
             assert!(matches!(err, OutputError::SameAsInput { .. }), "{err}");
         }
         ensure_not_input(&d.path().join("other"), &[&input]).expect("distinct");
+    }
+
+    #[test]
+    fn fresh_directories_replace_links_and_trees_only_with_force() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let target = d.path().join("precious");
+        fs::create_dir(&target).expect("mkdir");
+        fs::write(target.join("keep"), "kept").expect("write");
+        let data = d.path().join("fig.data");
+        let keep = Output::with_owner(false, None);
+        let force = Output::with_owner(true, None);
+
+        keep.create_fresh_dir(&data).expect("new directory");
+        fs::write(data.join("old"), "old").expect("write");
+        let err = keep
+            .create_fresh_dir(&data)
+            .expect_err("existing directory");
+        assert!(matches!(err, OutputError::Exists(_)), "{err}");
+        assert!(data.join("old").is_file());
+        force.create_fresh_dir(&data).expect("force");
+        assert_eq!(fs::read_dir(&data).expect("ls").count(), 0, "not fresh");
+
+        fs::remove_dir(&data).expect("rmdir");
+        symlink(&target, &data).expect("symlink");
+        let err = keep.create_fresh_dir(&data).expect_err("link");
+        assert!(matches!(err, OutputError::Symlink(_)), "{err}");
+        force.create_fresh_dir(&data).expect("force over a link");
+        let meta = fs::symlink_metadata(&data).expect("stat");
+        assert!(meta.is_dir() && !meta.file_type().is_symlink());
+        assert_eq!(read(&target.join("keep")), "kept", "the link was followed");
+
+        let file = d.path().join("file.data");
+        fs::write(&file, "x").expect("write");
+        assert!(matches!(
+            keep.create_fresh_dir(&file),
+            Err(OutputError::Exists(_))
+        ));
+        force.create_fresh_dir(&file).expect("force over a file");
+        assert!(file.is_dir());
+        assert!(matches!(
+            keep.create_fresh_dir(&d.path().join("no/such/x.data")),
+            Err(OutputError::MissingDirectory { .. })
+        ));
+    }
+
+    #[test]
+    fn trees_are_handed_over_without_following_links() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let tree = d.path().join("t.data");
+        let me = Invoker {
+            // SAFETY: getuid and getgid cannot fail.
+            uid: unsafe { libc::getuid() },
+            gid: unsafe { libc::getgid() },
+        };
+        let o = Output::with_owner(false, Some(me));
+        o.create_fresh_dir(&tree).expect("mkdir");
+        fs::create_dir(tree.join("0")).expect("mkdir");
+        fs::write(tree.join("0/0.bin"), "x").expect("write");
+        // A dangling link: chown would fail on it (ENOENT), lchown hands the link itself.
+        symlink(d.path().join("absent"), tree.join("0/dangling")).expect("symlink");
+        o.hand_over_tree(&tree).expect("hand over");
+        assert!(!d.path().join("absent").exists());
+        Output::with_owner(false, None)
+            .hand_over_tree(&d.path().join("missing"))
+            .expect("no sudo user: nothing to do, nothing inspected");
+        assert!(o.hand_over_tree(&d.path().join("missing")).is_err());
     }
 
     #[test]

@@ -83,14 +83,9 @@ pub enum Error {
         /// What was wrong.
         detail: String,
     },
-    /// Drawing a plot failed.
-    #[error("failed to draw {what}: {detail}")]
-    Plot {
-        /// The plot.
-        what: String,
-        /// The gnuplot error.
-        detail: String,
-    },
+    /// Drawing a plot failed (its files, the gnuplot crate, or gnuplot itself).
+    #[error(transparent)]
+    Plot(#[from] kpath_plot::Error),
 }
 
 /// The library's result type.

@@ -1,16 +1,19 @@
 //! Sweep plots: for each busy-us value, a grid with one column per payload size and two rows,
 //! throughput against clients and RTT (p50, p99) against clients, drawn with gnuplot.
 //!
-//! Beside each `NAME.png` the module writes `NAME.dat` (the averaged points, whitespace
-//! separated, one block per size) and `NAME.gp` (the gnuplot script that drew it). This module
-//! depends only on [`CellResult`] so it can move to the analysis crate.
+//! The figures are built with the gnuplot crate and written by [`kpath_plot::FigureFile`], as
+//! every kpath plot is: beside each `NAME.png` are `NAME.gp` (the gnuplot script that drew it),
+//! `NAME.data/` (the data that script reads) and `NAME.dat` (the averaged points as text,
+//! whitespace separated, one block per size). `gnuplot NAME.gp` in the directory, or in a copy
+//! of it, redraws the PNG. This module depends only on [`CellResult`].
 
 use std::{collections::BTreeMap, fmt::Write as _, path::Path};
 
-use gnuplot::{AutoOption, AxesCommon, Caption, Figure, PointSymbol};
+use kpath_plot::gnuplot::{AutoOption, AxesCommon, Caption, PointSymbol};
+use kpath_plot::{text, FigureFile, ImageFormat};
 
 use super::CellResult;
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 /// One averaged point: clients → (throughput /s, p50 µs, p99 µs).
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -53,10 +56,10 @@ pub fn series(results: &[CellResult]) -> BTreeMap<String, BTreeMap<usize, Vec<Po
     out
 }
 
-/// Draws one PNG (+ `.gp`, `.dat`) per busy-us value into `dir`, files created as `out` says.
+/// Draws one PNG (+ `.gp`, `.data/`, `.dat`) per busy-us value into `dir`, files created as
+/// `out` says.
 pub fn draw(results: &[CellResult], dir: &Path, out: &kpath_cli::Output) -> Result<()> {
     for (busy, by_size) in series(results) {
-        let name = format!("sweep-busy{busy}us");
         let mut dat = String::from("# size clients throughput_per_s rtt_p50_us rtt_p99_us\n");
         for (size, points) in &by_size {
             for p in points {
@@ -68,12 +71,13 @@ pub fn draw(results: &[CellResult], dir: &Path, out: &kpath_cli::Output) -> Resu
             }
             dat.push_str("\n\n");
         }
-        let dat_path = dir.join(format!("{name}.dat"));
-        out.write(&dat_path, dat)?;
-
-        let mut fig = Figure::new();
-        fig.set_multiplot_layout(2, by_size.len().max(1))
-            .set_title(&format!("kpath-stand sweep, server busy {busy} µs"));
+        let columns = by_size.len().max(1);
+        let width = u32::try_from(320 * columns + 80).unwrap_or(u32::MAX);
+        let mut fig =
+            FigureFile::new(&format!("sweep-busy{busy}us"), ImageFormat::Png, width, 600)?;
+        fig.figure()
+            .set_multiplot_layout(2, columns)
+            .set_title(&text(&format!("kpath-stand sweep, server busy {busy} µs")));
         for (size, points) in &by_size {
             let x: Vec<u32> = points.iter().map(|p| p.clients).collect();
             let y: Vec<f64> = points.iter().map(|p| p.throughput).collect();
@@ -98,25 +102,10 @@ pub fn draw(results: &[CellResult], dir: &Path, out: &kpath_cli::Output) -> Resu
                 .lines_points(&x, &p50, &[Caption("p50"), PointSymbol('O')])
                 .lines_points(&x, &p99, &[Caption("p99"), PointSymbol('S')]);
         }
-        let png = dir.join(format!("{name}.png"));
-        let gp = dir.join(format!("{name}.gp"));
-        let width = 320 * by_size.len().max(1) + 80;
-        // The script written beside the PNG redraws it: `gnuplot NAME.gp`.
-        fig.set_terminal(
-            &format!("pngcairo size {width},600"),
-            &png.to_string_lossy(),
-        );
-        // The script and the image are files of ours before gnuplot or the crate open them
-        // (both would follow a link): the script is echoed into our descriptor.
-        let mut script = out.create(&gp)?;
-        fig.echo(&mut script);
-        out.reserve(&png)?;
-        fig.show_and_keep_running().map_err(|e| Error::Plot {
-            what: png.display().to_string(),
-            detail: format!("{e} (is gnuplot installed?)"),
-        })?;
-        // Sends `quit` and waits, so the PNG is complete when this returns.
-        fig.close();
+        fig.set_text_data(dat);
+        // `sweep-busyXus.gp` reads `sweep-busyXus.data/`; `gnuplot sweep-busyXus.gp` in `dir`
+        // (or a copy of it) redraws the PNG.
+        fig.write(dir, out)?;
     }
     Ok(())
 }
