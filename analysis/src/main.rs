@@ -161,11 +161,12 @@ enum Cmd {
         #[arg(long, default_value_t = 0.01, value_parser = kpath_cli::value::probability)]
         irq_probability: f64,
     },
-    /// One row per call, for pandas or DuckDB.
+    /// One row per call, for pandas or DuckDB; or a timeline for Perfetto UI.
     Export {
         /// Trace file.
         trace: PathBuf,
-        /// Row format.
+        /// Row format: CSV, JSON lines, Chrome trace-event JSON for Perfetto UI, or Parquet
+        /// (needs -o).
         #[arg(long, value_enum, default_value = "csv")]
         format: FormatArg,
         /// Output file (default: standard output).
@@ -324,8 +325,14 @@ impl StageArg {
 
 #[derive(Clone, Copy, ValueEnum)]
 enum FormatArg {
+    /// Comma-separated values, header first.
     Csv,
+    /// One JSON object per line.
     Jsonl,
+    /// Chrome trace-event JSON: a timeline in Perfetto UI or chrome://tracing.
+    Perfetto,
+    /// Apache Parquet (needs -o).
+    Parquet,
 }
 
 impl Opts {
@@ -607,19 +614,25 @@ fn run(cli: Cli) -> Result<()> {
             output,
             roots,
         } => {
-            if let Some(p) = &output {
-                check(p, &[&trace])?;
-            }
             let format = match format {
                 FormatArg::Csv => ExportFormat::Csv,
                 FormatArg::Jsonl => ExportFormat::Jsonl,
+                FormatArg::Perfetto => ExportFormat::Perfetto,
+                FormatArg::Parquet => ExportFormat::Parquet,
             };
+            if format.needs_file() && output.is_none() {
+                bail!("--format parquet writes a file, not standard output: pass -o FILE");
+            }
+            if let Some(p) = &output {
+                check(p, &[&trace])?;
+            }
             let meta = analyze::open_trace(&trace)?.metadata().clone();
             refuse_stats_mode(&trace, &meta, "calls to export")?;
             let names: Vec<String> = meta.functions.iter().map(|f| f.name.clone()).collect();
-            let out: Box<dyn Write> = match &output {
+            // `Send` for the Parquet writer: standard output unlocked, behind the buffer.
+            let out: Box<dyn Write + Send> = match &output {
                 Some(p) => Box::new(BufWriter::new(out.create(p)?)),
-                None => Box::new(BufWriter::new(io::stdout().lock())),
+                None => Box::new(BufWriter::new(io::stdout())),
             };
             let mut ex = Exporter::new(out, format, names);
             // Raw times: the rows carry `off_cpu_ns` to take the on-CPU time from.

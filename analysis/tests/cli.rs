@@ -208,10 +208,11 @@ fn fold_flame_export() {
     assert!(ok);
     assert_eq!(out.lines().count(), 1 + 15);
     assert!(out.starts_with("entry_ts_ns,exit_ts_ns,stage,function"));
-    // The send that blocked: wall time as recorded, and its time away to take off.
+    // The send that blocked: wall time as recorded, and its time away to take off; it is the
+    // root (call 0, no parent) of the fourth invocation.
     assert!(
         out.lines()
-            .any(|l| l.contains(",udp_sendmsg,") && l.ends_with(",50,36,0,0,0,1,0,true,20")),
+            .any(|l| l.contains(",udp_sendmsg,") && l.ends_with(",50,36,0,0,0,1,0,true,20,3,0,")),
         "{out}"
     );
     let (ok, out, _) = kpath(&["export", t, "--format", "jsonl"]);

@@ -7,6 +7,7 @@ mod util;
 
 pub mod calltree;
 mod cli;
+mod export;
 mod html;
 mod kernel_stats;
 mod model;
