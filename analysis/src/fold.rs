@@ -100,14 +100,28 @@ impl Folder {
 /// Draws a flame graph of folded `lines` into `path` (SVG), created as `out` says.
 pub fn flame(lines: &[String], title: &str, path: &Path, out: &kpath_cli::Output) -> Result<()> {
     let file = out.create(path)?;
-    let mut opts = inferno::flamegraph::Options::default();
-    opts.title = title.to_string();
-    opts.count_name = "ns".into();
     let mut w = BufWriter::new(file);
-    inferno::flamegraph::from_lines(&mut opts, lines.iter().map(|s| s.as_str()), &mut w)
+    draw(lines, title, &mut w)
         .and_then(|()| w.flush())
         .map_err(|source| Error::Flame {
             path: path.into(),
             source,
         })
+}
+
+/// The flame graph of folded `lines` as SVG bytes (for the HTML report).
+pub fn flame_svg(lines: &[String], title: &str) -> Result<Vec<u8>> {
+    let mut svg = Vec::new();
+    draw(lines, title, &mut svg).map_err(|source| Error::Flame {
+        path: "(in memory)".into(),
+        source,
+    })?;
+    Ok(svg)
+}
+
+fn draw(lines: &[String], title: &str, w: &mut dyn Write) -> std::io::Result<()> {
+    let mut opts = inferno::flamegraph::Options::default();
+    opts.title = title.to_string();
+    opts.count_name = "ns".into();
+    inferno::flamegraph::from_lines(&mut opts, lines.iter().map(|s| s.as_str()), w)
 }

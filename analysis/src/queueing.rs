@@ -119,6 +119,42 @@ pub fn mm1_sojourn(mean: f64, rho: f64) -> f64 {
     mean / (1.0 - rho)
 }
 
+/// The load at which the model's mean sojourn time is twice its value at no load, the
+/// first-screen "delay doubles at" (`report/first_screen.rs`). `model` is one of the
+/// validation's names: `"M/M/1"` gives 1/2, `"M/G/1"` solves P-K in closed form, `2/(3 + C²)`,
+/// and `"M/G/1+setup"` (with `setup`) bisects: `W(ρ) − 2·W(0)` is convex in ρ (P-K's term
+/// is convex and rising, the setup's term convex and falling), negative at 0 and unbounded
+/// as ρ → 1, so it has exactly one root. `None` for another name, or a setup model without
+/// a setup or with a zero mean.
+pub fn delay_doubling_load(model: &str, mean: f64, cv2: f64, setup: Option<Setup>) -> Option<f64> {
+    if !(mean.is_finite() && mean > 0.0 && cv2.is_finite() && cv2 >= 0.0) {
+        return None;
+    }
+    match (model, setup) {
+        ("M/M/1", _) => Some(0.5),
+        ("M/G/1", _) => Some(2.0 / (3.0 + cv2)),
+        ("M/G/1+setup", Some(s)) => {
+            let w0 = mean + s.mean;
+            let f = |rho: f64| mg1_setup_sojourn(mean, cv2, rho, s) - 2.0 * w0;
+            let (mut lo, mut hi) = (0.0f64, 1.0f64 - 1e-12);
+            if f(hi) < 0.0 {
+                return Some(hi);
+            }
+            // 60 halvings: far below any load a report prints.
+            for _ in 0..60 {
+                let mid = 0.5 * (lo + hi);
+                if f(mid) < 0.0 {
+                    lo = mid;
+                } else {
+                    hi = mid;
+                }
+            }
+            Some(0.5 * (lo + hi))
+        }
+        _ => None,
+    }
+}
+
 /// Projects both models at each load in `rhos`.
 pub fn project(mean: f64, variance: f64, unit_ns: f64, rhos: &[f64]) -> Result<ModelOutput> {
     project_with_setup(mean, variance, unit_ns, rhos, None)
@@ -250,6 +286,31 @@ pub fn project_with_setup(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Hand-computed doubling loads: M/M/1 at ½; P-K at 2/(3 + C²), ⅔ for constant service;
+    /// with a setup, the bisection's answer gives W = 2·W(0) in the formula itself.
+    #[test]
+    fn delay_doubles_where_the_formulas_say() {
+        assert_eq!(delay_doubling_load("M/M/1", 10.0, 0.3, None), Some(0.5));
+        let det = delay_doubling_load("M/G/1", 10.0, 0.0, None).expect("M/G/1");
+        assert!((det - 2.0 / 3.0).abs() < 1e-12);
+        assert!((mg1_sojourn(10.0, 0.0, det) - 20.0).abs() < 1e-9);
+        assert_eq!(delay_doubling_load("M/G/1", 10.0, 1.0, None), Some(0.5));
+        let s = Setup {
+            mean: 5.0,
+            variance: 0.0,
+        };
+        let rho = delay_doubling_load("M/G/1+setup", 10.0, 0.5, Some(s)).expect("setup");
+        assert!(
+            (mg1_setup_sojourn(10.0, 0.5, rho, s) - 30.0).abs() < 1e-6,
+            "{rho}"
+        );
+        // A setup delays the doubling: W(0) is larger, and the setup's share shrinks with load.
+        assert!(rho > delay_doubling_load("M/G/1", 10.0, 0.5, None).expect("pk"));
+        assert_eq!(delay_doubling_load("M/G/1+setup", 10.0, 0.5, None), None);
+        assert_eq!(delay_doubling_load("G/G/1", 10.0, 0.5, None), None);
+        assert_eq!(delay_doubling_load("M/G/1", 0.0, 0.5, None), None);
+    }
 
     #[test]
     fn default_grid_spans_005_to_099() {

@@ -10,14 +10,16 @@ use kpath_analysis::plot::gnuplot_available;
 use kpath_analysis::synth::{write_trace, SynthConfig};
 use kpath_analysis::{analyze_file, AnalysisOptions, Results};
 
-const SECTIONS: [&str; 8] = [
-    "metadata",
+const SECTIONS: [&str; 10] = [
+    "summary",
     "stages",
     "chains",
     "top-functions",
     "trees",
     "plots",
     "validation",
+    "flame",
+    "glossary",
     "links",
 ];
 const RHOS: [f64; 6] = [0.1, 0.3, 0.5, 0.7, 0.8, 0.9];
@@ -184,27 +186,68 @@ fn report_has_every_section_link_and_validation_row() {
     let (_, trees) = element_text(&html, "<section id=\"trees\">", "</section>");
     assert!(trees.contains("RET") && trees.contains("net_rx_action"));
 
-    // Every relative image and link resolves; images are non-empty PNGs.
-    let srcs = attr_values(&html, "src");
-    assert!(
-        srcs.iter().any(|s| s == "sojourn.png") && srcs.iter().any(|s| s == "in_system.png"),
-        "{srcs:?}"
-    );
-    assert_eq!(
-        srcs.len(),
-        kpath_analysis::plot::figure_names(&Results::load(&results).expect("load")).len()
-    );
-    for src in &srcs {
-        let p = report.join(percent_decode(src));
-        let bytes = std::fs::read(&p).unwrap_or_else(|e| panic!("img {src}: {e}"));
-        assert!(bytes.starts_with(b"\x89PNG") && bytes.len() > 5000, "{src}");
+    // The first screen answers: where the time goes, capacity and trust, before any table.
+    let (_, summary) = element_text(&html, "<section id=\"summary\">", "</section>");
+    for want in [
+        "Where the time goes",
+        "service time:",
+        "top functions:",
+        "λ_max = 1/T",
+        "delay doubles:",
+        "verdict:",
+        "lost events:",
+    ] {
+        assert!(summary.contains(want), "summary lacks {want}: {summary}");
     }
+    assert!(html.find("id=\"summary\"") < html.find("<table"));
+
+    // The run details are folded away, and filled.
+    let (_, details) = element_text(&html, "<details id=\"metadata\">", "</details>");
+    assert!(
+        details.contains("kernel") && details.contains("lost events"),
+        "{details}"
+    );
+
+    // Every image is inline (the page alone can be mailed): the figures as PNG, the flame
+    // graph (the trace is next to the report) as SVG; every relative link resolves.
+    let srcs = attr_values(&html, "src");
+    let names = kpath_analysis::plot::figure_names(&Results::load(&results).expect("load"));
+    assert_eq!(srcs.len(), names.len() + 1, "{srcs:?}");
+    use base64::Engine as _;
+    let decode = |uri: &str, prefix: &str| {
+        base64::engine::general_purpose::STANDARD
+            .decode(
+                uri.strip_prefix(prefix)
+                    .unwrap_or_else(|| panic!("{prefix}: {uri:.60}")),
+            )
+            .expect("base64")
+    };
+    let mut svgs = 0;
+    for src in &srcs {
+        if src.starts_with("data:image/svg+xml") {
+            let svg = decode(src, "data:image/svg+xml;base64,");
+            let svg = String::from_utf8(svg).expect("utf8 svg");
+            assert!(
+                svg.contains("<svg") && svg.contains("net_rx_action"),
+                "flame graph"
+            );
+            svgs += 1;
+        } else {
+            let png = decode(src, "data:image/png;base64,");
+            assert!(png.starts_with(b"\x89PNG") && png.len() > 5000, "{src:.60}");
+        }
+    }
+    assert_eq!(svgs, 1, "one flame graph");
     let hrefs = attr_values(&html, "href");
     for href in hrefs.iter().filter(|h| !h.starts_with('#')) {
         assert!(!href.contains(':'), "not relative: {href}");
         let p = report.join(percent_decode(href));
         assert!(p.is_file(), "link {href} does not resolve");
     }
+    assert!(
+        hrefs.iter().any(|h| h == "sojourn.png") && hrefs.iter().any(|h| h == "in_system.png"),
+        "{hrefs:?}"
+    );
     for want in [
         "results.json",
         "../run.trace",
@@ -370,4 +413,103 @@ fn anyhow_chain(e: kpath_analysis::Error) -> String {
         src = x.source();
     }
     s
+}
+
+/// A newcomer's first screen, in a real browser: Debian's Chromium draws the report at
+/// 1280×900 and the screenshot is not blank, and the summary box (the only thing drawn in
+/// its background colour, #f7fbff) is on it. The screenshot stays under `target/tmp/` for
+/// people to look at.
+#[test]
+fn the_summary_box_is_on_the_first_screen_of_a_real_browser() {
+    let Some(chromium) = ["chromium", "chromium-browser"].into_iter().find(|c| {
+        Command::new(c)
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    }) else {
+        // `cargo xtask test` sets it: there `setup` has installed Chromium, so its absence is
+        // a failure, not a skip.
+        assert!(
+            std::env::var_os("KPATH_REQUIRE_TOOLS").is_none(),
+            "Chromium is missing although `cargo xtask setup` installs it"
+        );
+        eprintln!("SKIPPED: Chromium is not installed (`cargo xtask setup` installs it)");
+        return;
+    };
+    if !gnuplot_available() {
+        eprintln!("SKIPPED: gnuplot is not installed (`cargo xtask setup` installs it)");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let trace = dir.path().join("run.trace");
+    write_trace(
+        &SynthConfig::veth(300),
+        &trace,
+        &kpath_cli::Output::new(false),
+    )
+    .expect("trace");
+    let results = dir.path().join("results.json");
+    kpath(&["analyze", s(&trace), "-o", s(&results)]);
+    let report = dir.path().join("report");
+    kpath(&["html", s(&results), "-o", s(&report)]);
+
+    let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("screenshots");
+    std::fs::create_dir_all(&shots).expect("mkdir");
+    let shot = shots.join("report-first-screen.png");
+    let _ = std::fs::remove_file(&shot);
+    let url = format!("file://{}", report.join("index.html").display());
+    let out = Command::new(chromium)
+        // The sandbox needs user namespaces that root in a container may lack; the page is
+        // our own, static and script-free.
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--hide-scrollbars",
+            "--window-size=1280,900",
+        ])
+        .arg(format!("--screenshot={}", shot.display()))
+        .arg(&url)
+        .output()
+        .expect("run chromium");
+    assert!(
+        out.status.success() && shot.is_file(),
+        "chromium failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let decoder = png::Decoder::new(std::io::BufReader::new(
+        std::fs::File::open(&shot).expect("open screenshot"),
+    ));
+    let mut reader = decoder.read_info().expect("png header");
+    let mut buf = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut buf).expect("png frame");
+    assert_eq!((info.width, info.height), (1280, 900));
+    let channels = info.color_type.samples();
+    assert!(channels >= 3, "{:?}", info.color_type);
+    let pixels: Vec<[u8; 3]> = buf[..info.buffer_size()]
+        .chunks_exact(channels)
+        .map(|p| [p[0], p[1], p[2]])
+        .collect();
+    let white = pixels.iter().filter(|p| **p == [255, 255, 255]).count();
+    let summary_bg = pixels.iter().filter(|p| **p == [0xf7, 0xfb, 0xff]).count();
+    let distinct: std::collections::HashSet<[u8; 3]> = pixels.iter().copied().collect();
+    eprintln!(
+        "screenshot {}: {} px not white, {} px of the summary box, {} colours",
+        shot.display(),
+        pixels.len() - white,
+        summary_bg,
+        distinct.len()
+    );
+    assert!(pixels.len() - white > pixels.len() / 20, "blank screenshot");
+    assert!(
+        distinct.len() > 20,
+        "a screenshot of {} colours",
+        distinct.len()
+    );
+    // The box spans the page's width (about 1250 px) and holds several lines: a band of at
+    // least 100 px of it must be on the first screen.
+    assert!(
+        summary_bg > 1250 * 100,
+        "summary box not on the first screen: {summary_bg} px"
+    );
 }

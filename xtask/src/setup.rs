@@ -18,6 +18,10 @@ const PACKAGES: &[(&str, &str)] = &[
     ("cpio", "packing the initramfs"),
     ("xz-utils", "unpacking kernel modules"),
     ("gnuplot-nox", "plots"),
+    (
+        "chromium",
+        "the browser test of the HTML report's first screen (headless screenshot)",
+    ),
     ("iproute2", "network namespaces and veth"),
     (
         "ethtool",

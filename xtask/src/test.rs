@@ -61,8 +61,10 @@ pub fn test(opts: &TestOptions) -> Result<()> {
     let bins = built && stage("build binaries", &mut build::build);
     stage("unit and host tests", &mut || {
         // Host eBPF tests fail (rather than skip) when the object was not embedded.
+        // Tools `setup` installs (Chromium for the browser test) must be there too.
         run(cargo()
             .env("KPATH_REQUIRE_EBPF", "1")
+            .env("KPATH_REQUIRE_TOOLS", "1")
             .args(["test", "--no-fail-fast"]))
     });
     if bins {

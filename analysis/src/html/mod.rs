@@ -1,21 +1,24 @@
 //! The static report (`kpath html`, issue 6): `DIR/index.html`, one page readable offline
-//! (inline CSS, no script, no network), and `DIR/summary.md` with the key tables.
-//!
-//! Sections, each with a stable id: `metadata` (kernel, mechanisms, counts, lost events,
-//! tools, times), `stages`, `chains`, `top-functions`, `trees` (text form, as `kpath tree`),
-//! `plots` (every PNG, with its `.gp` script and `.dat` data), `validation` (both
-//! service-time choices) and `links` (`results.json`, the trace, `summary.md`, every `.gp`).
-//! All text is HTML-escaped and every link target percent-encoded; links are relative, so the
-//! directory can be moved or archived as a whole.
+//! and by itself (inline CSS, images embedded, no script, no network), and `DIR/summary.md`
+//! with the key tables. This module finds and draws what the page shows (plots, the flame
+//! graph, the trace's link); `page.rs` lays it out: the summary box first
+//! (`report::first_screen`), then `stages`, `chains`, `top-functions`, `flame`, `trees`,
+//! `plots` (a grid), `validation`, the folded run details (`metadata`), `glossary.rs`'s
+//! terms and `links`. All text is HTML-escaped and every link target percent-encoded; links
+//! are relative, so the directory can be moved or archived as a whole.
 
 use std::fmt::Write as _;
 use std::path::{Component, Path, PathBuf};
 
 use crate::error::{Error, Result};
 use crate::plot::{self, ImageFormat};
-use crate::report::tables::{self, Table};
-use crate::report::{markdown, text};
+use crate::report::markdown;
 use crate::results::Results;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine as _;
+
+mod glossary;
+mod page;
 
 /// Options of [`write_report`].
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -112,57 +115,6 @@ fn io_err<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error)
     }
 }
 
-fn render_table(o: &mut String, t: &Table) {
-    let _ = writeln!(
-        o,
-        "<table id=\"{}\"><caption>{}</caption>\n<thead><tr>{}</tr></thead>\n<tbody>",
-        escape(&t.id),
-        escape(&t.caption),
-        t.head
-            .iter()
-            .map(|h| format!("<th>{}</th>", escape(h)))
-            .collect::<String>()
-    );
-    for r in &t.rows {
-        let id =
-            r.id.as_ref()
-                .map_or(String::new(), |i| format!(" id=\"{}\"", escape(i)));
-        let class = if r.alarm { " class=\"alarm\"" } else { "" };
-        let _ = write!(o, "<tr{id}{class}>");
-        for (i, c) in r.cells.iter().enumerate() {
-            if t.code_cols.contains(&i) {
-                let _ = write!(o, "<td><code>{}</code></td>", escape(c));
-            } else {
-                let _ = write!(o, "<td>{}</td>", escape(c));
-            }
-        }
-        o.push_str("</tr>\n");
-    }
-    if t.rows.is_empty() {
-        let _ = writeln!(
-            o,
-            "<tr><td colspan=\"{}\">(none)</td></tr>",
-            t.head.len().max(1)
-        );
-    }
-    o.push_str("</tbody></table>\n");
-}
-
-const CSS: &str = "body{font-family:sans-serif;margin:1.5em auto;max-width:1400px;padding:0 1em;color:#222}\
-h1{margin-bottom:.2em}h2{border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:1.6em}\
-nav a{margin-right:1em}table{border-collapse:collapse;margin:.8em 0;font-size:.88em}\
-caption{text-align:left;font-weight:bold;padding:.3em 0}\
-th,td{border:1px solid #ccc;padding:.2em .5em;text-align:right;vertical-align:top}\
-th{background:#f0f0f0}td:first-child,th:first-child{text-align:left}\
-tr.alarm td{background:#fde2e2}dl.meta{display:grid;grid-template-columns:max-content auto;gap:.2em 1em}\
-dl.meta dt{font-weight:bold}dl.meta dd{margin:0;word-break:break-word}\
-.alarm-box{background:#c62828;color:#fff;font-weight:bold;padding:.6em 1em;margin:.6em 0}\
-.warn{background:#fff3cd;padding:.4em .8em}dd.alarm{color:#c62828;font-weight:bold}\
-pre{background:#f6f6f6;padding:.8em;overflow-x:auto;font-size:.85em}\
-figure{display:inline-block;margin:.5em;vertical-align:top;max-width:920px}\
-figure img{max-width:100%;border:1px solid #ddd}figcaption{font-size:.85em}\
-code{font-size:.95em}";
-
 /// Writes `dir/index.html` and `dir/summary.md` for `results` (and `dir/results.json`, and the
 /// plots when they are missing; see [`HtmlOptions`]). Creates `dir` if needed.
 /// Files are created as `out` says: a report already in `dir` is replaced only with `--force`.
@@ -218,7 +170,17 @@ pub fn write_report(
             let gp = plot_dir.join(format!("{n}.gp"));
             let dat = plot_dir.join(format!("{n}.dat"));
             if let Some(src) = rel(&img) {
-                figures.push((n.clone(), src, rel(&gp), rel(&dat)));
+                // Embedded, so that index.html alone can be mailed; the files stay linked.
+                let inline = std::fs::read(&img)
+                    .ok()
+                    .map(|png| format!("data:image/png;base64,{}", BASE64.encode(png)));
+                figures.push(page::Shown {
+                    name: n.clone(),
+                    src,
+                    inline,
+                    script: rel(&gp),
+                    data: rel(&dat),
+                });
                 files.images.push(img);
             }
         }
@@ -251,11 +213,62 @@ pub fn write_report(
         }
     }
 
-    let html = page(results, top, &figures, &links, &trace_note, &files.warnings);
+    let flame = files
+        .trace
+        .clone()
+        .and_then(|t| match flame_uri(results, &t) {
+            Ok(uri) => uri,
+            Err(e) => {
+                files
+                    .warnings
+                    .push(format!("flame graph not drawn from {}: {e}", t.display()));
+                None
+            }
+        });
+    let html = page::render(&page::Page {
+        results,
+        top,
+        figures: &figures,
+        flame: flame.as_deref(),
+        links: &links,
+        trace_note: &trace_note,
+        warnings: &files.warnings,
+    });
     out.write(&files.index, html)?;
     let md = markdown::summary(results, top.min(15), &links);
     out.write(&files.summary, md)?;
     Ok(files)
+}
+
+/// The on-CPU flame graph of `trace` (every stage, no filter, the results' stage roots) as a
+/// `data:` URI of its SVG; `None` when the trace has no completed call.
+fn flame_uri(results: &Results, trace: &Path) -> Result<Option<String>> {
+    let clock = crate::results::Clock::OnCpu;
+    let off_cpu = kpath_trace::TraceReader::open(trace)
+        .map(|r| r.has_off_cpu())
+        .unwrap_or(true);
+    let mut folder = crate::fold::Folder::new(crate::fold::FoldSelection {
+        stage: None,
+        drop_interrupted: false,
+        clock: crate::analyze::effective_clock(clock, off_cpu),
+    });
+    let visit =
+        crate::analyze::visit_file(trace, &results.settings.classifier, clock, &mut folder)?;
+    let names: Vec<String> = visit
+        .metadata
+        .functions
+        .iter()
+        .map(|f| f.name.clone())
+        .collect();
+    let lines = folder.lines(&names);
+    if lines.is_empty() {
+        return Ok(None);
+    }
+    let svg = crate::fold::flame_svg(&lines, "kpath: self time on the CPU (ns)")?;
+    Ok(Some(format!(
+        "data:image/svg+xml;base64,{}",
+        BASE64.encode(svg)
+    )))
 }
 
 /// Finds the trace; sets `files.trace` when it can be linked; returns a note for the page.
@@ -303,155 +316,6 @@ fn locate_trace(
             t.display()
         )
     }
-}
-
-fn page(
-    r: &Results,
-    top: usize,
-    figures: &[(String, String, Option<String>, Option<String>)],
-    links: &[(String, String)],
-    trace_note: &str,
-    warnings: &[String],
-) -> String {
-    // Times in ns, the unit of the plots beside the page.
-    let u = crate::report::unit::TimeUnit::Ns;
-    let mut o = String::new();
-    let title = format!(
-        "kpath report: {} ({})",
-        r.trace.hostname, r.trace.kernel_release
-    );
-    let _ = writeln!(
-        o,
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>{}</title>\n<style>{CSS}</style>\n</head>\n<body>\n<h1>{}</h1>",
-        escape(&title),
-        escape(&title)
-    );
-    o.push_str("<nav><a href=\"#metadata\">run</a><a href=\"#stages\">stages</a><a href=\"#chains\">chains</a><a href=\"#top-functions\">top functions</a><a href=\"#trees\">call trees</a><a href=\"#plots\">plots</a><a href=\"#validation\">validation</a><a href=\"#links\">files</a></nav>\n");
-    for w in warnings {
-        let _ = writeln!(o, "<p class=\"warn\">{}</p>", escape(w));
-    }
-    if let Some(rec) = crate::report::recommendation_text(r) {
-        let _ = writeln!(
-            o,
-            "<p id=\"recommendation\"><strong>{}</strong></p>",
-            escape(&rec)
-        );
-    }
-
-    // Metadata.
-    o.push_str("<section id=\"metadata\">\n<h2>Run</h2>\n");
-    if r.trace.lost_events > 0 {
-        let _ = writeln!(
-            o,
-            "<div class=\"alarm-box\" id=\"lost-events\">{} EVENTS WERE LOST while recording: call trees and counts have gaps.</div>",
-            r.trace.lost_events
-        );
-    }
-    o.push_str("<dl class=\"meta\">\n");
-    for m in tables::metadata(r, u) {
-        let class = if m.alarm { " class=\"alarm\"" } else { "" };
-        let _ = writeln!(
-            o,
-            "<dt>{}</dt><dd{class}>{}</dd>",
-            escape(&m.key),
-            escape(&m.value)
-        );
-    }
-    o.push_str("</dl>\n</section>\n");
-
-    o.push_str("<section id=\"stages\">\n<h2>Per stage</h2>\n");
-    render_table(&mut o, &tables::stages(r, u));
-    let sources = crate::report::stage_sources_text(r);
-    if !sources.is_empty() {
-        o.push_str("<p>Where the invocations ran:</p>\n<ul>\n");
-        for line in sources {
-            let _ = writeln!(o, "<li>{}</li>", escape(&line));
-        }
-        o.push_str("</ul>\n");
-    }
-    let demand = crate::report::demand_text(r);
-    if !demand.is_empty() {
-        o.push_str("<p>The CPUs' whole service demand (busy time, utilisation law):</p>\n<ul>\n");
-        for line in demand {
-            let _ = writeln!(o, "<li>{}</li>", escape(&line));
-        }
-        o.push_str("</ul>\n");
-    }
-    render_table(&mut o, &tables::plain_vs_normative(r, u));
-    let _ = writeln!(o, "<p>{}</p>", escape(&crate::report::service_text(r, u)));
-    o.push_str("</section>\n");
-
-    o.push_str("<section id=\"chains\">\n<h2>Per chain</h2>\n");
-    render_table(&mut o, &tables::chains(r, u));
-    o.push_str("</section>\n");
-
-    o.push_str("<section id=\"top-functions\">\n<h2>Top functions</h2>\n");
-    render_table(&mut o, &tables::top_functions(r, top, u));
-    o.push_str("</section>\n");
-    let waiting = tables::waiting(r, u);
-    if !waiting.rows.is_empty() {
-        o.push_str("<section id=\"waiting\">\n<h2>Waiting off the CPU</h2>\n");
-        render_table(&mut o, &waiting);
-        o.push_str("</section>\n");
-    }
-
-    o.push_str("<section id=\"trees\">\n<h2>Call trees</h2>\n<pre>");
-    o.push_str(&escape(&text::trees(r)));
-    o.push_str("</pre>\n</section>\n");
-
-    o.push_str("<section id=\"plots\">\n<h2>Plots</h2>\n");
-    if figures.is_empty() {
-        o.push_str("<p class=\"warn\">No plots: see the warning above.</p>\n");
-    }
-    for (name, src, gp, dat) in figures {
-        let _ = write!(
-            o,
-            "<figure id=\"fig-{}\"><img src=\"{}\" alt=\"{}\" width=\"900\" height=\"560\"><figcaption>{}",
-            escape(name),
-            escape(src),
-            escape(name),
-            escape(name)
-        );
-        if let Some(gp) = gp {
-            let _ = write!(o, " · <a href=\"{}\">script</a>", escape(gp));
-        }
-        if let Some(dat) = dat {
-            let _ = write!(o, " · <a href=\"{}\">data</a>", escape(dat));
-        }
-        o.push_str("</figcaption></figure>\n");
-    }
-    o.push_str("</section>\n");
-
-    o.push_str("<section id=\"validation\">\n<h2>Validation of the queueing projection</h2>\n");
-    if r.validation.as_ref().is_some_and(|v| !v.choices.is_empty()) {
-        o.push_str("<p>Open-loop Poisson load at λ = ρ/T for each service-time choice; sojourn = kernel receive to kernel transmit in the proxy host. The models are evaluated at the achieved load. Rows in red were not reached; the status says why. The W(ρ) and N(ρ) plots show the same points.</p>\n");
-        render_table(&mut o, &tables::validation_choices(r, u));
-        render_table(&mut o, &tables::verdicts(r));
-        render_table(&mut o, &tables::validation(r, u));
-    } else {
-        o.push_str("<p>Not run: these results hold no measured validation points (<code>kpath analyze --validation points.json</code>).</p>\n");
-    }
-    o.push_str("</section>\n");
-
-    o.push_str("<section id=\"links\">\n<h2>Files</h2>\n<ul>\n");
-    for (label, href) in links {
-        let _ = writeln!(
-            o,
-            "<li><a href=\"{}\">{}</a></li>",
-            escape(href),
-            escape(label)
-        );
-    }
-    if !trace_note.is_empty() {
-        let _ = writeln!(o, "<li>{}</li>", escape(trace_note));
-    }
-    o.push_str("</ul>\n</section>\n");
-    let _ = writeln!(
-        o,
-        "<footer><p>Written by {} (<code>kpath html</code>).</p></footer>\n</body>\n</html>",
-        escape(concat!("kpath-analysis ", env!("CARGO_PKG_VERSION")))
-    );
-    o
 }
 
 #[cfg(test)]

@@ -77,9 +77,18 @@ pub fn summary(r: &Results, top: usize, links: &[(String, String)]) -> String {
     // The summary sits beside the HTML report and its plots, whose times are in ns.
     let u = TimeUnit::Ns;
     let mut o = String::from("# kpath report\n\n");
-    if let Some(rec) = super::recommendation_text(r) {
-        let _ = writeln!(o, "**{}**\n", escape(&rec));
+    for (title, items) in super::first_screen::of(r).parts() {
+        let _ = writeln!(o, "**{title}**\n");
+        for i in items {
+            if i.alarm {
+                let _ = writeln!(o, "- **{}: {}** ⚠", escape(i.label), escape(&i.text));
+            } else {
+                let _ = writeln!(o, "- {}: {}", escape(i.label), escape(&i.text));
+            }
+        }
+        o.push('\n');
     }
+    o.push_str("## Run\n\n");
     for m in tables::metadata(r, u) {
         let v = escape(&m.value);
         if m.alarm {

@@ -6,6 +6,7 @@ use std::io::{self, Write};
 use crate::results::Results;
 
 pub mod csv;
+pub mod first_screen;
 pub mod json;
 pub mod markdown;
 pub mod tables;
@@ -70,21 +71,6 @@ pub(crate) fn recorder_text(r: &Results) -> Option<String> {
         u.wakeup_fill_bytes,
         u.cpu_ns_per_record()
             .map_or_else(|| "-".to_owned(), |ns| format!("{ns:.0}"))
-    ))
-}
-
-/// The validation's answer in one sentence (the model to plan with, and how far to trust
-/// it), for the first screen of every report; `None` without a judged validation.
-pub(crate) fn recommendation_text(r: &Results) -> Option<String> {
-    let rec = r.validation.as_ref()?.recommended.as_ref()?;
-    Some(format!(
-        "{}: {}",
-        if rec.fits {
-            "Plan with"
-        } else {
-            "No model fits"
-        },
-        rec.why
     ))
 }
 

@@ -97,9 +97,7 @@ pub fn render(r: &Results, unit: TimeUnit) -> String {
             ", NOT FINALISED: recorder did not finish"
         }
     );
-    if let Some(rec) = super::recommendation_text(r) {
-        let _ = writeln!(o, "{rec}");
-    }
+    first_screen(&mut o, &super::first_screen::of(r));
     if r.trace.missed_probe_runs > 0 {
         let _ = writeln!(
             o,
@@ -126,8 +124,6 @@ pub fn render(r: &Results, unit: TimeUnit) -> String {
             "!!! WARNING: {} EVENTS LOST in the kernel (per CPU: {:?}); trees and counts have gaps !!!",
             r.trace.lost_events, r.trace.lost_events_per_cpu
         );
-    } else {
-        let _ = writeln!(o, "lost events: 0");
     }
     if let Some(cut) = &r.trace.cut_tail {
         let _ = writeln!(o, "!!! WARNING: {cut} !!!");
@@ -328,6 +324,25 @@ fn log2_histogram(o: &mut String, s: &crate::stats::Summary) {
         );
     }
     let _ = writeln!(o, "avg = {} nsecs, count: {}", fmt_time(s.mean), s.samples);
+}
+
+/// The first screen as a short header: one wrapped line per item under its part's title,
+/// alarms marked `!!!`.
+fn first_screen(o: &mut String, s: &super::first_screen::FirstScreen) {
+    for (title, items) in s.parts() {
+        if items.is_empty() {
+            continue;
+        }
+        let _ = writeln!(o, "{}:", title.to_lowercase());
+        for i in items {
+            let prefix = if i.alarm {
+                format!("  !!! {}: ", i.label)
+            } else {
+                format!("  {}: ", i.label)
+            };
+            wrapped(o, &prefix, &i.text);
+        }
+    }
 }
 
 /// Writes `text` wrapped at 98 columns, each line starting with `prefix` (continuations with

@@ -88,6 +88,29 @@ impl TimeUnit {
     }
 }
 
+/// A time of `ns` nanoseconds with the unit that suits its size: `850 ns`, `14.2 µs`,
+/// `1.25 ms`, `3.40 s` (three significant figures at most), for sentences.
+pub fn human(ns: f64) -> String {
+    let a = ns.abs();
+    let (v, unit) = if a >= 1e9 {
+        (ns / 1e9, "s")
+    } else if a >= 1e6 {
+        (ns / 1e6, "ms")
+    } else if a >= 1e3 {
+        (ns / 1e3, "µs")
+    } else {
+        (ns, "ns")
+    };
+    let va = v.abs();
+    if va >= 100.0 || unit == "ns" {
+        format!("{v:.0} {unit}")
+    } else if va >= 10.0 {
+        format!("{v:.1} {unit}")
+    } else {
+        format!("{v:.2} {unit}")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -103,5 +126,10 @@ mod tests {
         assert_eq!(TimeUnit::Ns.time(14_200.0), "14200");
         assert_eq!(TimeUnit::Us.ascii_name(), "us");
         assert_eq!(ticks.describe(), "ticks (0.5000 ns per tick)");
+        assert_eq!(human(850.4), "850 ns");
+        assert_eq!(human(14_200.0), "14.2 µs");
+        assert_eq!(human(1_250_000.0), "1.25 ms");
+        assert_eq!(human(3.4e9), "3.40 s");
+        assert_eq!(human(999.6), "1000 ns");
     }
 }
