@@ -636,3 +636,85 @@ fn report_hist_prints_funclatency_histograms() {
     let (ok, _, err) = kpath(&["report", t, "--hist", "--json"]);
     assert!(!ok && err.contains("cannot be used with"), "{err}");
 }
+
+/// The first screen names what a stage lacks: a send stage whose every invocation an
+/// interrupt hit was dropped by the filter (and `--filter net` is the advice), a stage with
+/// no invocation at all was not recorded; both are alarms, the service time unknown.
+#[test]
+fn first_screen_says_why_a_stage_is_empty() {
+    use crate::util::{Ctx, TraceBuilder};
+    use kpath_analysis::report::first_screen::{self, Item};
+    use kpath_analysis::{analyze_file, AnalysisOptions, Filter};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let screen = |trace: &std::path::Path, filter: Filter| {
+        let opts = AnalysisOptions {
+            filter,
+            min_stage_samples: 1,
+            ..AnalysisOptions::default()
+        };
+        first_screen::of(&analyze_file(trace, &opts).expect("analyze"))
+    };
+    let find = |items: &[Item], label: &str| -> Option<Item> {
+        items.iter().find(|i| i.label == label).cloned()
+    };
+    let mut b = TraceBuilder::new(&["net_rx_action", "udp_sendmsg"]);
+    let (s0, p) = (Ctx::Soft(0), Ctx::Proc(1, 77));
+    for i in 0..3u64 {
+        let t = 1000 * (i + 1);
+        b.enter(s0, "net_rx_action", 0, t)
+            .exit(s0, "net_rx_action", 0, t + 100, 100, 0);
+        b.enter(p, "udp_sendmsg", 0, t + 200)
+            .exit(p, "udp_sendmsg", 0, t + 300, 100, 30);
+    }
+    let both = b.write(&dir.path().join("both.trace"));
+    let s = screen(&both, Filter::Interrupted);
+    let empty = find(&s.trust, "empty stage").expect("empty stage");
+    assert!(
+        empty.alarm
+            && empty.text.starts_with(
+                "stage tx kept none of its 3 invocations: the filter (interrupted) dropped them all"
+            )
+            && empty.text.contains("try --filter net"),
+        "{empty:?}"
+    );
+    assert!(find(&s.time, "service time").is_some_and(|i| i.alarm));
+    assert!(find(&s.trust, "interrupted").is_some_and(|i| i.alarm));
+    // With --filter net the samples are corrected: the stage is kept, the interrupted share
+    // is said but is no alarm, and the capacity follows from T = 100 + (100 − 30) ns.
+    let s = screen(&both, Filter::Net);
+    assert!(find(&s.trust, "empty stage").is_none(), "{s:?}");
+    let interrupted = find(&s.trust, "interrupted").expect("interrupted");
+    assert!(!interrupted.alarm && interrupted.text.starts_with("3 of 6 calls"));
+    let saturation = find(&s.capacity, "saturation").expect("saturation");
+    assert!(
+        saturation
+            .text
+            .starts_with("λ_max = 1/T = 5882353 datagrams/s"),
+        "{saturation:?}"
+    );
+    // The terminal marks the alarms.
+    let (ok, out, err) = kpath(&[
+        "report",
+        both.to_str().expect("utf8"),
+        "--min-stage-samples",
+        "1",
+    ]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("  !!! empty stage: stage tx kept none"),
+        "{out}"
+    );
+
+    let mut b = TraceBuilder::new(&["net_rx_action"]);
+    b.enter(s0, "net_rx_action", 0, 1000)
+        .exit(s0, "net_rx_action", 0, 1100, 100, 0);
+    let rx_only = b.write(&dir.path().join("rx.trace"));
+    let empty = find(&screen(&rx_only, Filter::Interrupted).trust, "empty stage").expect("empty");
+    assert!(
+        empty.alarm
+            && empty
+                .text
+                .starts_with("stage tx recorded no invocation: wrong --pid or --cpu?"),
+        "{empty:?}"
+    );
+}

@@ -11,8 +11,8 @@
 //!   of the probes' `T`, unvalidated), and the load at which that model's mean delay doubles
 //!   (`queueing::delay_doubling_load`);
 //! - **trust**: the validation's verdict, the probes' own share of `T`, the interrupted
-//!   share, lost events, stages that recorded nothing, an unfinished trace, and where each
-//!   stage ran (isolation).
+//!   share, lost events, stages that kept nothing (and why: dropped by the filter, or never
+//!   recorded), an unfinished trace, and where each stage ran (isolation).
 //!
 //! An item is an *alarm* only when it changes what the numbers mean; renderers draw alarms in
 //! red and everything else plainly.
@@ -304,7 +304,9 @@ fn trust(r: &Results, out: &mut Vec<Item>) {
                 pct(share),
                 r.settings.filter.name()
             ),
-            share > INTERRUPTED_SHARE_ALARM,
+            // `--filter net` corrects the samples; dropping them (or keeping them whole)
+            // biases the times when many are hit.
+            share > INTERRUPTED_SHARE_ALARM && r.settings.filter != crate::results::Filter::Net,
         ));
     }
     let t = &r.trace;
@@ -339,16 +341,21 @@ fn trust(r: &Results, out: &mut Vec<Item>) {
     }
     if !r.is_stats_mode() {
         for st in [Stage::Rx, Stage::Tx] {
-            if r.stage(st).is_none_or(|s| s.stats.samples == 0) {
-                out.push(item(
-                    "empty stage",
-                    format!(
-                        "stage {st} kept no invocation: wrong --pid or --cpu? no traffic? roots \
-                         not probed?"
-                    ),
-                    true,
-                ));
-            }
+            let text = match r.stage(st) {
+                Some(s) if s.stats.samples > 0 => continue,
+                Some(s) if s.invocations > 0 => format!(
+                    "stage {st} kept none of its {} invocations: the filter ({}) dropped them \
+                     all; on a one-kernel stand every send carries the peer's softirq: try \
+                     --filter net, or give the proxy its own CPU",
+                    s.invocations,
+                    r.settings.filter.name()
+                ),
+                _ => format!(
+                    "stage {st} recorded no invocation: wrong --pid or --cpu? no traffic? its \
+                     roots not probed?"
+                ),
+            };
+            out.push(item("empty stage", text, true));
         }
     }
     let places: Vec<String> = r
