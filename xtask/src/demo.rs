@@ -812,6 +812,21 @@ pub fn check_report(dir: &Path) -> Result<()> {
             if target.is_empty() || target.starts_with('#') || target.contains("://") {
                 continue;
             }
+            // Images are embedded, so that the page alone can be mailed.
+            if target.starts_with("data:") {
+                let (media, bytes) = kpath_analysis::html::decode_data_uri(target)
+                    .ok_or_else(|| anyhow!("{}: a malformed data: URI", index.display()))?;
+                let ok = match media {
+                    "image/png" => bytes.starts_with(b"\x89PNG\r\n\x1a\n") && bytes.len() > 1000,
+                    "image/svg+xml" => bytes.windows(4).any(|w| w == b"<svg"),
+                    _ => false,
+                };
+                if !ok {
+                    bail!("{}: an embedded {media} image is not one", index.display());
+                }
+                images += 1;
+                continue;
+            }
             let decoded = percent_decode(target);
             let path = dir.join(&decoded);
             let meta = fs::metadata(&path).with_context(|| {

@@ -271,6 +271,14 @@ fn flame_uri(results: &Results, trace: &Path) -> Result<Option<String>> {
     )))
 }
 
+/// The media type and bytes of a `data:TYPE;base64,…` URI the page embeds (images), for
+/// checks that read the page back; `None` for anything else.
+pub fn decode_data_uri(uri: &str) -> Option<(&str, Vec<u8>)> {
+    let rest = uri.strip_prefix("data:")?;
+    let (media, payload) = rest.split_once(";base64,")?;
+    Some((media, BASE64.decode(payload).ok()?))
+}
+
 /// Finds the trace; sets `files.trace` when it can be linked; returns a note for the page.
 fn locate_trace(
     results: &Results,
