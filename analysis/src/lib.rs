@@ -34,6 +34,7 @@ pub mod export;
 pub mod fold;
 pub mod html;
 pub mod kernel_stats;
+pub mod pathtimes;
 pub mod plot;
 pub mod queueing;
 pub mod reorder;

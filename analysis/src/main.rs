@@ -446,9 +446,26 @@ fn run(cli: Cli) -> Result<()> {
                 }
                 .into());
             }
+            // A second pass: the mean time of every call path, for the tree's durations, on the
+            // clock and with the filter the results used.
+            let mut times =
+                kpath_analysis::pathtimes::PathTimes::new(r.settings.filter, r.settings.clock);
+            let visit = analyze::visit_file(
+                &trace,
+                &opts.roots.classifier(),
+                r.settings.clock,
+                &mut times,
+            )?;
+            let names: Vec<String> = visit
+                .metadata
+                .functions
+                .iter()
+                .map(|f| f.name.clone())
+                .collect();
+            let times = times.named(&names);
             let s = match stage {
-                Some(s) => text::tree(&r, s.stage()),
-                None => text::trees(&r),
+                Some(s) => text::timed_tree(&r, s.stage(), &times),
+                None => text::timed_trees(&r, &times),
             };
             print(&s)?;
         }
