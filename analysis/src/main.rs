@@ -424,7 +424,7 @@ fn run(cli: Cli) -> Result<()> {
             }
             let r = opts.analyze(&trace)?;
             if hist {
-                print(&text::histograms(&r))?;
+                print(&kpath_analysis::report::hist::histograms(&r))?;
                 warn_results(&r);
                 return Ok(());
             }
@@ -464,8 +464,8 @@ fn run(cli: Cli) -> Result<()> {
                 .collect();
             let times = times.named(&names);
             let s = match stage {
-                Some(s) => text::timed_tree(&r, s.stage(), &times),
-                None => text::timed_trees(&r, &times),
+                Some(s) => kpath_analysis::report::tree::timed_tree(&r, s.stage(), &times),
+                None => kpath_analysis::report::tree::timed_trees(&r, &times),
             };
             print(&s)?;
         }

@@ -263,7 +263,7 @@ fn levels_from_leaves_and_root() {
 #[test]
 fn golden_tree_text() {
     let r = analyze(Filter::Interrupted);
-    let got = kpath_analysis::report::text::trees(&r);
+    let got = kpath_analysis::report::tree::trees(&r);
     let expected = include_str!("fixtures/tree_small.txt");
     eqnice!(expected, got);
 }

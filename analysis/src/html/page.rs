@@ -7,7 +7,6 @@ use std::fmt::Write as _;
 use super::{escape, glossary};
 use crate::report::first_screen::{self, FirstScreen};
 use crate::report::tables::{self, Table};
-use crate::report::text;
 use crate::report::unit::TimeUnit;
 use crate::results::Results;
 
@@ -205,7 +204,7 @@ pub(super) fn render(p: &Page<'_>) -> String {
     o.push_str("</section>\n");
 
     o.push_str("<section id=\"trees\">\n<h2>Call trees</h2>\n<pre>");
-    o.push_str(&escape(&text::trees(r)));
+    o.push_str(&escape(&crate::report::tree::trees(r)));
     o.push_str("</pre>\n</section>\n");
 
     o.push_str("<section id=\"plots\">\n<h2>Plots</h2>\n");

@@ -7,10 +7,12 @@ use crate::results::Results;
 
 pub mod csv;
 pub mod first_screen;
+pub mod hist;
 pub mod json;
 pub mod markdown;
 pub mod tables;
 pub mod text;
+pub mod tree;
 pub mod unit;
 
 /// An output format for results.

@@ -1,15 +1,14 @@
-//! Terminal tables, readable at 100 columns (`kpath report`), and the text call tree
-//! (`kpath tree`).
+//! Terminal tables, readable at 100 columns (`kpath report`), the first screen as their
+//! header, and `kpath model`'s projection. The call trees are in `tree.rs`, the histograms
+//! of `--hist` in `hist.rs`.
 
 use std::fmt::Write as _;
 use std::io::{self, Write};
 
 use super::tables::{self, Table};
-use super::unit::{human, TimeUnit};
+use super::unit::TimeUnit;
 use super::{fmt_time, Report};
-use crate::pathtimes::PathTable;
-use crate::results::{LevelOrigin, Results, TreeResult};
-use crate::stage::Stage;
+use crate::results::{LevelOrigin, Results};
 
 /// The human-readable report, its times in `unit`.
 #[derive(Clone, Copy, Debug, Default)]
@@ -268,65 +267,6 @@ pub fn render(r: &Results, unit: TimeUnit) -> String {
     o
 }
 
-/// The log2 histogram of every function with kept samples, then of each stage, as bcc's
-/// `funclatency` prints them (`kpath report --hist`): one row per power-of-two bucket of ns,
-/// 40 stars for the fullest; empty buckets below the first sample are left out. Always in
-/// ns: log2 buckets of ns do not convert to another unit.
-pub fn histograms(r: &Results) -> String {
-    let mut o = String::new();
-    let _ = writeln!(
-        o,
-        "log2 histograms of the time per call (ns, {}, filter {})",
-        tables::clock_words(r.settings.clock),
-        r.settings.filter.name()
-    );
-    let mut any = false;
-    for f in r.functions.iter().filter(|f| f.stats.samples > 0) {
-        let _ = writeln!(o, "\nFunction = {} [{}]", f.function, f.stage);
-        log2_histogram(&mut o, &f.stats);
-        any = true;
-    }
-    for s in r.stages.iter().filter(|s| s.stats.samples > 0) {
-        let _ = writeln!(o, "\nStage = {} (time per invocation)", s.stage);
-        log2_histogram(&mut o, &s.stats);
-        any = true;
-    }
-    if !any {
-        let _ = writeln!(o, "\nno kept samples: nothing to draw");
-    }
-    o
-}
-
-/// One histogram in bcc's layout (`print_log2_hist`), then the mean and count.
-fn log2_histogram(o: &mut String, s: &crate::stats::Summary) {
-    const STARS: usize = 40;
-    let Some(first) = s.log2.iter().position(|&n| n > 0) else {
-        let _ = writeln!(
-            o,
-            "(no histogram: results written before kpath 0.2; analyze the trace again)"
-        );
-        return;
-    };
-    let max = s.log2.iter().copied().max().unwrap_or(1).max(1);
-    let _ = writeln!(o, "     {:<19} : count     distribution", "nsecs");
-    for (i, &n) in s.log2.iter().enumerate().skip(first) {
-        // bcc's labels: bucket i ≥ 1 holds [2^(i−1), 2^i − 1], shown from 0 when that is one
-        // value; bucket 0 holds the zeros.
-        let (low, high) = match i {
-            0 => (0u64, 0u64),
-            1 => (0, 1),
-            _ => (1u64 << (i - 1), (1u64 << i) - 1),
-        };
-        let stars = (STARS as u128 * u128::from(n) / u128::from(max)) as usize;
-        let _ = writeln!(
-            o,
-            "{low:>10} -> {high:<10} : {n:<8} |{:<STARS$}|",
-            "*".repeat(stars)
-        );
-    }
-    let _ = writeln!(o, "avg = {} nsecs, count: {}", fmt_time(s.mean), s.samples);
-}
-
 /// The first screen as a short header: one wrapped line per item under its part's title,
 /// alarms marked `!!!`.
 fn first_screen(o: &mut String, s: &super::first_screen::FirstScreen) {
@@ -416,168 +356,6 @@ fn kernel_section(o: &mut String, r: &Results, unit: TimeUnit) {
     for n in &k.notes {
         wrapped(o, "note: ", n);
     }
-}
-
-/// The text call tree of one stage (`kpath tree`): the most frequent shape, one line per call
-/// and per return (`RET`), indented by depth, with a depth column; then the shape statistics.
-pub fn tree(r: &Results, stage: Stage) -> String {
-    let mut o = String::new();
-    let Some(t) = r.tree(stage) else {
-        let _ = writeln!(o, "stage {stage}: no root invocations");
-        return o;
-    };
-    tree_into(&mut o, t);
-    o
-}
-
-fn tree_into(o: &mut String, t: &TreeResult) {
-    let _ = writeln!(
-        o,
-        "stage {}: {} complete invocations",
-        t.stage, t.invocations
-    );
-    if let Some(top) = t.shapes.first() {
-        let _ = writeln!(
-            o,
-            "most frequent tree ({} of {} invocations, {:.1}%):",
-            top.count,
-            t.invocations,
-            100.0 * top.fraction
-        );
-    }
-    let _ = writeln!(o, "depth  call");
-    for l in &t.top_shape {
-        let indent = "  ".repeat(usize::from(l.depth));
-        let ret = if l.ret { "RET " } else { "" };
-        let _ = writeln!(o, "{:>5}  {indent}{ret}{}", l.depth, l.function);
-    }
-    tree_stats(o, t);
-}
-
-/// The shape statistics under a tree: depth, functions, calls, the shapes and chain roots.
-fn tree_stats(o: &mut String, t: &TreeResult) {
-    let _ = writeln!(
-        o,
-        "max depth {}, {} distinct functions, {:.2} calls per invocation, {} distinct shapes",
-        t.max_depth, t.distinct_functions, t.calls_per_invocation, t.distinct_shapes
-    );
-    for (i, s) in t.shapes.iter().enumerate() {
-        let _ = writeln!(
-            o,
-            "  shape {}: {} invocations ({:.1}%), root {}, {} calls, max depth {}",
-            i + 1,
-            s.count,
-            100.0 * s.fraction,
-            s.root,
-            s.calls,
-            s.max_depth
-        );
-    }
-    let _ = writeln!(o, "chain roots: {}", t.chain_roots.join(", "));
-}
-
-/// `kpath tree` with times: the most frequent tree of `stage` drawn as ftrace's
-/// function_graph draws calls (`f() {` … `}`, a leaf as `f();`), each line with the mean time
-/// per call of its path from the root and that path's share of its parent's time, from
-/// `times` ([`crate::pathtimes`]); then the shape statistics as [`tree`] gives them.
-pub fn timed_tree(r: &Results, stage: Stage, times: &PathTable) -> String {
-    let mut o = String::new();
-    let Some(t) = r.tree(stage) else {
-        let _ = writeln!(o, "stage {stage}: no root invocations");
-        return o;
-    };
-    let _ = writeln!(
-        o,
-        "stage {}: {} complete invocations",
-        t.stage, t.invocations
-    );
-    if let Some(top) = t.shapes.first() {
-        let _ = writeln!(
-            o,
-            "most frequent tree ({} of {} invocations, {:.1}%);\nmean time per call of each \
-             path ({}, filter {}) and its share of the caller's:",
-            top.count,
-            t.invocations,
-            100.0 * top.fraction,
-            tables::clock_words(r.settings.clock),
-            r.settings.filter.name()
-        );
-    }
-    let _ = writeln!(o, "depth       mean  of caller  call");
-    let mut path: Vec<String> = Vec::new();
-    let mut lines = t.top_shape.iter().peekable();
-    while let Some(l) = lines.next() {
-        let indent = "  ".repeat(usize::from(l.depth));
-        if l.ret {
-            path.pop();
-            let _ = writeln!(o, "{:>5}  {:>9}  {:>9}  {indent}}}", l.depth, "", "");
-            continue;
-        }
-        let parent = times.get(stage, &path);
-        path.push(l.function.clone());
-        let this = times.get(stage, &path);
-        let mean = this
-            .and_then(|p| p.mean_ns())
-            .map_or_else(|| "-".to_string(), human);
-        let share = match (this, parent) {
-            (Some(c), Some(p)) if p.sum_ns > 0 => {
-                format!("{:.1}%", 100.0 * c.sum_ns as f64 / p.sum_ns as f64)
-            }
-            _ => String::new(),
-        };
-        // A call whose return follows at once has no probed callee: one line, as ftrace.
-        let leaf = lines
-            .peek()
-            .is_some_and(|n| n.ret && n.depth == l.depth && n.function == l.function);
-        if leaf {
-            lines.next();
-            path.pop();
-        }
-        let _ = writeln!(
-            o,
-            "{:>5}  {mean:>9}  {share:>9}  {indent}{}{}",
-            l.depth,
-            l.function,
-            if leaf { "();" } else { "() {" }
-        );
-    }
-    tree_stats(&mut o, t);
-    o
-}
-
-/// Trees of both stages plus the functions common to both (the HTML report's text form).
-pub fn trees(r: &Results) -> String {
-    let mut o = String::new();
-    for stage in [Stage::Rx, Stage::Tx] {
-        o.push_str(&tree(r, stage));
-        o.push('\n');
-    }
-    common_functions(&mut o, r);
-    o
-}
-
-/// [`timed_tree`] of both stages plus the functions common to both (`kpath tree` without
-/// `--stage`).
-pub fn timed_trees(r: &Results, times: &PathTable) -> String {
-    let mut o = String::new();
-    for stage in [Stage::Rx, Stage::Tx] {
-        o.push_str(&timed_tree(r, stage, times));
-        o.push('\n');
-    }
-    common_functions(&mut o, r);
-    o
-}
-
-fn common_functions(o: &mut String, r: &Results) {
-    let _ = writeln!(
-        o,
-        "functions common to both stages: {}",
-        if r.common_functions.is_empty() {
-            "none".into()
-        } else {
-            r.common_functions.join(", ")
-        }
-    );
 }
 
 /// The terminal form of the queueing projection (`kpath model`), with `unit` naming the
