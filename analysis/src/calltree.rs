@@ -8,11 +8,15 @@
 //! [`CallVisitor`], and every finished invocation with its **shape** (the sequence of enters
 //! and returns, see [`Shape`]).
 //!
+//! A selection (`crate::selection`, [`TreeBuilder::with_filter`]) decides when an invocation
+//! begins whether it is kept; the calls and the end of an invocation that is not are not
+//! reported, but its records are read as the others are (anomalies count the whole trace).
+//!
 //! Memory is bounded by the number of streams and the depth of the stacks, never by the
 //! number of records. Anomalies are counted in [`TreeAnomalies`] and make the invocation
 //! *broken*: its calls still yield samples but its shape is not used for counts per datagram.
 //!
-//! The file is near 600 lines because a fifth of it is tests of the anomalies
+//! The file is over 600 lines because a fifth of it is tests of the anomalies
 //! (unmatched exits, unwinding, cut traces) on hand-made record sequences.
 
 use std::collections::HashMap;
@@ -20,6 +24,7 @@ use std::collections::HashMap;
 use kpath_trace::{flags, Event, EventKind};
 
 use crate::results::Clock;
+use crate::selection::{AppliedSelection, InvocationFilter, SelectionCounts};
 use crate::stage::{Stage, StageClassifier};
 
 /// One token of a shape: `func_id·2` for an enter, `func_id·2 + 1` for a return.
@@ -115,7 +120,6 @@ pub struct TreeAnomalies {
     pub out_of_order: u64,
 }
 
-#[derive(Default)]
 struct Stream {
     /// Time of the newest record so far.
     last_ts: u64,
@@ -127,6 +131,23 @@ struct Stream {
     invocation: u64,
     /// Calls entered in the current invocation so far.
     entered: u32,
+    /// Whether the selection keeps the current invocation.
+    selected: bool,
+}
+
+impl Default for Stream {
+    fn default() -> Self {
+        Self {
+            last_ts: 0,
+            stack: Vec::new(),
+            stage: None,
+            shape: Vec::new(),
+            broken: false,
+            invocation: 0,
+            entered: 0,
+            selected: true,
+        }
+    }
 }
 
 /// Slots of [`TreeBuilder`]'s stream cache (a power of two).
@@ -152,6 +173,10 @@ pub struct TreeBuilder {
     off_cpu_mask: u32,
     /// Invocations begun so far (the next one's number).
     invocations: u64,
+    /// The selection, if any.
+    filter: Option<Box<InvocationFilter>>,
+    /// Invocations and calls seen and kept.
+    counts: SelectionCounts,
 }
 
 /// Longest shape kept for one invocation (tokens); longer invocations are marked broken.
@@ -170,7 +195,35 @@ impl TreeBuilder {
             max_shape_len: MAX_SHAPE_TOKENS,
             off_cpu_mask: 0,
             invocations: 0,
+            filter: None,
+            counts: SelectionCounts::default(),
         }
+    }
+
+    /// Reports only the invocations `filter` keeps (`crate::selection`), decided when each
+    /// begins.
+    pub fn with_filter(mut self, filter: Option<InvocationFilter>) -> Self {
+        self.filter = filter.map(Box::new);
+        self
+    }
+
+    /// Sets what a selection's time window counts from: `ts_ns` of the first record of the
+    /// file (the first call wins; without a selection it does nothing).
+    pub fn set_origin(&mut self, ts_ns: u64) {
+        if let Some(f) = &mut self.filter {
+            f.set_origin(ts_ns);
+        }
+    }
+
+    /// Invocations and calls so far, and how many of them the selection kept (all without
+    /// one).
+    pub fn counts(&self) -> SelectionCounts {
+        self.counts
+    }
+
+    /// What the selection applied and kept; `None` without a selection.
+    pub fn applied_selection(&self) -> Option<AppliedSelection> {
+        self.filter.as_ref().map(|f| f.applied(self.counts))
     }
 
     /// Times calls on `clock`: on the on-CPU clock a call's duration leaves out the time its
@@ -263,7 +316,7 @@ impl TreeBuilder {
             s.stack.truncate(depth);
             s.broken = true;
             if depth == 0 {
-                Self::end_invocation(s, &mut self.anomalies, visitor);
+                Self::end_invocation(s, &mut self.anomalies, &mut self.counts, visitor);
             }
         }
         if s.stack.is_empty() {
@@ -272,14 +325,19 @@ impl TreeBuilder {
             s.invocation = self.invocations;
             self.invocations += 1;
             s.entered = 0;
-            s.stage = Some(if depth == 0 {
+            let stage = if depth == 0 {
                 self.classifier_by_func
                     .get(e.func_id as usize)
                     .copied()
                     .unwrap_or(Stage::Other)
             } else {
                 Stage::Other
-            });
+            };
+            s.stage = Some(stage);
+            s.selected = match &mut self.filter {
+                None => true,
+                Some(f) => f.keeps(e, stage, s.invocation),
+            };
         }
         if depth > s.stack.len() {
             self.anomalies.depth_gaps += 1;
@@ -344,36 +402,44 @@ impl TreeBuilder {
         } else {
             s.broken = true;
         }
-        let stage = s.stage.unwrap_or(Stage::Other);
-        let call = Call {
-            exit: e,
-            func_id: e.func_id,
-            stage,
-            depth: u16::try_from(pos).unwrap_or(u16::MAX),
-            height,
-            dur_ns,
-            entry_ts_ns: f.entry_ts_ns,
-            descendants: f.descendants,
-            child_time_ns: f.child_time_ns,
-            invocation: s.invocation,
-            call_id: f.call_id,
-        };
-        visitor.call(&call, &s.stack);
+        self.counts.calls += 1;
+        if s.selected {
+            self.counts.kept_calls += 1;
+            let call = Call {
+                exit: e,
+                func_id: e.func_id,
+                stage: s.stage.unwrap_or(Stage::Other),
+                depth: u16::try_from(pos).unwrap_or(u16::MAX),
+                height,
+                dur_ns,
+                entry_ts_ns: f.entry_ts_ns,
+                descendants: f.descendants,
+                child_time_ns: f.child_time_ns,
+                invocation: s.invocation,
+                call_id: f.call_id,
+            };
+            visitor.call(&call, &s.stack);
+        }
         if s.stack.is_empty() {
-            Self::end_invocation(s, &mut self.anomalies, visitor);
+            Self::end_invocation(s, &mut self.anomalies, &mut self.counts, visitor);
         }
     }
 
     fn end_invocation<V: CallVisitor>(
         s: &mut Stream,
         anomalies: &mut TreeAnomalies,
+        counts: &mut SelectionCounts,
         visitor: &mut V,
     ) {
         if let Some(stage) = s.stage.take() {
             if s.broken {
                 anomalies.broken_invocations += 1;
             }
-            visitor.invocation(stage, &s.shape, s.broken);
+            counts.invocations += 1;
+            if s.selected {
+                counts.kept_invocations += 1;
+                visitor.invocation(stage, &s.shape, s.broken);
+            }
         }
         s.shape.clear();
         s.broken = false;

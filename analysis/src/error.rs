@@ -129,6 +129,10 @@ pub enum Error {
         /// What it lacks ("call trees", "call stacks", "calls").
         what: &'static str,
     },
+    /// A selection (`--pid`, `--cpu`, `--comm`, `--function`, `--from`, `--to`) cannot apply
+    /// to the trace; the message names the flag.
+    #[error(transparent)]
+    Selection(#[from] crate::selection::SelectionError),
     /// Drawing the flame graph failed.
     #[error("failed to draw flame graph {}", path.display())]
     Flame {

@@ -3,8 +3,10 @@
 //! Each returned call adds its **self time** (its duration minus its direct probed callees'
 //! durations, ns) to the line `stage;root;…;function`. Durations are on the clock the calls
 //! were built with (on-CPU by default: a sleeping `recvfrom` weighs what it ran, not what it
-//! waited); [`FoldSelection`] keeps one stage and drops interrupted calls. Memory grows with
-//! the number of distinct call paths, not with the number of records.
+//! waited); [`FoldSelection`] keeps one stage and drops interrupted calls. `kpath fold
+//! --stage` selects whole invocations instead (`crate::selection`, with `--pid`, `--cpu`, …,
+//! applied by the call-tree builder before the calls reach the folder): the same calls.
+//! Memory grows with the number of distinct call paths, not with the number of records.
 
 use std::collections::HashMap;
 use std::io::{BufWriter, Write};

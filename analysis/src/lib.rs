@@ -9,6 +9,7 @@
 //! * `plot::plot_results` → PNG/SVG files plus their gnuplot scripts and data (`kpath plot`);
 //! * [`html::write_report`] → `index.html` and `summary.md`, the readable report (`kpath html`);
 //! * `report` renders results as text, JSON or CSV; `fold` and `export` stream calls;
+//! * [`Selection`] narrows any of them to some invocations (`--pid`, `--cpu`, `--from`, …);
 //! * [`validation::build`] / [`validation::load_points`] → the measured validation of the
 //!   projection (`Results::validation`);
 //! * [`kernel_stats`] reads stats-mode traces (`kpath-probe record --mode stats`: per-function
@@ -40,6 +41,7 @@ pub mod queueing;
 pub mod reorder;
 pub mod report;
 pub mod results;
+pub mod selection;
 pub mod shapes;
 pub mod stage;
 pub mod stats;
@@ -51,4 +53,5 @@ pub use analyze::{analyze_file, analyze_reader, AnalysisOptions, Analyzer};
 pub use error::{Error, Result};
 pub use queueing::ModelOutput;
 pub use results::{Clock, Filter, Results};
+pub use selection::Selection;
 pub use stage::{Stage, StageClassifier};

@@ -12,8 +12,9 @@ use kpath_analysis::export::{ExportFormat, Exporter};
 use kpath_analysis::fold::{FoldSelection, Folder};
 use kpath_analysis::plot::{plot_results, ImageFormat};
 use kpath_analysis::report::{csv::Csv, json::Json, text, unit::TimeUnit, Report};
+use kpath_analysis::selection::{AppliedSelection, MAX_CPU, MAX_PID};
 use kpath_analysis::{
-    analyze, html, queueing, validation, AnalysisOptions, Clock, Filter, Results, Stage,
+    analyze, html, queueing, validation, AnalysisOptions, Clock, Filter, Results, Selection, Stage,
     StageClassifier,
 };
 
@@ -53,13 +54,10 @@ enum Cmd {
         #[command(flatten)]
         unit: UnitOpts,
     },
-    /// The call tree of a stage in text form.
+    /// The call tree of each stage (of the `--stage` given) in text form.
     Tree {
         /// Trace file.
         trace: PathBuf,
-        /// Only this stage.
-        #[arg(long, value_enum)]
-        stage: Option<StageArg>,
         #[command(flatten)]
         opts: Opts,
     },
@@ -174,7 +172,65 @@ enum Cmd {
         output: Option<PathBuf>,
         #[command(flatten)]
         roots: Roots,
+        #[command(flatten)]
+        select: SelectionArgs,
     },
+}
+
+/// The help heading of [`SelectionArgs`].
+const SELECTION: &str = "Selection (whole invocations; values of a flag add up, flags intersect)";
+
+/// Which root invocations a command looks at (`kpath_analysis::selection`): whole
+/// invocations, so call trees stay whole. Values of one flag add up; flags intersect.
+#[derive(Args)]
+struct SelectionArgs {
+    /// Only invocations of this stage.
+    #[arg(long, help_heading = SELECTION, value_enum)]
+    stage: Option<StageArg>,
+    /// Only invocations whose first record carries this thread group id (repeatable).
+    /// Softirq work carries the task it interrupted (0: an idle CPU): select it by --cpu.
+    #[arg(long, help_heading = SELECTION, value_name = "PID", allow_negative_numbers = true,
+          value_parser = clap::value_parser!(u32).range(0..=i64::from(MAX_PID)))]
+    pid: Vec<u32>,
+    /// Only invocations of thread groups with this command name (repeatable; needs the
+    /// trace's table of tasks).
+    #[arg(long, help_heading = SELECTION, value_name = "NAME")]
+    comm: Vec<String>,
+    /// Only invocations that began on this CPU (repeatable).
+    #[arg(long, help_heading = SELECTION, value_name = "CPU", allow_negative_numbers = true,
+          value_parser = clap::value_parser!(u32).range(0..=i64::from(MAX_CPU)))]
+    cpu: Vec<u32>,
+    /// Only invocations with a call of this function at any depth, like grep on call trees
+    /// (repeatable; their other calls stay).
+    #[arg(long, help_heading = SELECTION, value_name = "NAME")]
+    function: Vec<String>,
+    /// Only invocations that began this long or longer after the trace's first record
+    /// (e.g. 1.5s, 200ms, 1m30s).
+    #[arg(long, help_heading = SELECTION, value_name = "DURATION", allow_hyphen_values = true,
+          value_parser = kpath_cli::value::duration)]
+    from: Option<std::time::Duration>,
+    /// Only invocations that began less than this long after the trace's first record.
+    #[arg(long, help_heading = SELECTION, value_name = "DURATION", allow_hyphen_values = true,
+          value_parser = kpath_cli::value::duration)]
+    to: Option<std::time::Duration>,
+}
+
+impl SelectionArgs {
+    /// The selection, checked (a window that ends before it starts is an error).
+    fn selection(&self) -> Result<Selection> {
+        let ns = |d: std::time::Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+        let s = Selection {
+            stage: self.stage.map(StageArg::stage),
+            pids: self.pid.clone(),
+            comms: self.comm.clone(),
+            cpus: self.cpu.clone(),
+            functions: self.function.clone(),
+            from_ns: self.from.map(ns),
+            to_ns: self.to.map(ns),
+        };
+        s.check()?;
+        Ok(s)
+    }
 }
 
 #[derive(Args)]
@@ -224,14 +280,13 @@ struct FoldOpts {
     /// Calls hit by interrupts: keep them (none) or leave them out (interrupted).
     #[arg(long, value_enum, default_value = "none")]
     filter: FoldFilterArg,
-    /// Only the calls of this stage.
-    #[arg(long, value_enum)]
-    stage: Option<StageArg>,
     /// Which time a call weighs.
     #[arg(long, value_enum, default_value = "on-cpu")]
     clock: ClockArg,
     #[command(flatten)]
     roots: Roots,
+    #[command(flatten)]
+    select: SelectionArgs,
 }
 
 /// `--filter net` is not offered to folds: a call's interrupt time cannot be split between
@@ -260,6 +315,8 @@ struct Opts {
     min_stage_samples: u64,
     #[command(flatten)]
     roots: Roots,
+    #[command(flatten)]
+    select: SelectionArgs,
 }
 
 /// The unit a renderer shows times in; results themselves always hold ns.
@@ -310,8 +367,12 @@ enum ReportFormat {
 
 #[derive(Clone, Copy, ValueEnum)]
 enum StageArg {
+    /// Receive.
     Rx,
+    /// Send.
     Tx,
+    /// Roots in neither list, and calls seen without their root.
+    Other,
 }
 
 impl StageArg {
@@ -319,6 +380,7 @@ impl StageArg {
         match self {
             StageArg::Rx => Stage::Rx,
             StageArg::Tx => Stage::Tx,
+            StageArg::Other => Stage::Other,
         }
     }
 }
@@ -347,10 +409,22 @@ impl Opts {
             subtract_probe_cost: self.subtract_probe_cost,
             classifier: self.roots.classifier(),
             min_stage_samples: self.min_stage_samples,
+            selection: self.select.selection()?,
             ..AnalysisOptions::default()
         };
-        analyze::analyze_file(trace, &options)
-            .with_context(|| format!("failed to analyze {}", trace.display()))
+        let r = analyze::analyze_file(trace, &options)
+            .with_context(|| format!("failed to analyze {}", trace.display()))?;
+        say_selection(r.settings.selection.as_ref());
+        Ok(r)
+    }
+}
+
+/// Says on standard error what a selection kept, and warns when it kept nothing.
+fn say_selection(applied: Option<&AppliedSelection>) {
+    let Some(a) = applied else { return };
+    eprintln!("kpath: {}", terminal_safe(&a.to_string()));
+    if let Some(w) = &a.warning {
+        eprintln!("kpath: warning: {}", terminal_safe(w));
     }
 }
 
@@ -435,7 +509,7 @@ fn run(cli: Cli) -> Result<()> {
             }
             warn_results(&r);
         }
-        Cmd::Tree { trace, stage, opts } => {
+        Cmd::Tree { trace, opts } => {
             let r = opts.analyze(&trace)?;
             warn_results(&r);
             if r.is_stats_mode() {
@@ -450,20 +524,16 @@ fn run(cli: Cli) -> Result<()> {
             // clock and with the filter the results used.
             let mut times =
                 kpath_analysis::pathtimes::PathTimes::new(r.settings.filter, r.settings.clock);
-            let visit = analyze::visit_file(
+            let visit = analyze::visit_selected(
                 &trace,
                 &opts.roots.classifier(),
                 r.settings.clock,
+                &opts.select.selection()?,
                 &mut times,
             )?;
-            let names: Vec<String> = visit
-                .metadata
-                .functions
-                .iter()
-                .map(|f| f.name.clone())
-                .collect();
+            let names = visit.metadata.function_names();
             let times = times.named(&names);
-            let s = match stage {
+            let s = match opts.select.stage {
                 Some(s) => kpath_analysis::report::tree::timed_tree(&r, s.stage(), &times),
                 None => kpath_analysis::report::tree::timed_trees(&r, &times),
             };
@@ -630,7 +700,9 @@ fn run(cli: Cli) -> Result<()> {
             format,
             output,
             roots,
+            select,
         } => {
+            let selection = select.selection()?;
             let format = match format {
                 FormatArg::Csv => ExportFormat::Csv,
                 FormatArg::Jsonl => ExportFormat::Jsonl,
@@ -645,7 +717,9 @@ fn run(cli: Cli) -> Result<()> {
             }
             let meta = analyze::open_trace(&trace)?.metadata().clone();
             refuse_stats_mode(&trace, &meta, "calls to export")?;
-            let names: Vec<String> = meta.functions.iter().map(|f| f.name.clone()).collect();
+            // A selection that cannot apply fails before the output is created.
+            kpath_analysis::selection::InvocationFilter::new(&selection, &meta)?;
+            let names = meta.function_names();
             // `Send` for the Parquet writer: standard output unlocked, behind the buffer.
             let out: Box<dyn Write + Send> = match &output {
                 Some(p) => Box::new(BufWriter::new(out.create(p)?)),
@@ -653,8 +727,15 @@ fn run(cli: Cli) -> Result<()> {
             };
             let mut ex = Exporter::new(out, format, names);
             // Raw times: the rows carry `off_cpu_ns` to take the on-CPU time from.
-            let visit = analyze::visit_file(&trace, &roots.classifier(), Clock::Wall, &mut ex)?;
+            let visit = analyze::visit_selected(
+                &trace,
+                &roots.classifier(),
+                Clock::Wall,
+                &selection,
+                &mut ex,
+            )?;
             warn_visit(&trace, &visit);
+            say_selection(visit.selection.as_ref());
             let target = output
                 .as_ref()
                 .map_or("standard output".to_string(), |p| p.display().to_string());
@@ -793,17 +874,26 @@ fn fold(trace: &Path, opts: &FoldOpts) -> Result<Vec<String>> {
     let off_cpu_recorded = kpath_trace::TraceReader::open(trace)
         .map(|r| r.has_off_cpu())
         .unwrap_or(true);
+    let selection = opts.select.selection()?;
     let mut folder = Folder::new(FoldSelection {
-        stage: opts.stage.map(StageArg::stage),
+        // The stage is the selection's: whole invocations of it, as every command selects.
+        stage: None,
         drop_interrupted: matches!(opts.filter, FoldFilterArg::Interrupted),
         clock: analyze::effective_clock(clock, off_cpu_recorded),
     });
-    let visit = analyze::visit_file(trace, &opts.roots.classifier(), clock, &mut folder)?;
+    let visit = analyze::visit_selected(
+        trace,
+        &opts.roots.classifier(),
+        clock,
+        &selection,
+        &mut folder,
+    )?;
     warn_visit(trace, &visit);
+    say_selection(visit.selection.as_ref());
     warn_clock(trace, clock, visit.clock);
     let meta = visit.metadata;
     refuse_stats_mode(trace, &meta, "call stacks to fold")?;
-    let names: Vec<String> = meta.functions.iter().map(|f| f.name.clone()).collect();
+    let names = meta.function_names();
     Ok(folder.lines(&names))
 }
 

@@ -692,6 +692,24 @@ fn first_screen_says_why_a_stage_is_empty() {
             .starts_with("λ_max = 1/T = 5882353 datagrams/s"),
         "{saturation:?}"
     );
+    // A selection says what it kept, and is the first suspect of an empty stage.
+    let (ok, out, err) = kpath(&[
+        "report",
+        both.to_str().expect("utf8"),
+        "--min-stage-samples",
+        "1",
+        "--pid",
+        "77",
+    ]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("  selection: selection --pid 77: kept 3 of 6 invocations"),
+        "{out}"
+    );
+    assert!(
+        out.contains("  !!! empty stage: stage rx has no invocation in the selection --pid 77"),
+        "{out}"
+    );
     // The terminal marks the alarms.
     let (ok, out, err) = kpath(&[
         "report",

@@ -14,4 +14,5 @@ mod model;
 mod numerics;
 mod order;
 mod plot;
+mod selection;
 mod synthetic;

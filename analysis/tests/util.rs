@@ -15,8 +15,12 @@ pub struct TraceBuilder {
 pub enum Ctx {
     /// Softirq on a CPU.
     Soft(u32),
-    /// Process context: (cpu, tid).
+    /// Process context: (cpu, tid), the task leading its thread group (pid = tid).
     Proc(u32, u32),
+    /// Softirq on a CPU, interrupting a task of thread group `pid`: (cpu, pid).
+    SoftOver(u32, u32),
+    /// Process context of a thread of another group: (cpu, pid, tid).
+    Thread(u32, u32, u32),
 }
 
 impl TraceBuilder {
@@ -44,15 +48,17 @@ impl TraceBuilder {
     }
 
     fn base(&self, ctx: Ctx, name: &str, depth: u16, ts: u64) -> Event {
-        let (context, cpu, tid) = match ctx {
-            Ctx::Soft(cpu) => (ExecContext::SoftIrq, cpu, 0),
-            Ctx::Proc(cpu, tid) => (ExecContext::Process, cpu, tid),
+        let (context, cpu, pid, tid) = match ctx {
+            Ctx::Soft(cpu) => (ExecContext::SoftIrq, cpu, 0, 0),
+            Ctx::Proc(cpu, tid) => (ExecContext::Process, cpu, tid, tid),
+            Ctx::SoftOver(cpu, pid) => (ExecContext::SoftIrq, cpu, pid, pid),
+            Ctx::Thread(cpu, pid, tid) => (ExecContext::Process, cpu, pid, tid),
         };
         Event {
             ts_ns: ts,
             func_id: self.id(name),
             cpu,
-            pid: tid,
+            pid,
             tid,
             depth,
             context: context as u8,

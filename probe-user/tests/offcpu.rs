@@ -59,6 +59,31 @@ fn a_receive_that_sleeps_counts_its_sleep_off_the_cpu() {
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
     assert!(child.wait().expect("wait").success());
 
+    // The trace's table of tasks names the thread groups of its records, this process by
+    // its command name (what `kpath --comm` selects by).
+    let pids: std::collections::BTreeSet<u32> = TraceReader::open(&trace)
+        .expect("open")
+        .events()
+        .map(|e| e.expect("record").pid)
+        .collect();
+    let meta = TraceReader::open(&trace).expect("open").metadata().clone();
+    let tasks = meta.tasks.as_ref().expect("the recorder writes its tasks");
+    assert_eq!(
+        tasks
+            .iter()
+            .map(|t| t.pid)
+            .collect::<std::collections::BTreeSet<_>>(),
+        pids,
+        "{tasks:?}"
+    );
+    let own = std::fs::read_to_string("/proc/self/comm").expect("own comm");
+    assert_eq!(
+        meta.comm_of(std::process::id()),
+        Some(own.trim_end()),
+        "{tasks:?}"
+    );
+    assert_eq!(meta.tasks_left_out, None);
+
     let mut reader = TraceReader::open(&trace).expect("open");
     assert!(reader.has_off_cpu(), "this recorder writes format 2");
     let recvfrom = reader

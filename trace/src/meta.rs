@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::recording::{Filters, KernelCounters, KernelStats, RecordMode, SkippedFunction};
+use crate::recording::{Filters, KernelCounters, KernelStats, RecordMode, SkippedFunction, Task};
 
 /// How a function (or tracepoint stage) was probed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -334,12 +334,25 @@ pub struct Metadata {
     /// Why the recording stopped, as the recorder printed it; filled when it ends.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stop_reason: Option<String>,
+    /// The thread groups the records name (`Event::pid`), with their command names, in the
+    /// order the recorder first saw them; filled when the recording ends (trace mode, since
+    /// this field exists). `kpath --comm` needs it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tasks: Option<Vec<Task>>,
+    /// Thread groups seen beyond the [`crate::recording::MAX_TASKS`] entries of `tasks`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tasks_left_out: Option<u64>,
     /// Any other fields, kept so that newer writers can add fields without a version bump.
     #[serde(flatten)]
     pub extra: serde_json::Map<String, serde_json::Value>,
 }
 
 impl Metadata {
+    /// The probed functions' names, indexed by function id (what analyses name calls by).
+    pub fn function_names(&self) -> Vec<String> {
+        self.functions.iter().map(|f| f.name.clone()).collect()
+    }
+
     /// A metadata skeleton with the required fields and empty tables.
     pub fn new(tool: impl Into<String>, kernel_release: impl Into<String>, cpu_count: u32) -> Self {
         Self {
@@ -368,6 +381,8 @@ impl Metadata {
             note: None,
             skipped: None,
             stop_reason: None,
+            tasks: None,
+            tasks_left_out: None,
             extra: serde_json::Map::new(),
         }
     }
@@ -394,6 +409,15 @@ impl Metadata {
             mechanism,
         });
         id
+    }
+
+    /// The command name of thread group `pid`, if the tasks table has it.
+    pub fn comm_of(&self, pid: u32) -> Option<&str> {
+        self.tasks
+            .iter()
+            .flatten()
+            .find(|t| t.pid == pid)
+            .and_then(|t| t.comm.as_deref())
     }
 
     /// Looks a function up by name.
@@ -442,7 +466,7 @@ impl Metadata {
     /// Everything the metadata holds besides its core (tool, times, function table, losses,
     /// probe cost, recorder usage): the recording fields and `extra`, by name, in name
     /// order, as reports list them. `kernel_stats` and `cpu_busy`, which reports show on their
-    /// own, are left out.
+    /// own, are left out, and so is the `tasks` table (a list that can be long).
     pub fn notes(&self) -> serde_json::Map<String, serde_json::Value> {
         let mut notes = match serde_json::to_value(self) {
             Ok(serde_json::Value::Object(m)) => m,
@@ -450,7 +474,7 @@ impl Metadata {
         };
         for core in Self::CORE_FIELDS
             .iter()
-            .chain(&["kernel_stats", "cpu_busy"])
+            .chain(&["kernel_stats", "cpu_busy", "tasks"])
         {
             notes.remove(*core);
         }

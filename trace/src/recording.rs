@@ -222,6 +222,58 @@ impl KernelStats {
     }
 }
 
+/// A thread group the records name (`Event::pid`), with its command name: the table that
+/// lets `kpath --comm NAME` select by name. The recorder fills it when it finishes
+/// ([`crate::Metadata::tasks`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Task {
+    /// Thread group id, as in the records' `pid` (0: the idle tasks).
+    pub pid: u32,
+    /// Its command name (`/proc/PID/comm` of the thread group leader, read when the recorder
+    /// first saw the pid; `swapper` for pid 0), at most [`MAX_COMM_BYTES`] bytes; absent if
+    /// it could not be read (the process had already exited).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comm: Option<String>,
+}
+
+/// Most entries a recorder writes in [`crate::Metadata::tasks`]; it counts the others in
+/// [`crate::Metadata::tasks_left_out`].
+pub const MAX_TASKS: usize = 1024;
+
+/// Longest command name kept, in bytes (the kernel's are at most 15, a worker thread's
+/// `/proc` name up to 64).
+pub const MAX_COMM_BYTES: usize = 32;
+
+/// The longest JSON one [`Task`] entry takes, its separator included: what a writer reserves
+/// per entry so that the table always fits the metadata region.
+pub const TASK_JSON_MAX: usize = 64;
+
+impl Task {
+    /// A task named by the bytes of `/proc/PID/comm` (a trailing newline is dropped): at most
+    /// [`MAX_COMM_BYTES`] of them, with control characters, quotes, backslashes and bytes that
+    /// are not UTF-8 shown as `?`, so that the entry takes at most [`TASK_JSON_MAX`] bytes of
+    /// JSON whatever the name holds.
+    pub fn named(pid: u32, comm: &[u8]) -> Self {
+        let comm = comm.strip_suffix(b"\n").unwrap_or(comm);
+        let comm = &comm[..comm.len().min(MAX_COMM_BYTES)];
+        let mut name = String::with_capacity(comm.len());
+        for chunk in comm.utf8_chunks() {
+            for c in chunk.valid().chars() {
+                name.push(if c.is_control() || c == '"' || c == '\\' {
+                    '?'
+                } else {
+                    c
+                });
+            }
+            name.extend(std::iter::repeat_n('?', chunk.invalid().len()));
+        }
+        Self {
+            pid,
+            comm: Some(name),
+        }
+    }
+}
+
 /// The kernel side's counters by name (`probe_common::stats::Stat::name`): anomalies it saw
 /// and handled (unmatched exits, depth overflows, ...).
 pub type KernelCounters = BTreeMap<String, u64>;
@@ -247,5 +299,40 @@ mod tests {
         );
         assert_eq!(read(r#"{"comm":null,"cpu":null,"pid":7}"#).cpus, None);
         assert_eq!(read(r#"{"pid":7}"#).cpus, None);
+    }
+
+    /// Whatever `/proc/PID/comm` holds, an entry stays within its reserved JSON size and
+    /// keeps a plain name as it is.
+    #[test]
+    fn task_entries_fit_their_reserved_size() {
+        assert_eq!(
+            Task::named(77, b"udp-echo\n").comm.as_deref(),
+            Some("udp-echo")
+        );
+        assert_eq!(
+            Task::named(5, b"a\"b\\c\x1b\xff\xe2\x82").comm.as_deref(),
+            Some("a?b?c????")
+        );
+        assert_eq!(
+            Task::named(5, "köln".as_bytes()).comm.as_deref(),
+            Some("köln")
+        );
+        let worst = [
+            vec![b'"'; 100],
+            vec![0x1b; 100],
+            vec![0xff; 100],
+            "é".repeat(50).into_bytes(),
+        ];
+        for comm in worst {
+            let t = Task::named(u32::MAX, &comm);
+            let json = serde_json::to_string(&t).expect("json");
+            // With the comma that separates it from the next entry.
+            assert!(json.len() < TASK_JSON_MAX, "{json} ({} bytes)", json.len());
+        }
+        let unnamed = Task { pid: 3, comm: None };
+        assert_eq!(
+            serde_json::to_string(&unnamed).expect("json"),
+            r#"{"pid":3}"#
+        );
     }
 }

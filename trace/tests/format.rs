@@ -375,3 +375,53 @@ fn malformed_recording_field_is_named() {
         "{e}"
     );
 }
+
+/// The table of tasks the recorder writes when it finishes reads back, stays out of the notes,
+/// and is absent (not empty) in traces written without it; a malformed entry is named.
+#[test]
+fn tasks_table_round_trips_and_old_traces_have_none() {
+    use kpath_trace::recording::{Task, MAX_TASKS, TASK_JSON_MAX};
+    let (old, _) = read_all(&write_trace(&sample_events())).expect("read");
+    assert_eq!((old.tasks, old.tasks_left_out), (None, None));
+
+    // The most entries a recorder writes, each as long as it can be, fit the reserve it
+    // takes for them.
+    let long = vec![0xffu8; 100];
+    let tasks: Vec<Task> = (0..MAX_TASKS as u32)
+        .map(|i| Task::named(u32::MAX - i, &long))
+        .chain([Task::named(100, b"echo\n"), Task { pid: 7, comm: None }])
+        .collect();
+    let w = TraceWriter::with_reserve(
+        Cursor::new(Vec::new()),
+        sample_metadata(),
+        (MAX_TASKS + 2) * TASK_JSON_MAX,
+    )
+    .expect("writer");
+    let bytes = w
+        .finish(|m| {
+            m.tasks = Some(tasks.clone());
+            m.tasks_left_out = Some(3);
+        })
+        .expect("the table fits")
+        .into_inner();
+    let (meta, _) = read_all(&bytes).expect("read");
+    assert_eq!(meta.tasks.as_deref(), Some(&tasks[..]));
+    assert_eq!(meta.tasks_left_out, Some(3));
+    assert_eq!(meta.comm_of(100), Some("echo"));
+    assert_eq!(meta.comm_of(7), None);
+    assert!(!meta.notes().contains_key("tasks"));
+    assert_eq!(
+        meta.notes().get("tasks_left_out"),
+        Some(&serde_json::json!(3))
+    );
+
+    let mut m = sample_metadata();
+    m.extra.insert(
+        "tasks".into(),
+        serde_json::json!([{"pid": -1, "comm": "x"}]),
+    );
+    let w = TraceWriter::new(Cursor::new(Vec::new()), m).expect("writer");
+    let bytes = w.finish(|_| {}).expect("finish").into_inner();
+    let e = read_all(&bytes).expect_err("negative pid");
+    assert!(e.to_string().contains("field `tasks[0].pid`"), "{e}");
+}

@@ -43,10 +43,12 @@ fn sources_of(counts: &[((u8, u32), u64)]) -> Vec<SourceCount> {
 
 impl Analyzer {
     /// Assembles the results. `path` and `finalised` describe the source for the report.
-    /// `Results::kernel_stats` stays `None` here: [`analyze_reader`] fills it from the
-    /// metadata of stats-mode traces (`crate::kernel_stats`), because that can fail.
+    /// `Results::kernel_stats` stays `None` here: [`analyze_reader`](super::analyze_reader)
+    /// fills it from the metadata of stats-mode traces (`crate::kernel_stats`), because that
+    /// can fail.
     pub fn finish(mut self, path: &str, finalised: bool) -> Results {
         let anomalies = self.tree.finish();
+        let selection = self.tree.applied_selection();
         let meta = &self.meta;
         let name = |id: u32| {
             meta.functions
@@ -204,14 +206,23 @@ impl Analyzer {
             .map(|f| f.function.clone())
             .collect();
 
-        let (service, service_unknown) = match service_time(&stages, &self.options) {
+        let (service, service_unknown) = match service_time(&stages, &self.options, &selection) {
             Ok(s) => (Some(s), None),
             Err(why) => (None, Some(why)),
         };
         let model = service.as_ref().and_then(|s| {
             queueing::project(s.mean, s.variance, 1.0, &queueing::default_rhos()).ok()
         });
-        let demand = crate::demand::of(meta, &stages, service.as_ref());
+        // A CPU's busy time is of its whole recording: per datagram it means something only
+        // if the selection kept every receive invocation of the CPU.
+        let demand = if selection
+            .as_ref()
+            .is_none_or(|s| s.selection.keeps_whole_cpus())
+        {
+            crate::demand::of(meta, &stages, service.as_ref())
+        } else {
+            Vec::new()
+        };
 
         Results {
             schema: RESULTS_SCHEMA,
@@ -235,6 +246,7 @@ impl Analyzer {
                 clock_source: meta.clock_source.clone(),
                 off_cpu_recorded: false, // a property of the file: analyze_fed sets it
                 recorder: meta.recorder.clone(),
+                tasks: meta.tasks.clone().unwrap_or_default(),
                 cut_tail: None,  // known only at the end: analyze_reader sets it
                 reordered: None, // known only after the pass: analyze_file sets it
                 // `kernel_stats` gets its own section (`Results::kernel_stats`).
@@ -245,6 +257,7 @@ impl Analyzer {
                 clock: self.options.clock,
                 subtract_probe_cost: self.options.subtract_probe_cost,
                 classifier: self.options.classifier.clone(),
+                selection,
             },
             probe_cost: meta
                 .probe_cost
@@ -356,13 +369,23 @@ fn tree_result(
 /// `T = T_rx + T_tx` and `D = D_rx + D_tx` (methodology step 8), or why there is none: each
 /// of the receive and send stages needs `options.min_stage_samples` kept samples, since a stage
 /// without them has no mean, and a zero in its place would shrink T and inflate λ_max.
-fn service_time(stages: &[StageResult], options: &AnalysisOptions) -> Result<Service, String> {
+fn service_time(
+    stages: &[StageResult],
+    options: &AnalysisOptions,
+    selection: &Option<crate::selection::AppliedSelection>,
+) -> Result<Service, String> {
     let min = options.min_stage_samples;
     let mut service = Service::default();
     let mut missing = Vec::new();
     for stage in [Stage::Rx, Stage::Tx] {
         let Some(s) = stages.iter().find(|s| s.stage == stage) else {
-            missing.push(format!("no {stage} invocation was recorded"));
+            missing.push(match selection {
+                Some(sel) => format!(
+                    "no {stage} invocation is in the selection ({})",
+                    sel.selection.flags()
+                ),
+                None => format!("no {stage} invocation was recorded"),
+            });
             continue;
         };
         let kept = s.stats.samples;

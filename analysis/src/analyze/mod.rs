@@ -1,6 +1,15 @@
 //! The analysis pass (methodology steps 3–6, 8): one streaming pass over a trace that feeds
 //! the call-tree builder and per-function, per-level and per-stage statistics, then
 //! [`Analyzer::finish`] assembles [`Results`].
+//!
+//! Every command that reads calls goes through here ([`analyze_file`], [`visit_selected`]),
+//! and so does its [`Selection`]: resolved against the trace once
+//! (`InvocationFilter::new`), applied by the call-tree builder as each invocation begins. A
+//! selection with `--function` first finds the invocations that call those functions, in a
+//! pass that also checks the records' order ([`FunctionScan`]).
+//!
+//! The file is near 600 lines because it drives every pass (analysis, visit, sorted re-reads,
+//! the selection's first pass in `select.rs`), and a fifth of it is their tests.
 
 use std::io::Read;
 use std::path::Path;
@@ -9,6 +18,7 @@ use kpath_trace::{Event, Metadata, TraceReader};
 
 mod accumulate;
 mod assemble;
+mod select;
 
 use accumulate::{
     Accumulators, Fixed, StageAcc, INTERRUPTED_FILTER, NET_FILTER, NO_FILTER, NO_SLOT,
@@ -20,7 +30,10 @@ use crate::calltree::{CallVisitor, TreeBuilder};
 use crate::error::{Error, Result};
 use crate::reorder::{TimeSorter, REORDER_WINDOW};
 use crate::results::*;
+use crate::selection::{AppliedSelection, InvocationFilter, InvocationSet, Selection};
 use crate::stage::StageClassifier;
+pub use select::FunctionScan;
+use select::{filter_for, scan_fed};
 
 /// Options of an analysis.
 #[derive(Clone, Debug, PartialEq)]
@@ -38,6 +51,9 @@ pub struct AnalysisOptions {
     /// Kept samples each of the receive and send stages needs for a service time
     /// (`crate::results::MIN_STAGE_SAMPLES` by default).
     pub min_stage_samples: u64,
+    /// Which invocations to analyse (empty: all). [`analyze_file`] and [`analyze_reader`]
+    /// apply it; [`Analyzer::new`] does not (see [`Analyzer::with_filter`]).
+    pub selection: Selection,
 }
 
 impl AnalysisOptions {
@@ -69,6 +85,7 @@ impl Default for AnalysisOptions {
             classifier: StageClassifier::default(),
             max_shapes: 4096,
             min_stage_samples: MIN_STAGE_SAMPLES,
+            selection: Selection::default(),
         }
     }
 }
@@ -83,14 +100,27 @@ pub struct Analyzer {
 }
 
 impl Analyzer {
-    /// An analyzer for a trace with metadata `meta`.
+    /// An analyzer of every invocation of a trace with metadata `meta` (`options.selection`
+    /// is not applied: [`Analyzer::with_filter`] does).
     pub fn new(meta: &Metadata, options: &AnalysisOptions) -> Self {
+        Self::with_filter(meta, options, None)
+    }
+
+    /// An analyzer of the invocations `filter` keeps (all with `None`), a selection
+    /// resolved against `meta` (`InvocationFilter::new`); `Results::settings.selection`
+    /// says what it kept.
+    pub fn with_filter(
+        meta: &Metadata,
+        options: &AnalysisOptions,
+        filter: Option<InvocationFilter>,
+    ) -> Self {
         let nfuncs = meta.functions.len();
         let tree = TreeBuilder::new(
             meta.functions.iter().map(|f| f.name.as_str()),
             &options.classifier,
         )
-        .with_clock(options.clock);
+        .with_clock(options.clock)
+        .with_filter(filter);
         let (switch_mask, void_flags) = options.clock.void_masks();
         let probe_cost_ns = meta
             .functions
@@ -129,6 +159,12 @@ impl Analyzer {
         self.tree.push(e, &mut self.acc);
     }
 
+    /// Sets what a selection's window counts from: `ts_ns` of the first record of the file
+    /// (else the first invocation's first record).
+    pub fn set_origin(&mut self, ts_ns: u64) {
+        self.tree.set_origin(ts_ns);
+    }
+
     /// Feeds records in order (a block from `TraceReader::next_block`).
     pub fn push_all(&mut self, events: &[Event]) {
         self.records += events.len() as u64;
@@ -159,27 +195,31 @@ enum Feed {
     TimeSorted,
 }
 
-/// Feeds every block of records of `reader` to `f`, as `feed` says; errors name `path`.
+/// Feeds every block of records of `reader` to `f`, as `feed` says, with `ts_ns` of the
+/// first record of the file (what a selection's window counts from, whatever the feed);
+/// errors name `path`.
 fn for_each_block<R: Read>(
     reader: &mut TraceReader<R>,
     path: &Path,
     feed: Feed,
-    mut f: impl FnMut(&[Event]),
+    mut f: impl FnMut(&[Event], u64),
 ) -> Result<()> {
     let mut sorter = (feed == Feed::TimeSorted).then(|| TimeSorter::new(REORDER_WINDOW));
+    let mut origin = None;
     loop {
         let block = reader.next_block().map_err(|source| Error::Trace {
             path: path.into(),
             source,
         })?;
+        let first = *origin.get_or_insert_with(|| block.first().map_or(0, |e| e.ts_ns));
         match (&mut sorter, block.is_empty()) {
             (None, true) => return Ok(()),
-            (None, false) => f(block),
+            (None, false) => f(block, first),
             (Some(s), true) => {
-                f(s.finish());
+                f(s.finish(), first);
                 return Ok(());
             }
-            (Some(s), false) => f(s.push(block)),
+            (Some(s), false) => f(s.push(block), first),
         }
     }
 }
@@ -201,13 +241,17 @@ pub fn open_trace(path: &Path) -> Result<TraceReader<std::fs::File>> {
     })
 }
 
-/// Analyzes a trace from any reader.
+/// Analyzes a trace from any reader, read once: a selection with `--function`, which needs
+/// two passes, is refused.
 pub fn analyze_reader<R: Read>(
     reader: TraceReader<R>,
     path: &Path,
     options: &AnalysisOptions,
 ) -> Result<Results> {
-    analyze_fed(reader, path, options, Feed::AsStored)
+    if options.selection.needs_scan() {
+        return Err(crate::selection::SelectionError::NeedsTwoPasses.into());
+    }
+    analyze_fed(reader, path, options, Feed::AsStored, None)
 }
 
 fn analyze_fed<R: Read>(
@@ -215,15 +259,20 @@ fn analyze_fed<R: Read>(
     path: &Path,
     options: &AnalysisOptions,
     feed: Feed,
+    matched: Option<InvocationSet>,
 ) -> Result<Results> {
     let kernel = reader
         .metadata()
         .kernel_stats
         .as_ref()
         .map(|ks| kernel_stats_result(ks, reader.metadata(), options));
+    let filter = filter_for(&options.selection, reader.metadata(), matched)?;
     let options = options.for_trace(reader.has_off_cpu());
-    let mut a = Analyzer::new(reader.metadata(), &options);
-    for_each_block(&mut reader, path, feed, |block| a.push_all(block))?;
+    let mut a = Analyzer::with_filter(reader.metadata(), &options, filter);
+    for_each_block(&mut reader, path, feed, |block, origin| {
+        a.set_origin(origin);
+        a.push_all(block)
+    })?;
     let mut r = a.finish(&path.display().to_string(), reader.is_finalised());
     r.trace.off_cpu_recorded = reader.has_off_cpu();
     r.kernel_stats = kernel;
@@ -255,22 +304,50 @@ fn kernel_stats_result(
                 .into(),
         );
     }
+    if !options.selection.is_empty() {
+        k.notes.insert(
+            0,
+            format!(
+                "the selection ({}) does not apply to kernel aggregates: they are of every \
+                 call the kernel aggregated",
+                options.selection.flags()
+            ),
+        );
+    }
     k
 }
 
-/// Analyzes the trace file at `path` (`kpath analyze`, `kpath report`).
+/// Analyzes the trace file at `path` (`kpath analyze`, `kpath report`), the invocations
+/// `options.selection` keeps.
 ///
 /// A trace whose records are out of time order within their streams is read a second time,
 /// sorted (`crate::reorder`); `Results::trace.reordered` then says so. A trace in order is
-/// read once.
+/// read once, or twice with `--function` (the first pass finds the invocations that call
+/// them, and checks the order).
 pub fn analyze_file(path: &Path, options: &AnalysisOptions) -> Result<Results> {
-    let r = analyze_fed(open(path)?, path, options, Feed::AsStored)?;
-    if r.anomalies.out_of_order == 0 {
-        return Ok(r);
+    let scan = options.selection.needs_scan();
+    let mut out_of_order = 0;
+    let mut matched = None;
+    if scan {
+        let (m, anomalies) = scan_fed(open(path)?, path, &options.selection, Feed::AsStored)?;
+        out_of_order = anomalies.out_of_order;
+        matched = Some(m);
     }
-    let mut sorted = analyze_fed(open(path)?, path, options, Feed::TimeSorted)?;
+    if out_of_order == 0 {
+        let r = analyze_fed(open(path)?, path, options, Feed::AsStored, matched)?;
+        if r.anomalies.out_of_order == 0 {
+            return Ok(r);
+        }
+        out_of_order = r.anomalies.out_of_order;
+    }
+    let matched = if scan {
+        Some(scan_fed(open(path)?, path, &options.selection, Feed::TimeSorted)?.0)
+    } else {
+        None
+    };
+    let mut sorted = analyze_fed(open(path)?, path, options, Feed::TimeSorted, matched)?;
     sorted.trace.reordered = Some(Reordered {
-        out_of_order: r.anomalies.out_of_order,
+        out_of_order,
         window_records: REORDER_WINDOW as u64,
     });
     Ok(sorted)
@@ -289,53 +366,60 @@ pub struct Visit {
     pub cut_tail: Option<kpath_trace::CutTail>,
     /// Whether the records were sorted by time first, and why (to be reported).
     pub reordered: Option<Reordered>,
+    /// What the selection applied and kept (`None` without one).
+    pub selection: Option<AppliedSelection>,
 }
 
-/// A visitor that takes nothing: the order check before a visit.
-struct OrderCheck;
-
-impl CallVisitor for OrderCheck {
-    fn call(&mut self, _call: &crate::calltree::Call<'_>, _ancestors: &[crate::calltree::Frame]) {}
-}
-
-/// Runs only the call-tree builder over a trace, reporting calls to `visitor` (used by
-/// `fold`, `export` and the benchmark).
+/// Runs only the call-tree builder over a trace, reporting every call to `visitor` (used by
+/// `fold`, `export`, the HTML report's flame graph and the benchmark).
 pub fn visit_file<V: CallVisitor>(
     path: &Path,
     classifier: &StageClassifier,
     clock: Clock,
     visitor: &mut V,
 ) -> Result<Visit> {
+    visit_selected(path, classifier, clock, &Selection::default(), visitor)
+}
+
+/// [`visit_file`] reporting only the calls of the invocations `selection` keeps
+/// (`Visit::selection` says how many).
+pub fn visit_selected<V: CallVisitor>(
+    path: &Path,
+    classifier: &StageClassifier,
+    clock: Clock,
+    selection: &Selection,
+    visitor: &mut V,
+) -> Result<Visit> {
     // The visitor's output cannot be taken back: the order is checked first, by a pass
-    // that reports nothing, and the visit sorts the records if it has to.
-    let check = visit_fed(
-        open(path)?,
-        path,
-        classifier,
-        Clock::Wall,
-        &mut OrderCheck,
-        Feed::AsStored,
-    )?;
-    if check.anomalies.out_of_order == 0 {
+    // that reports nothing (and finds the invocations `--function` keeps), and the visit
+    // sorts the records if it has to.
+    let (matched, check) = scan_fed(open(path)?, path, selection, Feed::AsStored)?;
+    let scan = selection.needs_scan();
+    if check.out_of_order == 0 {
         return visit_fed(
             open(path)?,
             path,
-            classifier,
-            clock,
+            (classifier, clock),
             visitor,
             Feed::AsStored,
+            (selection, scan.then_some(matched)),
         );
     }
+    let matched = if scan {
+        Some(scan_fed(open(path)?, path, selection, Feed::TimeSorted)?.0)
+    } else {
+        None
+    };
     let mut v = visit_fed(
         open(path)?,
         path,
-        classifier,
-        clock,
+        (classifier, clock),
         visitor,
         Feed::TimeSorted,
+        (selection, matched),
     )?;
     v.reordered = Some(Reordered {
-        out_of_order: check.anomalies.out_of_order,
+        out_of_order: check.out_of_order,
         window_records: REORDER_WINDOW as u64,
     });
     Ok(v)
@@ -350,22 +434,34 @@ pub fn visit_reader<R: Read, V: CallVisitor>(
     clock: Clock,
     visitor: &mut V,
 ) -> Result<Visit> {
-    visit_fed(reader, path, classifier, clock, visitor, Feed::AsStored)
+    visit_fed(
+        reader,
+        path,
+        (classifier, clock),
+        visitor,
+        Feed::AsStored,
+        (&Selection::default(), None),
+    )
 }
 
+/// One visit: calls built with `(classifier, clock)`, of the invocations `(selection, the
+/// first pass's answer)` keeps.
 fn visit_fed<R: Read, V: CallVisitor>(
     mut reader: TraceReader<R>,
     path: &Path,
-    classifier: &StageClassifier,
-    clock: Clock,
+    (classifier, clock): (&StageClassifier, Clock),
     visitor: &mut V,
     feed: Feed,
+    (selection, matched): (&Selection, Option<InvocationSet>),
 ) -> Result<Visit> {
+    let filter = filter_for(selection, reader.metadata(), matched)?;
     let meta = reader.metadata().clone();
     let clock = effective_clock(clock, reader.has_off_cpu());
     let mut tree = TreeBuilder::new(meta.functions.iter().map(|f| f.name.as_str()), classifier)
-        .with_clock(clock);
-    for_each_block(&mut reader, path, feed, |block| {
+        .with_clock(clock)
+        .with_filter(filter);
+    for_each_block(&mut reader, path, feed, |block, origin| {
+        tree.set_origin(origin);
         for e in block {
             tree.push(e, visitor);
         }
@@ -376,6 +472,7 @@ fn visit_fed<R: Read, V: CallVisitor>(
         anomalies: tree.finish(),
         cut_tail: reader.cut_tail(),
         reordered: None,
+        selection: tree.applied_selection(),
     })
 }
 

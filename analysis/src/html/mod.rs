@@ -240,7 +240,8 @@ pub fn write_report(
     Ok(files)
 }
 
-/// The on-CPU flame graph of `trace` (every stage, no filter, the results' stage roots) as a
+/// The on-CPU flame graph of `trace` (every stage, no filter, the results' stage roots and
+/// selection) as a
 /// `data:` URI of its SVG; `None` when the trace has no completed call.
 fn flame_uri(results: &Results, trace: &Path) -> Result<Option<String>> {
     let clock = crate::results::Clock::OnCpu;
@@ -252,14 +253,21 @@ fn flame_uri(results: &Results, trace: &Path) -> Result<Option<String>> {
         drop_interrupted: false,
         clock: crate::analyze::effective_clock(clock, off_cpu),
     });
-    let visit =
-        crate::analyze::visit_file(trace, &results.settings.classifier, clock, &mut folder)?;
-    let names: Vec<String> = visit
-        .metadata
-        .functions
-        .iter()
-        .map(|f| f.name.clone())
-        .collect();
+    // The report's own selection, so that the graph shows what the tables show.
+    let selection = results
+        .settings
+        .selection
+        .as_ref()
+        .map(|s| s.selection.clone())
+        .unwrap_or_default();
+    let visit = crate::analyze::visit_selected(
+        trace,
+        &results.settings.classifier,
+        clock,
+        &selection,
+        &mut folder,
+    )?;
+    let names = visit.metadata.function_names();
     let lines = folder.lines(&names);
     if lines.is_empty() {
         return Ok(None);

@@ -309,6 +309,16 @@ fn trust(r: &Results, out: &mut Vec<Item>) {
             share > INTERRUPTED_SHARE_ALARM && r.settings.filter != crate::results::Filter::Net,
         ));
     }
+    if let Some(sel) = &r.settings.selection {
+        out.push(item(
+            "selection",
+            match &sel.warning {
+                Some(w) => format!("{sel}: {w}"),
+                None => format!("{sel}: the figures describe only these"),
+            },
+            sel.warning.is_some(),
+        ));
+    }
     let t = &r.trace;
     out.push(item(
         "lost events",
@@ -350,10 +360,16 @@ fn trust(r: &Results, out: &mut Vec<Item>) {
                     s.invocations,
                     r.settings.filter.name()
                 ),
-                _ => format!(
-                    "stage {st} recorded no invocation: wrong --pid or --cpu? no traffic? its \
-                     roots not probed?"
-                ),
+                _ => match &r.settings.selection {
+                    Some(sel) => format!(
+                        "stage {st} has no invocation in the selection {}",
+                        sel.selection.flags()
+                    ),
+                    None => format!(
+                        "stage {st} recorded no invocation: wrong --pid or --cpu? no traffic? \
+                         its roots not probed?"
+                    ),
+                },
             };
             out.push(item("empty stage", text, true));
         }

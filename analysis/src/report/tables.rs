@@ -243,6 +243,16 @@ pub fn metadata(r: &Results, u: TimeUnit) -> Vec<Meta> {
         ),
         anomalies > 0,
     );
+    if let Some(sel) = &r.settings.selection {
+        put(
+            "selection",
+            match &sel.warning {
+                Some(w) => format!("{sel}; {w}"),
+                None => sel.to_string(),
+            },
+            sel.warning.is_some(),
+        );
+    }
     put(
         "settings",
         format!(

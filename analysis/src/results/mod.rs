@@ -17,6 +17,7 @@ use crate::calltree::TreeAnomalies;
 use crate::error::{Error, Result};
 use crate::kernel_stats::KernelStatsResult;
 use crate::queueing::ModelOutput;
+use crate::selection::AppliedSelection;
 use crate::stage::{Stage, StageClassifier};
 use crate::stats::Summary;
 use validation_table::Validation;
@@ -118,6 +119,11 @@ pub struct Settings {
     pub subtract_probe_cost: bool,
     /// Stage classification of root functions.
     pub classifier: StageClassifier,
+    /// The report-time selection (`--pid`, `--cpu`, `--from`, …: `crate::selection`) and
+    /// what it kept; absent when every invocation was analysed (and in results before it
+    /// existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selection: Option<AppliedSelection>,
 }
 
 /// Where the trace came from.
@@ -171,6 +177,11 @@ pub struct TraceInfo {
     /// (`crate::reorder`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reordered: Option<Reordered>,
+    /// The trace's table of tasks (pid and command name of the thread groups its records
+    /// name, `kpath_trace::Metadata::tasks`), to name the pids of `stages[].sources` and of
+    /// a selection; empty for traces without it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tasks: Vec<kpath_trace::recording::Task>,
     /// Other fields of the trace metadata (driver, fallback, skipped functions, stop reason,
     /// kernel counters, ...), as the recorder wrote them.
     #[serde(default)]

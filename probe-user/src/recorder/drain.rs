@@ -4,17 +4,21 @@ use aya::maps::{MapData, RingBuf};
 use kpath_trace::TraceWriter;
 use probe_common::{Event, EventKind, EVENT_SIZE};
 
+use super::tasks::{proc_comm, Tasks};
 use crate::ProbeError;
 
 /// Moves records from the ring into the trace in batches: each drain copies what is there
 /// into one reused buffer (no allocation per record) and writes it with one call, then
-/// flushes, so that a record reaches the file within one drain period of being read.
+/// flushes, so that a record reaches the file within one drain period of being read. It
+/// notes each record's thread group on the way ([`Tasks`]) and reads the names of new ones
+/// after the write.
 pub(super) struct Drainer {
     batch: Vec<u8>,
     limit: Option<u64>,
     pub(super) records: u64,
     pub(super) roots: u64,
     pub(super) batches: u64,
+    pub(super) tasks: Tasks,
 }
 
 /// The batch buffer's capacity: one drain period at 3 M records/s fits without growing.
@@ -28,6 +32,7 @@ impl Drainer {
             records: 0,
             roots: 0,
             batches: 0,
+            tasks: Tasks::new(),
         }
     }
 
@@ -61,6 +66,7 @@ impl Drainer {
             if e.kind == EventKind::Exit as u8 && e.depth == 0 {
                 self.roots += 1;
             }
+            self.tasks.saw(e.pid);
         }
         if self.batch.is_empty() {
             return Ok(());
@@ -68,6 +74,8 @@ impl Drainer {
         self.batches += 1;
         writer.write_records(&self.batch)?;
         writer.flush()?;
+        // After the records are on their way: a new thread group costs a read of /proc.
+        self.tasks.name_new(proc_comm);
         Ok(())
     }
 }

@@ -6,13 +6,15 @@
 
 //!
 //! One job per file: `plan.rs` decides and attaches what to probe (the attach policy),
-//! `drain.rs` moves records from the ring into the trace, `usage.rs` measures the recorder's
-//! own CPU, `stats_summary.rs` writes the stats-mode summary. This file runs a recording.
+//! `drain.rs` moves records from the ring into the trace, `tasks.rs` keeps the thread groups
+//! the records name (the trace's `tasks` table), `usage.rs` measures the recorder's own CPU,
+//! `stats_summary.rs` writes the stats-mode summary. This file runs a recording.
 
 mod affinity;
 mod drain;
 mod plan;
 mod stats_summary;
+mod tasks;
 mod usage;
 
 use std::io::IsTerminal;
@@ -229,10 +231,11 @@ impl Recording {
         }
         // Stats mode writes its aggregates into the metadata at the end: reserve room (one
         // function's entry, 64 histogram counts included, stays under 1.5 KiB).
+        // Trace mode writes its table of tasks at the end: room for the most entries it keeps.
         let reserve = if stats_mode {
             stats_reserve(functions.len())
         } else {
-            0
+            kpath_trace::recording::MAX_TASKS * kpath_trace::recording::TASK_JSON_MAX
         };
         let moved = match &opts.settings.filter_cpus {
             Some(cpus) => {
@@ -436,6 +439,7 @@ impl Recording {
             None
         };
         let lost = kpath_trace::saturating_sum(&lost_per_cpu);
+        let (records, roots) = (drainer.records, drainer.roots);
         if let Some(e) = write_error {
             let _ = writer.flush();
             return Err(e);
@@ -444,7 +448,13 @@ impl Recording {
         let recursion_misses = probes.recursion_misses();
         let reason = stop_reason.to_string();
         let recorder_usage = usage.clone();
+        let stats_mode = opts.settings.mode == crate::loader::Mode::Stats;
+        let (tasks, tasks_left_out) = drainer.tasks.finish(tasks::proc_comm);
         writer.finish(|m| {
+            if !stats_mode {
+                m.tasks = Some(tasks);
+                m.tasks_left_out = tasks_left_out;
+            }
             m.stop_time_unix_ns = Some(stop_ns);
             m.recorder = Some(recorder_usage);
             m.lost_events_per_cpu = lost_per_cpu;
@@ -463,8 +473,8 @@ impl Recording {
             m.kernel_counters = Some(counters);
         })?;
         Ok(RecordSummary {
-            records: drainer.records,
-            roots: drainer.roots,
+            records,
+            roots,
             usage,
             lost,
             functions,
