@@ -10,8 +10,10 @@
 //! A user can restyle the `.gp` and rerun `gnuplot NAME.gp` there, or in a copy of the
 //! directory, without re-recording.
 //!
-//! Figures: probability density per function (`density_<stage>_<function>`) and per stage
-//! (`stage_<stage>`); nesting depth against call number for both stages (`depth`); sojourn
+//! Figures: the time per call by percentile, log-log, one line per function and one for the
+//! stage (`percentiles_<stage>`, as HdrHistogram plots latency); probability density per
+//! function (`density_<stage>_<function>`) and per stage (`stage_<stage>`), the method's
+//! histograms, only for those with [`MIN_PLOT_SAMPLES`] kept samples or more; nesting depth against call number for both stages (`depth`); sojourn
 //! time W against ρ (`sojourn`) and number in system N against ρ (`in_system`), M/M/1 solid,
 //! M/G/1 dashed, M/G/1 with setup dotted. When the results hold a validation, these two show
 //! the curves of every service-time choice in its own colour, with its measured points
@@ -28,7 +30,7 @@ use std::path::{Path, PathBuf};
 use kpath_plot::gnuplot::{
     AlignLeft, AlignTop, AutoOption, Axes2D, AxesCommon, Black, Caption, Color, Coordinate::Graph,
     DashType, FillAlpha, LegendOption, LineStyle, LineWidth, MajorScale, MinorScale, PlotOption,
-    PointSize, PointSymbol, RGBString, TickOption,
+    PointSize, PointSymbol, RGBString, Tick, TickOption,
 };
 use kpath_plot::{text, FigureFile};
 
@@ -36,7 +38,7 @@ use crate::error::Result;
 use crate::queueing::ModelOutput;
 use crate::results::Results;
 use crate::stage::Stage;
-use crate::stats::Density;
+use crate::stats::{Density, PERCENTILE_LADDER};
 use crate::util::slug;
 
 pub use kpath_plot::{gnuplot_available, gnuplot_program, run_gnuplot, ImageFormat};
@@ -120,6 +122,143 @@ impl Writer<'_> {
     }
 }
 
+/// Fewest kept samples for which a function or stage gets a distribution plot: below it a
+/// density of 40 bins holds fewer than 2.5 samples per bin, and the tail percentiles are a
+/// handful of calls (documented in docs/model.md, "Outputs").
+pub const MIN_PLOT_SAMPLES: u64 = 100;
+
+/// Most functions drawn in one percentile plot (those with the most time per invocation):
+/// more lines cannot be told apart.
+const MAX_PERCENTILE_LINES: usize = 8;
+
+/// One line of a percentile plot: a caption and the values at [`PERCENTILE_LADDER`].
+struct LadderLine {
+    caption: String,
+    values: Vec<f64>,
+}
+
+/// The lines of `stage`'s percentile plot: the stage's time per invocation, then its
+/// functions with at least [`MIN_PLOT_SAMPLES`] kept samples and a ladder, most time per
+/// invocation first; `None` when the stage itself has too few.
+fn percentile_lines(results: &Results, stage: Stage) -> Option<Vec<LadderLine>> {
+    let s = results.stage(stage)?;
+    if s.stats.samples < MIN_PLOT_SAMPLES || s.stats.ladder.len() != PERCENTILE_LADDER.len() {
+        return None;
+    }
+    let mut lines = vec![LadderLine {
+        caption: format!("stage {stage} (per invocation)"),
+        values: s.stats.ladder.clone(),
+    }];
+    let mut fs: Vec<_> = results
+        .functions
+        .iter()
+        .filter(|f| {
+            f.stage == stage
+                && f.stats.samples >= MIN_PLOT_SAMPLES
+                && f.stats.ladder.len() == PERCENTILE_LADDER.len()
+        })
+        .collect();
+    fs.sort_by(|a, b| (b.k * b.stats.mean).total_cmp(&(a.k * a.stats.mean)));
+    lines.extend(
+        fs.into_iter()
+            .take(MAX_PERCENTILE_LINES)
+            .map(|f| LadderLine {
+                caption: f.function.clone(),
+                values: f.stats.ladder.clone(),
+            }),
+    );
+    Some(lines)
+}
+
+/// The x of quantile `q` on a percentile plot: `1/(1 − q)`, drawn on a log scale, so that
+/// 90 %, 99 %, 99.9 % are evenly spaced (HdrHistogram's plots).
+fn ladder_x(q: f64) -> f64 {
+    1.0 / (1.0 - q)
+}
+
+/// The unit that suits times around `ns`: (name, ns per unit).
+fn time_unit_for(ns: f64) -> (&'static str, f64) {
+    if ns >= 1e6 {
+        ("ms", 1e6)
+    } else if ns >= 1e3 {
+        ("µs", 1e3)
+    } else {
+        ("ns", 1.0)
+    }
+}
+
+impl Writer<'_> {
+    /// `percentiles_<stage>`: time against percentile, log-log, one line per function.
+    fn percentiles(&mut self, stage: Stage, lines: &[LadderLine]) -> Result<()> {
+        let median = lines[0].values.get(2).copied().unwrap_or(1.0);
+        let (unit, per) = time_unit_for(median);
+        let mut data = String::from("# quantile x=1/(1-q)");
+        for l in lines {
+            let _ = write!(data, " {}_{}", slug(&l.caption), slug(unit));
+        }
+        data.push('\n');
+        for (i, &q) in PERCENTILE_LADDER.iter().enumerate() {
+            let _ = write!(data, "{q} {}", ladder_x(q));
+            for l in lines {
+                let _ = write!(data, " {}", l.values[i] / per);
+            }
+            data.push('\n');
+        }
+        // gnuplot reads a custom tick label as a format (`%` starts a conversion): `%%` is a
+        // percent sign. The labels are constants, never text from a file.
+        let ticks: Vec<Tick<f64, String>> = [
+            (0.0, "0%%"),
+            (0.5, "50%%"),
+            (0.9, "90%%"),
+            (0.99, "99%%"),
+            (0.999, "99.9%%"),
+            (0.9999, "99.99%%"),
+            (0.99999, "99.999%%"),
+        ]
+        .into_iter()
+        .map(|(q, label)| Tick::Major(ladder_x(q), AutoOption::Fix(label.to_string())))
+        .collect();
+        let mut f = self.figure(&format!("percentiles_{stage}"))?;
+        let ax = axes(
+            &mut f,
+            &format!("stage {stage}: time per call by percentile (kept samples)"),
+        )
+        .set_x_label("percentile", &[])
+        .set_y_label(&text(&format!("time per call ({unit})")), &[])
+        .set_x_log(Some(10.0))
+        .set_y_log(Some(10.0))
+        .set_x_ticks_custom(ticks, &[], &[])
+        .set_legend(
+            Graph(0.02),
+            Graph(0.98),
+            &[LegendOption::Placement(AlignLeft, AlignTop)],
+            &[],
+        );
+        for (i, l) in lines.iter().enumerate() {
+            // Log axes: a zero (a minimum of 0 ns) has no place; it is left out.
+            let (xs, ys): (Vec<f64>, Vec<f64>) = PERCENTILE_LADDER
+                .iter()
+                .zip(&l.values)
+                .filter(|(_, &v)| v > 0.0)
+                .map(|(&q, &v)| (ladder_x(q), v / per))
+                .unzip();
+            let caption = text(&l.caption);
+            let width = if i == 0 { 3.0 } else { 1.5 };
+            ax.lines_points(
+                xs,
+                ys,
+                &[
+                    Caption(&caption),
+                    LineWidth(width),
+                    PointSymbol('O'),
+                    PointSize(0.6),
+                ],
+            );
+        }
+        self.finish(f, data)
+    }
+}
+
 /// The figure's one set of axes, titled, with a grid and gnuplot's usual tick sizes.
 fn axes<'f>(f: &'f mut FigureFile, title: &str) -> &'f mut Axes2D {
     style(f.axes2d()).set_title(&text(title), &[])
@@ -151,7 +290,16 @@ pub fn plot_results(
         figures: Vec::new(),
     };
     let unit = results.unit.as_str();
-    for f in results.functions.iter().filter(|f| f.stats.samples > 0) {
+    for stage in [Stage::Rx, Stage::Tx] {
+        if let Some(lines) = percentile_lines(results, stage) {
+            w.percentiles(stage, &lines)?;
+        }
+    }
+    for f in results
+        .functions
+        .iter()
+        .filter(|f| f.stats.samples >= MIN_PLOT_SAMPLES)
+    {
         let name = format!("density_{}_{}", f.stage, slug(&f.function));
         let title = format!(
             "{} ({}): density of the time per call, n = {}",
@@ -159,7 +307,11 @@ pub fn plot_results(
         );
         w.density(&name, &title, unit, &f.stats.density)?;
     }
-    for s in results.stages.iter().filter(|s| s.stats.samples > 0) {
+    for s in results
+        .stages
+        .iter()
+        .filter(|s| s.stats.samples >= MIN_PLOT_SAMPLES)
+    {
         let title = format!(
             "stage {}: density of the stage time, n = {}",
             s.stage, s.stats.samples
@@ -226,17 +378,23 @@ fn has_choices(results: &Results) -> bool {
 /// The names (without extension) of every figure [`plot_results`] draws for `results`, in
 /// drawing order.
 pub fn figure_names(results: &Results) -> Vec<String> {
-    let mut v: Vec<String> = results
-        .functions
-        .iter()
-        .filter(|f| f.stats.samples > 0)
-        .map(|f| format!("density_{}_{}", f.stage, slug(&f.function)))
+    let mut v: Vec<String> = [Stage::Rx, Stage::Tx]
+        .into_iter()
+        .filter(|&s| percentile_lines(results, s).is_some())
+        .map(|s| format!("percentiles_{s}"))
         .collect();
+    v.extend(
+        results
+            .functions
+            .iter()
+            .filter(|f| f.stats.samples >= MIN_PLOT_SAMPLES)
+            .map(|f| format!("density_{}_{}", f.stage, slug(&f.function))),
+    );
     v.extend(
         results
             .stages
             .iter()
-            .filter(|s| s.stats.samples > 0)
+            .filter(|s| s.stats.samples >= MIN_PLOT_SAMPLES)
             .map(|s| format!("stage_{}", s.stage)),
     );
     if has_depth(results) {

@@ -457,7 +457,18 @@ pub struct Summary {
     /// Empty in results of kpath before 0.2.
     #[serde(default)]
     pub log2: Vec<u64>,
+    /// The value at each quantile of [`PERCENTILE_LADDER`], in order: the percentile plot's
+    /// points (HdrHistogram's "latency by percentile"). Empty without samples, and in results
+    /// of kpath before 0.2.
+    #[serde(default)]
+    pub ladder: Vec<f64>,
 }
+
+/// The quantiles a [`Summary`] keeps for the percentile plot: from the minimum to the
+/// 99.99th percentile, denser in the tail where latency plots look.
+pub const PERCENTILE_LADDER: [f64; 12] = [
+    0.0, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 0.995, 0.999, 0.9995, 0.9999, 0.99999,
+];
 
 /// Moments plus a histogram: everything a [`Summary`] needs, in bounded memory.
 #[derive(Clone, Debug)]
@@ -708,6 +719,11 @@ impl SampleStats {
             precision_1pct_reached: n >= 2 && needed.is_finite() && (n as f64) >= needed,
             density: density(h, DENSITY_BINS),
             log2: log2_counts(h),
+            ladder: if n > 0 {
+                PERCENTILE_LADDER.iter().map(|&q| quantile(h, q)).collect()
+            } else {
+                Vec::new()
+            },
         }
     }
 

@@ -84,11 +84,17 @@ fn every_figure_is_a_png_and_its_script_reproduces_it() {
     let figs =
         plot_results(&r, &out, ImageFormat::Png, &kpath_cli::Output::new(false)).expect("plot");
 
-    let mut promised: Vec<String> = r
+    // The synthetic trace's functions all have more than MIN_PLOT_SAMPLES kept samples.
+    assert!(r
         .functions
         .iter()
-        .map(|f| format!("density_{}_{}", f.stage, slug(&f.function)))
-        .collect();
+        .all(|f| f.stats.samples >= kpath_analysis::plot::MIN_PLOT_SAMPLES));
+    let mut promised: Vec<String> = vec!["percentiles_rx".into(), "percentiles_tx".into()];
+    promised.extend(
+        r.functions
+            .iter()
+            .map(|f| format!("density_{}_{}", f.stage, slug(&f.function))),
+    );
     promised.extend(["stage_rx", "stage_tx", "depth", "sojourn", "in_system"].map(String::from));
     assert_eq!(figure_names(&r), promised);
     assert_eq!(figs.len(), promised.len());
@@ -255,4 +261,33 @@ fn hostile_names_cannot_reach_gnuplot_as_commands() {
             );
         }
     }
+}
+
+/// Distributions of too few samples are not drawn: a function under `MIN_PLOT_SAMPLES`
+/// kept samples has no density and no line in its stage's percentile plot, and a stage under
+/// it has no percentile plot at all.
+#[test]
+fn too_few_samples_get_no_distribution_plot() {
+    use kpath_analysis::plot::MIN_PLOT_SAMPLES;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let trace = crate::calltree::small_trace(dir.path());
+    let r = kpath_analysis::analyze_file(
+        &trace,
+        &kpath_analysis::AnalysisOptions {
+            min_stage_samples: 1,
+            ..kpath_analysis::AnalysisOptions::default()
+        },
+    )
+    .expect("analyze");
+    assert!(r
+        .functions
+        .iter()
+        .all(|f| f.stats.samples < MIN_PLOT_SAMPLES));
+    let names = figure_names(&r);
+    assert!(
+        names.iter().all(|n| !n.starts_with("density_")
+            && !n.starts_with("percentiles_")
+            && !n.starts_with("stage_")),
+        "{names:?}"
+    );
 }
