@@ -1,4 +1,4 @@
-//! A tiny sweep end to end: cells, CSV, JSON and plots.
+//! A tiny sweep end to end: cells, CSV, JSON, the summary and plots.
 
 use std::path::Path;
 use std::time::Duration;
@@ -18,7 +18,6 @@ fn small_sweep_writes_csv_json_and_plots() {
         duration: Duration::from_secs(10),
         warmup: 20,
         workers: 1,
-        sample_interval: Duration::from_millis(20),
         timeout: Duration::from_secs(1),
         server_exe: BIN.into(),
     };
@@ -28,6 +27,15 @@ fn small_sweep_writes_csv_json_and_plots() {
         assert_eq!(r.received, 300, "{r:?}");
         assert!(r.throughput_per_s > 0.0);
         assert!(r.peak_rss_kb > 0, "{r:?}");
+        // One worker thread serves; the server's other threads wait.
+        let cpu = r.cpu_pct.expect("server CPU measured");
+        assert!(cpu > 0.0 && cpu < 150.0, "{r:?}");
+        let cpu_s = r.cpu_s.expect("server CPU measured");
+        assert!(
+            cpu_s > 0.0 && r.load_s > 0.0 && r.load_s <= r.elapsed_s,
+            "{r:?}"
+        );
+        assert!((cpu_s / r.load_s * 100.0 - cpu).abs() < 1e-6, "{r:?}");
     }
     let dir = tempfile::tempdir().expect("tempdir");
     let plots = std::process::Command::new("gnuplot")
@@ -42,6 +50,12 @@ fn small_sweep_writes_csv_json_and_plots() {
     let csv = std::fs::read_to_string(dir.path().join("sweep.csv")).expect("csv");
     assert_eq!(csv.lines().count(), 5);
     assert!(dir.path().join("sweep.json").exists());
+    let summary = std::fs::read_to_string(dir.path().join("summary.csv")).expect("summary");
+    assert_eq!(summary.lines().count(), 5, "{summary}");
+    assert!(
+        summary.starts_with("busy_us,size,clients,runs,"),
+        "{summary}"
+    );
     if plots {
         for ext in ["png", "gp", "dat", "data/0/0.bin"] {
             let p = dir.path().join(format!("sweep-busy0us.{ext}"));
@@ -71,8 +85,9 @@ fn cell(busy_us: f64, size: usize, clients: u32, repeat: u32) -> CellResult {
         rtt_p99_us: 45.0 * c,
         rtt_p999_us: 60.0 * c,
         rtt_max_us: 90.0 * c,
-        cpu_mean_pct: 50.0,
-        cpu_max_pct: 80.0,
+        cpu_pct: Some(50.0),
+        cpu_s: Some(0.05),
+        load_s: 0.1,
         peak_rss_kb: 4096,
         elapsed_s: 0.1,
     }
@@ -120,6 +135,22 @@ fn sweep_plots_rerun_from_a_copy_of_the_directory() {
             gp.contains(&format!("\"{name}.data/0/0.bin\"")) && gp.contains("set multiplot"),
             "{gp}"
         );
+        // Two panels: throughput, one line per size on one axis; RTT p50 and p99 per size.
+        let plots: Vec<&str> = gp.lines().filter(|l| l.starts_with("plot ")).collect();
+        assert_eq!(plots.len(), 2, "{gp}");
+        assert_eq!(plots[0].matches(" binary ").count(), 3, "{gp}");
+        assert_eq!(plots[1].matches(" binary ").count(), 6, "{gp}");
+        for size in [1, 256, 1400] {
+            assert!(plots[0].contains(&format!("t \"{size} B\"")), "{gp}");
+            assert!(plots[1].contains(&format!("t \"{size} B p99\"")), "{gp}");
+        }
+        // Clients on a log scale in both panels, RTT on a log scale.
+        let set = |axis: &str| {
+            gp.lines()
+                .filter(|l| l.starts_with(&format!("set logscale {axis} ")))
+                .count()
+        };
+        assert_eq!((set("x"), set("y")), (2, 1), "{gp}");
         assert!(!gp.contains(d.path().to_str().expect("utf-8")), "{gp}");
         let dat = std::fs::read_to_string(out.join(format!("{name}.dat"))).expect("dat");
         // Repeats averaged: 3 sizes × 3 client counts.

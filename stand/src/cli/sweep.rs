@@ -1,4 +1,5 @@
-//! `kpath-stand sweep`: factorial experiments over clients × sizes × busy-us on loopback.
+//! `kpath-stand sweep`: factorial experiments over clients × sizes × busy-us on loopback,
+//! ending with a table of the results averaged over repeats.
 
 use std::{path::PathBuf, time::Duration};
 
@@ -33,13 +34,15 @@ pub(crate) struct SweepArgs {
     /// Server workers (1 to 256).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256).map(usize::from))]
     workers: usize,
-    /// Interval of the server CPU/RSS sampling.
-    #[arg(long, value_parser = kpath_cli::value::positive_duration, default_value = "100ms")]
-    sample_interval: Duration,
+    /// Deprecated and ignored: the server's CPU is no longer sampled but measured exactly over
+    /// each cell's generator run.
+    #[arg(long, hide = true, value_parser = kpath_cli::value::positive_duration)]
+    sample_interval: Option<Duration>,
     /// Reply timeout.
     #[arg(long, value_parser = kpath_cli::value::positive_duration, default_value = "1s")]
     timeout: Duration,
-    /// Output directory (CSV, JSON, plots).
+    /// Output directory: sweep.csv and sweep.json (per cell), summary.csv (averaged over
+    /// repeats, as printed), one PNG per busy-us value with its gnuplot script and data.
     #[arg(long, default_value = "sweep-out")]
     out: PathBuf,
     /// Skip drawing the plots.
@@ -60,8 +63,14 @@ fn parse_busy_list(list: &str) -> Result<Vec<f64>> {
 
 pub(crate) fn run_sweep(a: SweepArgs) -> Result<()> {
     let out = kpath_cli::Output::new(a.force);
+    if a.sample_interval.is_some() {
+        eprintln!(
+            "warning: --sample-interval is deprecated and ignored: the server's CPU is measured \
+             exactly over each cell's generator run (/proc/PID/task/*/schedstat), not sampled"
+        );
+    }
     // Before any cell runs: the results must have somewhere to go.
-    for name in ["sweep.csv", "sweep.json"] {
+    for name in sweep::OUTPUT_FILES {
         if a.out.is_dir() {
             out.check(&a.out.join(name)).context("bad --out")?;
         }
@@ -75,13 +84,17 @@ pub(crate) fn run_sweep(a: SweepArgs) -> Result<()> {
         duration: a.duration,
         warmup: a.warmup,
         workers: a.workers,
-        sample_interval: a.sample_interval,
         timeout: a.timeout,
         server_exe: std::env::current_exe()
             .context("failed to find this executable for the server")?,
     };
     signal::install().context("failed to install signal handlers")?;
     let results = sweep::run(&plan, signal::requested).context("failed to run the sweep")?;
+    // The table first: on screen even if the files cannot be written.
+    print!(
+        "{}",
+        sweep::summary::table(&sweep::summary::summarise(&results))
+    );
     sweep::write_outputs(&results, &a.out, !a.no_plots, &out)
         .with_context(|| format!("failed to write the sweep results to {}", a.out.display()))?;
     println!(

@@ -1,8 +1,11 @@
 //! Factorial sweeps: clients × sizes × busy-us × repeat. For each cell a fresh server process
-//! (`kpath-stand echo`) is started on loopback, the closed-loop generator runs against it, and
-//! the server's CPU and memory are sampled from /proc ([`crate::procstat`]).
+//! (`kpath-stand echo`) is started on loopback and the closed-loop generator runs against it;
+//! the server's CPU time over the generator's run and its peak memory are read from /proc
+//! ([`crate::procstat`]). The cells are written as `sweep.csv` and `sweep.json`, their
+//! averages over repeats as a table ([`summary`]) and `summary.csv`, and drawn ([`plot`]).
 
 pub mod plot;
+pub mod summary;
 
 use std::{
     io::{BufRead, BufReader, BufWriter, Write},
@@ -18,7 +21,7 @@ use serde::Serialize;
 use crate::{
     error::{Error, Result},
     gen::{self, Expect, GenConfig, Pattern},
-    procstat::{ProcSummary, Sampler},
+    procstat::{self, CpuMark},
 };
 
 /// What to sweep.
@@ -40,8 +43,6 @@ pub struct SweepPlan {
     pub warmup: u64,
     /// Server workers.
     pub workers: usize,
-    /// CPU/RSS sampling interval.
-    pub sample_interval: Duration,
     /// Reply timeout.
     pub timeout: Duration,
     /// The `kpath-stand` executable that serves.
@@ -79,13 +80,17 @@ pub struct CellResult {
     pub rtt_p999_us: f64,
     /// RTT maximum, µs.
     pub rtt_max_us: f64,
-    /// Server CPU over the cell, % of one CPU.
-    pub cpu_mean_pct: f64,
-    /// Server CPU, highest interval, %.
-    pub cpu_max_pct: f64,
-    /// Server peak resident memory, kB.
+    /// Server CPU over the generator's run (warm-up included), % of one CPU: `cpu_s / load_s`.
+    /// `None` (empty in the CSV, `null` in the JSON) when it could not be read.
+    pub cpu_pct: Option<f64>,
+    /// Server CPU time over the generator's run, s, all its threads together.
+    pub cpu_s: Option<f64>,
+    /// Wall time of the generator's run (the interval `cpu_s` is measured over), s.
+    pub load_s: f64,
+    /// Server peak resident memory (`VmHWM`) at the end of the cell, kB: a fresh server per
+    /// cell, so the peak of this cell alone.
     pub peak_rss_kb: u64,
-    /// Wall time of the cell, s.
+    /// Wall time of the cell, server start to stop, s.
     pub elapsed_s: f64,
 }
 
@@ -185,6 +190,7 @@ pub fn run(plan: &SweepPlan, stop_requested: impl Fn() -> bool) -> Result<Vec<Ce
         bar.set_style(style.progress_chars("=> "));
     }
     let mut results = Vec::new();
+    let mut warned = false;
     for cell in all {
         if stop_requested() {
             break;
@@ -193,17 +199,37 @@ pub fn run(plan: &SweepPlan, stop_requested: impl Fn() -> bool) -> Result<Vec<Ce
             "clients={} size={} busy={}µs repeat={}",
             cell.clients, cell.size, cell.busy_us, cell.repeat
         ));
-        results.push(run_cell(plan, cell)?);
+        let (result, cpu_error) = run_cell(plan, cell)?;
+        if let (Some(e), false) = (cpu_error, warned) {
+            bar.println(format!(
+                "warning: the server's CPU is not measured: {}",
+                error_chain(&e)
+            ));
+            warned = true;
+        }
+        results.push(result);
         bar.inc(1);
     }
     bar.finish_and_clear();
     Ok(results)
 }
 
-fn run_cell(plan: &SweepPlan, cell: Cell) -> Result<CellResult> {
+/// `e` and its sources, `: `-separated.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(&format!(": {s}"));
+        source = s.source();
+    }
+    text
+}
+
+/// Runs one cell; with the result, why the server's CPU could not be measured, if it could not.
+fn run_cell(plan: &SweepPlan, cell: Cell) -> Result<(CellResult, Option<Error>)> {
     let started = Instant::now();
     let server = ServerProcess::start(plan, cell.busy_us)?;
-    let sampler = Sampler::start(server.child.id(), plan.sample_interval)?;
+    let pid = server.child.id();
     let cfg = GenConfig {
         target: server.addr,
         size: cell.size,
@@ -218,12 +244,31 @@ fn run_cell(plan: &SweepPlan, cell: Cell) -> Result<CellResult> {
         expect: Expect::Echo,
         allow_remote: false,
     };
+    // The server's CPU over exactly the generator's run: the sum of its threads' on-CPU ns
+    // (/proc/PID/task/TID/schedstat) read just before and just after `gen::run`, over the wall
+    // time between the two readings. Not the child's `wait4` rusage, which can only be had
+    // once the server has exited and so covers its whole life, start-up (runtime, sockets,
+    // threads) and shutdown included, not the cell's load. schedstat's caveats do not bite
+    // here: the echo server's threads live as long as it does (none exits between the
+    // readings, taking its time with it), and at both readings the server is idle, blocked
+    // in recv (before the first datagram; after the last reply or timeout), so no thread is
+    // owed the time of a slice still running.
+    let before = CpuMark::take(pid);
+    let gen_started = Instant::now();
     let outcome = gen::run(&cfg);
-    let proc_summary: ProcSummary = sampler.finish();
+    let gen_wall = gen_started.elapsed();
+    let after = CpuMark::take(pid);
+    let peak_rss_kb = procstat::peak_rss_kb(pid);
     drop(server);
     let report = outcome?.report;
+    let peak_rss_kb = peak_rss_kb?;
+    let (cpu, cpu_error) = match (before, after) {
+        (Ok(b), Ok(a)) => (Some(b.until(&a)), None),
+        (Err(e), _) | (_, Err(e)) => (None, Some(e)),
+    };
+    let load = cpu.map_or(gen_wall, |d| d.wall);
     let us = |ns: f64| ns / 1000.0;
-    Ok(CellResult {
+    let result = CellResult {
         busy_us: cell.busy_us,
         size: cell.size,
         clients: cell.clients,
@@ -238,21 +283,25 @@ fn run_cell(plan: &SweepPlan, cell: Cell) -> Result<CellResult> {
         rtt_p99_us: us(report.rtt_ns.p99),
         rtt_p999_us: us(report.rtt_ns.p999),
         rtt_max_us: us(report.rtt_ns.max),
-        cpu_mean_pct: proc_summary.cpu_mean_pct,
-        cpu_max_pct: proc_summary.cpu_max_pct,
-        peak_rss_kb: proc_summary.peak_rss_kb,
+        cpu_pct: cpu.and_then(|d| d.percent()),
+        cpu_s: cpu.map(|d| d.cpu_ns as f64 / 1e9),
+        load_s: load.as_secs_f64(),
+        peak_rss_kb,
         elapsed_s: started.elapsed().as_secs_f64(),
-    })
+    };
+    Ok((result, cpu_error))
 }
 
 /// The CSV header, matching [`CellResult`]'s fields.
 pub const CSV_HEADER: &str = "busy_us,size,clients,repeat,sent,received,lost,throughput_per_s,\
-rtt_mean_us,rtt_p50_us,rtt_p90_us,rtt_p99_us,rtt_p999_us,rtt_max_us,cpu_mean_pct,cpu_max_pct,\
+rtt_mean_us,rtt_p50_us,rtt_p90_us,rtt_p99_us,rtt_p999_us,rtt_max_us,cpu_pct,cpu_s,load_s,\
 peak_rss_kb,elapsed_s";
 
 fn csv_row(r: &CellResult) -> String {
+    let opt =
+        |v: Option<f64>, decimals: usize| v.map(|v| format!("{v:.decimals$}")).unwrap_or_default();
     format!(
-        "{},{},{},{},{},{},{},{:.1},{:.2},{:.2},{:.2},{:.2},{:.2},{:.2},{:.1},{:.1},{},{:.3}",
+        "{},{},{},{},{},{},{},{:.1},{:.2},{:.2},{:.2},{:.2},{:.2},{:.2},{},{},{:.6},{},{:.3}",
         r.busy_us,
         r.size,
         r.clients,
@@ -267,15 +316,20 @@ fn csv_row(r: &CellResult) -> String {
         r.rtt_p99_us,
         r.rtt_p999_us,
         r.rtt_max_us,
-        r.cpu_mean_pct,
-        r.cpu_max_pct,
+        opt(r.cpu_pct, 1),
+        opt(r.cpu_s, 6),
+        r.load_s,
         r.peak_rss_kb,
         r.elapsed_s
     )
 }
 
-/// Writes `sweep.csv`, `sweep.json` and (with `plots`) the plot grid into `dir`, files created
-/// as `out` says.
+/// The files [`write_outputs`] writes into its directory (besides the figures).
+pub const OUTPUT_FILES: [&str; 3] = ["sweep.csv", "sweep.json", "summary.csv"];
+
+/// Writes `sweep.csv` and `sweep.json` (one row per cell), `summary.csv` (the cells averaged
+/// over repeats, [`summary::summarise`]) and, with `plots`, one figure per busy-us value
+/// ([`plot::draw`]) into `dir`, files created as `out` says.
 pub fn write_outputs(
     results: &[CellResult],
     dir: &Path,
@@ -298,8 +352,10 @@ pub fn write_outputs(
     let text =
         serde_json::to_string_pretty(results).map_err(|e| Error::file("write", &json, e.into()))?;
     out.write(&json, text + "\n")?;
+    let rows = summary::summarise(results);
+    summary::write_csv(&rows, &dir.join("summary.csv"), out)?;
     if plots {
-        plot::draw(results, dir, out)?;
+        plot::draw(&rows, dir, out)?;
     }
     Ok(())
 }
@@ -325,8 +381,9 @@ mod tests {
             rtt_p99_us: 1.0,
             rtt_p999_us: 1.0,
             rtt_max_us: 1.0,
-            cpu_mean_pct: 1.0,
-            cpu_max_pct: 1.0,
+            cpu_pct: Some(1.0),
+            cpu_s: Some(1.0),
+            load_s: 1.0,
             peak_rss_kb: 1,
             elapsed_s: 1.0,
         };
@@ -340,5 +397,15 @@ mod tests {
             csv_row(&r).split(',').count(),
             CSV_HEADER.split(',').count()
         );
+        let unmeasured = CellResult {
+            cpu_pct: None,
+            cpu_s: None,
+            ..r
+        };
+        assert_eq!(
+            csv_row(&unmeasured).split(',').count(),
+            CSV_HEADER.split(',').count()
+        );
+        assert!(csv_row(&unmeasured).contains(",1.00,,,1.000000,1,"));
     }
 }
