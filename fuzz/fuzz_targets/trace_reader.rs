@@ -75,6 +75,6 @@ fuzz_target!(|data: &[u8]| {
     };
     let path = Path::new("fuzz.trace");
     if let Ok(results) = analyze_reader(reader, path, &options) {
-        let _ = Text.write(&results, &mut io::sink());
+        let _ = Text::default().write(&results, &mut io::sink());
     }
 });
