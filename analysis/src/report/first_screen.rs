@@ -142,7 +142,8 @@ fn time(r: &Results, out: &mut Vec<Item>) {
         .iter()
         .filter(|f| f.stats.samples > 0 && matches!(f.stage, Stage::Rx | Stage::Tx))
         .map(|f| (f, f.k * self_time(r, f)))
-        .filter(|(_, t)| *t > 0.0)
+        // Under half a per cent a share prints as 0 %: not where the time goes.
+        .filter(|(_, t)| *t >= 0.005 * sv.mean)
         .collect();
     selfs.sort_by(|a, b| b.1.total_cmp(&a.1));
     if !selfs.is_empty() && sv.mean > 0.0 {
