@@ -42,7 +42,7 @@ impl FoldSelection {
 /// Accumulates self time per call path.
 #[derive(Debug, Default)]
 pub struct Folder {
-    paths: HashMap<Vec<u32>, u64>,
+    paths: HashMap<Vec<u32>, u64, ahash::RandomState>,
     key: Vec<u32>,
     selection: FoldSelection,
 }

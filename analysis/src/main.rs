@@ -524,12 +524,13 @@ fn run(cli: Cli) -> Result<()> {
             // clock and with the filter the results used.
             let mut times =
                 kpath_analysis::pathtimes::PathTimes::new(r.settings.filter, r.settings.clock);
-            let visit = analyze::visit_selected(
+            let visit = analyze::visit_known_order(
                 &trace,
                 &opts.roots.classifier(),
                 r.settings.clock,
                 &opts.select.selection()?,
                 &mut times,
+                r.trace.reordered,
             )?;
             let names = visit.metadata.function_names();
             let times = times.named(&names);

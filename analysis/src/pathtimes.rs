@@ -23,7 +23,7 @@ struct Acc {
 /// Accumulates time per call path.
 #[derive(Debug)]
 pub struct PathTimes {
-    paths: HashMap<Vec<u32>, Acc>,
+    paths: HashMap<Vec<u32>, Acc, ahash::RandomState>,
     key: Vec<u32>,
     filter: Filter,
     clock: Clock,
@@ -33,7 +33,7 @@ impl PathTimes {
     /// Times on `clock`, interrupted calls treated as `filter` says.
     pub fn new(filter: Filter, clock: Clock) -> Self {
         Self {
-            paths: HashMap::new(),
+            paths: HashMap::default(),
             key: Vec::new(),
             filter,
             clock,

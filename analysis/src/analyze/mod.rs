@@ -425,6 +425,38 @@ pub fn visit_selected<V: CallVisitor>(
     Ok(v)
 }
 
+/// [`visit_selected`] for a caller that has already read the trace once and knows whether
+/// its records needed sorting (`results.trace.reordered`, after [`analyze_file`] of the same
+/// trace): it skips the order-checking pass, so `kpath tree`'s second look costs one pass,
+/// not two. A selection with `--function` still needs its scan, and gets it.
+pub fn visit_known_order<V: CallVisitor>(
+    path: &Path,
+    classifier: &StageClassifier,
+    clock: Clock,
+    selection: &Selection,
+    visitor: &mut V,
+    reordered: Option<Reordered>,
+) -> Result<Visit> {
+    if selection.needs_scan() {
+        return visit_selected(path, classifier, clock, selection, visitor);
+    }
+    let feed = if reordered.is_some() {
+        Feed::TimeSorted
+    } else {
+        Feed::AsStored
+    };
+    let mut v = visit_fed(
+        open(path)?,
+        path,
+        (classifier, clock),
+        visitor,
+        feed,
+        (selection, None),
+    )?;
+    v.reordered = reordered;
+    Ok(v)
+}
+
 /// [`visit_file`] over any reader, in file order (a reader cannot be read twice: records out
 /// of order are only counted, in `Visit::anomalies`).
 pub fn visit_reader<R: Read, V: CallVisitor>(
