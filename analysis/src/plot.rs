@@ -23,6 +23,10 @@
 //! Names, units and labels come from traces and results files, which anyone can write: every
 //! one goes through [`kpath_plot::text`] before the crate sees it, and into the `.dat` files
 //! with its control characters replaced the same way.
+//!
+//! The file is over 500 lines because it is the one place that defines every figure of a
+//! results document (the distributions, the depth, and W(ρ), N(ρ) with every service-time
+//! choice's curves and measured points); the drawing itself is `kpath-plot`'s.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};

@@ -9,6 +9,9 @@
 //! `drain.rs` moves records from the ring into the trace, `tasks.rs` keeps the thread groups
 //! the records name (the trace's `tasks` table), `usage.rs` measures the recorder's own CPU,
 //! `stats_summary.rs` writes the stats-mode summary. This file runs a recording.
+//!
+//! It is a little over 500 lines because the run loop and every stop path (duration, count,
+//! signals, the traced command, a write error) share the drain and the finalisation.
 
 mod affinity;
 mod drain;
