@@ -3,25 +3,26 @@
 //! Each returned call adds its **self time** (its duration minus its direct probed callees'
 //! durations, ns) to the line `stage;root;…;function`. Durations are on the clock the calls
 //! were built with (on-CPU by default: a sleeping `recvfrom` weighs what it ran, not what it
-//! waited); [`FoldSelection`] keeps one stage and drops interrupted calls. `kpath fold
-//! --stage` selects whole invocations instead (`crate::selection`, with `--pid`, `--cpu`, …,
-//! applied by the call-tree builder before the calls reach the folder): the same calls.
+//! waited); [`FoldSelection`] drops interrupted calls. Stages, pids, CPUs and times are
+//! selected as whole invocations (`crate::selection`, applied by the call-tree builder before
+//! the calls reach the folder). [`fold_file`] is the one fold of a trace file, for `kpath
+//! fold`/`flame` and the HTML report's flame graph.
 //! Memory grows with the number of distinct call paths, not with the number of records.
 
 use std::collections::HashMap;
 use std::io::{BufWriter, Write};
 use std::path::Path;
 
+use crate::analyze::{self, Visit};
 use crate::calltree::{Call, CallVisitor, Frame};
 use crate::error::{Error, Result};
 use crate::results::Clock;
-use crate::stage::Stage;
+use crate::selection::Selection;
+use crate::stage::{Stage, StageClassifier};
 
 /// Which calls a fold keeps.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct FoldSelection {
-    /// Only calls of this stage (all stages when `None`).
-    pub stage: Option<Stage>,
     /// Drop calls that an interrupt hit while they ran, or that migrated (`--filter
     /// interrupted`); on the wall clock a context switch counts too.
     pub drop_interrupted: bool,
@@ -32,9 +33,6 @@ pub struct FoldSelection {
 impl FoldSelection {
     #[inline]
     fn keeps(&self, call: &Call<'_>) -> bool {
-        if self.stage.is_some_and(|s| s != call.stage) {
-            return false;
-        }
         !(self.drop_interrupted && self.clock.interrupted(call.exit))
     }
 }
@@ -97,6 +95,28 @@ impl Folder {
         v.sort();
         v
     }
+}
+
+/// Folds the calls of `trace` that `selection` keeps, timed on `clock` (wall when on-CPU is
+/// asked of a trace that does not record off-CPU time), without the interrupted ones when
+/// `drop_interrupted`: the folded lines, sorted, and what the visit read.
+pub fn fold_file(
+    trace: &Path,
+    classifier: &StageClassifier,
+    clock: Clock,
+    drop_interrupted: bool,
+    selection: &Selection,
+) -> Result<(Vec<String>, Visit)> {
+    let off_cpu_recorded = kpath_trace::TraceReader::open(trace)
+        .map(|r| r.has_off_cpu())
+        .unwrap_or(true);
+    let mut folder = Folder::new(FoldSelection {
+        drop_interrupted,
+        clock: analyze::effective_clock(clock, off_cpu_recorded),
+    });
+    let visit = analyze::visit_selected(trace, classifier, clock, selection, &mut folder)?;
+    let lines = folder.lines(&visit.metadata.function_names());
+    Ok((lines, visit))
 }
 
 /// Draws a flame graph of folded `lines` into `path` (SVG), created as `out` says.

@@ -9,7 +9,6 @@ use std::process::ExitCode;
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use kpath_analysis::export::{ExportFormat, Exporter};
-use kpath_analysis::fold::{FoldSelection, Folder};
 use kpath_analysis::plot::{plot_results, ImageFormat};
 use kpath_analysis::report::{csv::Csv, json::Json, text, unit::TimeUnit, Report};
 use kpath_analysis::selection::{AppliedSelection, MAX_CPU, MAX_PID};
@@ -674,8 +673,9 @@ fn run(cli: Cli) -> Result<()> {
                     output.display()
                 )
             })?;
+            // The warnings name the trace, a path from the results file: terminal-safe.
             for w in &files.warnings {
-                eprintln!("kpath: warning: {w}");
+                eprintln!("kpath: warning: {}", terminal_safe(w));
             }
             warn_results(&r);
             eprintln!(
@@ -872,30 +872,18 @@ fn warn_visit(trace: &Path, visit: &analyze::Visit) {
 
 fn fold(trace: &Path, opts: &FoldOpts) -> Result<Vec<String>> {
     let clock = opts.clock.clock();
-    let off_cpu_recorded = kpath_trace::TraceReader::open(trace)
-        .map(|r| r.has_off_cpu())
-        .unwrap_or(true);
-    let selection = opts.select.selection()?;
-    let mut folder = Folder::new(FoldSelection {
-        // The stage is the selection's: whole invocations of it, as every command selects.
-        stage: None,
-        drop_interrupted: matches!(opts.filter, FoldFilterArg::Interrupted),
-        clock: analyze::effective_clock(clock, off_cpu_recorded),
-    });
-    let visit = analyze::visit_selected(
+    let (lines, visit) = kpath_analysis::fold::fold_file(
         trace,
         &opts.roots.classifier(),
         clock,
-        &selection,
-        &mut folder,
+        matches!(opts.filter, FoldFilterArg::Interrupted),
+        &opts.select.selection()?,
     )?;
     warn_visit(trace, &visit);
     say_selection(visit.selection.as_ref());
     warn_clock(trace, clock, visit.clock);
-    let meta = visit.metadata;
-    refuse_stats_mode(trace, &meta, "call stacks to fold")?;
-    let names = meta.function_names();
-    Ok(folder.lines(&names))
+    refuse_stats_mode(trace, &visit.metadata, "call stacks to fold")?;
+    Ok(lines)
 }
 
 fn main() -> ExitCode {

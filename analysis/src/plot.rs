@@ -40,6 +40,7 @@ use kpath_plot::{text, FigureFile};
 
 use crate::error::Result;
 use crate::queueing::ModelOutput;
+use crate::report::unit::TimeUnit;
 use crate::results::Results;
 use crate::stage::Stage;
 use crate::stats::{Density, PERCENTILE_LADDER};
@@ -180,22 +181,12 @@ fn ladder_x(q: f64) -> f64 {
     1.0 / (1.0 - q)
 }
 
-/// The unit that suits times around `ns`: (name, ns per unit).
-fn time_unit_for(ns: f64) -> (&'static str, f64) {
-    if ns >= 1e6 {
-        ("ms", 1e6)
-    } else if ns >= 1e3 {
-        ("µs", 1e3)
-    } else {
-        ("ns", 1.0)
-    }
-}
-
 impl Writer<'_> {
     /// `percentiles_<stage>`: time against percentile, log-log, one line per function.
     fn percentiles(&mut self, stage: Stage, lines: &[LadderLine]) -> Result<()> {
         let median = lines[0].values.get(2).copied().unwrap_or(1.0);
-        let (unit, per) = time_unit_for(median);
+        let suiting = TimeUnit::suiting(median);
+        let (unit, per) = (suiting.name(), suiting.ns_per_unit());
         let mut data = String::from("# quantile x=1/(1-q)");
         for l in lines {
             let _ = write!(data, " {}_{}", slug(&l.caption), slug(unit));

@@ -244,15 +244,6 @@ pub fn write_report(
 /// selection) as a
 /// `data:` URI of its SVG; `None` when the trace has no completed call.
 fn flame_uri(results: &Results, trace: &Path) -> Result<Option<String>> {
-    let clock = crate::results::Clock::OnCpu;
-    let off_cpu = kpath_trace::TraceReader::open(trace)
-        .map(|r| r.has_off_cpu())
-        .unwrap_or(true);
-    let mut folder = crate::fold::Folder::new(crate::fold::FoldSelection {
-        stage: None,
-        drop_interrupted: false,
-        clock: crate::analyze::effective_clock(clock, off_cpu),
-    });
     // The report's own selection, so that the graph shows what the tables show.
     let selection = results
         .settings
@@ -260,15 +251,13 @@ fn flame_uri(results: &Results, trace: &Path) -> Result<Option<String>> {
         .as_ref()
         .map(|s| s.selection.clone())
         .unwrap_or_default();
-    let visit = crate::analyze::visit_selected(
+    let (lines, _) = crate::fold::fold_file(
         trace,
         &results.settings.classifier,
-        clock,
+        crate::results::Clock::OnCpu,
+        false,
         &selection,
-        &mut folder,
     )?;
-    let names = visit.metadata.function_names();
-    let lines = folder.lines(&names);
     if lines.is_empty() {
         return Ok(None);
     }

@@ -22,6 +22,19 @@ pub enum TimeUnit {
 }
 
 impl TimeUnit {
+    /// The unit that suits times around `ns`: ms from 1 ms, µs from 1 µs, else ns (for axes
+    /// and sentences whose values are of one size).
+    pub fn suiting(ns: f64) -> Self {
+        let a = ns.abs();
+        if a >= 1e6 {
+            TimeUnit::Ms
+        } else if a >= 1e3 {
+            TimeUnit::Us
+        } else {
+            TimeUnit::Ns
+        }
+    }
+
     /// Its name for people: `ns`, `µs`, `ms`, `ticks`.
     pub const fn name(self) -> &'static str {
         match self {
@@ -91,15 +104,11 @@ impl TimeUnit {
 /// A time of `ns` nanoseconds with the unit that suits its size: `850 ns`, `14.2 µs`,
 /// `1.25 ms`, `3.40 s` (three significant figures at most), for sentences.
 pub fn human(ns: f64) -> String {
-    let a = ns.abs();
-    let (v, unit) = if a >= 1e9 {
+    let (v, unit) = if ns.abs() >= 1e9 {
         (ns / 1e9, "s")
-    } else if a >= 1e6 {
-        (ns / 1e6, "ms")
-    } else if a >= 1e3 {
-        (ns / 1e3, "µs")
     } else {
-        (ns, "ns")
+        let u = TimeUnit::suiting(ns);
+        (u.of(ns), u.name())
     };
     let va = v.abs();
     if va >= 100.0 || unit == "ns" {
