@@ -321,17 +321,24 @@ struct Opts {
 /// The unit a renderer shows times in; results themselves always hold ns.
 #[derive(Args)]
 struct UnitOpts {
-    /// Time unit of the tables and CSV (JSON is always in ns).
-    #[arg(long, value_enum, default_value = "ns")]
-    unit: UnitArg,
+    /// Time unit of the tables and CSV [default: auto for text (each value in the unit that
+    /// suits it, written after it), ns for CSV; JSON is always in ns].
+    #[arg(long, value_enum)]
+    unit: Option<UnitArg>,
     /// CPU frequency in MHz, for `--unit ticks`.
     #[arg(long, required_if_eq("unit", "ticks"), value_parser = kpath_cli::value::positive_number)]
     cpu_mhz: Option<f64>,
 }
 
 impl UnitOpts {
-    fn time_unit(&self) -> TimeUnit {
-        match (self.unit, self.cpu_mhz) {
+    /// The unit asked for, or the format's default: auto-scaled for people, ns for programs.
+    fn time_unit(&self, format: ReportFormat) -> TimeUnit {
+        let default = match format {
+            ReportFormat::Text => UnitArg::Auto,
+            ReportFormat::Json | ReportFormat::Csv => UnitArg::Ns,
+        };
+        match (self.unit.unwrap_or(default), self.cpu_mhz) {
+            (UnitArg::Auto, _) => TimeUnit::Auto,
             (UnitArg::Ns, _) => TimeUnit::Ns,
             (UnitArg::Us, _) => TimeUnit::Us,
             (UnitArg::Ms, _) => TimeUnit::Ms,
@@ -351,6 +358,7 @@ enum FilterArg {
 
 #[derive(Clone, Copy, ValueEnum)]
 enum UnitArg {
+    Auto,
     Ns,
     Us,
     Ms,
@@ -487,14 +495,22 @@ fn run(cli: Cli) -> Result<()> {
                 (_, true) => ReportFormat::Csv,
                 _ => format,
             };
-            let unit = unit.time_unit();
-            if format == ReportFormat::Json && unit != TimeUnit::Ns {
-                bail!(
+            let time_unit = unit.time_unit(format);
+            match (format, unit.unit) {
+                (ReportFormat::Json, Some(asked)) if time_unit != TimeUnit::Ns => bail!(
                     "--unit {} does not apply to JSON: the results document always holds ns \
                      (use --format text or csv)",
-                    unit.ascii_name()
-                );
+                    asked
+                        .to_possible_value()
+                        .map_or("?".into(), |v| v.get_name().to_string())
+                ),
+                (ReportFormat::Csv, Some(UnitArg::Auto)) => bail!(
+                    "--unit auto does not apply to CSV: a column has one unit (use ns, us, ms \
+                     or ticks)"
+                ),
+                _ => {}
             }
+            let unit = time_unit;
             let r = opts.analyze(&trace)?;
             if hist {
                 print(&kpath_analysis::report::hist::histograms(&r))?;

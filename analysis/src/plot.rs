@@ -40,7 +40,7 @@ use kpath_plot::{text, FigureFile};
 
 use crate::error::Result;
 use crate::queueing::ModelOutput;
-use crate::report::unit::TimeUnit;
+use crate::report::unit::{human, TimeUnit};
 use crate::results::Results;
 use crate::stage::Stage;
 use crate::stats::{Density, PERCENTILE_LADDER};
@@ -91,17 +91,24 @@ impl Writer<'_> {
         Ok(())
     }
 
-    fn density(&mut self, name: &str, title: &str, unit: &str, d: &Density) -> Result<()> {
-        let unit_slug = slug(unit);
+    /// A density plot of times whose median is `median_ns`: the axis is in the unit that
+    /// suits the median (ns, µs or ms), and the density is per that unit.
+    fn density(&mut self, name: &str, title: &str, median_ns: f64, d: &Density) -> Result<()> {
+        let suiting = TimeUnit::suiting(median_ns);
+        let (unit, per) = (suiting.name(), suiting.ns_per_unit());
+        let unit_slug = slug(suiting.ascii_name());
         let mut data =
             format!("# bin_start_{unit_slug} bin_center_{unit_slug} density_per_{unit_slug}\n");
+        let (first, width) = (d.start / per, d.width / per);
         let mut centres = Vec::with_capacity(d.density.len());
+        let mut values = Vec::with_capacity(d.density.len());
         for (i, v) in d.density.iter().enumerate() {
-            let start = d.start + i as f64 * d.width;
-            let _ = writeln!(data, "{start} {} {v}", start + d.width / 2.0);
-            centres.push(start + d.width / 2.0);
+            let start = first + i as f64 * width;
+            let v = v * per;
+            let _ = writeln!(data, "{start} {} {v}", start + width / 2.0);
+            centres.push(start + width / 2.0);
+            values.push(v);
         }
-        let mut values = d.density.clone();
         if d.density.is_empty() {
             let _ = writeln!(data, "0 0 0");
             centres.push(0.0);
@@ -111,7 +118,7 @@ impl Writer<'_> {
         axes(&mut f, title)
             .set_x_label(&text(&format!("time ({unit})")), &[])
             .set_y_label("probability density", &[])
-            .set_box_width(d.width.max(f64::MIN_POSITIVE), false)
+            .set_box_width(width.max(f64::MIN_POSITIVE), false)
             .boxes(
                 centres,
                 values,
@@ -284,7 +291,6 @@ pub fn plot_results(
         out,
         figures: Vec::new(),
     };
-    let unit = results.unit.as_str();
     for stage in [Stage::Rx, Stage::Tx] {
         if let Some(lines) = percentile_lines(results, stage) {
             w.percentiles(stage, &lines)?;
@@ -300,7 +306,7 @@ pub fn plot_results(
             "{} ({}): density of the time per call, n = {}",
             f.function, f.stage, f.stats.samples
         );
-        w.density(&name, &title, unit, &f.stats.density)?;
+        w.density(&name, &title, f.stats.p50, &f.stats.density)?;
     }
     for s in results
         .stages
@@ -314,7 +320,7 @@ pub fn plot_results(
         w.density(
             &format!("stage_{}", s.stage),
             &title,
-            unit,
+            s.stats.p50,
             &s.stats.density,
         )?;
     }
@@ -408,8 +414,9 @@ const COLOURS: [&str; 4] = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd"];
 /// point types 7, 5, 9, 11).
 const POINTS: [char; 4] = ['O', 'S', 'T', 'D'];
 
-fn model_block(data: &mut String, m: &ModelOutput, unit: &str, label: &str) {
-    let (label, unit) = (text(label), slug(unit));
+/// The model's points as a block of `NAME.dat`, sojourn times in `axis`.
+fn model_block(data: &mut String, m: &ModelOutput, axis: TimeUnit, label: &str) {
+    let (label, unit, per) = (text(label), slug(axis.ascii_name()), axis.ns_per_unit());
     let setup = m.points.iter().all(|p| p.mg1_setup.is_some()) && !m.points.is_empty();
     let _ = writeln!(
         data,
@@ -424,10 +431,15 @@ fn model_block(data: &mut String, m: &ModelOutput, unit: &str, label: &str) {
         let _ = write!(
             data,
             "{} {} {} {} {} {}",
-            p.rho, p.lambda_per_s, p.mg1.sojourn, p.mg1.in_system, p.mm1.sojourn, p.mm1.in_system
+            p.rho,
+            p.lambda_per_s,
+            p.mg1.sojourn / per,
+            p.mg1.in_system,
+            p.mm1.sojourn / per,
+            p.mm1.in_system
         );
         if let (true, Some(s)) = (setup, p.mg1_setup) {
-            let _ = write!(data, " {} {}", s.sojourn, s.in_system);
+            let _ = write!(data, " {} {}", s.sojourn / per, s.in_system);
         }
         data.push('\n');
     }
@@ -453,7 +465,20 @@ fn curve<'a>(
 /// achieved load, with 95 % error bars). M/M/1 solid, M/G/1 dashed, M/G/1 with setup dotted;
 /// one colour per choice.
 fn queue_figures(w: &mut Writer<'_>, results: &Results) -> Result<()> {
-    let unit = results.unit.as_str();
+    let choices = results
+        .validation
+        .as_ref()
+        .map(|v| v.choices.as_slice())
+        .unwrap_or_default();
+    // The sojourn axis in the unit that suits the service time (W starts at T).
+    let axis = TimeUnit::suiting(
+        choices
+            .first()
+            .map(|c| c.service.mean)
+            .or(results.model.as_ref().map(|m| m.mean))
+            .unwrap_or(0.0),
+    );
+    let (unit, per) = (axis.name(), axis.ns_per_unit());
     let mut data = String::new();
     let mut fig_w = w.figure("sojourn")?;
     let mut fig_n = w.figure("in_system")?;
@@ -461,11 +486,6 @@ fn queue_figures(w: &mut Writer<'_>, results: &Results) -> Result<()> {
     let mut any = false;
     let mut title_w = String::from("sojourn time against load");
     let mut title_n = String::from("number in system against load");
-    let choices = results
-        .validation
-        .as_ref()
-        .map(|v| v.choices.as_slice())
-        .unwrap_or_default();
     let col = |m: &ModelOutput, f: &dyn Fn(&crate::queueing::ModelPoint) -> f64| {
         (
             m.points.iter().map(|p| p.rho).collect::<Vec<f64>>(),
@@ -474,18 +494,18 @@ fn queue_figures(w: &mut Writer<'_>, results: &Results) -> Result<()> {
     };
     if choices.is_empty() {
         if let Some(m) = &results.model {
-            model_block(&mut data, m, unit, "service time from the probes");
+            model_block(&mut data, m, axis, "service time from the probes");
             let colour = || RGBString(COLOURS[0]);
-            let (x, y) = col(m, &|p| p.mm1.sojourn);
+            let (x, y) = col(m, &|p| p.mm1.sojourn / per);
             ax_w.lines(x, y, &curve("M/M/1", DashType::Solid, colour()));
-            let (x, y) = col(m, &|p| p.mg1.sojourn);
+            let (x, y) = col(m, &|p| p.mg1.sojourn / per);
             ax_w.lines(x, y, &curve("M/G/1", DashType::Dash, colour()));
             let (x, y) = col(m, &|p| p.mm1.in_system);
             ax_n.lines(x, y, &curve("M/M/1", DashType::Solid, colour()));
             let (x, y) = col(m, &|p| p.mg1.in_system);
             ax_n.lines(x, y, &curve("M/G/1", DashType::Dash, colour()));
             any = true;
-            let _ = write!(title_w, " (T = {:.1} {unit}, C² = {:.3})", m.mean, m.cv2);
+            let _ = write!(title_w, " (T = {}, C² = {:.3})", human(m.mean), m.cv2);
             let _ = write!(title_n, " (C² = {:.3})", m.cv2);
         }
     } else {
@@ -511,21 +531,23 @@ fn queue_figures(w: &mut Writer<'_>, results: &Results) -> Result<()> {
             let colour = || RGBString(COLOURS[i % COLOURS.len()]);
             let pt = POINTS[i % POINTS.len()];
             let label = format!(
-                "{}, T = {:.1} {unit}, C² = {:.3}",
-                c.name, c.service.mean, c.service.cv2
+                "{}, T = {}, C² = {:.3}",
+                c.name,
+                human(c.service.mean),
+                c.service.cv2
             );
-            model_block(&mut data, &m, unit, &label);
+            model_block(&mut data, &m, axis, &label);
             let mg1_title = text(&format!("M/G/1 ({}, C² = {:.3})", c.name, c.service.cv2));
-            let (x, y) = col(&m, &|p| p.mm1.sojourn);
+            let (x, y) = col(&m, &|p| p.mm1.sojourn / per);
             let mm1_title = text(&format!("M/M/1 ({})", c.name));
             ax_w.lines(x, y, &curve(&mm1_title, DashType::Solid, colour()));
-            let (x, y) = col(&m, &|p| p.mg1.sojourn);
+            let (x, y) = col(&m, &|p| p.mg1.sojourn / per);
             ax_w.lines(x, y, &curve(&mg1_title, DashType::Dash, colour()));
             if setup.is_some() {
                 let (x, y): (Vec<f64>, Vec<f64>) = m
                     .points
                     .iter()
-                    .filter_map(|p| p.mg1_setup.map(|s| (p.rho, s.sojourn)))
+                    .filter_map(|p| p.mg1_setup.map(|s| (p.rho, s.sojourn / per)))
                     .unzip();
                 let t = text(&format!("M/G/1 with setup ({})", c.name));
                 ax_w.lines(x, y, &curve(&t, DashType::Dot, colour()));
@@ -542,7 +564,7 @@ fn queue_figures(w: &mut Writer<'_>, results: &Results) -> Result<()> {
                 data,
                 "# measured, {} (reached points, at the achieved load): rho_achieved W_{} W_ci95 N N_ci95 rho_target",
                 text(&label),
-                slug(unit)
+                slug(axis.ascii_name())
             );
             let mut measured_w: [Vec<f64>; 3] = Default::default();
             let mut measured_n: [Vec<f64>; 3] = Default::default();
@@ -553,17 +575,17 @@ fn queue_figures(w: &mut Writer<'_>, results: &Results) -> Result<()> {
                 let _ = writeln!(
                     data,
                     "{rho} {} {} {} {} {}",
-                    m.sojourn.mean,
-                    m.sojourn.ci95.unwrap_or(0.0),
+                    m.sojourn.mean / per,
+                    m.sojourn.ci95.unwrap_or(0.0) / per,
                     m.in_system.unwrap_or(f64::NAN),
                     m.in_system_ci95.unwrap_or(0.0),
                     r.rho
                 );
-                for (v, x) in
-                    measured_w
-                        .iter_mut()
-                        .zip([rho, m.sojourn.mean, m.sojourn.ci95.unwrap_or(0.0)])
-                {
+                for (v, x) in measured_w.iter_mut().zip([
+                    rho,
+                    m.sojourn.mean / per,
+                    m.sojourn.ci95.unwrap_or(0.0) / per,
+                ]) {
                     v.push(x);
                 }
                 if let Some(n) = m.in_system {

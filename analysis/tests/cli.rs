@@ -756,10 +756,10 @@ most frequent tree (2 of 3 invocations, 66.7%);
 mean time per call of each path (wall-clock, sleeping included, filter none) and its share of the caller's:
 depth       mean  of caller  call
     0     103 ns             net_rx_action() {
-    1      67 ns      64.5%    ip_rcv() {
-    2      40 ns      60.0%      udp_rcv();
+    1    66.7 ns      64.5%    ip_rcv() {
+    2    40.0 ns      60.0%      udp_rcv();
     1                          }
-    1      11 ns       7.1%    kfree_skb();
+    1    11.0 ns       7.1%    kfree_skb();
     0                        }
 max depth 2, 4 distinct functions, 3.67 calls per invocation, 2 distinct shapes
 ";
@@ -769,7 +769,7 @@ max depth 2, 4 distinct functions, 3.67 calls per invocation, 2 distinct shapes
     let (ok, out, _) = kpath(&["tree", t, "--stage", "tx", "--filter", "none"]);
     assert!(ok);
     assert!(
-        out.contains("    0      50 ns             udp_sendmsg() {"),
+        out.contains("    0    50.0 ns             udp_sendmsg() {"),
         "{out}"
     );
 }

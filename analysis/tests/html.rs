@@ -283,6 +283,7 @@ fn report_has_every_section_link_and_validation_row() {
     // By hand, relay at ρ = 0.5: λ = 0.5/1000 ns = 500 000/s; t(0.975, 99) = 1.984, so
     // ci95 = 1.984·√(10 000/100) = 19.8; N = 500 000/s·1500 ns = 0.750 ± 0.010;
     // M/G/1 W = 1000 + 0.5·1000·1.25/(2·0.5) = 1625 (+8.3 %); M/M/1 W = 2000 (+33.3 %), N = 1.
+    // The page shows each time auto-scaled (the exact values are in results.json).
     let row = cells(&html, "val-relay-0.50");
     assert_eq!(
         row[..12],
@@ -293,11 +294,11 @@ fn report_has_every_section_link_and_validation_row() {
             "500000",
             "0.500",
             "100",
-            "1500 ± 19.8",
+            "1.50 µs ± 19.8 ns",
             "0.750 ± 0.010",
-            "1625",
+            "1.63 µs",
             "+8.3%",
-            "2000",
+            "2.00 µs",
             "+33.3%"
         ]
     );
@@ -322,7 +323,7 @@ fn report_has_every_section_link_and_validation_row() {
         assert!(md.contains(h), "summary.md lacks {h}");
     }
     assert!(
-        md.contains("| `relay` | 0.50 | 500000 | 500000 | 0.500 | 100 | 1500 ± 19.8 | 0.750 ± 0.010 | 1625 | +8.3% | 2000 | +33.3% |"),
+        md.contains("| `relay` | 0.50 | 500000 | 500000 | 0.500 | 100 | 1.50 µs ± 19.8 ns | 0.750 ± 0.010 | 1.63 µs | +8.3% | 2.00 µs | +33.3% |"),
         "{md}"
     );
     assert!(md.contains("generator achieved only"));

@@ -328,7 +328,8 @@ fn cli_report_analyze_tree_on_a_stats_trace() {
     let path = stats_trace(dir.path());
     let t = path.to_str().expect("utf8");
 
-    let (ok, out, err) = kpath(&["report", t]);
+    // In ns, to compare with the sums by hand; the default auto-scales (checked below).
+    let (ok, out, err) = kpath(&["report", t, "--unit", "ns"]);
     assert!(ok, "{err}");
     assert!(out.contains("0 records, kernel 6.1.0-test"), "{out}");
     assert!(out.contains("lost events: none"), "{out}");
@@ -379,6 +380,28 @@ fn cli_report_analyze_tree_on_a_stats_trace() {
     assert!(
         out.lines().all(|l| l.chars().count() <= 100),
         "line over 100 columns:\n{out}"
+    );
+
+    // By default each time is in the unit that suits it: 5000 ns is 5.00 µs.
+    let (ok, out, err) = kpath(&["report", t]);
+    assert!(ok, "{err}");
+    let row = out
+        .lines()
+        .find(|l| l.starts_with("udp_sendmsg") && l.contains("1012"))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(row.contains("5.00 µs"), "{row}");
+    assert!(
+        out.contains("times in the unit that suits each value"),
+        "{out}"
+    );
+    assert!(
+        out.lines().all(|l| l.chars().count() <= 100),
+        "line over 100 columns:\n{out}"
+    );
+    let (ok, _, err) = kpath(&["report", t, "--csv", "--unit", "auto"]);
+    assert!(
+        !ok && err.contains("--unit auto does not apply to CSV"),
+        "{err}"
     );
 
     let (ok, out, err) = kpath(&["report", t, "--csv"]);

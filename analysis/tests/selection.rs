@@ -421,7 +421,7 @@ fn every_command_applies_the_selection_and_says_so() {
         "{out}"
     );
     assert!(
-        out.contains("      45 ns             udp_sendmsg()"),
+        out.contains("    45.0 ns             udp_sendmsg()"),
         "{out}"
     );
 

@@ -126,8 +126,8 @@ fn summary_box(o: &mut String, s: &FirstScreen) {
 /// The whole page.
 pub(super) fn render(p: &Page<'_>) -> String {
     let r = p.results;
-    // Times in ns, the unit of the plots beside the page.
-    let u = TimeUnit::Ns;
+    // Each time in the unit that suits it; the plots scale their own axes.
+    let u = TimeUnit::Auto;
     let mut o = String::new();
     let title = format!(
         "kpath report: {} ({})",

@@ -74,8 +74,8 @@ pub fn table(t: &Table) -> String {
 
 /// The whole `summary.md`; `links` are (label, relative target) pairs.
 pub fn summary(r: &Results, top: usize, links: &[(String, String)]) -> String {
-    // The summary sits beside the HTML report and its plots, whose times are in ns.
-    let u = TimeUnit::Ns;
+    // Each time in the unit that suits it, as in the HTML report beside it.
+    let u = TimeUnit::Auto;
     let mut o = String::from("# kpath report\n\n");
     for (title, items) in super::first_screen::of(r).parts() {
         let _ = writeln!(o, "**{title}**\n");

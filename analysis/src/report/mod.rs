@@ -122,11 +122,10 @@ pub(crate) fn service_text(r: &Results, unit: unit::TimeUnit) -> String {
             .clone()
             .unwrap_or_else(|| "No service time.".into());
     };
-    let u = unit.name();
     format!(
-        "Service time of one datagram (probes): T = T_rx + T_tx = {} {u}, D = {} {u}², C² = {:.3}{}.",
-        unit.time(sv.mean),
-        unit.variance(sv.variance),
+        "Service time of one datagram (probes): T = T_rx + T_tx = {}, D = {}, C² = {:.3}{}.",
+        unit.time_with_unit(sv.mean),
+        unit.variance_with_unit(sv.variance),
         sv.cv2,
         r.model.as_ref().map_or(String::new(), |m| format!(
             "; saturation rate λ_max = {:.0}/s; recommended model {}",

@@ -256,15 +256,14 @@ pub fn metadata(r: &Results, u: TimeUnit) -> Vec<Meta> {
     put(
         "settings",
         format!(
-            "filter {}{}; times in {} ({} ns per unit)",
+            "filter {}{}; times in {}",
             r.settings.filter.name(),
             if r.settings.subtract_probe_cost {
                 ", probe cost subtracted"
             } else {
                 ""
             },
-            u.name(),
-            u.ns_per_unit()
+            u.describe()
         ),
         false,
     );

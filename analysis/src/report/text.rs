@@ -247,9 +247,9 @@ pub fn render(r: &Results, unit: TimeUnit) -> String {
         (Some(sv), _) => {
             let _ = writeln!(
                 o,
-                "\nservice time of one datagram: T = T_rx + T_tx = {} {u}, D = D_rx + D_tx = {} {u}², C² = {:.3}",
-                unit.time(sv.mean),
-                unit.variance(sv.variance),
+                "\nservice time of one datagram: T = T_rx + T_tx = {}, D = D_rx + D_tx = {}, C² = {:.3}",
+                unit.time_with_unit(sv.mean),
+                unit.variance_with_unit(sv.variance),
                 sv.cv2
             );
         }

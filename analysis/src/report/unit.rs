@@ -19,6 +19,10 @@ pub enum TimeUnit {
         /// The CPU frequency, MHz (positive: checked where it is parsed).
         cpu_mhz: f64,
     },
+    /// Each value in the unit that suits its own size (ns, µs, ms, s), written after it:
+    /// `850 ns`, `14.2 µs`. For people reading tables, not for columns a program reads:
+    /// [`TimeUnit::of`] leaves values in ns.
+    Auto,
 }
 
 impl TimeUnit {
@@ -42,6 +46,7 @@ impl TimeUnit {
             TimeUnit::Us => "µs",
             TimeUnit::Ms => "ms",
             TimeUnit::Ticks { .. } => "ticks",
+            TimeUnit::Auto => "auto-scaled",
         }
     }
 
@@ -49,14 +54,15 @@ impl TimeUnit {
     pub const fn ascii_name(self) -> &'static str {
         match self {
             TimeUnit::Us => "us",
+            TimeUnit::Auto => "ns",
             other => other.name(),
         }
     }
 
-    /// Nanoseconds per unit.
+    /// Nanoseconds per unit ([`TimeUnit::Auto`] converts nothing: 1).
     pub fn ns_per_unit(self) -> f64 {
         match self {
-            TimeUnit::Ns => 1.0,
+            TimeUnit::Ns | TimeUnit::Auto => 1.0,
             TimeUnit::Us => 1e3,
             TimeUnit::Ms => 1e6,
             TimeUnit::Ticks { cpu_mhz } => 1000.0 / cpu_mhz,
@@ -65,7 +71,7 @@ impl TimeUnit {
 
     /// A time of `ns` nanoseconds in this unit.
     pub fn of(self, ns: f64) -> f64 {
-        if self == TimeUnit::Ns {
+        if matches!(self, TimeUnit::Ns | TimeUnit::Auto) {
             ns
         } else {
             ns / self.ns_per_unit()
@@ -74,7 +80,7 @@ impl TimeUnit {
 
     /// A variance of `ns2` ns² in this unit squared.
     pub fn of_variance(self, ns2: f64) -> f64 {
-        if self == TimeUnit::Ns {
+        if matches!(self, TimeUnit::Ns | TimeUnit::Auto) {
             ns2
         } else {
             ns2 / (self.ns_per_unit() * self.ns_per_unit())
@@ -82,27 +88,55 @@ impl TimeUnit {
     }
 
     /// A time of `ns` nanoseconds as a table cell in this unit (no unit name: the caption or
-    /// header says it).
+    /// header says it), or auto-scaled with its unit.
     pub fn time(self, ns: f64) -> String {
-        fmt_time(self.of(ns))
+        match self {
+            TimeUnit::Auto => human(ns),
+            fixed => fmt_time(fixed.of(ns)),
+        }
     }
 
-    /// A variance of `ns2` ns² as a table cell in this unit squared.
+    /// A variance of `ns2` ns² as a table cell in this unit squared, or auto-scaled (in the
+    /// unit that suits its square root, the standard deviation) with its unit.
     pub fn variance(self, ns2: f64) -> String {
-        fmt_time(self.of_variance(ns2))
+        match self {
+            TimeUnit::Auto => {
+                let u = TimeUnit::suiting(ns2.abs().sqrt());
+                format!("{} {}²", fmt_time(u.of_variance(ns2)), u.name())
+            }
+            fixed => fmt_time(fixed.of_variance(ns2)),
+        }
+    }
+
+    /// A time with its unit, for sentences: `14200 ns` in ns, `14.2 µs` auto-scaled.
+    pub fn time_with_unit(self, ns: f64) -> String {
+        match self {
+            TimeUnit::Auto => human(ns),
+            fixed => format!("{} {}", fixed.time(ns), fixed.name()),
+        }
+    }
+
+    /// A variance with its unit squared, for sentences.
+    pub fn variance_with_unit(self, ns2: f64) -> String {
+        match self {
+            TimeUnit::Auto => self.variance(ns2),
+            fixed => format!("{} {}²", fixed.variance(ns2), fixed.name()),
+        }
     }
 
     /// The words after "times in": the unit, and for ticks the ns each one is.
     pub fn describe(self) -> String {
         match self {
             TimeUnit::Ticks { .. } => format!("ticks ({:.4} ns per tick)", self.ns_per_unit()),
+            TimeUnit::Auto => "the unit that suits each value (ns, µs, ms, s)".to_string(),
             other => other.name().to_string(),
         }
     }
 }
 
 /// A time of `ns` nanoseconds with the unit that suits its size: `850 ns`, `14.2 µs`,
-/// `1.25 ms`, `3.40 s` (three significant figures at most), for sentences.
+/// `1.25 ms`, `3.40 s`, `19.8 ns` (three significant figures), for sentences and auto-scaled
+/// cells.
 pub fn human(ns: f64) -> String {
     let (v, unit) = if ns.abs() >= 1e9 {
         (ns / 1e9, "s")
@@ -111,7 +145,7 @@ pub fn human(ns: f64) -> String {
         (u.of(ns), u.name())
     };
     let va = v.abs();
-    if va >= 100.0 || unit == "ns" {
+    if va >= 100.0 || va == 0.0 {
         format!("{v:.0} {unit}")
     } else if va >= 10.0 {
         format!("{v:.1} {unit}")
@@ -140,5 +174,14 @@ mod tests {
         assert_eq!(human(1_250_000.0), "1.25 ms");
         assert_eq!(human(3.4e9), "3.40 s");
         assert_eq!(human(999.6), "1000 ns");
+        assert_eq!(human(19.84), "19.8 ns");
+        assert_eq!(human(0.0), "0 ns");
+        assert_eq!(TimeUnit::Auto.time(14_200.0), "14.2 µs");
+        assert_eq!(TimeUnit::Auto.variance(4e8), "400 µs²");
+        assert_eq!(TimeUnit::Auto.variance(250.0), "250 ns²");
+        assert_eq!(TimeUnit::Auto.time_with_unit(2.5e6), "2.50 ms");
+        assert_eq!(TimeUnit::Us.time_with_unit(14_200.0), "14.2 µs");
+        assert_eq!(TimeUnit::Ns.variance_with_unit(250.0), "250 ns²");
+        assert_eq!(TimeUnit::Auto.of(14_200.0), 14_200.0);
     }
 }
