@@ -342,17 +342,41 @@ pub fn plot_results(
             let cell = |v: &Vec<u16>| v.get(i).map_or("NaN".to_string(), |d| d.to_string());
             let _ = writeln!(data, "{} {} {}", i + 1, cell(&rx), cell(&tx));
         }
-        let calls = |v: &Vec<u16>| (1..=v.len()).collect::<Vec<usize>>();
+        // One panel per stage with a tree, as the method draws it: each call of the most
+        // frequent tree in order, at its depth, so the descents and returns read left to right.
+        let panels: Vec<(&str, &Vec<u16>)> = [("receive", &rx), ("send", &tx)]
+            .into_iter()
+            .filter(|(_, v)| !v.is_empty())
+            .collect();
         let mut f = w.figure("depth")?;
-        axes(
-            &mut f,
-            "nesting depth against call number (most frequent tree of each stage)",
-        )
-        .set_x_label("call number", &[])
-        .set_y_label("depth from the root", &[])
-        .set_y_ticks(Some((AutoOption::Fix(1.0), 0)), TICKS, &[])
-        .lines_points(calls(&rx), rx.iter().copied(), &[Caption("receive")])
-        .lines_points(calls(&tx), tx.iter().copied(), &[Caption("send")]);
+        f.figure()
+            .set_multiplot_layout(panels.len(), 1)
+            .set_title("nesting depth against call number (most frequent tree of each stage)");
+        for (i, (stage, depths)) in panels.iter().enumerate() {
+            let max = depths.iter().copied().max().unwrap_or(0);
+            let n = depths.len();
+            let title = format!("{stage}: {n} calls, max depth {max}");
+            let ax = style(f.axes2d());
+            ax.set_title(&title, &[])
+                .set_x_label("call number", &[])
+                .set_y_label("depth from the root", &[])
+                .set_x_range(AutoOption::Fix(0.5), AutoOption::Fix(n as f64 + 0.5))
+                .set_y_range(AutoOption::Fix(-0.5), AutoOption::Fix(f64::from(max) + 0.5))
+                .set_y_ticks(Some((AutoOption::Fix(1.0), 0)), TICKS, &[])
+                .lines_points(
+                    1..=n,
+                    depths.iter().copied(),
+                    &[
+                        PointSymbol('O'),
+                        PointSize(0.8),
+                        LineWidth(1.5),
+                        Color(RGBString(COLOURS[i])),
+                    ],
+                );
+            if n <= 30 {
+                ax.set_x_ticks(Some((AutoOption::Fix(1.0), 0)), TICKS, &[]);
+            }
+        }
         w.finish(f, data)?;
     }
 

@@ -138,7 +138,9 @@ fn every_figure_is_a_png_and_its_script_reproduces_it() {
     let in_system = std::fs::read_to_string(out.join("in_system.gp")).expect("gp");
     assert!(in_system.contains("\"measured (relay)\"") && in_system.contains("M/M/1 (any T)"));
     let depth = std::fs::read_to_string(out.join("depth.gp")).expect("gp");
-    assert!(depth.contains("with linespoints") && depth.contains("t \"send\""));
+    // One panel per stage, each titled with its calls and depth.
+    assert!(depth.contains("set multiplot layout 2,1"), "{depth}");
+    assert!(depth.contains("with linespoints") && depth.contains("set title \"send: "));
 
     // Copy the directory elsewhere, move the original out of the way (nothing may point into
     // it), delete the images and rerun every script by hand: every image comes back, the same
