@@ -222,7 +222,7 @@ impl<W: Write + Send> CallVisitor for Exporter<W> {
         };
         let res = match &mut self.sink {
             Sink::Jsonl(out) => serde_json::to_writer(&mut *out, &row)
-                .map_err(io::Error::other)
+                .map_err(crate::util::json_io)
                 .and_then(|()| writeln!(out)),
             Sink::Csv(w) => w.serialize(&row).map_err(csv_io),
             Sink::Perfetto(p) => p.call(&row, e),

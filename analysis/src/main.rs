@@ -429,9 +429,9 @@ impl Opts {
 /// Says on standard error what a selection kept, and warns when it kept nothing.
 fn say_selection(applied: Option<&AppliedSelection>) {
     let Some(a) = applied else { return };
-    eprintln!("kpath: {}", terminal_safe(&a.to_string()));
+    kpath_cli::say!("kpath: {}", terminal_safe(&a.to_string()));
     if let Some(w) = &a.warning {
-        eprintln!("kpath: warning: {}", terminal_safe(w));
+        kpath_cli::say!("kpath: warning: {}", terminal_safe(w));
     }
 }
 
@@ -574,7 +574,7 @@ fn run(cli: Cli) -> Result<()> {
             }
             let title = format!("kpath: {}", trace.display());
             kpath_analysis::fold::flame(&lines, &title, &output, &out)?;
-            eprintln!("wrote {}", output.display());
+            kpath_cli::say!("wrote {}", output.display());
         }
         Cmd::Analyze {
             trace,
@@ -597,7 +597,7 @@ fn run(cli: Cli) -> Result<()> {
             Json.write(&r, &mut w)
                 .and_then(|()| w.flush())
                 .with_context(|| format!("failed to write {}", output.display()))?;
-            eprintln!("wrote {}", output.display());
+            kpath_cli::say!("wrote {}", output.display());
         }
         Cmd::Model {
             results,
@@ -662,7 +662,7 @@ fn run(cli: Cli) -> Result<()> {
                     output.display()
                 )
             })?;
-            eprintln!(
+            kpath_cli::say!(
                 "wrote {} figures (image, .gp script, .dat data each) to {}",
                 figs.len(),
                 output.display()
@@ -691,10 +691,10 @@ fn run(cli: Cli) -> Result<()> {
             })?;
             // The warnings name the trace, a path from the results file: terminal-safe.
             for w in &files.warnings {
-                eprintln!("kpath: warning: {}", terminal_safe(w));
+                kpath_cli::say!("kpath: warning: {}", terminal_safe(w));
             }
             warn_results(&r);
-            eprintln!(
+            kpath_cli::say!(
                 "wrote {} and {} ({} plots)",
                 files.index.display(),
                 files.summary.display(),
@@ -710,7 +710,7 @@ fn run(cli: Cli) -> Result<()> {
             cfg.irq_probability = irq_probability;
             let n = kpath_analysis::synth::write_trace(&cfg, &output, &out)
                 .with_context(|| format!("failed to write {}", output.display()))?;
-            eprintln!("wrote {n} records to {}", output.display());
+            kpath_cli::say!("wrote {n} records to {}", output.display());
         }
         Cmd::Export {
             trace,
@@ -796,13 +796,13 @@ struct ReadWarnings {
 fn warn_incomplete(trace: &str, w: ReadWarnings) {
     let trace = terminal_safe(trace);
     if w.lost_events > 0 {
-        eprintln!(
+        kpath_cli::say!(
             "kpath: warning: {} events were lost while recording {trace}",
             w.lost_events
         );
     }
     if w.missed_probe_runs > 0 {
-        eprintln!(
+        kpath_cli::say!(
             "kpath: warning: the kernel skipped {} runs of the probes while recording {trace} \
              (one fired while another BPF program ran on its CPU, e.g. a softirq inside a \
              probe): those calls are missing",
@@ -810,14 +810,14 @@ fn warn_incomplete(trace: &str, w: ReadWarnings) {
         );
     }
     if let Some(cut) = w.cut_tail {
-        eprintln!("kpath: warning: {trace}: {cut}");
+        kpath_cli::say!("kpath: warning: {trace}: {cut}");
     }
     if let Some(r) = w.reordered {
-        eprintln!("kpath: warning: {trace}: {r}");
+        kpath_cli::say!("kpath: warning: {trace}: {r}");
     }
     let a = &w.anomalies;
     if a.out_of_order > 0 {
-        eprintln!(
+        kpath_cli::say!(
             "kpath: warning: {trace}: {} records are out of time order within their call \
              stacks even after sorting; their trees are counted as anomalies",
             a.out_of_order
@@ -825,7 +825,7 @@ fn warn_incomplete(trace: &str, w: ReadWarnings) {
     }
     let unnested = a.unmatched_exits + a.unwound_calls + a.depth_gaps + a.depth_overflows;
     if unnested > 0 {
-        eprintln!(
+        kpath_cli::say!(
             "kpath: warning: {trace}: {unnested} records did not nest ({} unmatched exits, {} \
              unwound calls, {} depth gaps, {} depth overflows); {} invocations are broken",
             a.unmatched_exits,
@@ -849,7 +849,7 @@ fn warn_results(r: &Results) {
         },
     );
     if r.settings.clock == Clock::Wall && !r.trace.off_cpu_recorded && !r.is_stats_mode() {
-        eprintln!(
+        kpath_cli::say!(
             "kpath: warning: {}: the trace (format 1) does not record off-CPU time: times are \
              wall-clock, sleeping included",
             terminal_safe(&r.trace.path)
@@ -857,14 +857,14 @@ fn warn_results(r: &Results) {
     }
     // A stats-mode trace has no stages: its lack of a service time is no news.
     if let (None, Some(why), false) = (&r.service, &r.service_unknown, r.is_stats_mode()) {
-        eprintln!("kpath: warning: {}: {why}", terminal_safe(&r.trace.path));
+        kpath_cli::say!("kpath: warning: {}: {why}", terminal_safe(&r.trace.path));
     }
 }
 
 /// Says so when the on-CPU clock was asked of a trace that does not record off-CPU time.
 fn warn_clock(trace: &Path, asked: Clock, used: Clock) {
     if asked != used {
-        eprintln!(
+        kpath_cli::say!(
             "kpath: warning: {}: the trace (format 1) does not record off-CPU time: times are \
              wall-clock, sleeping included; record it again with this kpath-probe for on-CPU \
              times",
@@ -913,7 +913,7 @@ fn main() -> ExitCode {
             }) {
                 return ExitCode::SUCCESS;
             }
-            eprintln!("kpath: {e:#}");
+            kpath_cli::say!("kpath: {e:#}");
             ExitCode::from(2)
         }
     }

@@ -773,3 +773,39 @@ max depth 2, 4 distinct functions, 3.67 calls per invocation, 2 distinct shapes
         "{out}"
     );
 }
+
+/// A closed pipe on standard output and standard error (`kpath … 2>&1 | head` once `head` has
+/// gone) ends each command quietly: exit 0 after output it could not write, exit 2 for an
+/// error it could not say, never a panic (101). The pipe's reading end is closed before the
+/// command starts, so every write fails, deterministically.
+#[test]
+fn a_closed_pipe_ends_every_command_quietly() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let trace = small_trace(dir.path());
+    let t = trace.to_str().expect("utf8");
+    let run = |args: &[&str]| {
+        let (reader, writer) = std::io::pipe().expect("pipe");
+        drop(reader);
+        let status = Command::new(env!("CARGO_BIN_EXE_kpath"))
+            .args(args)
+            .stdout(writer.try_clone().expect("clone"))
+            .stderr(writer)
+            .status()
+            .expect("run kpath");
+        status.code()
+    };
+    for args in [
+        &["report", t][..],
+        &["report", t, "--hist"],
+        &["report", t, "--json"],
+        &["tree", t],
+        &["fold", t],
+        &["export", t, "--format", "csv"],
+        &["export", t, "--format", "jsonl"],
+        &["export", t, "--format", "perfetto"],
+        &["model", "--mean", "10", "--variance", "100", "--rho", "0.5"],
+    ] {
+        assert_eq!(run(args), Some(0), "kpath {args:?}");
+    }
+    assert_eq!(run(&["report", "/nonexistent.trace"]), Some(2));
+}

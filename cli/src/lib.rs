@@ -6,9 +6,11 @@
 //!   user who ran `sudo`;
 //! - [`invoker`]: who that user is;
 //! - [`value`]: durations, rates, sizes and counts parsed with their bounds, so that nothing
-//!   out of range gets past the command line.
+//!   out of range gets past the command line;
+//! - [`console`]: printing that never panics on a closed pipe ([`say!`], [`out!`]).
 #![deny(missing_docs)]
 
+pub mod console;
 pub mod invoker;
 pub mod output;
 pub mod value;

@@ -58,7 +58,7 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("kpath-probe: {e:#}");
+            kpath_cli::say!("kpath-probe: {e:#}");
             ExitCode::from(2)
         }
     }

@@ -294,3 +294,22 @@ fn a_full_disk_leaves_a_trace_that_is_read_up_to_its_last_whole_record() {
         assert_eq!(cut.offset + cut.bytes as u64, len);
     }
 }
+
+/// `kpath-probe list | head` once `head` has gone: the command ends quietly (exit 0 as root;
+/// never a panic, 101, whoever runs it). The pipe's reading end is closed before the command
+/// starts, so every write fails.
+#[test]
+fn a_closed_pipe_ends_list_quietly() {
+    let (reader, writer) = std::io::pipe().expect("pipe");
+    drop(reader);
+    let status = probe()
+        .args(["list", "--preset", "udp-echo", "--stages"])
+        .stdout(writer.try_clone().expect("clone"))
+        .stderr(writer)
+        .status()
+        .expect("run kpath-probe list");
+    assert_ne!(status.code(), Some(101), "kpath-probe list panicked");
+    if kpath_cli::is_root() {
+        assert_eq!(status.code(), Some(0));
+    }
+}

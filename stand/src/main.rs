@@ -61,7 +61,7 @@ fn main() -> ExitCode {
             {
                 return ExitCode::SUCCESS;
             }
-            eprintln!("kpath-stand: {err:#}");
+            kpath_cli::say!("kpath-stand: {err:#}");
             ExitCode::from(2)
         }
     }

@@ -301,9 +301,10 @@ mod tests {
             "the spinner hit its wall-time bound: {spun} ns"
         );
         let delta = before.until(&after);
-        eprintln!(
+        kpath_cli::say!(
             "measured {} ns of CPU over {:?} for a spin of {spun} ns",
-            delta.cpu_ns, delta.wall
+            delta.cpu_ns,
+            delta.wall
         );
         let tolerance = (spun / 10).max(20_000_000);
         assert!(

@@ -65,7 +65,7 @@ impl<W: Write> Perfetto<W> {
         let sep = if self.events == 0 { "\n" } else { ",\n" };
         self.events += 1;
         write!(self.out, "{sep}{{\"ph\":\"{ph}\",\"name\":")?;
-        serde_json::to_writer(&mut self.out, name).map_err(io::Error::other)?;
+        serde_json::to_writer(&mut self.out, name).map_err(crate::util::json_io)?;
         write!(self.out, ",\"pid\":{pid},\"tid\":{tid},")
     }
 
@@ -73,7 +73,7 @@ impl<W: Write> Perfetto<W> {
     fn metadata(&mut self, name: &str, track: (u64, u64), value: &str) -> io::Result<()> {
         self.begin("M", name, track)?;
         self.out.write_all(b"\"ts\":0,\"args\":{\"name\":")?;
-        serde_json::to_writer(&mut self.out, value).map_err(io::Error::other)?;
+        serde_json::to_writer(&mut self.out, value).map_err(crate::util::json_io)?;
         self.out.write_all(b"}}")
     }
 
@@ -107,7 +107,7 @@ impl<W: Write> Perfetto<W> {
         self.begin("X", row.function, track)?;
         // The timeline's bounds are the records' times, so callees fit in their callers.
         self.out.write_all(b"\"cat\":")?;
-        serde_json::to_writer(&mut self.out, row.stage).map_err(io::Error::other)?;
+        serde_json::to_writer(&mut self.out, row.stage).map_err(crate::util::json_io)?;
         self.out.write_all(b",\"ts\":")?;
         write_us(&mut self.out, row.entry_ts_ns)?;
         self.out.write_all(b",\"dur\":")?;

@@ -10,7 +10,7 @@ pub struct Json;
 
 impl Report for Json {
     fn write(&self, results: &Results, out: &mut dyn Write) -> io::Result<()> {
-        serde_json::to_writer_pretty(&mut *out, results).map_err(io::Error::other)?;
+        serde_json::to_writer_pretty(&mut *out, results).map_err(crate::util::json_io)?;
         writeln!(out)
     }
 }

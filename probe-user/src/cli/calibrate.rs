@@ -34,16 +34,22 @@ pub(crate) fn run_calibrate(args: CalibrateArgs) -> Result<ExitCode> {
         args.mechanism.clone()
     };
     let mut costs = Vec::new();
-    println!(
+    kpath_cli::out!(
         "kernel {}: {} near-empty intervals per pair and mechanism, {} alternated rounds",
         kernel::release(),
         args.count,
         kpath_probe::calibrate::ROUNDS
     );
-    println!("interval timed in the kernel (mean ± std dev, median), and the caller's ns per call");
-    println!(
+    kpath_cli::out!(
+        "interval timed in the kernel (mean ± std dev, median), and the caller's ns per call"
+    );
+    kpath_cli::out!(
         "{:<11} {:>19} {:>19} {:>8} {:>19}",
-        "mechanism", "kpath pair ns", "bare pair ns", "kpath's", "caller none/bare/kp"
+        "mechanism",
+        "kpath pair ns",
+        "bare pair ns",
+        "kpath's",
+        "caller none/bare/kp"
     );
     for m in wanted {
         match kpath_probe::calibrate::calibrate(m, args.count)
@@ -67,7 +73,7 @@ pub(crate) fn run_calibrate(args: CalibrateArgs) -> Result<ExitCode> {
                     .as_ref()
                     .map(|k| format!("{:.0}/{:.0}/{:.0}", k.none_ns, k.bare_ns, k.kpath_ns))
                     .unwrap_or_else(|| "-".into());
-                println!(
+                kpath_cli::out!(
                     "{:<11} {:>19} {:>19} {:>8} {:>19}",
                     m.name(),
                     pair(c.mean_ns, c.variance_ns2, c.median_ns.unwrap_or(f64::NAN)),
@@ -77,7 +83,7 @@ pub(crate) fn run_calibrate(args: CalibrateArgs) -> Result<ExitCode> {
                 );
                 costs.push(c);
             }
-            Err(reason) => println!("{:<11} unavailable: {reason}", m.name()),
+            Err(reason) => kpath_cli::out!("{:<11} unavailable: {reason}", m.name()),
         }
     }
     if costs.is_empty() {

@@ -35,18 +35,24 @@ pub(crate) fn run_check(args: CheckArgs) -> Result<ExitCode> {
         .with_context(|| format!("failed to check probe mechanisms on `{}`", args.function))?;
     let report = check::CheckReport::new(&args.function, args.count, &results);
     if args.json {
-        println!(
+        kpath_cli::out!(
             "{}",
             serde_json::to_string_pretty(&report).context("failed to encode the report")?
         );
     } else {
-        println!(
+        kpath_cli::out!(
             "kernel {}: {} datagrams through `{}`",
-            report.kernel_release, report.datagrams, report.function
+            report.kernel_release,
+            report.datagrams,
+            report.function
         );
-        println!(
+        kpath_cli::out!(
             "{:<18} {:<9} {:>9} {:>11} {:>6}  status",
-            "mechanism", "verifier", "entries", "timed exits", "lost"
+            "mechanism",
+            "verifier",
+            "entries",
+            "timed exits",
+            "lost"
         );
         for m in &report.mechanisms {
             let row = format!(
@@ -61,11 +67,11 @@ pub(crate) fn run_check(args: CheckArgs) -> Result<ExitCode> {
             // wrapped and indented.
             let status = m.status();
             if row.chars().count() + status.chars().count() <= 100 {
-                println!("{row}{status}");
+                kpath_cli::out!("{row}{status}");
             } else {
-                println!("{}", row.trim_end());
+                kpath_cli::out!("{}", row.trim_end());
                 for line in super::wrap(&status, 96) {
-                    println!("    {line}");
+                    kpath_cli::out!("    {line}");
                 }
             }
         }
@@ -85,7 +91,7 @@ pub(crate) fn run_check(args: CheckArgs) -> Result<ExitCode> {
     if failed.is_empty() {
         Ok(ExitCode::SUCCESS)
     } else {
-        eprintln!(
+        kpath_cli::say!(
             "kpath-probe: required mechanisms did not work: {}",
             failed.join(", ")
         );

@@ -82,7 +82,7 @@ pub(crate) fn run_discover(args: DiscoverArgs) -> Result<ExitCode> {
     })
     .context("failed to attach the counting probes")?;
     bar.finish_and_clear();
-    eprintln!(
+    kpath_cli::say!(
         "kpath-probe: counting calls of {} of {} candidate functions",
         counting.attached(),
         candidates.len()
@@ -125,7 +125,7 @@ pub(crate) fn run_discover(args: DiscoverArgs) -> Result<ExitCode> {
         anyhow::Ok(status)
     })?;
     let found = counting.finish(&args.root)?;
-    println!(
+    kpath_cli::out!(
         "kernel {}: {} of {} attached functions were called; {} calls of `{}` (root invocations); {} refused by the kernel",
         found.kernel_release,
         found.called.len(),
@@ -134,7 +134,7 @@ pub(crate) fn run_discover(args: DiscoverArgs) -> Result<ExitCode> {
         found.root,
         found.refused_count
     );
-    println!("{:<40} {:>10} {:>10}", "function", "calls", "per root");
+    kpath_cli::out!("{:<40} {:>10} {:>10}", "function", "calls", "per root");
     for c in found.called.iter().take(args.top) {
         let per = c
             .per_root
@@ -145,7 +145,7 @@ pub(crate) fn run_discover(args: DiscoverArgs) -> Result<ExitCode> {
             .as_deref()
             .map(|m| format!(" [{m}]"))
             .unwrap_or_default();
-        println!(
+        kpath_cli::out!(
             "{:<40} {:>10} {:>10}",
             format!("{}{module}", c.name),
             c.calls,
@@ -153,7 +153,7 @@ pub(crate) fn run_discover(args: DiscoverArgs) -> Result<ExitCode> {
         );
     }
     if found.called.len() > args.top {
-        println!(
+        kpath_cli::out!(
             "... {} more (see --json / -o)",
             found.called.len() - args.top
         );

@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use kpath_probe::functions::{self};
 use kpath_probe::kernel;
 use kpath_probe::recorder::MechanismChoice;
@@ -22,9 +22,19 @@ pub(crate) fn run_list(args: SelectArgs) -> Result<ExitCode> {
     };
     let (targets, skipped) = functions::resolve(&request, &kallsyms, driver.as_deref());
     if let Some(d) = &driver {
-        println!(
+        kpath_cli::out!(
             "interface {}: driver {d}",
             request.interface.as_deref().unwrap_or_default()
+        );
+    }
+    let show_stages = args.stages
+        || !args.stage_filter.is_empty()
+        || args.mechanism == MechanismChoice::Tracepoint;
+    if targets.is_empty() && skipped.is_empty() && !show_stages {
+        // Listing nothing would look like an answer: say what a selection is instead.
+        bail!(
+            "nothing selected: name functions (--function, --glob, --functions-file, --preset \
+             udp-echo) or tracepoint stages (--stages, --stage NAME)"
         );
     }
     let fentry_ok = kernel::has_btf() && args.mechanism != MechanismChoice::Kprobe;
@@ -45,24 +55,23 @@ pub(crate) fn run_list(args: SelectArgs) -> Result<ExitCode> {
             .as_deref()
             .map(|m| format!(" [{m}]"))
             .unwrap_or_default();
-        println!("{:<28} {:<7} {mech}{module}", t.name, layer);
+        kpath_cli::out!("{:<28} {:<7} {mech}{module}", t.name, layer);
     }
     // One paragraph per reason, within 100 columns.
     for (reason, names) in kpath_probe::functions::group_skipped(&skipped) {
-        println!("skipped, {reason}:");
+        kpath_cli::out!("skipped, {reason}:");
         for line in super::wrap(&names.join(", "), 96) {
-            println!("    {line}");
+            kpath_cli::out!("    {line}");
         }
     }
-    if args.stages || !args.stage_filter.is_empty() || args.mechanism == MechanismChoice::Tracepoint
-    {
+    if show_stages {
         let selected = TpStage::ALL
             .into_iter()
             .filter(|s| args.stage_filter.is_empty() || args.stage_filter.contains(s));
         for stage in selected {
             let (c, e, x) = stage.tracepoints();
             let ok = kernel::has_tracepoint(c, e) && kernel::has_tracepoint(c, x);
-            println!(
+            kpath_cli::out!(
                 "{:<28} {:<7} tracepoint {c}:{e} -> {x}{}",
                 stage.name(),
                 "stage",

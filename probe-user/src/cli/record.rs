@@ -139,7 +139,7 @@ pub(crate) fn run_record(args: RecordArgs) -> Result<ExitCode> {
     for (reason, names) in kpath_probe::functions::group_skipped(&summary.skipped) {
         let shown: Vec<&str> = names.iter().take(6).copied().collect();
         let more = names.len().saturating_sub(shown.len());
-        eprintln!(
+        kpath_cli::say!(
             "kpath-probe: skipped {} ({}{}): {reason}",
             if names.len() == 1 {
                 "1 function".to_string()
@@ -158,7 +158,7 @@ pub(crate) fn run_record(args: RecordArgs) -> Result<ExitCode> {
     for (_, m) in &summary.functions {
         *by_mech.entry(m.name()).or_insert(0) += 1;
     }
-    eprintln!(
+    kpath_cli::say!(
         "kpath-probe: {} records, {} root calls in {:.1} s to {} (stopped: {}); probes: {}",
         summary.records,
         summary.roots,
@@ -172,7 +172,7 @@ pub(crate) fn run_record(args: RecordArgs) -> Result<ExitCode> {
             .join(", ")
     );
     if let Some(ns) = summary.usage.cpu_ns_per_record() {
-        eprintln!(
+        kpath_cli::say!(
             "kpath-probe: recorder CPU {:.0} ns per record ({:.1} ms user, {:.1} ms system, {} drains)",
             ns,
             summary.usage.user_ns as f64 / 1e6,
@@ -181,7 +181,7 @@ pub(crate) fn run_record(args: RecordArgs) -> Result<ExitCode> {
         );
     }
     if summary.records == 0 && summary.roots == 0 && !stats_mode {
-        eprintln!(
+        kpath_cli::say!(
             "kpath-probe: WARNING: nothing was recorded: no probed call ran{}. Wrong --pid, \
              --comm or --cpu? No traffic during the recording? `kpath-probe list` shows what \
              is probed.",
@@ -193,10 +193,11 @@ pub(crate) fn run_record(args: RecordArgs) -> Result<ExitCode> {
         );
     }
     if summary.lost > 0 {
-        eprintln!(
+        kpath_cli::say!(
             "kpath-probe: WARNING: {} events were LOST (ring buffer full): the trace has gaps. \
              Raise --ring-buffer-size (now {} bytes) or record fewer functions.",
-            summary.lost, summary.usage.ring_bytes
+            summary.lost,
+            summary.usage.ring_bytes
         );
     }
     Ok(match summary.command_status {

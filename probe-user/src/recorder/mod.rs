@@ -384,13 +384,13 @@ impl Recording {
                             .lost_per_cpu()
                             .map_or(0, |v| kpath_trace::saturating_sum(&v));
                         let secs = start.elapsed().as_secs_f64().max(1e-9);
-                        eprint!("\r\x1b[K{:>6.1} s  {} records ({:.0}/s)  {} root calls  {} lost", secs, drainer.records, drainer.records as f64 / secs, drainer.roots, lost);
+                        kpath_cli::say_part!("\r\x1b[K{:>6.1} s  {} records ({:.0}/s)  {} root calls  {} lost", secs, drainer.records, drainer.records as f64 / secs, drainer.roots, lost);
                     }
                 }
             }
         };
         if status_line {
-            eprintln!();
+            kpath_cli::say!();
         }
         if let Some(c) = child.as_mut() {
             if command_status.is_none() {

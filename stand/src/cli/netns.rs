@@ -62,18 +62,24 @@ pub(crate) fn run_netns(action: NetnsAction) -> Result<()> {
             stand
                 .up()
                 .context("failed to bring the namespace stand up")?;
-            println!(
+            kpath_cli::out!(
                 "up: {} ({}) <-> {} ({})",
-                stand.gen_ns, stand.gen_addr, stand.proxy_ns, stand.proxy_addr
+                stand.gen_ns,
+                stand.gen_addr,
+                stand.proxy_ns,
+                stand.proxy_addr
             );
             if let Some(split) = split {
                 let threads = stand
                     .isolate(&split)
                     .context("failed to give each side its own CPUs")?;
-                println!(
+                kpath_cli::out!(
                     "isolated: {} receives on CPUs {:?} (RPS, NAPI threads {threads:?}), {} on \
                      CPUs {:?} (RPS); pin the programs there too",
-                    stand.gen_ns, split.gen, stand.proxy_ns, split.proxy
+                    stand.gen_ns,
+                    split.gen,
+                    stand.proxy_ns,
+                    split.proxy
                 );
             }
         }
@@ -81,10 +87,10 @@ pub(crate) fn run_netns(action: NetnsAction) -> Result<()> {
             stand
                 .down()
                 .context("failed to take the namespace stand down")?;
-            println!("down: removed {} and {}", stand.gen_ns, stand.proxy_ns);
+            kpath_cli::out!("down: removed {} and {}", stand.gen_ns, stand.proxy_ns);
         }
         NetnsAction::Status => {
-            print!(
+            kpath_cli::out_part!(
                 "{}",
                 stand
                     .status()

@@ -64,7 +64,7 @@ fn parse_busy_list(list: &str) -> Result<Vec<f64>> {
 pub(crate) fn run_sweep(a: SweepArgs) -> Result<()> {
     let out = kpath_cli::Output::new(a.force);
     if a.sample_interval.is_some() {
-        eprintln!(
+        kpath_cli::say!(
             "warning: --sample-interval is deprecated and ignored: the server's CPU is measured \
              exactly over each cell's generator run (/proc/PID/task/*/schedstat), not sampled"
         );
@@ -91,13 +91,13 @@ pub(crate) fn run_sweep(a: SweepArgs) -> Result<()> {
     signal::install().context("failed to install signal handlers")?;
     let results = sweep::run(&plan, signal::requested).context("failed to run the sweep")?;
     // The table first: on screen even if the files cannot be written.
-    print!(
+    kpath_cli::out_part!(
         "{}",
         sweep::summary::table(&sweep::summary::summarise(&results))
     );
     sweep::write_outputs(&results, &a.out, !a.no_plots, &out)
         .with_context(|| format!("failed to write the sweep results to {}", a.out.display()))?;
-    println!(
+    kpath_cli::out!(
         "sweep: {} cells written to {}",
         results.len(),
         a.out.display()

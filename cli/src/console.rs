@@ -1,0 +1,69 @@
+//! Printing that never panics. `println!` and `eprintln!` panic when their stream is closed
+//! (`kpath-probe list | head`, `kpath report T 2>&1 | head`), and a panic would end a
+//! recorder before it finalised its trace.
+//!
+//! - [`say!`](crate::say) writes a line to standard error and drops what cannot be written.
+//! - [`out!`](crate::out) writes a line to standard output. Once the reader has gone (a broken
+//!   pipe) the rest of the output is dropped quietly, as `head` expects, and the program goes
+//!   on: a command that also writes a file (`calibrate -o`) still writes it. Any other write
+//!   error is said once on standard error.
+
+use std::fmt;
+use std::io::{self, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Set once standard output could not be written: later output is dropped.
+static STDOUT_GONE: AtomicBool = AtomicBool::new(false);
+
+/// Writes a line to standard error, dropping it if standard error is closed.
+#[macro_export]
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use ::std::io::Write as _;
+        let _ = ::std::writeln!(::std::io::stderr().lock(), $($arg)*);
+    }};
+}
+
+/// Writes to standard error without a newline (a progress line), as `eprint!`.
+#[macro_export]
+macro_rules! say_part {
+    ($($arg:tt)*) => {{
+        use ::std::io::Write as _;
+        let _ = ::std::write!(::std::io::stderr().lock(), $($arg)*);
+    }};
+}
+
+/// Writes a line to standard output (see the module's documentation for a closed one).
+#[macro_export]
+macro_rules! out {
+    () => { $crate::console::write_stdout(::std::format_args!(""), true) };
+    ($($arg:tt)*) => { $crate::console::write_stdout(::std::format_args!($($arg)*), true) };
+}
+
+/// Writes to standard output without a newline, as `print!`.
+#[macro_export]
+macro_rules! out_part {
+    ($($arg:tt)*) => { $crate::console::write_stdout(::std::format_args!($($arg)*), false) };
+}
+
+/// What [`out!`](crate::out) and [`out_part!`](crate::out_part) call.
+pub fn write_stdout(args: fmt::Arguments<'_>, newline: bool) {
+    if STDOUT_GONE.load(Ordering::Relaxed) {
+        return;
+    }
+    let mut o = io::stdout().lock();
+    let written = o
+        .write_fmt(args)
+        .and_then(|()| if newline { o.write_all(b"\n") } else { Ok(()) });
+    if let Err(e) = written {
+        STDOUT_GONE.store(true, Ordering::Relaxed);
+        if e.kind() != io::ErrorKind::BrokenPipe {
+            crate::say!("cannot write standard output ({e}): the rest of it is lost");
+        }
+    }
+}
+
+/// Whether standard output has been found closed or unwritable.
+pub fn stdout_gone() -> bool {
+    STDOUT_GONE.load(Ordering::Relaxed)
+}
