@@ -33,6 +33,15 @@ pub fn csv_field(s: &str) -> String {
     }
 }
 
+/// A JSON writing error as the I/O error it is, its kind kept: a broken pipe must still be
+/// seen as one, so that `kpath … | head` ends quietly.
+pub(crate) fn json_io(e: serde_json::Error) -> std::io::Error {
+    match e.io_error_kind() {
+        Some(kind) => std::io::Error::new(kind, e),
+        None => std::io::Error::other(e),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -45,14 +54,5 @@ mod tests {
         assert_eq!(csv_field("a,b"), "\"a,b\"");
         assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
         assert_eq!(csv_field("plain"), "plain");
-    }
-}
-
-/// A JSON writing error as the I/O error it is, its kind kept: a broken pipe must still be
-/// seen as one, so that `kpath … | head` ends quietly.
-pub(crate) fn json_io(e: serde_json::Error) -> std::io::Error {
-    match e.io_error_kind() {
-        Some(kind) => std::io::Error::new(kind, e),
-        None => std::io::Error::other(e),
     }
 }
