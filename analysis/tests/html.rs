@@ -114,8 +114,9 @@ fn points_json(t_probes: f64) -> String {
             )
         })
         .collect();
-    // relay: T = 1000 ns, D = 250 000 ns² (C² = 0.25); λ = ρ·10⁶/s, reached exactly.
-    let relay: Vec<String> = RHOS
+    // relay: T = 1000 ns, D = 250 000 ns² (C² = 0.25); λ = ρ·10⁶/s, reached exactly; ρ = 0.5
+    // measured a second time, at W = 1800 ns.
+    let mut relay: Vec<String> = RHOS
         .iter()
         .map(|&rho| {
             format!(
@@ -124,6 +125,10 @@ fn points_json(t_probes: f64) -> String {
             )
         })
         .collect();
+    relay.push(
+        r#"{"rho":0.5,"lambda_achieved_per_s":500000,"sojourns":{"samples":100,"mean":1800,"variance":10000}}"#
+            .into(),
+    );
     format!(
         r#"{{"choices":[{{"name":"probes","points":[{}]}},{{"name":"relay","service":{{"mean":1000,"variance":250000}},"points":[{}]}}]}}"#,
         probes.join(","),
@@ -303,6 +308,15 @@ fn report_has_every_section_link_and_validation_row() {
         ]
     );
     assert_eq!(row[14..], ["1.000", "+33.3%", "reached"]);
+    // The point measured twice: its own row, and the spread of W between the two runs,
+    // (1800 − 1500)/2 of their mean 1650 = ±9.1 %, within the ±20 % a fit needs.
+    let again = cells(&html, "val-relay-0.50-run2");
+    assert_eq!(again[..2], ["relay", "0.50"]);
+    assert!(again[6].starts_with("1.80 µs"), "{again:?}");
+    assert!(
+        html.contains("repeatability: the same load measured twice gives W within ±9 % (median ±9 %, 1 point up to ρ = 0.7): within the ±20 % a fit needs"),
+        "{html}"
+    );
     let unreachable = cells(&html, "val-probes-0.90");
     let status = unreachable.last().expect("status");
     assert!(

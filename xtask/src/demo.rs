@@ -29,6 +29,8 @@ use crate::vm::release_binary;
 
 /// The loads at which the projection is validated.
 pub const RHOS: [f64; 6] = [0.1, 0.3, 0.5, 0.7, 0.8, 0.9];
+/// The loads measured a second time (those a fit is judged at, `verdict::FIT_RHO`).
+const REPEAT_RHO: f64 = 0.7;
 
 const GEN_NS: &str = "kpath-gen";
 const PROXY_NS: &str = "kpath-proxy";
@@ -409,12 +411,15 @@ pub fn demo(opts: &DemoOptions) -> Result<()> {
         let mut points = Vec::new();
         for rho in RHOS {
             check("the validation")?;
-            points.push(validation_point(&session, name, t_ns, rho)?);
+            points.push(validation_point(&session, name, t_ns, rho, 1)?);
         }
         Ok(points)
     };
     let mut choices = Vec::new();
+    // Each choice's T, for the second run of its points.
+    let mut service_of = Vec::new();
     for (name, t_ns) in plan {
+        service_of.push(t_ns);
         let points = run_points(name, t_ns)?;
         let (description, service) = match name {
             "relay" => (
@@ -466,6 +471,7 @@ pub fn demo(opts: &DemoOptions) -> Result<()> {
                 setup.variance.sqrt()
             );
             let points = run_points("busy+setup", s_load)?;
+            service_of.push(s_load);
             choices.push(ChoiceInput {
                 name: "busy+setup".into(),
                 description: Some(
@@ -487,6 +493,16 @@ pub fn demo(opts: &DemoOptions) -> Result<()> {
              the \"busy+setup\" choice is left out"
         ),
         _ => {}
+    }
+    // Each choice's points up to ρ = 0.7 again, choices in reverse order so that the two runs
+    // of a point lie apart in time: how well the measurement repeats bounds how closely any
+    // model can be judged (`validation::verdict::repeatability`).
+    for (c, &t_ns) in choices.iter_mut().zip(&service_of).rev() {
+        for rho in RHOS.into_iter().filter(|&r| r <= REPEAT_RHO) {
+            check("the validation")?;
+            c.points
+                .push(validation_point(&session, &c.name, t_ns, rho, 2)?);
+        }
     }
     let points_file = out.join("points.json");
     let points = PointsFile {
@@ -546,11 +562,14 @@ struct Session<'a> {
     interrupted: &'a AtomicBool,
 }
 
+/// One load point of a choice: open-loop Poisson arrivals at λ = ρ/T; `run` 1 or 2 (the
+/// repeat, its files tagged `-run2`).
 fn validation_point(
     session: &Session<'_>,
     choice: &str,
     t_ns: f64,
     rho: f64,
+    run: u32,
 ) -> Result<MeasuredPoint> {
     let Session {
         stand,
@@ -560,10 +579,13 @@ fn validation_point(
         interrupted,
     } = *session;
     let rate = rho / (t_ns * 1e-9);
-    let tag = format!("{choice}-rho{rho:.1}");
+    let tag = match run {
+        1 => format!("{choice}-rho{rho:.1}"),
+        n => format!("{choice}-rho{rho:.1}-run{n}"),
+    };
     let csv = out.join("validation").join(format!("{tag}.csv"));
     let gen_json = out.join("validation").join(format!("{tag}.json"));
-    eprintln!("demo: validation {choice} ρ={rho:.1}: λ = {rate:.0}/s");
+    eprintln!("demo: validation {choice} ρ={rho:.1} (run {run}): λ = {rate:.0}/s");
     let echo = Echo::start(&csv, ready, interrupted, stand.proxy_cpu())?;
     let mut gen = stand.gen_to_proxy();
     gen.args(["--pattern", "open", "--arrivals", "poisson"])
@@ -587,8 +609,9 @@ fn validation_point(
     // (pid 1 sends nothing here), so that it costs the proxy the filtered programs' runs and
     // the interrupt and switch accounting, and writes no records.
     let busy_trace = out.join("validation").join(format!("{tag}.trace"));
+    // `--cpu` of the proxy's CPU keeps the recorder's own drain work off it.
     let status = match stand.proxy_cpu() {
-        Some(_) => in_ns(PROXY_NS, &release_binary("kpath-probe"))
+        Some(cpu) => in_ns(PROXY_NS, &release_binary("kpath-probe"))
             .args([
                 "record",
                 "--force",
@@ -598,6 +621,8 @@ fn validation_point(
                 "sys_sendto",
                 "--pid",
                 "1",
+                "--cpu",
+                &cpu.to_string(),
                 "-q",
                 "-o",
             ])

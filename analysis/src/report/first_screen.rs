@@ -230,11 +230,14 @@ fn capacity(r: &Results, out: &mut Vec<Item>) {
 }
 
 fn trust(r: &Results, out: &mut Vec<Item>) {
+    let repeat = r.validation.as_ref().and_then(|v| v.repeatability.as_ref());
     match r.validation.as_ref().and_then(|v| v.recommended.as_ref()) {
         Some(rec) => out.push(item(
             "verdict",
             if rec.fits {
                 format!("plan with it: {}", rec.why)
+            } else if repeat.is_some_and(|p| p.wider_than_tolerance) {
+                format!("no verdict: {}", rec.why)
             } else {
                 format!("no model fits: {}", rec.why)
             },
@@ -247,6 +250,13 @@ fn trust(r: &Results, out: &mut Vec<Item>) {
                 .into(),
             false,
         )),
+    }
+    if let Some(p) = repeat {
+        out.push(item(
+            "repeatability",
+            p.verdict.clone(),
+            p.wider_than_tolerance,
+        ));
     }
     if let Some(sv) = r.service.as_ref().filter(|s| s.mean > 0.0) {
         // Every probed call inside an invocation adds one probe pair to its root's time.

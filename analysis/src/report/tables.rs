@@ -762,10 +762,17 @@ pub fn validation_choices(r: &Results, u: TimeUnit) -> Table {
 /// Per service-time choice and model: the verdict of the validation
 /// (`crate::validation::verdict`).
 pub fn verdicts(r: &Results) -> Table {
+    let repeat = r
+        .validation
+        .as_ref()
+        .and_then(|v| v.repeatability.as_ref())
+        .map_or(String::new(), |p| format!("; repeatability: {}", p.verdict));
     let mut t = Table::new(
         "validation-verdicts",
-        "Verdict per service-time choice and model: largest |error of W| at reached points"
-            .to_string(),
+        format!(
+            "Verdict per service-time choice and model: largest |error of W| at reached \
+             points{repeat}"
+        ),
         &[
             "choice",
             "model",
@@ -800,9 +807,13 @@ fn any_setup(r: &Results) -> bool {
         .any(|c| c.setup.is_some())
 }
 
-/// The stable HTML id of a validation row.
-pub fn validation_row_id(choice: &str, rho: f64) -> String {
-    format!("val-{}-{rho:.2}", slug(choice))
+/// The stable HTML id of a validation row: `run` counts the choice's rows at this load so
+/// far (1 for the first; a point measured again is `…-run2`).
+pub fn validation_row_id(choice: &str, rho: f64, run: usize) -> String {
+    match run {
+        1 => format!("val-{}-{rho:.2}", slug(choice)),
+        n => format!("val-{}-{rho:.2}-run{n}", slug(choice)),
+    }
 }
 
 fn opt<T>(x: Option<T>, f: impl Fn(T) -> String) -> String {
@@ -940,9 +951,10 @@ pub fn validation(r: &Results, u: TimeUnit) -> Table {
         &[0],
     );
     for c in r.validation.iter().flat_map(|v| &v.choices) {
-        for v in &c.points {
+        for (i, v) in c.points.iter().enumerate() {
+            let run = 1 + c.points[..i].iter().filter(|p| p.rho == v.rho).count();
             t.rows.push(Row {
-                id: Some(validation_row_id(&c.name, v.rho)),
+                id: Some(validation_row_id(&c.name, v.rho, run)),
                 alarm: !v.reached,
                 cells: validation_cells(&c.name, v, with_setup, with_busy, u),
             });

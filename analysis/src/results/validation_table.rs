@@ -139,6 +139,25 @@ pub struct Recommendation {
     pub why: String,
 }
 
+/// How far the measured mean sojourn W of one load point repeats: points of one choice with
+/// the same target load, each reached, up to `FIT_RHO` (0.7). A model cannot be judged closer
+/// than the measurement repeats.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Repeatability {
+    /// Load points measured more than once.
+    pub points: usize,
+    /// Over them, the largest spread of W: `(max − min)/2` as % of their mean, the ± within
+    /// which the measurement repeats.
+    pub max_spread_pct: f64,
+    /// The median of those spreads, %.
+    pub median_spread_pct: f64,
+    /// Whether the largest spread exceeds the fit tolerance (`FIT_TOLERANCE_PCT`, ±20 %):
+    /// then a fit cannot be told from a misfit on this host.
+    pub wider_than_tolerance: bool,
+    /// One sentence.
+    pub verdict: String,
+}
+
 /// The validation part of `results.json`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Validation {
@@ -150,4 +169,8 @@ pub struct Validation {
     /// before kpath 0.2).
     #[serde(default)]
     pub recommended: Option<Recommendation>,
+    /// How well the measurement repeats itself: the same load point measured twice
+    /// (`crate::validation::verdict::repeatability`; absent without a point measured twice).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repeatability: Option<Repeatability>,
 }

@@ -365,10 +365,12 @@ pub fn build(
             .map(|c| build_choice(c, probes, unit_ns, opts))
             .collect::<Result<_>>()?,
         recommended: None,
+        repeatability: None,
     };
     for c in &mut v.choices {
         c.verdicts = verdict::verdicts(c);
     }
+    v.repeatability = verdict::repeatability(&v);
     v.recommended = verdict::recommend(&v);
     Ok(v)
 }

@@ -13,9 +13,14 @@
 //!   demand), or a sign that changes with load (the demand itself changes with load).
 //! * The **recommended** pair is the fitting one with the smallest largest error up to
 //!   [`FIT_RHO`]; without a fitting one, the closest, marked as not fitting.
+//! * The **repeatability** is the measurement's own noise: the spread of W between reached
+//!   points of one choice measured at the same target load, up to [`FIT_RHO`]. When it is
+//!   wider than ±[`FIT_TOLERANCE_PCT`] %, no model can be shown to fit or not on that host,
+//!   and the recommendation says so.
 
 use crate::results::validation_table::{
-    ModelVerdict, Prediction, Recommendation, Validation, ValidationChoice, ValidationRow,
+    ModelVerdict, Prediction, Recommendation, Repeatability, Validation, ValidationChoice,
+    ValidationRow,
 };
 
 /// Largest |error of W|, %, at which a model fits.
@@ -132,7 +137,22 @@ pub fn recommend(v: &Validation) -> Option<Recommendation> {
         }
     }
     let (c, m, e) = best?;
-    let why = if m.fits {
+    let noisy = v.repeatability.as_ref().filter(|r| r.wider_than_tolerance);
+    let why = if let Some(r) = noisy {
+        format!(
+            "inconclusive on this host: the measurement repeats only within ±{:.0} % (the \
+             same load measured twice), wider than the ±{FIT_TOLERANCE_PCT} % a fit needs; \
+             the closest, {} with T from {}, is off by up to {e:.0} %{}",
+            r.max_spread_pct,
+            m.model,
+            c.name,
+            if m.fits {
+                ""
+            } else {
+                ": measure on a quieter machine (a CPU of its own, no other guests) to judge"
+            }
+        )
+    } else if m.fits {
         format!(
             "{} with T from {} (λ_max = {:.0}/s) predicts the measured mean delay within \
              {e:.0} % up to ρ = {FIT_RHO}: plan with it up to that load",
@@ -150,10 +170,66 @@ pub fn recommend(v: &Validation) -> Option<Recommendation> {
     Some(Recommendation {
         choice: c.name.clone(),
         model: m.model.clone(),
-        fits: m.fits,
+        fits: m.fits && noisy.is_none(),
         max_abs_error_pct: e,
         lambda_max_per_s: c.lambda_max_per_s,
         why,
+    })
+}
+
+/// How well the measured W repeats: over each choice's reached points up to [`FIT_RHO`]
+/// (achieved load) grouped by target load, the groups of two or more (`None` without one).
+pub fn repeatability(v: &Validation) -> Option<Repeatability> {
+    let mut spreads: Vec<f64> = Vec::new();
+    for c in &v.choices {
+        let mut rows: Vec<(f64, f64)> = c
+            .points
+            .iter()
+            .filter(|r| r.reached && load(r) <= FIT_RHO)
+            .filter_map(|r| Some((r.rho, r.measured.as_ref()?.sojourn.mean)))
+            .filter(|(_, w)| w.is_finite() && *w > 0.0)
+            .collect();
+        rows.sort_by(|a, b| a.0.total_cmp(&b.0));
+        for group in rows.chunk_by(|a, b| a.0 == b.0).filter(|g| g.len() >= 2) {
+            let (lo, hi, sum) = group.iter().fold(
+                (f64::INFINITY, f64::NEG_INFINITY, 0.0),
+                |(lo, hi, sum), &(_, w)| (lo.min(w), hi.max(w), sum + w),
+            );
+            let mean = sum / group.len() as f64;
+            spreads.push(100.0 * (hi - lo) / 2.0 / mean);
+        }
+    }
+    if spreads.is_empty() {
+        return None;
+    }
+    spreads.sort_by(f64::total_cmp);
+    let max = spreads[spreads.len() - 1];
+    let n = spreads.len();
+    let median = if n % 2 == 1 {
+        spreads[n / 2]
+    } else {
+        (spreads[n / 2 - 1] + spreads[n / 2]) / 2.0
+    };
+    let wider = max > FIT_TOLERANCE_PCT;
+    let verdict = format!(
+        "the same load measured twice gives W within ±{max:.0} % (median ±{median:.0} %, {n} \
+         point{} up to ρ = {FIT_RHO}): {}",
+        if n == 1 { "" } else { "s" },
+        if wider {
+            format!(
+                "wider than the ±{FIT_TOLERANCE_PCT} % a fit needs, so this host cannot tell \
+                 a fit from a misfit"
+            )
+        } else {
+            format!("within the ±{FIT_TOLERANCE_PCT} % a fit needs")
+        }
+    );
+    Some(Repeatability {
+        points: n,
+        max_spread_pct: max,
+        median_spread_pct: median,
+        wider_than_tolerance: wider,
+        verdict,
     })
 }
 
@@ -287,6 +363,7 @@ mod tests {
                 choice("setup", &[(0.1, true, 5.0, 19.0), (0.5, true, 6.0, -19.5)]),
             ],
             recommended: None,
+            repeatability: None,
         };
         let r = recommend(&v).expect("a judged pair");
         assert_eq!(
@@ -302,6 +379,7 @@ mod tests {
                 &[(0.1, true, -60.0, -50.0), (0.5, true, -70.0, -45.0)],
             )],
             recommended: None,
+            repeatability: None,
         };
         let r = recommend(&none).expect("the closest");
         assert_eq!((r.model.as_str(), r.fits), ("M/M/1", false));
@@ -320,7 +398,97 @@ mod tests {
             rate_tolerance: 0.1,
             choices: vec![choice("probes", &[(0.9, true, 1.0, 1.0)])],
             recommended: None,
+            repeatability: None,
         };
         assert_eq!(recommend(&empty), None);
+    }
+
+    /// `c` with each row's measured mean sojourn W set to `ws` in order.
+    fn with_w(mut c: ValidationChoice, ws: &[f64]) -> ValidationChoice {
+        use crate::results::validation_table::{Measured, SojournStats};
+        for (row, &w) in c.points.iter_mut().zip(ws) {
+            row.measured = Some(Measured {
+                sojourn: SojournStats {
+                    samples: 100,
+                    discarded: 0,
+                    mean: w,
+                    variance: 1.0,
+                    ci95: None,
+                    ci_method: "iid".into(),
+                },
+                in_system: None,
+                in_system_ci95: None,
+            });
+        }
+        c
+    }
+
+    /// By hand: probes at ρ 0.1 measured at W 90 and 110: spread (110 − 90)/2 = 10 of the
+    /// mean 100, ±10 %; at 0.5, 100 and 200: 50 of 150, ±33.3 %; busy at 0.3 three times, 100,
+    /// 100 and 104: 2 of 101.33, ±1.97 %. The 0.9 pair is above ρ = 0.7 and the 0.6 pair not
+    /// reached: neither counts. Median of 1.97, 10 and 33.3: 10.
+    #[test]
+    fn repeatability_is_the_spread_of_w_at_one_load_and_can_void_a_fit() {
+        let probes = with_w(
+            choice(
+                "probes",
+                &[
+                    (0.1, true, 5.0, 5.0),
+                    (0.5, true, 5.0, 5.0),
+                    (0.9, true, 5.0, 5.0),
+                    (0.1, true, 5.0, 5.0),
+                    (0.5, true, 5.0, 5.0),
+                    (0.9, true, 5.0, 5.0),
+                    (0.6, false, 5.0, 5.0),
+                    (0.6, false, 5.0, 5.0),
+                ],
+            ),
+            &[90.0, 100.0, 50.0, 110.0, 200.0, 500.0, 10.0, 1000.0],
+        );
+        let busy = with_w(
+            choice(
+                "busy",
+                &[
+                    (0.3, true, 50.0, 50.0),
+                    (0.3, true, 50.0, 50.0),
+                    (0.3, true, 50.0, 50.0),
+                ],
+            ),
+            &[100.0, 100.0, 104.0],
+        );
+        let mut v = Validation {
+            rate_tolerance: 0.1,
+            choices: vec![probes, busy],
+            recommended: None,
+            repeatability: None,
+        };
+        let r = repeatability(&v).expect("points measured twice");
+        assert_eq!(r.points, 3);
+        assert!((r.max_spread_pct - 100.0 / 3.0).abs() < 1e-9, "{r:?}");
+        assert!((r.median_spread_pct - 10.0).abs() < 1e-9, "{r:?}");
+        assert!(r.wider_than_tolerance);
+        assert!(
+            r.verdict.contains("±33 %") && r.verdict.contains("cannot tell"),
+            "{}",
+            r.verdict
+        );
+        // M/G/1 with probes fits (5 %), but not beyond the measurement's own noise.
+        v.repeatability = Some(r);
+        let rec = recommend(&v).expect("a judged pair");
+        assert_eq!((rec.choice.as_str(), rec.fits), ("probes", false));
+        assert!(
+            rec.why.starts_with("inconclusive on this host"),
+            "{}",
+            rec.why
+        );
+        // Without repeats there is nothing to say.
+        let once = with_w(choice("relay", &[(0.1, true, 1.0, 1.0)]), &[10.0]);
+        let single = Validation {
+            rate_tolerance: 0.1,
+            choices: vec![once],
+            recommended: None,
+            repeatability: None,
+        };
+        assert_eq!(repeatability(&single), None);
     }
 }
