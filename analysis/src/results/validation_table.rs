@@ -105,7 +105,7 @@ pub struct ValidationChoice {
 pub struct ModelVerdict {
     /// `"M/G/1"`, `"M/M/1"` or `"M/G/1+setup"`.
     pub model: String,
-    /// Reached points with an achieved load up to `FIT_RHO` (0.7).
+    /// Reached points with a target load up to `FIT_RHO` (0.7).
     pub points_to_fit_rho: usize,
     /// Largest |error of W| over them, % (absent without such points).
     pub max_abs_error_pct_to_fit_rho: Option<f64>,
@@ -140,7 +140,7 @@ pub struct Recommendation {
 }
 
 /// How far the measured mean sojourn W of one load point repeats: points of one choice with
-/// the same target load, each reached, up to `FIT_RHO` (0.7). A model cannot be judged closer
+/// the same target load, each reached, up to `FIT_RHO` (0.7) of target load. A model cannot be judged closer
 /// than the measurement repeats.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Repeatability {
