@@ -20,7 +20,7 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let ticks = TimeUnit::Ticks { cpu_mhz: 2400.0 };
-    for unit in [TimeUnit::Ns, ticks] {
+    for unit in [TimeUnit::Ns, ticks, TimeUnit::Auto] {
         let _ = Text { unit }.write(&r, &mut io::sink());
         let _ = Csv { unit }.write(&r, &mut io::sink());
     }
