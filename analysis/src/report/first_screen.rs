@@ -237,7 +237,8 @@ fn trust(r: &Results, out: &mut Vec<Item>) {
             if rec.fits {
                 format!("plan with it: {}", rec.why)
             } else if repeat.is_some_and(|p| p.wider_than_tolerance) {
-                format!("no verdict: {}", rec.why)
+                // The sentence begins "inconclusive on this host".
+                rec.why.clone()
             } else {
                 format!("no model fits: {}", rec.why)
             },
