@@ -905,6 +905,7 @@ fn fold(trace: &Path, opts: &FoldOpts) -> Result<Vec<String>> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
+        Ok(()) if kpath_cli::console::stdout_failed() => ExitCode::from(2),
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             if e.chain().any(|c| {

@@ -809,3 +809,33 @@ fn a_closed_pipe_ends_every_command_quietly() {
     }
     assert_eq!(run(&["report", "/nonexistent.trace"]), Some(2));
 }
+
+/// Output lost for another reason than its reader leaving (a full disk: `/dev/full`) is an
+/// error that says so, exit 2, not a quiet success.
+#[test]
+fn a_full_disk_on_standard_output_is_an_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let trace = small_trace(dir.path());
+    let t = trace.to_str().expect("utf8");
+    for args in [
+        &["report", t][..],
+        &["export", t, "--format", "jsonl"],
+        &["model", "--mean", "10", "--variance", "100", "--rho", "0.5"],
+    ] {
+        let full = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .expect("/dev/full");
+        let out = Command::new(env!("CARGO_BIN_EXE_kpath"))
+            .args(args)
+            .stdout(full)
+            .output()
+            .expect("run kpath");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "kpath {args:?}: {err}");
+        assert!(
+            err.contains("No space left on device"),
+            "kpath {args:?}: {err}"
+        );
+    }
+}

@@ -6,7 +6,8 @@
 //! - [`out!`](crate::out) writes a line to standard output. Once the reader has gone (a broken
 //!   pipe) the rest of the output is dropped quietly, as `head` expects, and the program goes
 //!   on: a command that also writes a file (`calibrate -o`) still writes it. Any other write
-//!   error is said once on standard error.
+//!   error (a full disk under `> FILE`) is said once on standard error, and
+//!   [`stdout_failed`] lets the binary end with a failure.
 
 use std::fmt;
 use std::io::{self, Write};
@@ -14,6 +15,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Set once standard output could not be written: later output is dropped.
 static STDOUT_GONE: AtomicBool = AtomicBool::new(false);
+/// Set when that was not a broken pipe: output was lost, and the exit status must say so.
+static STDOUT_FAILED: AtomicBool = AtomicBool::new(false);
 
 /// Writes a line to standard error, dropping it if standard error is closed.
 #[macro_export]
@@ -58,12 +61,19 @@ pub fn write_stdout(args: fmt::Arguments<'_>, newline: bool) {
     if let Err(e) = written {
         STDOUT_GONE.store(true, Ordering::Relaxed);
         if e.kind() != io::ErrorKind::BrokenPipe {
-            crate::say!("cannot write standard output ({e}): the rest of it is lost");
+            STDOUT_FAILED.store(true, Ordering::Relaxed);
+            let program = std::env::args_os()
+                .next()
+                .map(std::path::PathBuf::from)
+                .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+                .unwrap_or_else(|| "kpath".into());
+            crate::say!("{program}: cannot write standard output ({e}): the rest of it is lost");
         }
     }
 }
 
-/// Whether standard output has been found closed or unwritable.
-pub fn stdout_gone() -> bool {
-    STDOUT_GONE.load(Ordering::Relaxed)
+/// Whether output to standard output was lost for another reason than its reader leaving:
+/// the binary then ends with a failure, whatever else it did.
+pub fn stdout_failed() -> bool {
+    STDOUT_FAILED.load(Ordering::Relaxed)
 }

@@ -56,6 +56,7 @@ fn main() -> ExitCode {
         Command::Calibrate(args) => run_calibrate(args),
     };
     match result {
+        Ok(_) if kpath_cli::console::stdout_failed() => ExitCode::from(2),
         Ok(code) => code,
         Err(e) => {
             kpath_cli::say!("kpath-probe: {e:#}");

@@ -313,3 +313,28 @@ fn a_closed_pipe_ends_list_quietly() {
         assert_eq!(status.code(), Some(0));
     }
 }
+
+/// `kpath-probe list > FILE` on a full disk (`/dev/full`): the lost output is an error, exit 2
+/// with the reason, not a quiet success.
+#[test]
+fn a_full_disk_on_standard_output_fails_list() {
+    if !kpath_cli::is_root() {
+        eprintln!("skipped: `kpath-probe list` reads tracefs, which needs root");
+        return;
+    }
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .expect("/dev/full");
+    let out = probe()
+        .args(["list", "--mechanism", "tracepoint", "--stages"])
+        .stdout(full)
+        .output()
+        .expect("run kpath-probe list");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("kpath-probe: cannot write standard output (No space left on device"),
+        "{err}"
+    );
+}

@@ -53,6 +53,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
+        Ok(_) if kpath_cli::console::stdout_failed() => ExitCode::from(2),
         Ok(code) => code,
         Err(err) => {
             if err
