@@ -438,16 +438,6 @@ fn is_timeout(e: &io::Error) -> bool {
     )
 }
 
-/// Replies whose transmit timestamps are collected together. Collecting after every reply
-/// cost the proxy two more `recvmsg` calls per datagram, the timestamp and then the empty
-/// queue's EAGAIN (the demo's proxy CPU ran 3 `recvmsg` per datagram); together it is one
-/// per timestamp and one EAGAIN per batch (2.06 per datagram). The timestamps carry the
-/// kernel's times, whenever they are read. 16 of them (timestamp only, no payload:
-/// `SOF_TIMESTAMPING_OPT_TSONLY`) stay far below the socket's receive buffer, which the
-/// error queue is charged to. They are also collected when the socket is idle (its 50 ms
-/// read timeout) and at the end.
-const TX_STAMP_BATCH: usize = 16;
-
 struct Pending {
     id: u32,
     index: u64,
@@ -494,13 +484,7 @@ fn worker(
         };
         let (n, from, rx_ns) = match received {
             Ok(r) => r,
-            Err(e) if is_timeout(&e) => {
-                // Idle: a good time to collect what is waiting.
-                if cfg.timestamps && !pending.is_empty() {
-                    collect_tx(fd, &mut err_control, &mut pending, &mut st, index as u32);
-                }
-                continue;
-            }
+            Err(e) if is_timeout(&e) => continue,
             Err(_) => {
                 st.errors += 1;
                 continue;
@@ -579,7 +563,7 @@ fn worker(
             }
             Err(_) => st.errors += 1,
         }
-        if cfg.timestamps && pending.len() >= TX_STAMP_BATCH {
+        if cfg.timestamps {
             collect_tx(fd, &mut err_control, &mut pending, &mut st, index as u32);
         }
         if at_limit {
