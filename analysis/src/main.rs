@@ -908,10 +908,7 @@ fn main() -> ExitCode {
         Ok(()) if kpath_cli::console::stdout_failed() => ExitCode::from(2),
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            if e.chain().any(|c| {
-                c.downcast_ref::<io::Error>()
-                    .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
-            }) {
+            if kpath_cli::console::is_broken_pipe(e.as_ref()) {
                 return ExitCode::SUCCESS;
             }
             kpath_cli::say!("kpath: {e:#}");

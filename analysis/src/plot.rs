@@ -357,7 +357,7 @@ pub fn plot_results(
             let n = depths.len();
             let title = format!("{stage}: {n} calls, max depth {max}");
             let ax = style(f.axes2d());
-            ax.set_title(&title, &[])
+            ax.set_title(&text(&title), &[])
                 .set_x_label("call number", &[])
                 .set_y_label("depth from the root", &[])
                 .set_x_range(AutoOption::Fix(0.5), AutoOption::Fix(n as f64 + 0.5))

@@ -72,8 +72,44 @@ pub fn write_stdout(args: fmt::Arguments<'_>, newline: bool) {
     }
 }
 
+/// Whether `e`, or any error under it, is a broken pipe: the reader has gone, which ends a
+/// command quietly (exit 0), not with an error.
+pub fn is_broken_pipe(e: &(dyn std::error::Error + 'static)) -> bool {
+    std::iter::successors(Some(e), |e| e.source()).any(|e| {
+        e.downcast_ref::<io::Error>()
+            .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
+    })
+}
+
 /// Whether output to standard output was lost for another reason than its reader leaving:
 /// the binary then ends with a failure, whatever else it did.
 pub fn stdout_failed() -> bool {
     STDOUT_FAILED.load(Ordering::Relaxed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A broken pipe is found under layers of other errors; another kind is not one.
+    #[test]
+    fn a_broken_pipe_is_found_under_other_errors() {
+        #[derive(Debug)]
+        struct Wrapped(io::Error);
+        impl std::fmt::Display for Wrapped {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("writing the report")
+            }
+        }
+        impl std::error::Error for Wrapped {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                Some(&self.0)
+            }
+        }
+        let pipe = Wrapped(io::Error::from(io::ErrorKind::BrokenPipe));
+        assert!(is_broken_pipe(&pipe));
+        let full = Wrapped(io::Error::from(io::ErrorKind::StorageFull));
+        assert!(!is_broken_pipe(&full));
+        assert!(is_broken_pipe(&io::Error::from(io::ErrorKind::BrokenPipe)));
+    }
 }

@@ -4,7 +4,7 @@
 //! `run-in` (two hosts as network namespaces), `sweep` (factorial experiments). Each
 //! subcommand's flags and glue are in `cli/`.
 
-use std::{io, process::ExitCode};
+use std::process::ExitCode;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -56,10 +56,7 @@ fn main() -> ExitCode {
         Ok(_) if kpath_cli::console::stdout_failed() => ExitCode::from(2),
         Ok(code) => code,
         Err(err) => {
-            if err
-                .downcast_ref::<io::Error>()
-                .is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
-            {
+            if kpath_cli::console::is_broken_pipe(err.as_ref()) {
                 return ExitCode::SUCCESS;
             }
             kpath_cli::say!("kpath-stand: {err:#}");

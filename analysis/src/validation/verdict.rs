@@ -30,13 +30,6 @@ pub const FIT_RHO: f64 = 0.7;
 /// Loads up to which the largest error is also reported.
 pub const HIGH_RHO: f64 = 0.9;
 
-/// The load a row is judged at: its target. A reached point's achieved load lies within the
-/// rate tolerance of it, often just above (a ρ = 0.7 point achieved at 0.709 is still one of
-/// the points up to 0.7); the models themselves are evaluated at the achieved load.
-fn load(r: &ValidationRow) -> f64 {
-    r.rho
-}
-
 /// A model's prediction in a row.
 type PickPrediction = fn(&ValidationRow) -> Option<Prediction>;
 
@@ -63,7 +56,10 @@ fn verdict(
         .points
         .iter()
         .filter(|r| r.reached)
-        .filter_map(|r| Some((load(r), pick(r)?.sojourn_error_pct?)))
+        // Judged at the target load: a reached point's achieved load lies within the rate
+        // tolerance of it, often just above (a 0.7 point achieved at 0.709 is one of the
+        // points up to 0.7); the models themselves were evaluated at the achieved load.
+        .filter_map(|r| Some((r.rho, pick(r)?.sojourn_error_pct?)))
         .filter(|(_, e)| e.is_finite())
         .collect();
     errors.sort_by(|a, b| a.0.total_cmp(&b.0));
@@ -187,7 +183,7 @@ pub fn repeatability(v: &Validation) -> Option<Repeatability> {
         let mut rows: Vec<(f64, f64)> = c
             .points
             .iter()
-            .filter(|r| r.reached && load(r) <= FIT_RHO)
+            .filter(|r| r.reached && r.rho <= FIT_RHO)
             .filter_map(|r| Some((r.rho, r.measured.as_ref()?.sojourn.mean)))
             .filter(|(_, w)| w.is_finite() && *w > 0.0)
             .collect();
