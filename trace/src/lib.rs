@@ -15,6 +15,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod direct;
 mod error;
 pub mod format;
 mod meta;

@@ -8,6 +8,7 @@ use std::path::Path;
 
 use probe_common::Event;
 
+use crate::direct::{DirectAppender, BLOCK};
 use crate::format::{self, offset};
 use crate::{Metadata, TraceError};
 
@@ -24,6 +25,8 @@ pub struct TraceWriter<W: Write + Seek> {
     metadata: Metadata,
     metadata_len: usize,
     records: u64,
+    /// Set by [`TraceWriter::write_directly`]: records go around the page cache.
+    direct: Option<DirectAppender>,
 }
 
 impl TraceWriter<File> {
@@ -49,6 +52,31 @@ impl TraceWriter<File> {
             .map_err(|e| TraceError::io(format!("creating trace {}", path.display()), e))?;
         Self::with_reserve(file, metadata, extra)
     }
+
+    /// Writes the records with `O_DIRECT` from here on, around the page cache (see
+    /// `direct.rs`: on a host whose free memory costs a fault to touch, that is most of the
+    /// recorder's CPU). Call it before the first record. `Ok(false)` when the file system or
+    /// the kernel refuses direct I/O: records are then written as before.
+    pub fn write_directly(&mut self) -> Result<bool, TraceError> {
+        if self.records > 0 || self.direct.is_some() {
+            return Ok(self.direct.as_ref().is_some_and(DirectAppender::is_direct));
+        }
+        self.flush()?;
+        let start = (format::PREAMBLE_SIZE + self.metadata_len) as u64;
+        match DirectAppender::open(self.out.get_ref(), start) {
+            Ok(d) => {
+                self.direct = Some(d);
+                Ok(true)
+            }
+            Err(_) => Ok(false),
+        }
+    }
+
+    /// Whether records still go around the page cache: [`TraceWriter::write_directly`]
+    /// succeeded and no direct write was refused since.
+    pub fn writes_directly(&self) -> bool {
+        self.direct.as_ref().is_some_and(DirectAppender::is_direct)
+    }
 }
 
 impl<W: Write + Seek> TraceWriter<W> {
@@ -66,13 +94,18 @@ impl<W: Write + Seek> TraceWriter<W> {
                 detail,
             })?;
         let json = to_json(&metadata)?;
-        // Round up so records start 8-byte aligned: cheap for readers that map the file.
-        let metadata_len = (json.len() + reserve_for(&metadata) + extra).next_multiple_of(8);
+        // Round up so that records start at a multiple of the block size: whole blocks of
+        // records can then be written with `O_DIRECT` (`direct.rs`), and readers that map
+        // the file find them aligned.
+        let metadata_len = (format::PREAMBLE_SIZE + json.len() + reserve_for(&metadata) + extra)
+            .next_multiple_of(BLOCK)
+            - format::PREAMBLE_SIZE;
         let mut w = Self {
             out: BufWriter::with_capacity(1 << 20, out),
             metadata,
             metadata_len,
             records: 0,
+            direct: None,
         };
         w.write_header(&json, format::COUNT_UNKNOWN, 0)?;
         // On disk at once: a recorder killed before its first records still leaves a trace
@@ -93,6 +126,9 @@ impl<W: Write + Seek> TraceWriter<W> {
 
     /// Appends one record.
     pub fn write_event(&mut self, event: &Event) -> Result<(), TraceError> {
+        if self.direct.is_some() {
+            return self.write_records(&event.to_le_bytes());
+        }
         self.out
             .write_all(&event.to_le_bytes())
             .map_err(|e| TraceError::io(format!("writing record {}", self.records), e))?;
@@ -117,9 +153,11 @@ impl<W: Write + Seek> TraceWriter<W> {
                 ),
             ));
         }
-        self.out
-            .write_all(bytes)
-            .map_err(|e| TraceError::io(format!("writing record {}", self.records), e))?;
+        match &mut self.direct {
+            Some(d) => d.append(bytes),
+            None => self.out.write_all(bytes),
+        }
+        .map_err(|e| TraceError::io(format!("writing record {}", self.records), e))?;
         self.records += (bytes.len() / size) as u64;
         Ok(())
     }

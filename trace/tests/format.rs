@@ -354,6 +354,7 @@ fn notes_leave_out_every_core_field() {
         records: 0,
         user_ns: 0,
         system_ns: 0,
+        direct_writes: false,
     });
     assert!(m.notes().is_empty(), "{:?}", m.notes());
 }

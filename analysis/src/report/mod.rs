@@ -66,11 +66,17 @@ pub(crate) fn clamped_text(r: &Results) -> Option<String> {
 pub(crate) fn recorder_text(r: &Results) -> Option<String> {
     let u = r.trace.recorder.as_ref()?;
     Some(format!(
-        "{} records in {} drains (every {} ms, or at {} unread bytes); recorder CPU {} ns per record",
+        "{} records in {} drains (every {} ms, or at {} unread bytes){}; recorder CPU {} ns per \
+         record",
         u.records,
         u.batches,
         u.drain_period_ms,
         u.wakeup_fill_bytes,
+        if u.direct_writes {
+            ", written around the page cache"
+        } else {
+            ""
+        },
         u.cpu_ns_per_record()
             .map_or_else(|| "-".to_owned(), |ns| format!("{ns:.0}"))
     ))

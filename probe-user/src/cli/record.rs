@@ -57,6 +57,10 @@ pub(crate) struct RecordArgs {
     /// up: only to measure what that costs.
     #[arg(long, value_name = "BYTES", hide = true)]
     pub(crate) wakeup_fill_bytes: Option<u64>,
+    /// Write records through the page cache even where O_DIRECT works, as kpath did before
+    /// its direct writes: only to measure what they save.
+    #[arg(long, hide = true)]
+    pub(crate) buffered_writes: bool,
     /// Fail instead of skipping functions that cannot be probed.
     #[arg(long)]
     pub(crate) strict: bool,
@@ -117,6 +121,7 @@ pub(crate) fn run_record(args: RecordArgs) -> Result<ExitCode> {
         command_line: std::env::args().collect(),
         progress: !args.quiet,
         note: args.note.clone(),
+        buffered_writes: args.buffered_writes,
         probe_cost: match &args.calibration {
             Some(path) => {
                 let text = std::fs::read_to_string(path).with_context(|| {
@@ -173,11 +178,17 @@ pub(crate) fn run_record(args: RecordArgs) -> Result<ExitCode> {
     );
     if let Some(ns) = summary.usage.cpu_ns_per_record() {
         kpath_cli::say!(
-            "kpath-probe: recorder CPU {:.0} ns per record ({:.1} ms user, {:.1} ms system, {} drains)",
+            "kpath-probe: recorder CPU {:.0} ns per record ({:.1} ms user, {:.1} ms system, {} drains, \
+             {})",
             ns,
             summary.usage.user_ns as f64 / 1e6,
             summary.usage.system_ns as f64 / 1e6,
-            summary.usage.batches
+            summary.usage.batches,
+            if summary.usage.direct_writes {
+                "written around the page cache"
+            } else {
+                "written through the page cache"
+            }
         );
     }
     if summary.records == 0 && summary.roots == 0 && !stats_mode {

@@ -84,6 +84,9 @@ pub struct RecordOptions {
     pub note: Option<String>,
     /// Calibrated probe cost per mechanism (`kpath-probe calibrate`), stored in the metadata.
     pub probe_cost: Vec<kpath_trace::ProbeCost>,
+    /// Write records through the page cache even where `O_DIRECT` works: only to measure
+    /// what the direct writes save (`cargo xtask bench`).
+    pub buffered_writes: bool,
 }
 
 impl RecordOptions {
@@ -106,6 +109,7 @@ impl RecordOptions {
             progress: false,
             note: None,
             probe_cost: Vec::new(),
+            buffered_writes: false,
         }
     }
 }
@@ -257,7 +261,15 @@ impl Recording {
             None => None,
         };
         let file = opts.output_policy.create(&opts.output)?;
-        let writer = TraceWriter::with_reserve(file, meta, reserve)?;
+        let mut writer = TraceWriter::with_reserve(file, meta, reserve)?;
+        // Records around the page cache: on a host whose free memory costs a fault to touch,
+        // filling page-cache pages was most of the recorder's CPU (`docs/recorder.md`).
+        if !opts.buffered_writes && !writer.write_directly()? {
+            log::info!(
+                "{}: the file system refuses O_DIRECT; records go through the page cache",
+                opts.output.display()
+            );
+        }
         let ring = probes.take_events()?;
         // SAFETY: the ring buffer owns its map fd and is owned by the AsyncFd, so the fd stays
         // open for as long as it is registered.
@@ -416,6 +428,7 @@ impl Recording {
             records: drainer.records,
             user_ns: cpu.user_ns,
             system_ns: cpu.system_ns,
+            direct_writes: writer.writes_directly(),
         };
         let lost_per_cpu = probes.lost_per_cpu()?;
         let stats = probes.stats()?;

@@ -142,6 +142,9 @@ pub struct RecorderRun {
     pub recorder_cpu_ns_per_record: Option<f64>,
     /// Drains that found records.
     pub batches: u64,
+    /// Whether the records went around the page cache (`O_DIRECT`), the recorder's default;
+    /// false for the run that measures the buffered writes it replaced.
+    pub direct_writes: bool,
 }
 
 /// Sections (a)–(d) and the calibration.

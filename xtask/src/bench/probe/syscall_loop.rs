@@ -43,11 +43,21 @@ impl Ctx {
 
     pub(super) fn recorder_section(&self, sizes: &Sizes) -> Result<Vec<RecorderRun>> {
         let mut runs = Vec::new();
-        for (threads, ring) in [(1u32, None), (2, None), (2, Some(64u64 << 10))] {
+        // The last run writes through the page cache as kpath did before its direct writes:
+        // what they save, on the same loop.
+        for (threads, ring, buffered) in [
+            (1u32, None, false),
+            (2, None, false),
+            (2, Some(64u64 << 10), false),
+            (2, None, true),
+        ] {
             let ring_arg = ring.map(|r| r.to_string());
             let mut extra = vec!["--stage", "sys_sendto"];
             if let Some(r) = &ring_arg {
                 extra.extend(["--ring-buffer-size", r.as_str()]);
+            }
+            if buffered {
+                extra.push("--buffered-writes");
             }
             let attached = self.attach(Condition::KpathTrace, &extra)?;
             let (elapsed, _) = sendto_loop(threads, sizes.recorder_calls);
@@ -63,6 +73,7 @@ impl Ctx {
                 lost: d.lost,
                 recorder_cpu_ns_per_record: usage.cpu_ns_per_record(),
                 batches: usage.batches,
+                direct_writes: usage.direct_writes,
             });
         }
         Ok(runs)

@@ -81,13 +81,18 @@ pub fn table(b: &ProbeBench) -> String {
     for r in &b.recorder {
         let _ = writeln!(
             o,
-            "  {} thread(s)  {:>8} KiB  {:>10.0}/s  {:>8} lost  {:>6.0} ns  ({} drains)",
+            "  {} thread(s)  {:>8} KiB  {:>10.0}/s  {:>8} lost  {:>6.0} ns  ({} drains{})",
             r.threads,
             r.ring_bytes >> 10,
             r.events_per_s,
             r.lost,
             r.recorder_cpu_ns_per_record.unwrap_or(f64::NAN),
-            r.batches
+            r.batches,
+            if r.direct_writes {
+                ""
+            } else {
+                ", through the page cache"
+            }
         );
     }
     let _ = writeln!(o, "targets:");

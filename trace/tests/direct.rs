@@ -1,0 +1,114 @@
+//! Records written around the page cache (`TraceWriter::write_directly`): the same bytes as a
+//! buffered writer, readable while the trace grows, in batches of every size around a block.
+
+use kpath_trace::{format, Event, EventKind, Mechanism, Metadata, TraceReader, TraceWriter};
+
+fn metadata() -> Metadata {
+    let mut m = Metadata::new("kpath-test 0", "6.1.0-test", 2);
+    m.add_function("udp_sendmsg", None, None, Mechanism::Kprobe);
+    m.add_function("tp:net_dev_xmit", None, None, Mechanism::Tracepoint);
+    m
+}
+
+/// `n` records numbered from `first` (in `ts_ns`), alternating enter and exit.
+fn records(first: u64, n: usize) -> Vec<Event> {
+    (0..n as u64)
+        .map(|i| {
+            let k = first + i;
+            Event {
+                ts_ns: 1_000 + k,
+                func_id: (k % 2) as u32,
+                cpu: (k % 2) as u32,
+                pid: 7,
+                tid: 7,
+                kind: if k.is_multiple_of(2) {
+                    EventKind::Enter as u8
+                } else {
+                    EventKind::Exit as u8
+                },
+                ..Event::default()
+            }
+        })
+        .collect()
+}
+
+fn bytes_of(events: &[Event]) -> Vec<u8> {
+    events.iter().flat_map(|e| e.to_le_bytes()).collect()
+}
+
+/// Batch sizes around the 64-record block and across the 4 MiB staging buffer.
+const BATCHES: [usize; 9] = [1, 63, 1, 64, 65, 127, 1000, 70_000, 3];
+
+fn read_all(path: &std::path::Path) -> Vec<Event> {
+    let mut r = TraceReader::open(path).expect("open");
+    r.events().collect::<Result<Vec<_>, _>>().expect("records")
+}
+
+#[test]
+fn direct_writes_give_the_same_trace_and_show_every_batch_at_once() {
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("tempdir");
+    let direct_path = dir.path().join("direct.trace");
+    let buffered_path = dir.path().join("buffered.trace");
+    let mut direct = TraceWriter::create(&direct_path, metadata()).expect("create");
+    let mut buffered = TraceWriter::create(&buffered_path, metadata()).expect("create");
+    if !direct.write_directly().expect("write_directly") {
+        eprintln!(
+            "SKIP {}: the file system of {} refuses O_DIRECT; the fallback is tested below",
+            module_path!(),
+            dir.path().display()
+        );
+        return;
+    }
+    let mut written = Vec::new();
+    for n in BATCHES {
+        let batch = records(written.len() as u64, n);
+        direct.write_records(&bytes_of(&batch)).expect("direct");
+        direct.flush().expect("flush");
+        buffered.write_records(&bytes_of(&batch)).expect("buffered");
+        written.extend(batch);
+        // A reader of the unfinished trace sees every record so far, and nothing more.
+        assert_eq!(read_all(&direct_path), written, "after a batch of {n}");
+    }
+    assert!(direct.writes_directly(), "a direct write fell back");
+    direct.finish(|_| {}).expect("finish direct");
+    buffered.finish(|_| {}).expect("finish buffered");
+    let (d, b) = (
+        std::fs::read(&direct_path).expect("read"),
+        std::fs::read(&buffered_path).expect("read"),
+    );
+    assert_eq!(d.len(), b.len());
+    assert!(d == b, "the two files differ");
+    let mut r = TraceReader::open(&direct_path).expect("open");
+    assert_eq!(r.expected_records(), Some(written.len() as u64));
+    assert_eq!(r.events().count(), written.len());
+}
+
+#[test]
+fn records_start_on_a_block_boundary() {
+    let mut out = std::io::Cursor::new(Vec::new());
+    let w = TraceWriter::new(&mut out, metadata()).expect("writer");
+    w.finish(|_| {}).expect("finish");
+    let bytes = out.into_inner();
+    let at = format::offset::METADATA_LEN;
+    let metadata_len = u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes"));
+    assert_eq!((format::PREAMBLE_SIZE + metadata_len as usize) % 4096, 0);
+    assert_eq!(bytes.len(), format::PREAMBLE_SIZE + metadata_len as usize);
+}
+
+/// Direct writes asked for on a trace that already has records are not started: the records
+/// written buffered stay where they are.
+#[test]
+fn direct_writes_start_only_before_the_first_record() {
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("tempdir");
+    let path = dir.path().join("late.trace");
+    let mut w = TraceWriter::create(&path, metadata()).expect("create");
+    let first = records(0, 5);
+    w.write_records(&bytes_of(&first)).expect("write");
+    assert!(!w.write_directly().expect("write_directly"));
+    assert!(!w.writes_directly());
+    let second = records(5, 200);
+    w.write_records(&bytes_of(&second)).expect("write");
+    w.finish(|_| {}).expect("finish");
+    let all: Vec<Event> = first.into_iter().chain(second).collect();
+    assert_eq!(read_all(&path), all);
+}
