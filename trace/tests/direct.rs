@@ -53,7 +53,7 @@ fn direct_writes_give_the_same_trace_and_show_every_batch_at_once() {
     let mut buffered = TraceWriter::create(&buffered_path, metadata()).expect("create");
     if !direct.write_directly().expect("write_directly") {
         eprintln!(
-            "SKIP {}: the file system of {} refuses O_DIRECT; the fallback is tested below",
+            "SKIP {}: the file system of {} refuses O_DIRECT (ramfs is tested below)",
             module_path!(),
             dir.path().display()
         );
@@ -111,4 +111,48 @@ fn direct_writes_start_only_before_the_first_record() {
     w.finish(|_| {}).expect("finish");
     let all: Vec<Event> = first.into_iter().chain(second).collect();
     assert_eq!(read_all(&path), all);
+}
+
+/// On a file system without `O_DIRECT` (ramfs) the writer says so and writes the records as
+/// before. Mounting needs root: skipped otherwise.
+#[test]
+fn a_file_system_without_direct_io_gets_buffered_records() {
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("tempdir");
+    let mnt = dir.path().join("ramfs");
+    std::fs::create_dir(&mnt).expect("mkdir");
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "ramfs", "kpath-test"])
+        .arg(&mnt)
+        .stderr(std::process::Stdio::null())
+        .status();
+    if !mounted.is_ok_and(|s| s.success()) {
+        eprintln!(
+            "SKIP {}: cannot mount a ramfs here (needs root)",
+            module_path!()
+        );
+        return;
+    }
+    struct Unmount<'a>(&'a std::path::Path);
+    impl Drop for Unmount<'_> {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount").arg(self.0).status();
+        }
+    }
+    let _unmount = Unmount(&mnt);
+    let path = mnt.join("t.trace");
+    let mut w = TraceWriter::create(&path, metadata()).expect("create");
+    assert!(
+        !w.write_directly().expect("write_directly"),
+        "ramfs took O_DIRECT"
+    );
+    let mut written = Vec::new();
+    for n in [1, 100, 64] {
+        let batch = records(written.len() as u64, n);
+        w.write_records(&bytes_of(&batch)).expect("write");
+        w.flush().expect("flush");
+        written.extend(batch);
+        assert_eq!(read_all(&path), written);
+    }
+    w.finish(|_| {}).expect("finish");
+    assert_eq!(read_all(&path), written);
 }
