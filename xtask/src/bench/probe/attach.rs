@@ -55,6 +55,7 @@ impl Ctx {
             Condition::None => Ok(None),
             Condition::KpathTrace => kpath(&[]),
             Condition::KpathTraceAdaptiveWakeup => kpath(&["--wakeup-fill-bytes", "0"]),
+            Condition::KpathTraceBuffered => kpath(&["--buffered-writes"]),
             Condition::KpathStats => kpath(&["--mode", "stats"]),
             Condition::KpathFilteredOut => {
                 let no_such_cpu = self.cpus.to_string();

@@ -59,6 +59,9 @@ pub enum Condition {
     /// The same with `--wakeup-fill-bytes 0`: the kernel's adaptive notification, a reader
     /// wake-up whenever it had caught up (kpath 0.1's recorder).
     KpathTraceAdaptiveWakeup,
+    /// The same with `--buffered-writes`: records through the page cache, as kpath wrote them
+    /// before its direct writes (`docs/recorder.md`, "Writing the trace").
+    KpathTraceBuffered,
     /// `--mode stats`: timed and aggregated in the kernel, no records.
     KpathStats,
     /// Trace mode with `--cpu` naming a CPU that does not exist: every program runs and
@@ -69,10 +72,11 @@ pub enum Condition {
 }
 
 impl Condition {
-    const ALL: [Condition; 6] = [
+    const ALL: [Condition; 7] = [
         Condition::None,
         Condition::KpathTrace,
         Condition::KpathTraceAdaptiveWakeup,
+        Condition::KpathTraceBuffered,
         Condition::KpathStats,
         Condition::KpathFilteredOut,
         Condition::Bpftrace,
@@ -83,6 +87,7 @@ impl Condition {
             Condition::None => "no probes",
             Condition::KpathTrace => "kpath trace",
             Condition::KpathTraceAdaptiveWakeup => "kpath trace, 0.1 wake-up",
+            Condition::KpathTraceBuffered => "kpath trace, page cache",
             Condition::KpathStats => "kpath stats",
             Condition::KpathFilteredOut => "kpath filtered out",
             Condition::Bpftrace => "bpftrace",
