@@ -113,9 +113,16 @@ pub struct CallStack {
     pub frames: [Frame; MAX_DEPTH],
 }
 
-/// Context key (see `record::context_key`) → its open calls. LRU so that exited tasks age out.
+/// A task's context key (its tid, see `record::context_key`) → its open calls. LRU so that
+/// exited tasks age out. Softirq and hard-IRQ contexts keep theirs in `IRQ_STACKS`.
 #[map]
 pub static STACKS: LruHashMap<u64, CallStack> = LruHashMap::with_max_entries(16384, 0);
+
+/// The open calls of each CPU's softirq (index 0) and hard-IRQ (index 1) context. A per-CPU
+/// array, not `STACKS`: the receive path runs in softirq context, and there every entry and
+/// exit would otherwise hash its key (the CPU) into an LRU map to find the same stack.
+#[map]
+pub static IRQ_STACKS: PerCpuArray<CallStack> = PerCpuArray::with_max_entries(2, 0);
 
 /// A zeroed stack to insert from: too big for the 512-byte BPF stack.
 #[map]

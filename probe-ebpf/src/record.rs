@@ -38,7 +38,10 @@ use probe_common::{
 
 use crate::{
     irq,
-    maps::{self, count_call, stat, CallStack, Frame, IrqState, CPU_BUSY, EMPTY_STACK, STACKS},
+    maps::{
+        self, count_call, stat, CallStack, Frame, IrqState, CPU_BUSY, EMPTY_STACK, IRQ_STACKS,
+        STACKS,
+    },
     settings, wakeup,
 };
 
@@ -171,8 +174,37 @@ fn here() -> Option<(Here, &'static maps::IrqState)> {
     Some((here, irq_state))
 }
 
+/// `IRQ_STACKS`' index of a softirq or hard-IRQ context; `None` in process context.
 #[inline(always)]
-fn stack_of(key: u64) -> Option<&'static mut CallStack> {
+fn irq_stack_index(ctx: ExecContext) -> Option<u32> {
+    match ctx {
+        ExecContext::Process => None,
+        ExecContext::SoftIrq => Some(0),
+        ExecContext::HardIrq => Some(1),
+    }
+}
+
+/// The open calls of the context `here` runs in, if it has any yet: the CPU's softirq or
+/// hard-IRQ stack (always there), or the task's.
+#[inline(always)]
+fn open_stack(here: &Here) -> Option<&'static mut CallStack> {
+    let p = match irq_stack_index(here.ctx) {
+        Some(i) => IRQ_STACKS.get_ptr_mut(i),
+        None => STACKS.get_ptr_mut(context_key(here.ctx, here.cpu, here.tid)),
+    }?;
+    // SAFETY: see `stack_of`.
+    Some(unsafe { &mut *p })
+}
+
+/// The open calls of the context `here` runs in, created for a task at its first call.
+#[inline(always)]
+fn stack_of(here: &Here) -> Option<&'static mut CallStack> {
+    if let Some(i) = irq_stack_index(here.ctx) {
+        // SAFETY: this CPU's value; the programs of one context on one CPU run one at a time
+        // (a nested one is skipped by the kernel's recursion guard).
+        return IRQ_STACKS.get_ptr_mut(i).map(|p| unsafe { &mut *p });
+    }
+    let key = context_key(here.ctx, here.cpu, here.tid);
     if let Some(p) = STACKS.get_ptr_mut(key) {
         // SAFETY: the value lives as long as its key; only this context's programs use it.
         return Some(unsafe { &mut *p });
@@ -255,7 +287,7 @@ pub fn enter<C: EbpfContext>(_ctx: &C, func_id: u32) {
     let Some((here, irq_state)) = here() else {
         return;
     };
-    let Some(stack) = stack_of(context_key(here.ctx, here.cpu, here.tid)) else {
+    let Some(stack) = stack_of(&here) else {
         return;
     };
     let depth = stack.depth;
@@ -461,7 +493,6 @@ pub fn exit<C: EbpfContext>(_ctx: &C, ts_ns: u64, func_id: u32) {
     let Some((here, irq_state)) = here() else {
         return;
     };
-    let key = context_key(here.ctx, here.cpu, here.tid);
     let mut e = Event {
         ts_ns,
         func_id,
@@ -479,12 +510,10 @@ pub fn exit<C: EbpfContext>(_ctx: &C, ts_ns: u64, func_id: u32) {
         switches: 0,
         off_cpu_ns: 0,
     };
-    let Some(stack) = STACKS.get_ptr_mut(key) else {
+    let Some(stack) = open_stack(&here) else {
         unmatched_exit(e);
         return;
     };
-    // SAFETY: see `stack_of`.
-    let stack = unsafe { &mut *stack };
     let depth = stack.depth;
     if depth as usize > MAX_DEPTH {
         // The entry was counted but not stored: pop the count only.
