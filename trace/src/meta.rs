@@ -116,9 +116,9 @@ pub struct RecorderUsage {
     pub user_ns: u64,
     /// The recorder's kernel-mode CPU time while recording, in ns.
     pub system_ns: u64,
-    /// Whether the records were written around the page cache (`O_DIRECT`) to the end
-    /// (`docs/recorder.md`, "Writing the trace"); absent (false) before kpath 0.2's direct
-    /// writes.
+    /// Whether direct writes (`O_DIRECT`) were in use to the end: drains of 256 KiB or more
+    /// went around the page cache (`docs/recorder.md`, "Writing the trace"); absent (false)
+    /// before kpath 0.2's direct writes.
     #[serde(default)]
     pub direct_writes: bool,
 }

@@ -53,9 +53,10 @@ impl TraceWriter<File> {
         Self::with_reserve(file, metadata, extra)
     }
 
-    /// Writes the records with `O_DIRECT` from here on, around the page cache (see
-    /// `direct.rs`: on a host whose free memory costs a fault to touch, that is most of the
-    /// recorder's CPU). Call it before the first record. `Ok(false)` when the file system or
+    /// Writes the records with `O_DIRECT` from here on, around the page cache, in the batches
+    /// of 256 KiB or more where that pays (see `direct.rs`: on a host whose free memory costs a
+    /// fault to touch, the page cache was most of the recorder's CPU). Call it before the
+    /// first record. `Ok(false)` when the file system or
     /// the kernel refuses direct I/O: records are then written as before.
     pub fn write_directly(&mut self) -> Result<bool, TraceError> {
         if self.records > 0 || self.direct.is_some() {
@@ -72,10 +73,15 @@ impl TraceWriter<File> {
         }
     }
 
-    /// Whether records still go around the page cache: [`TraceWriter::write_directly`]
-    /// succeeded and no direct write was refused since.
+    /// Whether direct writes are still in use (for batches of 256 KiB or more):
+    /// [`TraceWriter::write_directly`] succeeded and no direct write was refused since.
     pub fn writes_directly(&self) -> bool {
         self.direct.as_ref().is_some_and(DirectAppender::is_direct)
+    }
+
+    /// Bytes of records written around the page cache so far.
+    pub fn direct_bytes(&self) -> u64 {
+        self.direct.as_ref().map_or(0, DirectAppender::direct_bytes)
     }
 }
 

@@ -70,6 +70,12 @@ fn direct_writes_give_the_same_trace_and_show_every_batch_at_once() {
         assert_eq!(read_all(&direct_path), written, "after a batch of {n}");
     }
     assert!(direct.writes_directly(), "a direct write fell back");
+    // The 70 000-record batch (4.5 MB) went around the page cache, the small ones did not.
+    assert!(
+        direct.direct_bytes() >= 4 << 20,
+        "{}",
+        direct.direct_bytes()
+    );
     direct.finish(|_| {}).expect("finish direct");
     buffered.finish(|_| {}).expect("finish buffered");
     let (d, b) = (

@@ -73,7 +73,7 @@ pub(crate) fn recorder_text(r: &Results) -> Option<String> {
         u.drain_period_ms,
         u.wakeup_fill_bytes,
         if u.direct_writes {
-            ", written around the page cache"
+            ", drains of 256 KiB or more written around the page cache"
         } else {
             ""
         },

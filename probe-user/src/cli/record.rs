@@ -185,7 +185,7 @@ pub(crate) fn run_record(args: RecordArgs) -> Result<ExitCode> {
             summary.usage.system_ns as f64 / 1e6,
             summary.usage.batches,
             if summary.usage.direct_writes {
-                "written around the page cache"
+                "drains of 256 KiB or more written around the page cache"
             } else {
                 "written through the page cache"
             }
