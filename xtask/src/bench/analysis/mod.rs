@@ -24,7 +24,7 @@
 //! same trace: for kpath, the calls (= exit records) of the trace over the wall time of
 //! `report`, which does everything else too. awk cannot read the binary trace, so the
 //! original method's pipeline is `kpath export --format csv TRACE | awk -f mean_var.awk`:
-//! two processes joined by a pipe, run by `sh`, whose wall time gives the pipeline's calls per
+//! two processes joined by a pipe, run by `bash` (for `pipefail`), whose wall time gives the pipeline's calls per
 //! second, the figure the target names. awk alone on a CSV written beforehand is
 //! measured too, the stricter comparison (it leaves the export out), and reported beside it.
 //! Both outputs are checked against kpath's figures, relative difference ≤ 1e-6; a
