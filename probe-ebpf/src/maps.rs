@@ -18,6 +18,10 @@ pub use probe_common::counters::Hit;
 #[map]
 pub static EVENTS: RingBuf = RingBuf::with_byte_size(probe_common::ring::DEFAULT_RING_BYTES, 0);
 
+/// Records this CPU submitted since it last looked at `EVENTS`' fill (`wakeup.rs`).
+#[map]
+pub static FILL_CHECKS: PerCpuArray<u32> = PerCpuArray::with_max_entries(1, 0);
+
 /// Per-CPU problem counters, indexed by [`Stat`].
 #[map]
 pub static STATS: PerCpuArray<u64> = PerCpuArray::with_max_entries(STAT_SLOTS, 0);

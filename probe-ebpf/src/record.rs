@@ -45,19 +45,39 @@ use crate::{
     settings, wakeup,
 };
 
-/// The deepest open frame of `$stack` below `$depth` whose function is `$id`, or
-/// `MAX_DEPTH`: unrolled over constant indices. A loop here was compiled into a pointer walk
-/// that the 6.1 verifier cannot bound ("invalid access to map value, value_size=1288
-/// off=1304"); constant indices are bounded on every kernel. Ascending order, last match
-/// wins, so the innermost frame is found.
+/// The slot of frame `i` in a stack's `frames`: `i` masked to the array's bounds. Every
+/// index used is already below `MAX_DEPTH`; the mask is for the verifier, which can then bound
+/// the access on every kernel of the matrix. `black_box` keeps the mask: knowing `i < 32`
+/// from an earlier test, LLVM drops it, and 6.1's verifier does not carry that test's bound
+/// to a copy of `i` spilled to the stack before it ("R1 unbounded memory access"). (A loop
+/// over the frames was compiled into a pointer walk that the 6.1 verifier cannot bound,
+/// "invalid access to map value, value_size=1288 off=1304"; the constant-index branches that
+/// replaced it cost 32 compares per access, in every entry and exit.)
+#[inline(always)]
+fn slot(i: u32) -> usize {
+    core::hint::black_box(i) as usize & (MAX_DEPTH - 1)
+}
+
+/// The innermost open frame of `$stack` below `$depth` whose function is `$id`, or
+/// `MAX_DEPTH`: unrolled over constant indices, in ascending order (the last match wins), and
+/// stopped at `$depth`, so that a search costs as many steps as there are open frames (one or
+/// two on the stand) rather than `MAX_DEPTH`. Constant indices are the verifier's reason: a
+/// search from the top down, at `slot(depth - 1 - k)`, was compiled into a walk back from the
+/// top frame's pointer that no verifier can bound ("invalid access to map value ... off=-48").
 macro_rules! innermost_frame {
     ($stack:expr, $depth:expr, $id:expr; $($k:literal)*) => {{
+        let depth: u32 = $depth;
         let mut found = MAX_DEPTH;
-        $(
-            if $k < $depth && $stack.frames[$k].func_id == $id {
-                found = $k;
-            }
-        )*
+        'search: {
+            $(
+                if $k >= depth {
+                    break 'search;
+                }
+                if $stack.frames[$k].func_id == $id {
+                    found = $k;
+                }
+            )*
+        }
         found
     }};
 }
@@ -69,57 +89,10 @@ macro_rules! find_frame {
     };
 }
 
-/// `$stack.frames[$i] = $frame` with a constant index per branch (see `innermost_frame!`).
-macro_rules! store_frame {
-    ($stack:expr, $i:expr, $frame:expr; $($k:literal)*) => {{
-        let i = $i;
-        $(
-            if i == $k {
-                $stack.frames[$k] = $frame;
-            }
-        )*
-    }};
-    ($stack:expr, $i:expr, $frame:expr) => {
-        store_frame!($stack, $i, $frame;
-            0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30 31)
-    };
-}
-
-/// A copy of `$stack.frames[$i]` read with a constant index per branch; `$i < MAX_DEPTH`.
-macro_rules! load_frame {
-    ($stack:expr, $i:expr; $($k:literal)*) => {{
-        let i = $i;
-        let mut f = $stack.frames[0];
-        $(
-            if i == $k {
-                f = $stack.frames[$k];
-            }
-        )*
-        f
-    }};
-    ($stack:expr, $i:expr) => {
-        load_frame!($stack, $i;
-            1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30 31)
-    };
-}
-
-/// `$stack.frames[$i].ts_ns = $ts` with a constant index per branch (see `innermost_frame!`).
-macro_rules! store_frame_ts {
-    ($stack:expr, $i:expr, $ts:expr; $($k:literal)*) => {{
-        let i = $i;
-        $(
-            if i == $k {
-                $stack.frames[$k].ts_ns = $ts;
-            }
-        )*
-    }};
-    ($stack:expr, $i:expr, $ts:expr) => {
-        store_frame_ts!($stack, $i, $ts;
-            0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30 31)
-    };
-}
-
-const _: () = assert!(MAX_DEPTH == 32, "the frame macros list the indices 0..32");
+const _: () = assert!(
+    MAX_DEPTH == 32,
+    "`find_frame!` lists the steps 0..32, and `slot` masks with MAX_DEPTH - 1"
+);
 
 /// Where a call's stack lives: the task in process context, the CPU otherwise.
 #[inline(always)]
@@ -305,26 +278,22 @@ pub fn enter<C: EbpfContext>(_ctx: &C, func_id: u32) {
             " tracked levels"
         );
     } else {
-        if find_frame!(stack, depth as usize, func_id) != MAX_DEPTH {
+        if find_frame!(stack, depth, func_id) != MAX_DEPTH {
             flag_bits |= flags::RECURSIVE;
         }
         // The counters as of now; the timestamp is patched in below.
         let seen = Seen::now(here.ctx, irq_state, stack);
-        store_frame!(
-            stack,
-            depth as usize,
-            Frame {
-                ts_ns: 0,
-                irq_ns: seen.irq_ns,
-                off_ns: stack.off.ns,
-                func_id,
-                cpu: here.cpu,
-                hardirqs: seen.hardirqs,
-                softirqs: seen.softirqs,
-                switches: seen.switches,
-                cpu_changes: stack.off.cpu_changes,
-            }
-        );
+        stack.frames[slot(depth)] = Frame {
+            ts_ns: 0,
+            irq_ns: seen.irq_ns,
+            off_ns: stack.off.ns,
+            func_id,
+            cpu: here.cpu,
+            hardirqs: seen.hardirqs,
+            softirqs: seen.softirqs,
+            switches: seen.switches,
+            cpu_changes: stack.off.cpu_changes,
+        };
     }
     stack.depth = depth + 1;
     // Reserve and fill the record before the timestamp, so that the copy is not timed.
@@ -354,7 +323,7 @@ pub fn enter<C: EbpfContext>(_ctx: &C, func_id: u32) {
                 // The timestamp, last.
                 let ts_ns = now();
                 if tracked {
-                    store_frame_ts!(stack, depth as usize, ts_ns);
+                    stack.frames[slot(depth)].ts_ns = ts_ns;
                 }
                 write_fields!(r.as_mut_ptr(); ts_ns = ts_ns);
                 r.submit(submit_flags);
@@ -366,7 +335,7 @@ pub fn enter<C: EbpfContext>(_ctx: &C, func_id: u32) {
     // Stats mode, or the ring is full (counted): the frame still needs its timestamp, last.
     let ts_ns = now();
     if tracked {
-        store_frame_ts!(stack, depth as usize, ts_ns);
+        stack.frames[slot(depth)].ts_ns = ts_ns;
     }
 }
 
@@ -524,7 +493,7 @@ pub fn exit<C: EbpfContext>(_ctx: &C, ts_ns: u64, func_id: u32) {
         return;
     }
     // Find the innermost open frame of this function; normally the top one.
-    let found = find_frame!(stack, depth as usize, func_id);
+    let found = find_frame!(stack, depth, func_id);
     if found == MAX_DEPTH {
         e.depth = depth as u16;
         unmatched_exit(e);
@@ -534,7 +503,7 @@ pub fn exit<C: EbpfContext>(_ctx: &C, ts_ns: u64, func_id: u32) {
         e.flags |= flags::UNWOUND;
         stat(Stat::Unwound);
     }
-    let f = load_frame!(stack, found);
+    let f = stack.frames[slot(found as u32)];
     stack.depth = found as u32;
     e.depth = found as u16;
     e.dur_ns = ts_ns.saturating_sub(f.ts_ns);

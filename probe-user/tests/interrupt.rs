@@ -235,6 +235,58 @@ fn records_reach_the_file_without_a_wakeup_per_record() {
     assert!(usage.records >= records && usage.batches >= 1, "{usage:?}");
 }
 
+/// Past its fill level the ring wakes the recorder at once (a forced wake-up), not at the
+/// next tick of its 10 ms timer. A 256 KiB ring has a 64 KiB level (about 900 records); a
+/// `sendto(-1)` loop passes it many times per drain period, so the recorder must drain far
+/// more often than its timer alone would. Each CPU looks at the fill once per
+/// `FILL_CHECK_EVERY` records (`probe-ebpf/src/wakeup.rs`), so this also checks that the
+/// amortised look still sees the level.
+#[test]
+fn a_ring_past_its_fill_level_wakes_the_recorder() {
+    if !common::can_run(module_path!()) {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let trace = dir.path().join("forced-wakeup.trace");
+    let mut child = common::start_recording(
+        &["--stage", "sys_sendto", "--ring-buffer-size", "262144"],
+        &trace,
+    );
+    let calls = 400_000u32;
+    let buf = [0u8; 1];
+    let start = Instant::now();
+    for _ in 0..calls {
+        // SAFETY: sendto on fd -1 fails with EBADF before it reads the buffer.
+        unsafe { libc::sendto(-1, buf.as_ptr().cast(), 1, 0, std::ptr::null(), 0) };
+    }
+    let took = start.elapsed();
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    assert!(child.wait().expect("wait").success());
+    let reader = TraceReader::open(&trace).expect("open");
+    let meta = reader.metadata();
+    let usage = meta.recorder.clone().expect("recorder usage");
+    let lost = kpath_trace::saturating_sum(&meta.lost_events_per_cpu);
+    eprintln!(
+        "{} records, {lost} lost, {} drains in {took:?}",
+        usage.records, usage.batches
+    );
+    assert!(
+        usage.records >= u64::from(calls),
+        "{} records for {calls} calls",
+        usage.records
+    );
+    // The timer alone: one drain per 10 ms of the loop, and a few around it.
+    let timer = took.as_millis() as u64 / 10 + 5;
+    assert!(
+        usage.batches > 4 * timer,
+        "{} drains in {took:?}: the ring passed its fill level {}+ times without waking the \
+         recorder before its timer",
+        usage.batches,
+        usage.records * 72 / (64 << 10)
+    );
+}
+
 /// `kill -9` cannot be caught, but what was drained before it is on disk: the recorder
 /// writes and flushes every drain (at most 10 ms apart), so the unfinished trace reads back
 /// with the sends made before the kill.
