@@ -30,4 +30,4 @@ pub use meta::{
 };
 pub use probe_common::event::{flags, Event, EventKind, ExecContext, EVENT_SIZE};
 pub use reader::{CutTail, Events, TraceReader};
-pub use writer::TraceWriter;
+pub use writer::{DirectWrites, TraceWriter};

@@ -3,7 +3,7 @@
 //! space reserved for it.
 
 use std::fs::File;
-use std::io::{BufWriter, Seek, SeekFrom, Write};
+use std::io::{self, BufWriter, Seek, SeekFrom, Write};
 use std::path::Path;
 
 use probe_common::Event;
@@ -16,6 +16,23 @@ use crate::{Metadata, TraceError};
 /// counts per CPU and small notes. Generous, because running out fails the finish.
 fn reserve_for(meta: &Metadata) -> usize {
     8192 + 24 * meta.cpu_count as usize
+}
+
+/// What [`TraceWriter::write_directly`] achieved.
+#[derive(Debug)]
+pub enum DirectWrites {
+    /// Batches of 256 KiB or more go around the page cache.
+    On,
+    /// Records go through the page cache; the reason direct writes were not taken (for
+    /// example `EINVAL` from a file system without `O_DIRECT`, such as ramfs).
+    Refused(io::Error),
+}
+
+impl DirectWrites {
+    /// Whether direct writes are on.
+    pub fn is_on(&self) -> bool {
+        matches!(self, Self::On)
+    }
 }
 
 /// Streams records into a trace file. Call [`TraceWriter::finish`] at the end; a trace that
@@ -56,20 +73,30 @@ impl TraceWriter<File> {
     /// Writes the records with `O_DIRECT` from here on, around the page cache, in the batches
     /// of 256 KiB or more where that pays (see `direct.rs`: on a host whose free memory costs a
     /// fault to touch, the page cache was most of the recorder's CPU). Call it before the
-    /// first record. `Ok(false)` when the file system or
-    /// the kernel refuses direct I/O: records are then written as before.
-    pub fn write_directly(&mut self) -> Result<bool, TraceError> {
-        if self.records > 0 || self.direct.is_some() {
-            return Ok(self.direct.as_ref().is_some_and(DirectAppender::is_direct));
+    /// first record. [`DirectWrites::Refused`] says why direct I/O cannot be used (the file
+    /// system or the kernel refuses it, or records were already written): records are then
+    /// written as before.
+    pub fn write_directly(&mut self) -> Result<DirectWrites, TraceError> {
+        if let Some(d) = &self.direct {
+            return Ok(if d.is_direct() {
+                DirectWrites::On
+            } else {
+                DirectWrites::Refused(io::Error::other("a direct write was refused earlier"))
+            });
+        }
+        if self.records > 0 {
+            return Ok(DirectWrites::Refused(io::Error::other(
+                "records were already written through the page cache",
+            )));
         }
         self.flush()?;
         let start = (format::PREAMBLE_SIZE + self.metadata_len) as u64;
         match DirectAppender::open(self.out.get_ref(), start) {
             Ok(d) => {
                 self.direct = Some(d);
-                Ok(true)
+                Ok(DirectWrites::On)
             }
-            Err(_) => Ok(false),
+            Err(e) => Ok(DirectWrites::Refused(e)),
         }
     }
 

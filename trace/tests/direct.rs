@@ -1,7 +1,9 @@
 //! Records written around the page cache (`TraceWriter::write_directly`): the same bytes as a
 //! buffered writer, readable while the trace grows, in batches of every size around a block.
 
-use kpath_trace::{format, Event, EventKind, Mechanism, Metadata, TraceReader, TraceWriter};
+use kpath_trace::{
+    format, DirectWrites, Event, EventKind, Mechanism, Metadata, TraceReader, TraceWriter,
+};
 
 fn metadata() -> Metadata {
     let mut m = Metadata::new("kpath-test 0", "6.1.0-test", 2);
@@ -51,7 +53,7 @@ fn direct_writes_give_the_same_trace_and_show_every_batch_at_once() {
     let buffered_path = dir.path().join("buffered.trace");
     let mut direct = TraceWriter::create(&direct_path, metadata()).expect("create");
     let mut buffered = TraceWriter::create(&buffered_path, metadata()).expect("create");
-    if !direct.write_directly().expect("write_directly") {
+    if !direct.write_directly().expect("write_directly").is_on() {
         eprintln!(
             "SKIP {}: the file system of {} refuses O_DIRECT (ramfs is tested below)",
             module_path!(),
@@ -110,7 +112,7 @@ fn direct_writes_start_only_before_the_first_record() {
     let mut w = TraceWriter::create(&path, metadata()).expect("create");
     let first = records(0, 5);
     w.write_records(&bytes_of(&first)).expect("write");
-    assert!(!w.write_directly().expect("write_directly"));
+    assert!(!w.write_directly().expect("write_directly").is_on());
     assert!(!w.writes_directly());
     let second = records(5, 200);
     w.write_records(&bytes_of(&second)).expect("write");
@@ -147,10 +149,15 @@ fn a_file_system_without_direct_io_gets_buffered_records() {
     let _unmount = Unmount(&mnt);
     let path = mnt.join("t.trace");
     let mut w = TraceWriter::create(&path, metadata()).expect("create");
-    assert!(
-        !w.write_directly().expect("write_directly"),
-        "ramfs took O_DIRECT"
-    );
+    match w.write_directly().expect("write_directly") {
+        DirectWrites::On => panic!("ramfs took O_DIRECT"),
+        // The reason is kept for the recorder's message: ramfs refuses the open.
+        DirectWrites::Refused(e) => assert_eq!(
+            e.raw_os_error(),
+            Some(libc::EINVAL),
+            "ramfs refuses O_DIRECT with EINVAL: {e}"
+        ),
+    }
     let mut written = Vec::new();
     for n in [1, 100, 64] {
         let batch = records(written.len() as u64, n);

@@ -264,11 +264,13 @@ impl Recording {
         let mut writer = TraceWriter::with_reserve(file, meta, reserve)?;
         // Records around the page cache: on a host whose free memory costs a fault to touch,
         // filling page-cache pages was most of the recorder's CPU (`docs/recorder.md`).
-        if !opts.buffered_writes && !writer.write_directly()? {
-            log::info!(
-                "{}: the file system refuses O_DIRECT; records go through the page cache",
-                opts.output.display()
-            );
+        if !opts.buffered_writes {
+            if let kpath_trace::DirectWrites::Refused(why) = writer.write_directly()? {
+                log::info!(
+                    "{}: no direct writes ({why}); records go through the page cache",
+                    opts.output.display()
+                );
+            }
         }
         let ring = probes.take_events()?;
         // SAFETY: the ring buffer owns its map fd and is owned by the AsyncFd, so the fd stays
