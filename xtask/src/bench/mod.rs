@@ -271,7 +271,7 @@ fn print_tables(r: &BenchResults) {
     }
 }
 
-/// Default options: 3 rounds, results in `target/bench`.
+/// Options for `rounds` rounds (`cargo xtask bench` defaults to 5), results in `target/bench`.
 pub fn options(quick: bool, rounds: usize, sections: Vec<SectionName>) -> BenchOptions {
     let root = workspace_root();
     BenchOptions {
