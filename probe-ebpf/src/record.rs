@@ -165,23 +165,23 @@ fn open_stack(here: &Here) -> Option<&'static mut CallStack> {
         Some(i) => IRQ_STACKS.get_ptr_mut(i),
         None => STACKS.get_ptr_mut(context_key(here.ctx, here.cpu, here.tid)),
     }?;
-    // SAFETY: see `stack_of`.
+    // SAFETY: a softirq or hard-IRQ stack is this CPU's value, and the programs of one
+    // context on one CPU run one at a time (a nested one is skipped by the kernel's recursion
+    // guard); a task's stack lives as long as its key, and only that task's programs use it.
     Some(unsafe { &mut *p })
 }
 
 /// The open calls of the context `here` runs in, created for a task at its first call.
 #[inline(always)]
 fn stack_of(here: &Here) -> Option<&'static mut CallStack> {
-    if let Some(i) = irq_stack_index(here.ctx) {
-        // SAFETY: this CPU's value; the programs of one context on one CPU run one at a time
-        // (a nested one is skipped by the kernel's recursion guard).
-        return IRQ_STACKS.get_ptr_mut(i).map(|p| unsafe { &mut *p });
+    if let Some(stack) = open_stack(here) {
+        return Some(stack);
+    }
+    if irq_stack_index(here.ctx).is_some() {
+        // Per-CPU array values always exist; a failed look-up is an impossible index.
+        return None;
     }
     let key = context_key(here.ctx, here.cpu, here.tid);
-    if let Some(p) = STACKS.get_ptr_mut(key) {
-        // SAFETY: the value lives as long as its key; only this context's programs use it.
-        return Some(unsafe { &mut *p });
-    }
     let empty = EMPTY_STACK.get_ptr(0)?;
     // SAFETY: `empty` points at a zeroed per-CPU value of the map's value type.
     // Passed by reference: a by-value `CallStack` would not fit the 512-byte BPF stack.
@@ -197,8 +197,7 @@ fn stack_of(here: &Here) -> Option<&'static mut CallStack> {
         );
         return None;
     }
-    // SAFETY: as above.
-    STACKS.get_ptr_mut(key).map(|p| unsafe { &mut *p })
+    open_stack(here)
 }
 
 #[inline(always)]
@@ -387,7 +386,7 @@ pub fn switched(ts_ns: u64, cpu: u32, prev: u32, next: u32) {
     if prev != 0 {
         let key = context_key(ExecContext::Process, cpu, prev);
         if let Some(p) = STACKS.get_ptr_mut(key) {
-            // SAFETY: see `stack_of`; `prev` is the current task, so none of its probes runs.
+            // SAFETY: see `open_stack`; `prev` is the current task, so none of its probes runs.
             let stack = unsafe { &mut *p };
             if stack.depth > 0 {
                 stack.out.ts_ns = ts_ns;
@@ -402,7 +401,7 @@ pub fn switched(ts_ns: u64, cpu: u32, prev: u32, next: u32) {
     if next != 0 {
         let key = context_key(ExecContext::Process, cpu, next);
         if let Some(p) = STACKS.get_ptr_mut(key) {
-            // SAFETY: see `stack_of`; `next` is not running yet, so none of its probes runs.
+            // SAFETY: see `open_stack`; `next` is not running yet, so none of its probes runs.
             let stack = unsafe { &mut *p };
             if stack.out.ts_ns != 0 {
                 stack.off.ns += ts_ns.saturating_sub(stack.out.ts_ns);
