@@ -32,7 +32,8 @@ pub fn submit_flags(ring: &RingBuf) -> u64 {
         return 0;
     }
     if let Some(p) = FILL_CHECKS.get_ptr_mut(0) {
-        // SAFETY: per-CPU value; programs on one CPU run one at a time.
+        // SAFETY: per-CPU value; programs on one CPU run one at a time. (Where another
+        // mechanism's program could nest, an update lost to it only moves the next look.)
         let since = unsafe { &mut *p };
         if *since + 1 < FILL_CHECK_EVERY {
             *since += 1;
