@@ -265,6 +265,9 @@ pub fn enter<C: EbpfContext>(_ctx: &C, func_id: u32) {
     let depth = stack.depth;
     let mut flag_bits = 0;
     let tracked = (depth as usize) < MAX_DEPTH;
+    // Where the open frame's timestamp goes (null when untracked), found before the timestamp
+    // is taken, so that after it only the store remains.
+    let mut ts_at: *mut u64 = core::ptr::null_mut();
     if !tracked {
         flag_bits |= flags::DEPTH_OVERFLOW;
         stat(Stat::DepthOverflow);
@@ -282,7 +285,7 @@ pub fn enter<C: EbpfContext>(_ctx: &C, func_id: u32) {
         }
         // The counters as of now; the timestamp is patched in below.
         let seen = Seen::now(here.ctx, irq_state, stack);
-        stack.frames[slot(depth)] = Frame {
+        let opened = Frame {
             ts_ns: 0,
             irq_ns: seen.irq_ns,
             off_ns: stack.off.ns,
@@ -293,6 +296,9 @@ pub fn enter<C: EbpfContext>(_ctx: &C, func_id: u32) {
             switches: seen.switches,
             cpu_changes: stack.off.cpu_changes,
         };
+        let frame = &mut stack.frames[slot(depth)];
+        *frame = opened;
+        ts_at = &mut frame.ts_ns;
     }
     stack.depth = depth + 1;
     // Reserve and fill the record before the timestamp, so that the copy is not timed.
@@ -321,9 +327,7 @@ pub fn enter<C: EbpfContext>(_ctx: &C, func_id: u32) {
                 );
                 // The timestamp, last.
                 let ts_ns = now();
-                if tracked {
-                    stack.frames[slot(depth)].ts_ns = ts_ns;
-                }
+                store_ts(ts_at, ts_ns);
                 write_fields!(r.as_mut_ptr(); ts_ns = ts_ns);
                 r.submit(submit_flags);
                 return;
@@ -332,9 +336,17 @@ pub fn enter<C: EbpfContext>(_ctx: &C, func_id: u32) {
         }
     }
     // Stats mode, or the ring is full (counted): the frame still needs its timestamp, last.
-    let ts_ns = now();
-    if tracked {
-        stack.frames[slot(depth)].ts_ns = ts_ns;
+    store_ts(ts_at, now());
+}
+
+/// Stores an entry's timestamp into its open frame, at `ts_at` from `enter` (null: the call
+/// is deeper than the tracked levels).
+#[inline(always)]
+fn store_ts(ts_at: *mut u64, ts_ns: u64) {
+    if !ts_at.is_null() {
+        // SAFETY: `ts_at` points into this context's stack, a map value that lives for the
+        // whole program run; nothing else writes it meanwhile (see `open_stack`).
+        unsafe { ts_at.write(ts_ns) };
     }
 }
 
