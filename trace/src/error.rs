@@ -91,6 +91,15 @@ pub enum TraceError {
         /// End of file.
         offset: u64,
     },
+    /// The file was truncated by another program while its records were read from a memory
+    /// mapping; the records from the offset on were not in the file when read.
+    #[error(
+        "the trace was truncated by another program while being read; records from offset {offset} on were gone"
+    )]
+    Shrank {
+        /// Offset of the first record not yet returned when the loss was noticed.
+        offset: u64,
+    },
     /// Bytes follow the last record of a finalised trace.
     #[error("{extra} unexpected bytes after the last record at offset {offset}")]
     TrailingBytes {

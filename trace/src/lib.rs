@@ -18,6 +18,7 @@
 mod direct;
 mod error;
 pub mod format;
+mod mapped;
 mod meta;
 mod reader;
 pub mod recording;

@@ -10,6 +10,7 @@ use probe_common::event::flags;
 use probe_common::{Event, EVENT_SIZE};
 
 use crate::format::{self, offset};
+use crate::mapped::MappedRecords;
 use crate::{Metadata, TraceError};
 
 /// Records read from the source at a time (256 KiB): few system calls, and the buffer stays in
@@ -39,6 +40,10 @@ pub struct TraceReader<R: Read> {
     /// buffer's start; `end` may cut a record, whose bytes are moved to the front to be
     /// completed by the next read.
     buf: Box<[Event]>,
+    /// The records of a finalised trace mapped in place of `buf` (`crate::mapped`): the
+    /// offsets then count from the first record, `end` is the region's length, and `src` is
+    /// no longer read.
+    mapped: Option<MappedRecords>,
     start: usize,
     checked: usize,
     end: usize,
@@ -79,12 +84,31 @@ impl std::fmt::Display for CutTail {
 }
 
 impl TraceReader<File> {
-    /// Opens the trace at `path` and reads its header.
+    /// Opens the trace at `path` and reads its header. A finalised trace's records are then
+    /// read in place from a memory mapping when that is possible (`crate::mapped`), else,
+    /// like an unfinished trace's, with `read(2)`.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, TraceError> {
         let path = path.as_ref();
         let file = File::open(path)
             .map_err(|e| TraceError::io(format!("opening trace {}", path.display()), e))?;
-        Self::new(file)
+        let file_len = file
+            .metadata()
+            .map_err(|e| TraceError::io(format!("reading the size of {}", path.display()), e))?
+            .len();
+        let mut reader = Self::new(file)?;
+        if reader.finalised {
+            let len = file_len.saturating_sub(reader.offset);
+            if let Some(mapped) = MappedRecords::new(&reader.src, reader.offset, len) {
+                reader.end = mapped.len();
+                reader.mapped = Some(mapped);
+            }
+        }
+        Ok(reader)
+    }
+
+    /// Whether the records are read in place from a memory mapping rather than copied.
+    pub fn is_mapped(&self) -> bool {
+        self.mapped.is_some()
     }
 }
 
@@ -212,6 +236,7 @@ impl<R: Read> TraceReader<R> {
             index: 0,
             offset: meta_offset + u64::from(metadata_len),
             buf: vec![Event::default(); BUF_RECORDS].into_boxed_slice(),
+            mapped: None,
             start: 0,
             checked: 0,
             end: 0,
@@ -265,7 +290,7 @@ impl<R: Read> TraceReader<R> {
                 return Ok(None);
             }
         }
-        let event = self.buf[self.start / EVENT_SIZE];
+        let event = self.records()[self.start / EVENT_SIZE];
         self.start += EVENT_SIZE;
         self.index += 1;
         self.offset += EVENT_SIZE as u64;
@@ -280,10 +305,12 @@ impl<R: Read> TraceReader<R> {
         if self.start == self.checked {
             self.fill()?;
         }
-        let block = &self.buf[self.start / EVENT_SIZE..self.checked / EVENT_SIZE];
-        self.start = self.checked;
-        self.index += block.len() as u64;
-        self.offset += (block.len() * EVENT_SIZE) as u64;
+        let (start, checked) = (self.start, self.checked);
+        let n = (checked - start) / EVENT_SIZE;
+        self.start = checked;
+        self.index += n as u64;
+        self.offset += (n * EVENT_SIZE) as u64;
+        let block = &self.records()[start / EVENT_SIZE..checked / EVENT_SIZE];
         Ok(block)
     }
 
@@ -304,6 +331,9 @@ impl<R: Read> TraceReader<R> {
                 return self.check_end();
             }
             limit = limit.min(usize::try_from(left).unwrap_or(usize::MAX));
+        }
+        if let Some(m) = &mut self.mapped {
+            m.release_before(self.start);
         }
         if self.end - self.start < EVENT_SIZE && !self.refill()? {
             let have = self.end - self.start;
@@ -338,7 +368,7 @@ impl<R: Read> TraceReader<R> {
         }
         let first = self.start / EVENT_SIZE;
         let n = ((self.end - self.start) / EVENT_SIZE).min(limit);
-        let block = &self.buf[first..first + n];
+        let block = &self.records()[first..first + n];
         // Fold the checks of the whole block into a few maxima and ORs: no branch per record
         // and field. Only a block with a bad record is checked again, record by record and
         // field by field, to find and name it. `kind` ≤ 1 and `context` ≤ 2 for all records
@@ -370,6 +400,9 @@ impl<R: Read> TraceReader<R> {
                 valid = i;
             }
         }
+        // After the validation, which touched every page of the block; before the block is
+        // handed out, so that a block with records read as zeros never is.
+        self.check_mapping()?;
         self.checked = self.start + valid * EVENT_SIZE;
         Ok(())
     }
@@ -425,8 +458,31 @@ impl<R: Read> TraceReader<R> {
         Ok(())
     }
 
+    /// The records `start`, `checked` and `end` count in: the mapping, or the buffer.
+    fn records(&self) -> &[Event] {
+        match &self.mapped {
+            Some(m) => m.events(),
+            None => &self.buf,
+        }
+    }
+
+    /// Fails if a page of the mapping was gone when touched: the file was truncated while
+    /// being read, and the records read from that page are zeros.
+    fn check_mapping(&self) -> Result<(), TraceError> {
+        match &self.mapped {
+            Some(m) if m.was_cut() => Err(TraceError::Shrank {
+                offset: self.offset,
+            }),
+            _ => Ok(()),
+        }
+    }
+
     /// Moves leftover bytes to the front and reads more; false when no whole record is left.
+    /// A mapping has nothing more to read.
     fn refill(&mut self) -> Result<bool, TraceError> {
+        if self.mapped.is_some() {
+            return Ok(self.end - self.start >= EVENT_SIZE);
+        }
         let bytes = as_bytes_mut(&mut self.buf);
         bytes.copy_within(self.start..self.end, 0);
         self.end -= self.start;
@@ -445,8 +501,9 @@ impl<R: Read> TraceReader<R> {
     }
 
     fn check_end(&mut self) -> Result<(), TraceError> {
+        self.check_mapping()?;
         let mut extra = (self.end - self.start) as u64;
-        if extra == 0 {
+        if extra == 0 && self.mapped.is_none() {
             let mut probe = [0u8; 1];
             extra = read_full(&mut self.src, &mut probe)
                 .map_err(|e| TraceError::io("reading past the last record", e))?
