@@ -140,15 +140,15 @@ fn run_round(
             // SAFETY: gettid has no preconditions.
             let tid = unsafe { libc::gettid() } as u32;
             let mut v = Vec::with_capacity(calls as usize);
-            while let Some(item) = events.next() {
-                let Ok(raw) = <&[u8; EVENT_SIZE]>::try_from(&*item) else {
-                    continue;
-                };
-                let e = Event::from_le_bytes(raw);
-                if e.tid == tid && e.kind == EventKind::Exit as u8 && e.flags == 0 {
-                    v.push(e.dur_ns);
+            events.read(|item| {
+                if let Ok(raw) = <&[u8; EVENT_SIZE]>::try_from(item) {
+                    let e = Event::from_le_bytes(raw);
+                    if e.tid == tid && e.kind == EventKind::Exit as u8 && e.flags == 0 {
+                        v.push(e.dur_ns);
+                    }
                 }
-            }
+                true
+            });
             v
         }
     };

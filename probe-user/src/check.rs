@@ -121,13 +121,15 @@ fn round(
     for i in 0..count {
         sockets.ping(i)?;
         // Drain as we go so a small ring buffer cannot overflow.
-        while let Some(item) = events.next() {
-            tally(&mut result, &item, tid);
-        }
+        events.read(|item| {
+            tally(&mut result, item, tid);
+            true
+        });
     }
-    while let Some(item) = events.next() {
-        tally(&mut result, &item, tid);
-    }
+    events.read(|item| {
+        tally(&mut result, item, tid);
+        true
+    });
     result.lost = kpath_trace::saturating_sum(&probes.lost_per_cpu()?);
     Ok(result)
 }

@@ -15,6 +15,7 @@ pub mod kernel;
 pub mod loader;
 pub mod object;
 pub mod recorder;
+pub mod ring;
 
 pub use error::ProbeError;
 pub use loader::{Probes, Settings};

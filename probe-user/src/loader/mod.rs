@@ -10,7 +10,7 @@
 use std::path::PathBuf;
 
 use aya::{
-    maps::{Array, HashMap, MapData, PerCpuArray, RingBuf},
+    maps::{Array, HashMap, MapData, PerCpuArray},
     Btf, Ebpf, EbpfLoader,
 };
 use probe_common::{
@@ -23,6 +23,7 @@ mod irq;
 mod kprobe;
 mod tracepoint;
 
+use crate::ring::EventRing;
 use crate::{kernel, object::ebpf_object, ProbeError};
 
 /// Program names in `probe-ebpf`, shared with the build's check of the object.
@@ -414,15 +415,11 @@ impl Probes {
     }
 
     /// Takes the event ring buffer out of the object, for the drain loop.
-    pub fn take_events(&mut self) -> Result<RingBuf<MapData>, ProbeError> {
-        let map = self
-            .primary
-            .take_map("EVENTS")
-            .ok_or(ProbeError::NoMap("EVENTS"))?;
-        RingBuf::try_from(map).map_err(|source| ProbeError::Map {
-            what: "open map EVENTS".into(),
-            source: Box::new(source),
-        })
+    pub fn take_events(&mut self) -> Result<EventRing, ProbeError> {
+        match self.primary.take_map("EVENTS") {
+            Some(aya::maps::Map::RingBuf(map)) => EventRing::new(map),
+            _ => Err(ProbeError::NoMap("EVENTS")),
+        }
     }
 }
 

@@ -1,10 +1,10 @@
 //! The ring buffer to the trace file, in batches.
 
-use aya::maps::{MapData, RingBuf};
 use kpath_trace::TraceWriter;
 use probe_common::{Event, EventKind, EVENT_SIZE};
 
 use super::tasks::{proc_comm, Tasks};
+use crate::ring::EventRing;
 use crate::ProbeError;
 
 /// Moves records from the ring into the trace in batches: each drain copies what is there
@@ -44,20 +44,20 @@ impl Drainer {
     /// that completes it (the rest stays unread and is not recorded).
     pub(super) fn drain(
         &mut self,
-        ring: &mut RingBuf<MapData>,
+        ring: &mut EventRing,
         writer: &mut TraceWriter<std::fs::File>,
     ) -> Result<(), ProbeError> {
         self.batch.clear();
-        while !self.reached_count() {
-            let Some(item) = ring.next() else {
-                break;
-            };
-            let Ok(raw) = <&[u8; EVENT_SIZE]>::try_from(&*item) else {
+        if self.reached_count() {
+            return Ok(());
+        }
+        ring.read(|item| {
+            let Ok(raw) = <&[u8; EVENT_SIZE]>::try_from(item) else {
                 log::warn!(
                     "ignoring a ring-buffer item of {} bytes (expected {EVENT_SIZE})",
                     item.len()
                 );
-                continue;
+                return true;
             };
             // The ring holds records in the trace's byte layout (little-endian host).
             self.batch.extend_from_slice(raw);
@@ -67,7 +67,8 @@ impl Drainer {
                 self.roots += 1;
             }
             self.tasks.saw(e.pid);
-        }
+            !self.reached_count()
+        });
         if self.batch.is_empty() {
             return Ok(());
         }

@@ -24,13 +24,13 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use aya::maps::{MapData, RingBuf};
 use kpath_trace::recording::RecordMode;
 use kpath_trace::{Mechanism, TraceWriter};
 use probe_common::{counters::Stat, ring::DRAIN_PERIOD_MS, stage::TpStage};
 use tokio::io::unix::AsyncFd;
 
 use crate::functions::{Request, Skipped};
+use crate::ring::EventRing;
 use crate::{ProbeError, Probes, Settings};
 use drain::Drainer;
 pub use plan::attach;
@@ -191,7 +191,7 @@ pub struct Recording {
     opts: RecordOptions,
     probes: Probes,
     writer: TraceWriter<std::fs::File>,
-    ring: AsyncFd<RingBuf<MapData>>,
+    ring: AsyncFd<EventRing>,
     functions: Vec<(String, Mechanism)>,
     skipped: Vec<Skipped>,
     start: Instant,

@@ -1,0 +1,175 @@
+//! The event ring's consumer: reads `EVENTS` in batches and gives its space back in steps of
+//! [`PUBLISH_BYTES`] (or a sixteenth of a smaller ring), not record by record.
+//!
+//! Why not aya's `RingBuf`: each of its items publishes the consumer position when dropped,
+//! one store per record into the page that every producer reads at every reservation
+//! (`__bpf_ringbuf_reserve` checks the free space against it). While the recorder drains,
+//! that line moves to the recorder's CPU and back to the producers' at every record. `perf`
+//! on the two-thread `sendto(-1)` loop put a third of the machine's CPU in the reservation
+//! (`docs/performance.md`, "The ring's consumer").
+//!
+//! The layout and protocol are the kernel's (`kernel/bpf/ringbuf.c`) and libbpf's
+//! (`ringbuf_process_ring`): a read-write page holding the consumer position, then a read-only
+//! page holding the producer position followed by the data pages mapped twice, so that a
+//! record that wraps around the end reads as one slice. Each record starts with an 8-byte
+//! header whose first word is its length with a busy bit (reserved, not yet committed) and a
+//! discard bit; records are 8-byte aligned.
+
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+use aya::maps::MapData;
+
+use crate::ProbeError;
+
+/// Bytes read between two publications of the consumer position, at most: the space records
+/// held goes back to the producers at most this late (about 900 records). A ring smaller than
+/// 16 times this publishes every sixteenth of itself, so that a small ring is not held full
+/// while it is drained.
+pub const PUBLISH_BYTES: u64 = 64 << 10;
+
+const BUSY_BIT: u32 = 1 << 31;
+const DISCARD_BIT: u32 = 1 << 30;
+const HEADER_BYTES: u64 = 8;
+
+/// A BPF ring buffer mapped for reading.
+pub struct EventRing {
+    /// The map: owns the fd the mappings were made from, and that epoll waits on.
+    map: MapData,
+    /// The consumer page (read-write): the consumer position at its start.
+    consumer: memmap2::MmapMut,
+    /// The producer page (read-only), then the data pages twice.
+    producer: memmap2::Mmap,
+    page: usize,
+    mask: u64,
+    /// Bytes read between two publications (see [`PUBLISH_BYTES`]).
+    publish_bytes: u64,
+    /// The consumer position as read so far; published every `publish_bytes` and at the end
+    /// of each [`EventRing::read`].
+    pos: u64,
+}
+
+impl EventRing {
+    /// Maps the ring buffer `map` (of `BPF_MAP_TYPE_RINGBUF`) for reading.
+    pub fn new(map: MapData) -> Result<Self, ProbeError> {
+        let map_err = |what: &str, source: std::io::Error| ProbeError::Kernel {
+            what: format!("the event ring's {what}"),
+            source,
+        };
+        let bytes = map
+            .info()
+            .map_err(|e| ProbeError::Map {
+                what: "read the event ring's size".into(),
+                source: Box::new(e),
+            })?
+            .max_entries();
+        if !bytes.is_power_of_two() {
+            return Err(ProbeError::NoMap("EVENTS (not a ring buffer)"));
+        }
+        // SAFETY: `sysconf` has no preconditions.
+        let page = usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) })
+            .map_err(|_| map_err("page size", std::io::Error::last_os_error()))?;
+        let fd = map.fd().as_fd();
+        // SAFETY: the kernel maps the ring's pages; the consumer page is ours to write (only
+        // the position at its start, below), and nothing else in this process maps them.
+        let consumer = unsafe { memmap2::MmapOptions::new().len(page).map_mut(&fd) }
+            .map_err(|e| map_err("consumer page", e))?;
+        // SAFETY: read-only; the producers write these pages concurrently, which is why every
+        // read of a position or header below is atomic, with the kernel's orderings.
+        let producer = unsafe {
+            memmap2::MmapOptions::new()
+                .offset(page as u64)
+                .len(page + 2 * bytes as usize)
+                .map(&fd)
+        }
+        .map_err(|e| map_err("producer pages", e))?;
+        let mut ring = Self {
+            map,
+            consumer,
+            producer,
+            page,
+            mask: u64::from(bytes) - 1,
+            publish_bytes: PUBLISH_BYTES.min(u64::from(bytes) / 16),
+            pos: 0,
+        };
+        // A pinned ring may have been read before.
+        ring.pos = ring.consumer_pos().load(Ordering::Acquire);
+        Ok(ring)
+    }
+
+    fn consumer_pos(&self) -> &AtomicU64 {
+        // SAFETY: the consumer page is page-aligned and at least 8 bytes; the kernel keeps
+        // the position there as an `unsigned long` (64-bit here, see the assertion below).
+        unsafe { &*self.consumer.as_ptr().cast::<AtomicU64>() }
+    }
+
+    fn producer_pos(&self) -> &AtomicU64 {
+        // SAFETY: as for `consumer_pos`, at the start of the producer page.
+        unsafe { &*self.producer.as_ptr().cast::<AtomicU64>() }
+    }
+
+    /// Hands each committed record, in ring order, to `f`, which returns whether to go on
+    /// (the record it stops at counts as read); stops early at a record still being
+    /// written. Returns the records handed over. Discarded records are skipped.
+    pub fn read(&mut self, mut f: impl FnMut(&[u8]) -> bool) -> u64 {
+        let mut handed = 0u64;
+        let mut published = self.pos;
+        let data = self.page;
+        'batch: loop {
+            let producer = self.producer_pos().load(Ordering::Acquire);
+            if self.pos >= producer {
+                break;
+            }
+            while self.pos < producer {
+                let at = data + (self.pos & self.mask) as usize;
+                // SAFETY: `at` is within the first copy of the data pages and 8-aligned (records
+                // are); the header's length word is written by the producer with a release
+                // store at commit, paired with this acquire load.
+                let header = unsafe { &*self.producer.as_ptr().add(at).cast::<AtomicU32>() };
+                let len = header.load(Ordering::Acquire);
+                if len & BUSY_BIT != 0 {
+                    break 'batch;
+                }
+                let body = (len & !(BUSY_BIT | DISCARD_BIT)) as usize;
+                self.pos += (HEADER_BYTES + body as u64).next_multiple_of(8);
+                let go_on = if len & DISCARD_BIT == 0 {
+                    let start = at + HEADER_BYTES as usize;
+                    handed += 1;
+                    // A record is at most the ring's size, and the data pages are mapped twice:
+                    // `start + body` stays inside the mapping even when the record wraps.
+                    f(&self.producer[start..start + body])
+                } else {
+                    true
+                };
+                if self.pos - published >= self.publish_bytes {
+                    self.consumer_pos().store(self.pos, Ordering::Release);
+                    published = self.pos;
+                }
+                if !go_on {
+                    break 'batch;
+                }
+            }
+        }
+        // After the records were copied: the kernel pairs this release with an acquire load
+        // before it reuses their space.
+        self.consumer_pos().store(self.pos, Ordering::Release);
+        handed
+    }
+}
+
+impl AsFd for EventRing {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.map.fd().as_fd()
+    }
+}
+
+impl AsRawFd for EventRing {
+    fn as_raw_fd(&self) -> RawFd {
+        self.as_fd().as_raw_fd()
+    }
+}
+
+const _: () = assert!(
+    std::mem::size_of::<libc::c_ulong>() == 8,
+    "the ring's positions are read as 64-bit words"
+);
