@@ -97,6 +97,30 @@ impl EventRing {
         Ok(ring)
     }
 
+    /// Reads as aya's `RingBuf` does (and kpath 0.1 did), for the measurements of the adaptive
+    /// notification (`record --wakeup-fill-bytes 0`): space given back after every record,
+    /// and a full fence before looking again once caught up (`fence_and_look_again`).
+    pub fn publish_every_record(&mut self) {
+        self.publish_bytes = 0;
+    }
+
+    /// Once caught up (or at a record still being written), in the reading of
+    /// [`EventRing::publish_every_record`] only: publishes the position, then a full fence
+    /// before the producer position is read again, so that a record committed meanwhile is
+    /// either seen by the next look or woken for by its producer, which compares the consumer
+    /// position with its record's. Once per catch-up (`fenced`). kpath's own reading needs no
+    /// such care: its records never ask for the adaptive notification, and its timer drains
+    /// anything a wake-up would have announced.
+    fn fence_and_look_again(&mut self, fenced: &mut bool) -> bool {
+        if self.publish_bytes != 0 || *fenced {
+            return false;
+        }
+        self.consumer_pos().store(self.pos, Ordering::Release);
+        std::sync::atomic::fence(Ordering::SeqCst);
+        *fenced = true;
+        true
+    }
+
     fn consumer_pos(&self) -> &AtomicU64 {
         // SAFETY: the consumer page is page-aligned and at least 8 bytes; the kernel keeps
         // the position there as an `unsigned long` (64-bit here, see the assertion below).
@@ -114,10 +138,11 @@ impl EventRing {
     pub fn read(&mut self, mut f: impl FnMut(&[u8]) -> bool) -> u64 {
         let mut handed = 0u64;
         let mut published = self.pos;
+        let mut fenced = false;
         let data = self.page;
         'batch: loop {
             let producer = self.producer_pos().load(Ordering::Acquire);
-            if self.pos >= producer {
+            if self.pos >= producer && !self.fence_and_look_again(&mut fenced) {
                 break;
             }
             while self.pos < producer {
@@ -128,16 +153,25 @@ impl EventRing {
                 let header = unsafe { &*self.producer.as_ptr().add(at).cast::<AtomicU32>() };
                 let len = header.load(Ordering::Acquire);
                 if len & BUSY_BIT != 0 {
+                    if self.fence_and_look_again(&mut fenced) {
+                        continue 'batch;
+                    }
                     break 'batch;
                 }
+                fenced = false;
                 let body = (len & !(BUSY_BIT | DISCARD_BIT)) as usize;
+                let start = at + HEADER_BYTES as usize;
+                // A record is at most the ring's size, and the data pages are mapped twice, so
+                // a record that wraps is still one slice; a length past that is not the
+                // kernel's, and ends the read rather than the recorder.
+                let Some(record) = self.producer.get(start..start + body) else {
+                    log::error!("event ring: a record header claims {body} bytes; read stopped");
+                    break 'batch;
+                };
                 self.pos += (HEADER_BYTES + body as u64).next_multiple_of(8);
                 let go_on = if len & DISCARD_BIT == 0 {
-                    let start = at + HEADER_BYTES as usize;
                     handed += 1;
-                    // A record is at most the ring's size, and the data pages are mapped twice:
-                    // `start + body` stays inside the mapping even when the record wraps.
-                    f(&self.producer[start..start + body])
+                    f(record)
                 } else {
                     true
                 };

@@ -272,7 +272,13 @@ impl Recording {
                 );
             }
         }
-        let ring = probes.take_events()?;
+        let mut ring = probes.take_events()?;
+        if opts.settings.wakeup_fill_bytes() == 0 {
+            // The adaptive notification (kpath 0.1's, for measurements only) wakes the reader
+            // when a record lands where the consumer position stands: reading as 0.1 did,
+            // giving space back at every record, keeps the comparison faithful.
+            ring.publish_every_record();
+        }
         // SAFETY: the ring buffer owns its map fd and is owned by the AsyncFd, so the fd stays
         // open for as long as it is registered.
         let ring = unsafe { AsyncFd::register(ring) }.map_err(|e| ProbeError::Kernel {
