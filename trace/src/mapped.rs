@@ -61,6 +61,8 @@ static mut PREVIOUS: std::mem::MaybeUninit<libc::sigaction> = std::mem::MaybeUni
 
 static INSTALL: Once = Once::new();
 static INSTALLED: AtomicBool = AtomicBool::new(false);
+/// The page size, read before the handler is installed: `sysconf` is not async-signal-safe.
+static PAGE_SIZE: AtomicUsize = AtomicUsize::new(0);
 
 /// The record region of a finalised trace, mapped read-only.
 pub(crate) struct MappedRecords {
@@ -80,9 +82,11 @@ impl MappedRecords {
             // Big-endian machines convert the records as they are read, so they need a copy.
             return None;
         }
-        // SAFETY: `sysconf` has no preconditions.
-        let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-        if page <= 0 || !offset.is_multiple_of(page as u64) || !install_handler() {
+        if !install_handler() {
+            return None;
+        }
+        let page = PAGE_SIZE.load(Ordering::Acquire);
+        if !offset.is_multiple_of(page as u64) {
             return None;
         }
         let len = usize::try_from(len).ok()?;
@@ -173,6 +177,15 @@ impl Drop for MappedRecords {
 /// Installs the `SIGBUS` handler once per process; false if `sigaction` refused.
 fn install_handler() -> bool {
     INSTALL.call_once(|| {
+        // SAFETY: `sysconf` has no preconditions.
+        let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+        let Ok(page) = usize::try_from(page) else {
+            return;
+        };
+        if !page.is_power_of_two() {
+            return;
+        }
+        PAGE_SIZE.store(page, Ordering::Release);
         // SAFETY: `sigaction` with a zeroed, then filled, action; `PREVIOUS` is written here,
         // before the handler that reads it exists, and never again (`Once`).
         unsafe {
@@ -190,19 +203,20 @@ fn install_handler() -> bool {
 }
 
 /// The `SIGBUS` handler: a fault inside a registered mapping gets a zero page and marks the
-/// mapping cut; any other fault goes to the previous action. Only async-signal-safe calls
-/// (`mmap`, `sigaction`) and atomics.
+/// mapping cut; any other fault goes to the previous action. Only system calls (`mmap`,
+/// `sigaction`) and atomics.
 extern "C" fn on_sigbus(_signal: libc::c_int, info: *mut libc::siginfo_t, _: *mut libc::c_void) {
     // SAFETY: the kernel passes a valid `siginfo_t` to an `SA_SIGINFO` handler.
     let addr = unsafe { (*info).si_addr() } as usize;
     for g in &GUARDS {
         let start = g.start.load(Ordering::Acquire);
         if start != 0 && (start..g.end.load(Ordering::Acquire)).contains(&addr) {
-            // SAFETY: `sysconf` and `mmap` are async-signal-safe in practice (plain system
-            // calls); `MAP_FIXED` replaces exactly the faulting page of our own mapping, whose
-            // file page no longer exists.
+            // SAFETY: `mmap` is a plain system call (not on POSIX's async-signal-safe list,
+            // but it takes no lock in user space); `MAP_FIXED` replaces exactly the faulting
+            // page of our own mapping, whose file page no longer exists. `PAGE_SIZE` is a
+            // power of two, set before the handler was installed.
+            let page = PAGE_SIZE.load(Ordering::Acquire);
             let zeroed = unsafe {
-                let page = libc::sysconf(libc::_SC_PAGESIZE).max(1) as usize;
                 libc::mmap(
                     (addr & !(page - 1)) as *mut libc::c_void,
                     page,
