@@ -12,6 +12,7 @@ use kpath_trace::Mechanism;
 use probe_common::{stage::TpStage, Event, EventKind};
 use serde::{Deserialize, Serialize};
 
+use crate::ring::EventRing;
 use crate::{
     kernel,
     loader::{Probes, Settings},
@@ -121,17 +122,19 @@ fn round(
     for i in 0..count {
         sockets.ping(i)?;
         // Drain as we go so a small ring buffer cannot overflow.
-        events.read(|item| {
-            tally(&mut result, item, tid);
-            true
-        });
+        tally_ring(&mut events, &mut result, tid);
     }
-    events.read(|item| {
-        tally(&mut result, item, tid);
-        true
-    });
+    tally_ring(&mut events, &mut result, tid);
     result.lost = kpath_trace::saturating_sum(&probes.lost_per_cpu()?);
     Ok(result)
+}
+
+/// Tallies every record the ring holds.
+fn tally_ring(events: &mut EventRing, result: &mut MechanismResult, tid: u32) {
+    events.read(|item| {
+        tally(result, item, tid);
+        true
+    });
 }
 
 fn tally(result: &mut MechanismResult, bytes: &[u8], tid: u32) {

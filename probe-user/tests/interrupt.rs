@@ -253,12 +253,8 @@ fn a_ring_past_its_fill_level_wakes_the_recorder() {
         &trace,
     );
     let calls = 400_000u32;
-    let buf = [0u8; 1];
     let start = Instant::now();
-    for _ in 0..calls {
-        // SAFETY: sendto on fd -1 fails with EBADF before it reads the buffer.
-        unsafe { libc::sendto(-1, buf.as_ptr().cast(), 1, 0, std::ptr::null(), 0) };
-    }
+    common::sendto_calls(u64::from(calls));
     let took = start.elapsed();
     // SAFETY: signalling our own child.
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };

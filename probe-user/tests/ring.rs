@@ -11,14 +11,6 @@ use probe_common::{stage::TpStage, Event, EventKind, EVENT_SIZE};
 /// Bytes of the ring: 64 KiB, about 900 records; each burst below is 200.
 const RING_BYTES: u32 = 64 << 10;
 
-fn sendto_calls(n: usize) {
-    let buf = [0u8; 1];
-    for _ in 0..n {
-        // SAFETY: sendto on fd -1 fails with EBADF without touching the buffer beyond its length.
-        unsafe { libc::sendto(-1, buf.as_ptr().cast(), 1, 0, std::ptr::null(), 0) };
-    }
-}
-
 fn event(item: &[u8]) -> Event {
     let raw = <&[u8; EVENT_SIZE]>::try_from(item).expect("a record of EVENT_SIZE bytes");
     Event::from_le_bytes(raw)
@@ -47,7 +39,7 @@ fn the_ring_is_read_in_order_a_stopped_read_keeps_the_rest_and_space_comes_back(
     let tid = unsafe { libc::gettid() } as u32;
 
     // A read that stops after 30 records leaves the other 170 for the next read.
-    sendto_calls(100);
+    common::sendto_calls(100);
     let mut first = Vec::new();
     let handed = ring.read(|item| {
         first.push(event(item));
@@ -77,7 +69,7 @@ fn the_ring_is_read_in_order_a_stopped_read_keeps_the_rest_and_space_comes_back(
     // the consumer position given back, the later bursts would find the ring full.
     let mut read = 0;
     for _ in 0..10 {
-        sendto_calls(100);
+        common::sendto_calls(100);
         read += ring.read(|_| true);
     }
     assert_eq!(read, 2_000);

@@ -34,7 +34,7 @@ use probe_common::Event;
 
 /// Smallest record region worth a mapping: below it, the copy costs less than setting the
 /// mapping up and tearing it down.
-pub(crate) const MIN_MAPPED_BYTES: u64 = 1 << 20;
+const MIN_MAPPED_BYTES: u64 = 1 << 20;
 
 /// Bytes of the region read between two releases of the pages behind the reader (see
 /// [`MappedRecords::release_before`]).

@@ -59,6 +59,17 @@ pub fn start_recording(extra: &[&str], trace: &std::path::Path) -> std::process:
     child
 }
 
+/// Calls `sendto(-1)` `n` times: each call fires the `sys_sendto` tracepoint pair and fails
+/// with EBADF before anything is sent.
+#[allow(dead_code)] // not every test binary drives the syscall tracepoints
+pub fn sendto_calls(n: u64) {
+    let buf = [0u8; 1];
+    for _ in 0..n {
+        // SAFETY: sendto on fd -1 fails with EBADF before it reads the buffer.
+        unsafe { libc::sendto(-1, buf.as_ptr().cast(), 1, 0, std::ptr::null(), 0) };
+    }
+}
+
 /// Pins the calling thread to `cpu`.
 #[allow(dead_code)] // not every test binary pins threads
 pub fn pin_to(cpu: usize) {
