@@ -1,11 +1,31 @@
-//! The event ring buffer's sizing and wake-up policy, shared by the kernel side (which
-//! decides when a record wakes the reader) and the recorder (which drains on a timer).
-//! `docs/recorder.md` derives the bounds.
+//! The event rings' number, sizing and wake-up policy, shared by the kernel side (which
+//! chooses a CPU's ring and decides when a record wakes the reader) and the recorder (which
+//! drains every ring on a timer and merges them). `docs/recorder.md` derives the bounds.
 
-/// Default size of the `EVENTS` ring buffer in bytes (`--ring-buffer-size` changes it).
+/// Default size of each event ring in bytes (`--ring-buffer-size` changes it).
 pub const DEFAULT_RING_BYTES: u32 = 16 << 20;
 
-/// A record submitted while the ring holds at least `ring bytes / WAKEUP_FILL_DIVISOR` unread
+/// Event rings in the object: `EVENTS_0` … `EVENTS_7`. CPU `c` writes to ring
+/// `c % EVENT_RINGS` ([`ring_of_cpu`]), so that on up to eight CPUs no two CPUs share a ring's
+/// lock and producer position (one ring for all CPUs put `__bpf_ringbuf_reserve` at 13–26 %
+/// of the machine's CPU in a two-thread syscall loop). Static maps, not a map of per-CPU rings:
+/// aya-ebpf's map-in-map is BTF-only, and each ring's reservation is its own branch
+/// (`probe-ebpf/src/maps.rs`, `on_event_ring!`).
+pub const EVENT_RINGS: u32 = 8;
+
+/// The rings' map names, by index.
+pub const EVENT_RING_NAMES: [&str; EVENT_RINGS as usize] = [
+    "EVENTS_0", "EVENTS_1", "EVENTS_2", "EVENTS_3", "EVENTS_4", "EVENTS_5", "EVENTS_6", "EVENTS_7",
+];
+
+/// The ring CPU `cpu` writes to.
+pub const fn ring_of_cpu(cpu: u32) -> u32 {
+    cpu % EVENT_RINGS
+}
+
+const _: () = assert!(EVENT_RINGS.is_power_of_two());
+
+/// A record submitted while its ring holds at least `ring bytes / WAKEUP_FILL_DIVISOR` unread
 /// bytes forces a reader wake-up; below that, records wait for the recorder's timer.
 pub const WAKEUP_FILL_DIVISOR: u64 = 4;
 

@@ -8,17 +8,85 @@ use probe_common::{
     busy::CpuBusy,
     counters::{Stat, HIT_SLOTS, STAT_SLOTS},
     event::MAX_DEPTH,
+    ring::DEFAULT_RING_BYTES,
     stage::{TpStage, TP_STAGE_COUNT, TP_STAGE_OFF},
     stats::{FuncStats, STATS_MAX_FUNCS},
 };
 
 pub use probe_common::counters::Hit;
 
-/// Enter/exit records to user space. User space may resize it (`--ring-buffer-size`).
+/// Enter/exit records to user space, one ring per CPU up to `EVENT_RINGS`: CPU `c` writes
+/// to `EVENTS_{c % 8}` (`probe_common::ring::ring_of_cpu`, [`on_event_ring!`]). User space
+/// sizes the rings that this machine's CPUs write to (`--ring-buffer-size`) and shrinks the
+/// others to one page, then reads them all and merges them by time (`probe-user/src/ring.rs`).
 #[map]
-pub static EVENTS: RingBuf = RingBuf::with_byte_size(probe_common::ring::DEFAULT_RING_BYTES, 0);
+pub static EVENTS_0: RingBuf = RingBuf::with_byte_size(DEFAULT_RING_BYTES, 0);
+#[map]
+pub static EVENTS_1: RingBuf = RingBuf::with_byte_size(DEFAULT_RING_BYTES, 0);
+#[map]
+pub static EVENTS_2: RingBuf = RingBuf::with_byte_size(DEFAULT_RING_BYTES, 0);
+#[map]
+pub static EVENTS_3: RingBuf = RingBuf::with_byte_size(DEFAULT_RING_BYTES, 0);
+#[map]
+pub static EVENTS_4: RingBuf = RingBuf::with_byte_size(DEFAULT_RING_BYTES, 0);
+#[map]
+pub static EVENTS_5: RingBuf = RingBuf::with_byte_size(DEFAULT_RING_BYTES, 0);
+#[map]
+pub static EVENTS_6: RingBuf = RingBuf::with_byte_size(DEFAULT_RING_BYTES, 0);
+#[map]
+pub static EVENTS_7: RingBuf = RingBuf::with_byte_size(DEFAULT_RING_BYTES, 0);
 
-/// Records this CPU submitted since it last looked at `EVENTS`' fill (`wakeup.rs`).
+const _: () = assert!(
+    probe_common::ring::EVENT_RINGS == 8,
+    "`on_event_ring!` and the `EVENTS_n` maps list eight rings"
+);
+
+/// Evaluates `$body` with `$ring` bound to CPU `$cpu`'s event ring. One branch per ring,
+/// each naming its map: the verifier needs the map of a reservation to be a known map on
+/// every path, which a pointer chosen from a table of maps would not be. The branches verify
+/// separately (their map pointers differ, so no state is pruned across them); only the
+/// reservation and what follows it is repeated, eight short tails per program.
+macro_rules! on_event_ring {
+    ($cpu:expr, |$ring:ident| $body:expr) => {
+        match probe_common::ring::ring_of_cpu($cpu) {
+            0 => {
+                let $ring = &$crate::maps::EVENTS_0;
+                $body
+            }
+            1 => {
+                let $ring = &$crate::maps::EVENTS_1;
+                $body
+            }
+            2 => {
+                let $ring = &$crate::maps::EVENTS_2;
+                $body
+            }
+            3 => {
+                let $ring = &$crate::maps::EVENTS_3;
+                $body
+            }
+            4 => {
+                let $ring = &$crate::maps::EVENTS_4;
+                $body
+            }
+            5 => {
+                let $ring = &$crate::maps::EVENTS_5;
+                $body
+            }
+            6 => {
+                let $ring = &$crate::maps::EVENTS_6;
+                $body
+            }
+            _ => {
+                let $ring = &$crate::maps::EVENTS_7;
+                $body
+            }
+        }
+    };
+}
+pub(crate) use on_event_ring;
+
+/// Records this CPU submitted since it last looked at its event ring's fill (`wakeup.rs`).
 #[map]
 pub static FILL_CHECKS: PerCpuArray<u32> = PerCpuArray::with_max_entries(1, 0);
 

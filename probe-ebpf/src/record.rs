@@ -213,10 +213,12 @@ fn emit(e: Event) {
         return;
     }
     // `output` copies from the stack; see `enter` for why an entry reserves its slot instead.
-    let flags = wakeup::submit_flags(&maps::EVENTS);
-    if maps::EVENTS.output::<Event>(&e, flags).is_err() {
-        stat(Stat::LostEvents);
-    }
+    maps::on_event_ring!(e.cpu, |ring| {
+        let flags = wakeup::submit_flags(ring);
+        if ring.output::<Event>(&e, flags).is_err() {
+            stat(Stat::LostEvents);
+        }
+    });
 }
 
 /// Writes the fields of `$e` into the reserved slot `$p` one by one: assigning a whole
@@ -303,37 +305,39 @@ pub fn enter<C: EbpfContext>(_ctx: &C, func_id: u32) {
     stack.depth = depth + 1;
     // Reserve and fill the record before the timestamp, so that the copy is not timed.
     if trace_mode() {
-        let submit_flags = wakeup::submit_flags(&maps::EVENTS);
-        // Matched right at the reservation: 6.1's verifier loses track of the reference when
-        // the `Option` is kept and tested later ("Unreleased reference id=13", from the
-        // null branch of a test it did not tie to the reservation).
-        match maps::EVENTS.reserve::<Event>(0) {
-            Some(mut r) => {
-                write_fields!(r.as_mut_ptr();
-                    func_id = func_id,
-                    cpu = here.cpu,
-                    pid = here.pid,
-                    tid = here.tid,
-                    depth = depth as u16,
-                    kind = EventKind::Enter as u8,
-                    context = here.ctx as u8,
-                    flags = flag_bits,
-                    dur_ns = 0,
-                    irq_ns = 0,
-                    hardirqs = 0,
-                    softirqs = 0,
-                    switches = 0,
-                    off_cpu_ns = 0,
-                );
-                // The timestamp, last.
-                let ts_ns = now();
-                store_ts(ts_at, ts_ns);
-                write_fields!(r.as_mut_ptr(); ts_ns = ts_ns);
-                r.submit(submit_flags);
-                return;
+        maps::on_event_ring!(here.cpu, |ring| {
+            let submit_flags = wakeup::submit_flags(ring);
+            // Matched right at the reservation: 6.1's verifier loses track of the reference when
+            // the `Option` is kept and tested later ("Unreleased reference id=13", from the
+            // null branch of a test it did not tie to the reservation).
+            match ring.reserve::<Event>(0) {
+                Some(mut r) => {
+                    write_fields!(r.as_mut_ptr();
+                        func_id = func_id,
+                        cpu = here.cpu,
+                        pid = here.pid,
+                        tid = here.tid,
+                        depth = depth as u16,
+                        kind = EventKind::Enter as u8,
+                        context = here.ctx as u8,
+                        flags = flag_bits,
+                        dur_ns = 0,
+                        irq_ns = 0,
+                        hardirqs = 0,
+                        softirqs = 0,
+                        switches = 0,
+                        off_cpu_ns = 0,
+                    );
+                    // The timestamp, last.
+                    let ts_ns = now();
+                    store_ts(ts_at, ts_ns);
+                    write_fields!(r.as_mut_ptr(); ts_ns = ts_ns);
+                    r.submit(submit_flags);
+                    return;
+                }
+                None => stat(Stat::LostEvents),
             }
-            None => stat(Stat::LostEvents),
-        }
+        });
     }
     // Stats mode, or the ring is full (counted): the frame still needs its timestamp, last.
     store_ts(ts_at, now());

@@ -20,7 +20,7 @@ pub static FILTER_CPUS: Global<probe_common::cpus::CpuSet> =
 #[unsafe(no_mangle)]
 pub static FILTER_COMM: Global<[u64; 2]> = Global::new([0; 2]);
 
-/// Unread bytes in `EVENTS` at which a submit forces a reader wake-up (see `wakeup.rs`);
+/// Unread bytes in a CPU's event ring at which a submit forces a reader wake-up (`wakeup.rs`);
 /// below it records wait for the recorder's timer. User space sets it from the ring's size.
 /// 0 selects the kernel's adaptive notification (a wake-up whenever the reader had caught
 /// up), the behaviour of kpath 0.1, for measurements only.

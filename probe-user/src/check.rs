@@ -12,7 +12,7 @@ use kpath_trace::Mechanism;
 use probe_common::{stage::TpStage, Event, EventKind};
 use serde::{Deserialize, Serialize};
 
-use crate::ring::EventRing;
+use crate::ring::EventRings;
 use crate::{
     kernel,
     loader::{Probes, Settings},
@@ -130,7 +130,7 @@ fn round(
 }
 
 /// Tallies every record the ring holds.
-fn tally_ring(events: &mut EventRing, result: &mut MechanismResult, tid: u32) {
+fn tally_ring(events: &mut EventRings, result: &mut MechanismResult, tid: u32) {
     events.read(|item| {
         tally(result, item, tid);
         true

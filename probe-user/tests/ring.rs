@@ -1,6 +1,7 @@
-//! `EventRing`, kpath's consumer of the event ring buffer (`probe-user/src/ring.rs`), on a real
-//! ring filled by the `sys_sendto` tracepoint pair: records in order, a read that stops keeps
-//! the rest for the next one, and the space read is given back to the producers.
+//! `EventRings`, kpath's consumer of the event rings (`probe-user/src/ring.rs`), on real rings
+//! filled by the `sys_sendto` tracepoint pair: records in order, also across the rings of two
+//! CPUs; a read that stops keeps the rest for the next one; the space read is given back to
+//! the producers.
 
 mod common;
 
@@ -73,6 +74,71 @@ fn the_ring_is_read_in_order_a_stopped_read_keeps_the_rest_and_space_comes_back(
         read += ring.read(|_| true);
     }
     assert_eq!(read, 2_000);
+    let lost = kpath_trace::saturating_sum(&probes.lost_per_cpu().expect("lost"));
+    assert_eq!(lost, 0, "no record was lost");
+}
+
+#[test]
+fn a_thread_that_moves_between_cpus_gets_its_records_in_time_order_across_the_rings() {
+    if !common::can_run("ring") {
+        return;
+    }
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if cpus < 2 {
+        eprintln!("skipped: one CPU, so one event ring; the merge of two needs two CPUs");
+        return;
+    }
+    let _only_sender = common::PID_COUNTED_SENDS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    let mut probes = Probes::load(Settings {
+        mode: Mode::Trace,
+        filter_pid: Some(std::process::id()),
+        ..Settings::default()
+    })
+    .expect("load");
+    assert!(probes.event_rings().0 >= 2, "a ring per CPU");
+    probes
+        .attach_stage(TpStage::SysSendto, 0)
+        .expect("attach sys_sendto");
+    let mut ring = probes.take_events().expect("rings");
+    // 200 calls from one thread, each on the other CPU than the one before: CPU 0's records go
+    // to ring 0 and CPU 1's to ring 1, so read ring by ring they would come out of order.
+    let mover = std::thread::spawn(|| {
+        for i in 0..200 {
+            common::pin_to(i % 2);
+            common::sendto_calls(1);
+        }
+        // SAFETY: gettid has no preconditions.
+        unsafe { libc::gettid() as u32 }
+    })
+    .join()
+    .expect("the moving thread");
+    let mut theirs = Vec::new();
+    ring.read(|item| {
+        let e = event(item);
+        if e.tid == mover {
+            theirs.push(e);
+        }
+        true
+    });
+    assert_eq!(theirs.len(), 400, "200 calls of the moving thread");
+    for cpu in [0, 1] {
+        assert_eq!(
+            theirs.iter().filter(|e| e.cpu == cpu).count(),
+            200,
+            "100 calls on CPU {cpu}"
+        );
+    }
+    for (i, pair) in theirs.chunks(2).enumerate() {
+        assert_eq!(pair[0].kind, EventKind::Enter as u8, "call {i}");
+        assert_eq!(pair[1].kind, EventKind::Exit as u8, "call {i}");
+        assert_eq!(pair[0].cpu, pair[1].cpu, "call {i}");
+    }
+    assert!(
+        theirs.windows(2).all(|w| w[0].ts_ns <= w[1].ts_ns),
+        "the merged read gives the thread's records in time order"
+    );
     let lost = kpath_trace::saturating_sum(&probes.lost_per_cpu().expect("lost"));
     assert_eq!(lost, 0, "no record was lost");
 }

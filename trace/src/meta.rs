@@ -106,8 +106,12 @@ pub struct RecorderUsage {
     pub drain_period_ms: u64,
     /// Unread ring bytes at which a record forced a reader wake-up.
     pub wakeup_fill_bytes: u64,
-    /// Size of the ring buffer, in bytes.
+    /// Size of each event ring, in bytes.
     pub ring_bytes: u64,
+    /// Event rings read: one per CPU, up to eight (CPU `c` writes to ring `c % 8`); absent
+    /// (1) before kpath 0.2's per-CPU rings, when all CPUs shared one.
+    #[serde(default = "one_ring")]
+    pub rings: u64,
     /// Drains (timer ticks and forced wake-ups) that found records.
     pub batches: u64,
     /// Records written.
@@ -121,6 +125,15 @@ pub struct RecorderUsage {
     /// before kpath 0.2's direct writes.
     #[serde(default)]
     pub direct_writes: bool,
+    /// Whether the recorder ran under `SCHED_BATCH`, so that its drains did not preempt the
+    /// measured tasks on wake-up (`docs/recorder.md`); absent (false) before kpath 0.2's batch
+    /// policy, or when the recorder was started under another policy.
+    #[serde(default)]
+    pub sched_batch: bool,
+}
+
+fn one_ring() -> u64 {
+    1
 }
 
 impl RecorderUsage {

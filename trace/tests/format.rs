@@ -350,6 +350,8 @@ fn notes_leave_out_every_core_field() {
         drain_period_ms: 1,
         wakeup_fill_bytes: 1,
         ring_bytes: 1,
+        rings: 1,
+        sched_batch: false,
         batches: 0,
         records: 0,
         user_ns: 0,

@@ -66,14 +66,21 @@ pub(crate) fn clamped_text(r: &Results) -> Option<String> {
 pub(crate) fn recorder_text(r: &Results) -> Option<String> {
     let u = r.trace.recorder.as_ref()?;
     Some(format!(
-        "{} records in {} drains (every {} ms, or at {} unread bytes){}; recorder CPU {} ns per \
-         record",
+        "{} records in {} drains of {} ring{} (every {} ms, or at {} unread bytes of a ring){}{}; \
+         recorder CPU {} ns per record",
         u.records,
         u.batches,
+        u.rings,
+        if u.rings == 1 { "" } else { "s" },
         u.drain_period_ms,
         u.wakeup_fill_bytes,
         if u.direct_writes {
             ", drains of 256 KiB or more written around the page cache"
+        } else {
+            ""
+        },
+        if u.sched_batch {
+            ", under SCHED_BATCH"
         } else {
             ""
         },

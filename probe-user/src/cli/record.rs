@@ -48,7 +48,7 @@ pub(crate) struct RecordArgs {
     /// Stop after N root (depth-0) calls have returned.
     #[arg(long)]
     pub(crate) count: Option<u64>,
-    /// Ring buffer size in bytes (power of two; raise it when events are lost).
+    /// Size of each CPU's event ring in bytes (power of two; raise it when events are lost).
     #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u32).range(4096..=1 << 30))]
     pub(crate) ring_buffer_size: Option<u32>,
     /// Unread ring bytes at which a record wakes the recorder early (default: a quarter of the
@@ -61,6 +61,10 @@ pub(crate) struct RecordArgs {
     /// its direct writes: only to measure what they save.
     #[arg(long, hide = true)]
     pub(crate) buffered_writes: bool,
+    /// Keep the recorder under SCHED_OTHER, whose drains preempt the measured tasks when they
+    /// wake, as kpath did before it ran under SCHED_BATCH: only to measure what that saves.
+    #[arg(long, hide = true)]
+    pub(crate) normal_policy: bool,
     /// Fail instead of skipping functions that cannot be probed.
     #[arg(long)]
     pub(crate) strict: bool,
@@ -122,6 +126,7 @@ pub(crate) fn run_record(args: RecordArgs) -> Result<ExitCode> {
         progress: !args.quiet,
         note: args.note.clone(),
         buffered_writes: args.buffered_writes,
+        normal_policy: args.normal_policy,
         probe_cost: match &args.calibration {
             Some(path) => {
                 let text = std::fs::read_to_string(path).with_context(|| {
@@ -178,16 +183,22 @@ pub(crate) fn run_record(args: RecordArgs) -> Result<ExitCode> {
     );
     if let Some(ns) = summary.usage.cpu_ns_per_record() {
         kpath_cli::say!(
-            "kpath-probe: recorder CPU {:.0} ns per record ({:.1} ms user, {:.1} ms system, {} drains, \
-             {})",
+            "kpath-probe: recorder CPU {:.0} ns per record ({:.1} ms user, {:.1} ms system, {} drains \
+             of {} rings, {}{})",
             ns,
             summary.usage.user_ns as f64 / 1e6,
             summary.usage.system_ns as f64 / 1e6,
             summary.usage.batches,
+            summary.usage.rings,
             if summary.usage.direct_writes {
                 "drains of 256 KiB or more written around the page cache"
             } else {
                 "written through the page cache"
+            },
+            if summary.usage.sched_batch {
+                ", under SCHED_BATCH"
+            } else {
+                ""
             }
         );
     }
@@ -206,7 +217,7 @@ pub(crate) fn run_record(args: RecordArgs) -> Result<ExitCode> {
     if summary.lost > 0 {
         kpath_cli::say!(
             "kpath-probe: WARNING: {} events were LOST (ring buffer full): the trace has gaps. \
-             Raise --ring-buffer-size (now {} bytes) or record fewer functions.",
+             Raise --ring-buffer-size (now {} bytes per CPU's ring) or record fewer functions.",
             summary.lost,
             summary.usage.ring_bytes
         );

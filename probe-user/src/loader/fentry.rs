@@ -61,16 +61,13 @@ impl Probes {
         let ebpf = if reuse {
             let dir = self.pin_dir.clone().unwrap_or_default();
             let globals = Globals::from(&self.settings);
-            let loaded = Self::loader_for(
-                &globals,
-                self.settings.ring_buffer_bytes,
-                Some((&dir, &self.shared_maps)),
-            )
-            .load(ebpf_object()?)
-            .map_err(|source| ProbeError::Load {
-                source: Box::new(source),
-                hint: hint_for_load(),
-            })?;
+            let loaded =
+                Self::loader_for(&globals, &self.event_rings, Some((&dir, &self.shared_maps)))
+                    .load(ebpf_object()?)
+                    .map_err(|source| ProbeError::Load {
+                        source: Box::new(source),
+                        hint: hint_for_load(),
+                    })?;
             self.per_target.push(loaded);
             self.per_target
                 .last_mut()

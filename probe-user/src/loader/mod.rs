@@ -15,6 +15,7 @@ use aya::{
 };
 use probe_common::{
     counters::{HIT_SLOTS, STAT_SLOTS},
+    ring::{EVENT_RINGS, EVENT_RING_NAMES},
     stage::{TP_STAGE_COUNT, TP_STAGE_OFF},
 };
 
@@ -23,7 +24,7 @@ mod irq;
 mod kprobe;
 mod tracepoint;
 
-use crate::ring::EventRing;
+use crate::ring::{EventRing, EventRings};
 use crate::{kernel, object::ebpf_object, ProbeError};
 
 /// Program names in `probe-ebpf`, shared with the build's check of the object.
@@ -76,6 +77,30 @@ impl Settings {
     }
 }
 
+/// The size of each event ring map (`probe_common::ring::EVENT_RINGS` of them): the rings
+/// that a CPU of this machine writes to get the requested size, the others one page, the
+/// least a ring can have, since nothing writes to them.
+struct EventRingSizes {
+    bytes: [u32; EVENT_RINGS as usize],
+    /// Rings `0..used` are written to.
+    used: usize,
+}
+
+impl EventRingSizes {
+    fn for_this_machine(ring_bytes: u32) -> Result<Self, ProbeError> {
+        let cpus = kernel::possible_cpus()?;
+        // SAFETY: `sysconf` has no preconditions.
+        let page = u32::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).unwrap_or(4096);
+        // CPU `c` writes to ring `c % EVENT_RINGS` (`ring_of_cpu`): rings below the CPU count.
+        let used = (cpus as usize).clamp(1, EVENT_RINGS as usize);
+        let mut bytes = [page; EVENT_RINGS as usize];
+        for b in &mut bytes[..used] {
+            *b = ring_bytes;
+        }
+        Ok(Self { bytes, used })
+    }
+}
+
 /// The values of `probe-ebpf/src/settings.rs`, as the loader writes them.
 struct Globals {
     mode: u32,
@@ -124,6 +149,8 @@ impl From<&Settings> for Globals {
 pub struct Probes {
     settings: Settings,
     primary: Ebpf,
+    /// The event rings' sizes, as every load of the object sets them.
+    event_rings: EventRingSizes,
     /// Extra loads for fentry/fexit targets beyond the first, with their pins.
     per_target: Vec<Ebpf>,
     pin_dir: Option<PathBuf>,
@@ -179,7 +206,8 @@ impl Probes {
     /// Loads the embedded object with `settings` (maps created, no program loaded yet).
     pub fn load(settings: Settings) -> Result<Self, ProbeError> {
         let globals = Globals::from(&settings);
-        let primary = Self::loader_for(&globals, settings.ring_buffer_bytes, None)
+        let event_rings = EventRingSizes::for_this_machine(settings.ring_bytes())?;
+        let primary = Self::loader_for(&globals, &event_rings, None)
             .load(ebpf_object()?)
             .map_err(|source| ProbeError::Load {
                 source: Box::new(source),
@@ -188,6 +216,7 @@ impl Probes {
         let mut probes = Self {
             settings,
             primary,
+            event_rings,
             per_target: Vec::new(),
             pin_dir: None,
             shared_maps: Vec::new(),
@@ -210,7 +239,7 @@ impl Probes {
 
     fn loader_for<'a>(
         globals: &'a Globals,
-        ring_bytes: Option<u32>,
+        event_rings: &EventRingSizes,
         pins: Option<(&'a std::path::Path, &'a [String])>,
     ) -> EbpfLoader<'a> {
         let mut loader = EbpfLoader::new();
@@ -227,8 +256,8 @@ impl Probes {
             .override_global("FILTER_COMM", &globals.comm, true)
             .override_global("WAKEUP_FILL_BYTES", &globals.wakeup_fill, true)
             .override_global(aya_log::LEVEL, &globals.log_level, false);
-        if let Some(bytes) = ring_bytes {
-            loader.map_max_entries("EVENTS", bytes);
+        for (name, bytes) in EVENT_RING_NAMES.iter().zip(event_rings.bytes) {
+            loader.map_max_entries(name, bytes);
         }
         if let Some((dir, names)) = pins {
             for name in names {
@@ -414,12 +443,22 @@ impl Probes {
         Some(total)
     }
 
-    /// Takes the event ring buffer out of the object, for the drain loop.
-    pub fn take_events(&mut self) -> Result<EventRing, ProbeError> {
-        match self.primary.take_map("EVENTS") {
-            Some(aya::maps::Map::RingBuf(map)) => EventRing::new(map),
-            _ => Err(ProbeError::NoMap("EVENTS")),
+    /// Takes the event rings that this machine's CPUs write to out of the object, for the
+    /// drain loop.
+    pub fn take_events(&mut self) -> Result<EventRings, ProbeError> {
+        let mut rings = Vec::new();
+        for name in &EVENT_RING_NAMES[..self.event_rings.used] {
+            match self.primary.take_map(name) {
+                Some(aya::maps::Map::RingBuf(map)) => rings.push(EventRing::new(map)?),
+                _ => return Err(ProbeError::NoMap(name)),
+            }
         }
+        EventRings::new(rings)
+    }
+
+    /// The event rings that this machine's CPUs write to, and the size of each.
+    pub fn event_rings(&self) -> (usize, u32) {
+        (self.event_rings.used, self.event_rings.bytes[0])
     }
 }
 

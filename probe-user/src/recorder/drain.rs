@@ -4,7 +4,7 @@ use kpath_trace::TraceWriter;
 use probe_common::{Event, EventKind, EVENT_SIZE};
 
 use super::tasks::{proc_comm, Tasks};
-use crate::ring::EventRing;
+use crate::ring::EventRings;
 use crate::ProbeError;
 
 /// Moves records from the ring into the trace in batches: each drain copies what is there
@@ -44,7 +44,7 @@ impl Drainer {
     /// that completes it (the rest stays unread and is not recorded).
     pub(super) fn drain(
         &mut self,
-        ring: &mut EventRing,
+        ring: &mut EventRings,
         writer: &mut TraceWriter<std::fs::File>,
     ) -> Result<(), ProbeError> {
         self.batch.clear();

@@ -16,6 +16,7 @@
 mod affinity;
 mod drain;
 mod plan;
+mod policy;
 mod stats_summary;
 mod tasks;
 mod usage;
@@ -30,7 +31,7 @@ use probe_common::{counters::Stat, ring::DRAIN_PERIOD_MS, stage::TpStage};
 use tokio::io::unix::AsyncFd;
 
 use crate::functions::{Request, Skipped};
-use crate::ring::EventRing;
+use crate::ring::EventRings;
 use crate::{ProbeError, Probes, Settings};
 use drain::Drainer;
 pub use plan::attach;
@@ -87,6 +88,9 @@ pub struct RecordOptions {
     /// Write records through the page cache even where `O_DIRECT` works: only to measure
     /// what the direct writes save (`cargo xtask bench`).
     pub buffered_writes: bool,
+    /// Keep the recorder under `SCHED_OTHER`, whose wake-ups preempt the measured tasks:
+    /// only to measure what `SCHED_BATCH` saves (`recorder/policy.rs`).
+    pub normal_policy: bool,
 }
 
 impl RecordOptions {
@@ -110,6 +114,7 @@ impl RecordOptions {
             note: None,
             probe_cost: Vec::new(),
             buffered_writes: false,
+            normal_policy: false,
         }
     }
 }
@@ -191,7 +196,7 @@ pub struct Recording {
     opts: RecordOptions,
     probes: Probes,
     writer: TraceWriter<std::fs::File>,
-    ring: AsyncFd<EventRing>,
+    ring: AsyncFd<EventRings>,
     functions: Vec<(String, Mechanism)>,
     skipped: Vec<Skipped>,
     start: Instant,
@@ -200,6 +205,8 @@ pub struct Recording {
     sighup: tokio::signal::unix::Signal,
     /// The recorder moved off the recorded CPUs (`--cpu`): the command gets them back.
     moved: Option<affinity::Moved>,
+    /// The recorder became `SCHED_BATCH`: the command gets the policy back.
+    batched: Option<policy::Batched>,
 }
 
 impl Recording {
@@ -260,6 +267,17 @@ impl Recording {
             }
             None => None,
         };
+        let batched = if opts.normal_policy {
+            None
+        } else {
+            policy::batch().unwrap_or_else(|e| {
+                log::warn!(
+                    "the recorder stays under SCHED_OTHER ({e}): its drains may preempt the \
+                     work it measures"
+                );
+                None
+            })
+        };
         let file = opts.output_policy.create(&opts.output)?;
         let mut writer = TraceWriter::with_reserve(file, meta, reserve)?;
         // Records around the page cache: on a host whose free memory costs a fault to touch,
@@ -279,7 +297,7 @@ impl Recording {
             // giving space back at every record, keeps the comparison faithful.
             ring.publish_every_record();
         }
-        // SAFETY: the ring buffer owns its map fd and is owned by the AsyncFd, so the fd stays
+        // SAFETY: the rings own their epoll fd and are owned by the AsyncFd, so the fd stays
         // open for as long as it is registered.
         let ring = unsafe { AsyncFd::register(ring) }.map_err(|e| ProbeError::Kernel {
             what: "the ring buffer's file descriptor".into(),
@@ -297,6 +315,7 @@ impl Recording {
             sigterm,
             sighup,
             moved,
+            batched,
         })
     }
 
@@ -323,6 +342,7 @@ impl Recording {
             mut sigterm,
             mut sighup,
             moved,
+            batched,
         } = self;
         // Busy time counts from here: the attaching, which ran before on any CPU, is not the
         // recorded work. If the map cannot be read now, busy time counts from each CPU's
@@ -336,9 +356,20 @@ impl Recording {
                 {
                     let mut cmd = tokio::process::Command::new(program);
                     cmd.args(args);
-                    if let Some(m) = moved {
-                        // SAFETY: `restore` makes one system call and touches no lock or heap.
-                        unsafe { cmd.pre_exec(move || m.restore()) };
+                    if moved.is_some() || batched.is_some() {
+                        // SAFETY: each `restore` makes one system call and touches no lock or
+                        // heap.
+                        unsafe {
+                            cmd.pre_exec(move || {
+                                if let Some(m) = moved {
+                                    m.restore()?;
+                                }
+                                if let Some(b) = batched {
+                                    b.restore()?;
+                                }
+                                Ok(())
+                            })
+                        };
                     }
                     cmd
                 }
@@ -432,6 +463,8 @@ impl Recording {
             drain_period_ms: DRAIN_PERIOD_MS,
             wakeup_fill_bytes: opts.settings.wakeup_fill_bytes(),
             ring_bytes: u64::from(opts.settings.ring_bytes()),
+            rings: probes.event_rings().0 as u64,
+            sched_batch: batched.is_some(),
             batches: drainer.batches,
             records: drainer.records,
             user_ns: cpu.user_ns,
