@@ -56,6 +56,7 @@ impl Ctx {
             Condition::KpathTrace => kpath(&[]),
             Condition::KpathTraceAdaptiveWakeup => kpath(&["--wakeup-fill-bytes", "0"]),
             Condition::KpathTraceBuffered => kpath(&["--buffered-writes"]),
+            Condition::KpathTraceNormalPolicy => kpath(&["--normal-policy"]),
             Condition::KpathStats => kpath(&["--mode", "stats"]),
             Condition::KpathFilteredOut => {
                 let no_such_cpu = self.cpus.to_string();

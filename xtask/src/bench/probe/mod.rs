@@ -62,6 +62,10 @@ pub enum Condition {
     /// The same with `--buffered-writes`: records through the page cache, as kpath wrote them
     /// before its direct writes (`docs/recorder.md`, "Writing the trace").
     KpathTraceBuffered,
+    /// The same with `--normal-policy`: the recorder under `SCHED_OTHER`, whose drains preempt
+    /// the measured tasks when it wakes, as before it ran under `SCHED_BATCH`
+    /// (`probe-user/src/recorder/policy.rs`).
+    KpathTraceNormalPolicy,
     /// `--mode stats`: timed and aggregated in the kernel, no records.
     KpathStats,
     /// Trace mode with `--cpu` naming a CPU that does not exist: every program runs and
@@ -72,11 +76,12 @@ pub enum Condition {
 }
 
 impl Condition {
-    const ALL: [Condition; 7] = [
+    const ALL: [Condition; 8] = [
         Condition::None,
         Condition::KpathTrace,
         Condition::KpathTraceAdaptiveWakeup,
         Condition::KpathTraceBuffered,
+        Condition::KpathTraceNormalPolicy,
         Condition::KpathStats,
         Condition::KpathFilteredOut,
         Condition::Bpftrace,
@@ -88,6 +93,7 @@ impl Condition {
             Condition::KpathTrace => "kpath trace",
             Condition::KpathTraceAdaptiveWakeup => "kpath trace, 0.1 wake-up",
             Condition::KpathTraceBuffered => "kpath trace, page cache",
+            Condition::KpathTraceNormalPolicy => "kpath trace, SCHED_OTHER",
             Condition::KpathStats => "kpath stats",
             Condition::KpathFilteredOut => "kpath filtered out",
             Condition::Bpftrace => "bpftrace",
