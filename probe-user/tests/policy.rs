@@ -1,9 +1,12 @@
 //! The recorder runs under `SCHED_BATCH`, so that its drains do not preempt the measured
-//! tasks when it wakes, and the command it runs (`-- CMD`) gets the policy it had back
-//! (`probe-user/src/recorder/policy.rs`). On the real binary, as root (skipped otherwise).
+//! tasks when it wakes, until a ring passes its fill level; the command it runs (`-- CMD`)
+//! gets the policy it had back (`probe-user/src/recorder/policy.rs`). On the real binary, as
+//! root (skipped otherwise).
 
 use std::path::Path;
 use std::process::Command;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 mod common;
 
@@ -12,6 +15,17 @@ use kpath_trace::TraceReader;
 /// `SCHED_OTHER` and `SCHED_BATCH`, as `/proc/PID/stat` gives a task's policy (field 41).
 const SCHED_OTHER: &str = "0";
 const SCHED_BATCH: &str = "3";
+
+/// One recording at a time: the burst of the second test would otherwise fill the first
+/// one's rings, which record every `sendto`.
+static ONE_RECORDER: Mutex<()> = Mutex::new(());
+
+/// The scheduling policy of process `pid`, field 41 of `/proc/PID/stat` (its name, field 2,
+/// is `kpath-probe`: no space in it).
+fn policy_of(pid: u32) -> String {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("stat");
+    stat.split(' ').nth(40).expect("field 41").to_owned()
+}
 
 /// Records `sys_sendto` around a shell that prints its parent's policy (the recorder's), then
 /// its own; returns both and whether the trace says the recorder ran under `SCHED_BATCH`.
@@ -47,6 +61,7 @@ fn the_recorder_yields_on_wakeup_and_its_command_runs_as_without_it() {
     if !common::can_run(module_path!()) {
         return;
     }
+    let _one = ONE_RECORDER.lock().unwrap_or_else(|e| e.into_inner());
     let dir = tempfile::tempdir().expect("tempdir");
     let trace = dir.path().join("t.trace");
 
@@ -59,4 +74,54 @@ fn the_recorder_yields_on_wakeup_and_its_command_runs_as_without_it() {
     assert_eq!(recorder, SCHED_OTHER, "--normal-policy keeps SCHED_OTHER");
     assert_eq!(command, SCHED_OTHER);
     assert!(!batch, "the trace says so");
+}
+
+#[test]
+fn a_ring_past_its_fill_level_makes_the_recorder_preempt_again() {
+    if !common::can_run(module_path!()) {
+        return;
+    }
+    let _one = ONE_RECORDER.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let trace = dir.path().join("t.trace");
+    let pid = std::process::id().to_string();
+    // 64 KiB rings, whose fill level is 16 KiB: about 230 records.
+    let mut recorder = common::start_recording(
+        &[
+            "--stage",
+            "sys_sendto",
+            "--pid",
+            &pid,
+            "--ring-buffer-size",
+            "65536",
+        ],
+        &trace,
+    );
+    assert_eq!(
+        policy_of(recorder.id()),
+        SCHED_BATCH,
+        "yielding at the start"
+    );
+    // 400 000 records, 28 MB of ring: the rings pass their fill level again and again.
+    common::sendto_calls(200_000);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while policy_of(recorder.id()) != SCHED_OTHER {
+        assert!(
+            Instant::now() < deadline,
+            "the recorder is still SCHED_BATCH 30 s after the burst"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // SAFETY: kill(2) on our own child.
+    unsafe { libc::kill(recorder.id() as i32, libc::SIGINT) };
+    let status = recorder.wait().expect("wait");
+    assert!(status.success(), "kpath-probe: {status}");
+    let usage = TraceReader::open(&trace)
+        .expect("trace")
+        .metadata()
+        .recorder
+        .clone()
+        .expect("recorder usage");
+    assert!(usage.sched_batch, "it started under SCHED_BATCH");
+    assert!(usage.fill_wakeups > 0, "fill-level wake-ups are counted");
 }

@@ -126,10 +126,15 @@ pub struct RecorderUsage {
     #[serde(default)]
     pub direct_writes: bool,
     /// Whether the recorder ran under `SCHED_BATCH`, so that its drains did not preempt the
-    /// measured tasks on wake-up (`docs/recorder.md`); absent (false) before kpath 0.2's batch
+    /// measured tasks on wake-up (`docs/recorder.md`), until the end or until the first
+    /// fill-level wake-up (`fill_wakeups` > 0); absent (false) before kpath 0.2's batch
     /// policy, or when the recorder was started under another policy.
     #[serde(default)]
     pub sched_batch: bool,
+    /// Drains started by a fill-level wake-up (a ring held `wakeup_fill_bytes` unread) rather
+    /// than the timer: the rings came under pressure; absent (0) before they were counted.
+    #[serde(default)]
+    pub fill_wakeups: u64,
 }
 
 fn one_ring() -> u64 {
@@ -141,6 +146,18 @@ impl RecorderUsage {
     pub fn cpu_ns_per_record(&self) -> Option<f64> {
         (self.records > 0)
             .then(|| (self.user_ns.saturating_add(self.system_ns)) as f64 / self.records as f64)
+    }
+
+    /// How the recorder was scheduled and whether its rings came under pressure, as a clause
+    /// to append to a sentence: e.g. ", under SCHED_BATCH until the first of 3 fill-level
+    /// wake-ups"; empty when neither applies.
+    pub fn scheduling_clause(&self) -> String {
+        match (self.sched_batch, self.fill_wakeups) {
+            (true, 0) => ", under SCHED_BATCH".to_owned(),
+            (true, n) => format!(", under SCHED_BATCH until the first of {n} fill-level wake-ups"),
+            (false, 0) => String::new(),
+            (false, n) => format!(", {n} fill-level wake-ups"),
+        }
     }
 }
 

@@ -352,6 +352,7 @@ fn notes_leave_out_every_core_field() {
         ring_bytes: 1,
         rings: 1,
         sched_batch: false,
+        fill_wakeups: 0,
         batches: 0,
         records: 0,
         user_ns: 0,

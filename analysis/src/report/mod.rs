@@ -79,11 +79,7 @@ pub(crate) fn recorder_text(r: &Results) -> Option<String> {
         } else {
             ""
         },
-        if u.sched_batch {
-            ", under SCHED_BATCH"
-        } else {
-            ""
-        },
+        u.scheduling_clause(),
         u.cpu_ns_per_record()
             .map_or_else(|| "-".to_owned(), |ns| format!("{ns:.0}"))
     ))

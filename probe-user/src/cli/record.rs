@@ -195,11 +195,7 @@ pub(crate) fn run_record(args: RecordArgs) -> Result<ExitCode> {
             } else {
                 "written through the page cache"
             },
-            if summary.usage.sched_batch {
-                ", under SCHED_BATCH"
-            } else {
-                ""
-            }
+            summary.usage.scheduling_clause()
         );
     }
     if summary.records == 0 && summary.roots == 0 && !stats_mode {

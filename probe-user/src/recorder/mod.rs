@@ -398,6 +398,9 @@ impl Recording {
         let mut logger = probes.kernel_logger()?;
         let cpu_at_start = CpuTime::of_this_process();
 
+        // Under SCHED_BATCH until a ring first passes its fill level (`policy.rs`).
+        let mut yielding = batched;
+        let mut fill_wakeups = 0u64;
         let stop_reason = loop {
             if drainer.reached_count() {
                 break StopReason::Count(opts.count.unwrap_or_default());
@@ -405,11 +408,18 @@ impl Recording {
             tokio::select! {
                 guard = ring.readable_mut() => {
                     let mut guard = guard.map_err(|source| ProbeError::Kernel { what: "the ring buffer".into(), source })?;
+                    let before = drainer.records;
                     if let Err(e) = drainer.drain(guard.get_inner_mut(), &mut writer) {
                         write_error = Some(e);
                         break StopReason::WriteError;
                     }
                     guard.clear_ready();
+                    if drainer.records > before {
+                        fill_wakeups += 1;
+                        if let Some(b) = yielding.take() {
+                            policy::stop_yielding(b);
+                        }
+                    }
                 }
                 _ = drain_tick.tick() => {
                     if let Err(e) = drainer.drain(ring.get_mut(), &mut writer) {
@@ -465,6 +475,7 @@ impl Recording {
             ring_bytes: u64::from(opts.settings.ring_bytes()),
             rings: probes.event_rings().0 as u64,
             sched_batch: batched.is_some(),
+            fill_wakeups,
             batches: drainer.batches,
             records: drainer.records,
             user_ns: cpu.user_ns,

@@ -7,6 +7,12 @@
 //! `SCHED_IDLE`), so the drain keeps up; it runs in the gaps, or at the next tick, within a
 //! few milliseconds of its wake-up, far inside the ring's slack (`docs/recorder.md`).
 //!
+//! A ring that passes its fill level (a forced wake-up, `probe-ebpf/src/wakeup.rs`) is under
+//! pressure: there the wake-up must not wait for the tick, or a small ring overflows. At the
+//! first drain a fill-level wake-up starts, the recorder goes back to its policy before, for
+//! the rest of the recording ([`stop_yielding`]). With the default 16 MiB rings the bench's
+//! highest rates never get there; with 64 KiB rings, every drain does.
+//!
 //! A recorder started under another policy (`chrt`) keeps it: that was the user's choice.
 
 use std::io;
@@ -38,6 +44,18 @@ impl Batched {
     /// is), so that the command runs as if started without kpath.
     pub fn restore(&self) -> io::Result<()> {
         set(self.original)
+    }
+}
+
+/// Goes back to the policy before `SCHED_BATCH`, for the rest of the recording: a ring passed
+/// its fill level, and the drain must now run as soon as it wakes.
+pub fn stop_yielding(batched: Batched) {
+    match batched.restore() {
+        Ok(()) => log::info!(
+            "an event ring passed its fill level: the recorder leaves SCHED_BATCH, and its \
+             wake-ups may now preempt"
+        ),
+        Err(e) => log::warn!("the recorder could not leave SCHED_BATCH ({e})"),
     }
 }
 
