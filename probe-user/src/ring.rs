@@ -264,9 +264,19 @@ impl EventRings {
         Ok(Self { rings, epoll })
     }
 
-    /// The rings read.
-    pub fn count(&self) -> usize {
-        self.rings.len()
+    /// The unread bytes of the fullest ring: what tells a fill-level wake-up (the ring held
+    /// at least the level) from the readiness that epoll reports at registration for records
+    /// written meanwhile.
+    pub fn most_unread_bytes(&self) -> u64 {
+        self.rings
+            .iter()
+            .map(|r| {
+                r.producer_pos()
+                    .load(Ordering::Acquire)
+                    .saturating_sub(r.pos)
+            })
+            .max()
+            .unwrap_or(0)
     }
 
     /// Reads as aya's `RingBuf` does (and kpath 0.1 did), for the measurements of the adaptive

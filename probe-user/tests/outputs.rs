@@ -20,15 +20,8 @@ use common::stderr;
 
 /// `kpath-probe record --mechanism tracepoint` of one stage for `duration`, to `trace`.
 fn record(trace: &Path, duration: &str, extra: &[&str]) -> Output {
-    probe()
-        .args([
-            "record",
-            "--mechanism",
-            "tracepoint",
-            "--stage",
-            "sys_sendto",
-        ])
-        .args(["-q", "--duration", duration])
+    common::record_sendto()
+        .args(["--duration", duration])
         .args(extra)
         .arg("-o")
         .arg(trace)
@@ -125,30 +118,7 @@ fn a_second_recorder_on_the_same_path_is_refused() {
     }
     let dir = tempfile::tempdir().expect("tempdir");
     let trace = dir.path().join("shared.trace");
-    let mut first = probe()
-        .args([
-            "record",
-            "--mechanism",
-            "tracepoint",
-            "--stage",
-            "sys_sendto",
-            "-q",
-        ])
-        .arg("-o")
-        .arg(&trace)
-        .args(["--", "sleep", "60"])
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start the first recorder");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !trace.exists() {
-        assert!(
-            Instant::now() < deadline,
-            "the first recorder did not start"
-        );
-        assert!(first.try_wait().expect("poll").is_none(), "exited early");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let mut first = common::start_recording(&["--stage", "sys_sendto"], &trace);
     let second = record(&trace, "1s", &[]);
     assert_eq!(second.status.code(), Some(2), "{}", stderr(&second));
     assert!(

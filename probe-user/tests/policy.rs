@@ -4,7 +4,7 @@
 //! root (skipped otherwise).
 
 use std::path::Path;
-use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -28,17 +28,9 @@ fn policy_of(pid: u32) -> String {
 }
 
 /// Records `sys_sendto` around a shell that prints its parent's policy (the recorder's), then
-/// its own; returns both and whether the trace says the recorder ran under `SCHED_BATCH`.
-fn policies(trace: &Path, extra: &[&str]) -> (String, String, bool) {
-    let out = Command::new(env!("CARGO_BIN_EXE_kpath-probe"))
-        .args([
-            "record",
-            "--mechanism",
-            "tracepoint",
-            "--stage",
-            "sys_sendto",
-            "-q",
-        ])
+/// its own; returns both and what the trace says of the recorder.
+fn policies(trace: &Path, extra: &[&str]) -> (String, String, kpath_trace::RecorderUsage) {
+    let out = common::record_sendto()
         .args(extra)
         .arg("--force")
         .arg("-o")
@@ -52,8 +44,8 @@ fn policies(trace: &Path, extra: &[&str]) -> (String, String, bool) {
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 2, "two policies: {text}");
     let meta = TraceReader::open(trace).expect("trace").metadata().clone();
-    let batch = meta.recorder.expect("recorder usage").sched_batch;
-    (lines[0].to_owned(), lines[1].to_owned(), batch)
+    let usage = meta.recorder.expect("recorder usage");
+    (lines[0].to_owned(), lines[1].to_owned(), usage)
 }
 
 #[test]
@@ -65,15 +57,35 @@ fn the_recorder_yields_on_wakeup_and_its_command_runs_as_without_it() {
     let dir = tempfile::tempdir().expect("tempdir");
     let trace = dir.path().join("t.trace");
 
-    let (recorder, command, batch) = policies(&trace, &[]);
+    // A `sendto` every 100 µs while the recorder starts and runs, at most 10 s: its rings hold
+    // records when it registers them, which epoll reports as readable at once. That is not a
+    // ring at its fill level (4 MiB, 58 000 records away at this pace), and must not end the
+    // batch policy.
+    let done = AtomicBool::new(false);
+    let (recorder, command, usage) = std::thread::scope(|s| {
+        s.spawn(|| {
+            for _ in 0..100_000 {
+                if done.load(Ordering::Relaxed) {
+                    break;
+                }
+                common::sendto_calls(1);
+                std::thread::sleep(Duration::from_micros(100));
+            }
+        });
+        let seen = policies(&trace, &[]);
+        done.store(true, Ordering::Relaxed);
+        seen
+    });
     assert_eq!(recorder, SCHED_BATCH, "the recorder is SCHED_BATCH");
     assert_eq!(command, SCHED_OTHER, "its command is SCHED_OTHER again");
-    assert!(batch, "the trace says so");
+    assert!(usage.sched_batch, "the trace says so");
+    assert_eq!(usage.fill_wakeups, 0, "no ring came near its fill level");
+    assert!(usage.records > 0, "the paced sends were recorded");
 
-    let (recorder, command, batch) = policies(&trace, &["--normal-policy"]);
+    let (recorder, command, usage) = policies(&trace, &["--normal-policy"]);
     assert_eq!(recorder, SCHED_OTHER, "--normal-policy keeps SCHED_OTHER");
     assert_eq!(command, SCHED_OTHER);
-    assert!(!batch, "the trace says so");
+    assert!(!usage.sched_batch, "the trace says so");
 }
 
 #[test]

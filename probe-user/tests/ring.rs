@@ -6,6 +6,7 @@
 mod common;
 
 use kpath_probe::loader::Mode;
+use kpath_probe::ring::EventRings;
 use kpath_probe::{Probes, Settings};
 use probe_common::{stage::TpStage, Event, EventKind, EVENT_SIZE};
 
@@ -17,6 +18,23 @@ fn event(item: &[u8]) -> Event {
     Event::from_le_bytes(raw)
 }
 
+/// This process's `sys_sendto` calls recorded into rings of `ring_bytes` each (default:
+/// kpath's), and the rings to read them from.
+fn sendto_rings(ring_bytes: Option<u32>) -> (Probes, EventRings) {
+    let mut probes = Probes::load(Settings {
+        mode: Mode::Trace,
+        filter_pid: Some(std::process::id()),
+        ring_buffer_bytes: ring_bytes,
+        ..Settings::default()
+    })
+    .expect("load");
+    probes
+        .attach_stage(TpStage::SysSendto, 0)
+        .expect("attach sys_sendto");
+    let rings = probes.take_events().expect("rings");
+    (probes, rings)
+}
+
 #[test]
 fn the_ring_is_read_in_order_a_stopped_read_keeps_the_rest_and_space_comes_back() {
     if !common::can_run("ring") {
@@ -25,17 +43,7 @@ fn the_ring_is_read_in_order_a_stopped_read_keeps_the_rest_and_space_comes_back(
     let _only_sender = common::PID_COUNTED_SENDS
         .lock()
         .unwrap_or_else(|e| e.into_inner());
-    let mut probes = Probes::load(Settings {
-        mode: Mode::Trace,
-        filter_pid: Some(std::process::id()),
-        ring_buffer_bytes: Some(RING_BYTES),
-        ..Settings::default()
-    })
-    .expect("load");
-    probes
-        .attach_stage(TpStage::SysSendto, 0)
-        .expect("attach sys_sendto");
-    let mut ring = probes.take_events().expect("ring");
+    let (probes, mut ring) = sendto_rings(Some(RING_BYTES));
     // SAFETY: gettid has no preconditions.
     let tid = unsafe { libc::gettid() } as u32;
 
@@ -91,17 +99,8 @@ fn a_thread_that_moves_between_cpus_gets_its_records_in_time_order_across_the_ri
     let _only_sender = common::PID_COUNTED_SENDS
         .lock()
         .unwrap_or_else(|e| e.into_inner());
-    let mut probes = Probes::load(Settings {
-        mode: Mode::Trace,
-        filter_pid: Some(std::process::id()),
-        ..Settings::default()
-    })
-    .expect("load");
-    assert!(probes.event_rings().0 >= 2, "a ring per CPU");
-    probes
-        .attach_stage(TpStage::SysSendto, 0)
-        .expect("attach sys_sendto");
-    let mut ring = probes.take_events().expect("rings");
+    let (probes, mut ring) = sendto_rings(None);
+    assert!(probes.event_ring_count() >= 2, "a ring per CPU");
     // 200 calls from one thread, each on the other CPU than the one before: CPU 0's records go
     // to ring 0 and CPU 1's to ring 1, so read ring by ring they would come out of order.
     let mover = std::thread::spawn(|| {

@@ -456,9 +456,9 @@ impl Probes {
         EventRings::new(rings)
     }
 
-    /// The event rings that this machine's CPUs write to, and the size of each.
-    pub fn event_rings(&self) -> (usize, u32) {
-        (self.event_rings.used, self.event_rings.bytes[0])
+    /// How many event rings this machine's CPUs write to (each of `Settings::ring_bytes`).
+    pub fn event_ring_count(&self) -> usize {
+        self.event_rings.used
     }
 }
 

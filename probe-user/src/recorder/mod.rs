@@ -401,6 +401,7 @@ impl Recording {
         // Under SCHED_BATCH until a ring first passes its fill level (`policy.rs`).
         let mut yielding = batched;
         let mut fill_wakeups = 0u64;
+        let fill_level = opts.settings.wakeup_fill_bytes();
         let stop_reason = loop {
             if drainer.reached_count() {
                 break StopReason::Count(opts.count.unwrap_or_default());
@@ -408,13 +409,15 @@ impl Recording {
             tokio::select! {
                 guard = ring.readable_mut() => {
                     let mut guard = guard.map_err(|source| ProbeError::Kernel { what: "the ring buffer".into(), source })?;
-                    let before = drainer.records;
+                    // A ring at its fill level woke us, or epoll reported records written
+                    // before the rings were registered; only the first is pressure.
+                    let pressed = guard.get_inner().most_unread_bytes() >= fill_level;
                     if let Err(e) = drainer.drain(guard.get_inner_mut(), &mut writer) {
                         write_error = Some(e);
                         break StopReason::WriteError;
                     }
                     guard.clear_ready();
-                    if drainer.records > before {
+                    if pressed {
                         fill_wakeups += 1;
                         if let Some(b) = yielding.take() {
                             policy::stop_yielding(b);
@@ -473,7 +476,7 @@ impl Recording {
             drain_period_ms: DRAIN_PERIOD_MS,
             wakeup_fill_bytes: opts.settings.wakeup_fill_bytes(),
             ring_bytes: u64::from(opts.settings.ring_bytes()),
-            rings: probes.event_rings().0 as u64,
+            rings: probes.event_ring_count() as u64,
             sched_batch: batched.is_some(),
             fill_wakeups,
             batches: drainer.batches,

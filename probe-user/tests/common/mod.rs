@@ -30,6 +30,22 @@ pub fn stderr(o: &std::process::Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+/// `kpath-probe record --mechanism tracepoint --stage sys_sendto -q`, for the caller to add
+/// its options, output and command to.
+#[allow(dead_code)] // used by the files that record through the binary
+pub fn record_sendto() -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_kpath-probe"));
+    cmd.args([
+        "record",
+        "--mechanism",
+        "tracepoint",
+        "--stage",
+        "sys_sendto",
+        "-q",
+    ]);
+    cmd
+}
+
 /// Starts `kpath-probe record --mechanism tracepoint` (plus `extra`) until a long command
 /// ends, and returns once it records: its trace file appears only after every probe is
 /// attached.
