@@ -49,6 +49,11 @@ pub struct EventRing {
     pos: u64,
     /// The consumer position last published.
     published: u64,
+    /// The producer position taken at the start of the current [`EventRings::read`]: the
+    /// read goes no further (but see `fence_and_look_again`).
+    limit: u64,
+    /// Whether the 0.1 reading already looked again after a fence since the last record.
+    fenced: bool,
 }
 
 impl EventRing {
@@ -94,6 +99,8 @@ impl EventRing {
             publish_bytes: PUBLISH_BYTES.min(u64::from(bytes) / 16),
             pos: 0,
             published: 0,
+            limit: 0,
+            fenced: false,
         };
         // A pinned ring may have been read before.
         ring.pos = ring.consumer_pos().load(Ordering::Acquire);
@@ -115,13 +122,14 @@ impl EventRing {
     /// position with its record's. Once per catch-up (`fenced`). kpath's own reading needs no
     /// such care: its records never ask for the adaptive notification, and its timer drains
     /// anything a wake-up would have announced.
-    fn fence_and_look_again(&mut self, fenced: &mut bool) -> bool {
-        if self.publish_bytes != 0 || *fenced {
+    fn fence_and_look_again(&mut self) -> bool {
+        if self.publish_bytes != 0 || self.fenced {
             return false;
         }
         self.consumer_pos().store(self.pos, Ordering::Release);
         std::sync::atomic::fence(Ordering::SeqCst);
-        *fenced = true;
+        self.fenced = true;
+        self.limit = self.producer_pos().load(Ordering::Acquire);
         true
     }
 
@@ -136,15 +144,20 @@ impl EventRing {
         unsafe { &*self.producer.as_ptr().cast::<AtomicU64>() }
     }
 
-    /// The next committed record below the producer position `*producer`, as a range of the
-    /// mapping, skipping discarded ones; `None` at a record still being written, once caught
-    /// up, or at a header that is not the kernel's. In the 0.1 reading, a catch-up or a busy
-    /// record first gets one more look after a fence (`fence_and_look_again`).
-    fn next_record(&mut self, producer: &mut u64, fenced: &mut bool) -> Option<Pending> {
+    /// Starts a read: records committed from now on wait for the next one.
+    fn start_read(&mut self) {
+        self.limit = self.producer_pos().load(Ordering::Acquire);
+        self.fenced = false;
+    }
+
+    /// The next committed record below `limit`, as a range of the mapping, skipping
+    /// discarded ones; `None` at a record still being written, once caught up, or at a header
+    /// that is not the kernel's. In the 0.1 reading, a catch-up or a busy record first gets
+    /// one more look after a fence (`fence_and_look_again`).
+    fn next_record(&mut self) -> Option<Pending> {
         loop {
-            if self.pos >= *producer {
-                if self.fence_and_look_again(fenced) {
-                    *producer = self.producer_pos().load(Ordering::Acquire);
+            if self.pos >= self.limit {
+                if self.fence_and_look_again() {
                     continue;
                 }
                 return None;
@@ -156,13 +169,12 @@ impl EventRing {
             let header = unsafe { &*self.producer.as_ptr().add(at).cast::<AtomicU32>() };
             let len = header.load(Ordering::Acquire);
             if len & BUSY_BIT != 0 {
-                if self.fence_and_look_again(fenced) {
-                    *producer = self.producer_pos().load(Ordering::Acquire);
+                if self.fence_and_look_again() {
                     continue;
                 }
                 return None;
             }
-            *fenced = false;
+            self.fenced = false;
             let body = (len & !(BUSY_BIT | DISCARD_BIT)) as usize;
             let start = at + HEADER_BYTES as usize;
             // A record is at most the ring's size, and the data pages are mapped twice, so a
@@ -298,31 +310,23 @@ impl EventRings {
     /// which is each call stack's time order. A ring stops at a record still being written
     /// (the others go on; it is read by the next call).
     pub fn read(&mut self, mut f: impl FnMut(&[u8]) -> bool) -> u64 {
-        let mut producers: Vec<u64> = self
-            .rings
-            .iter()
-            .map(|r| r.producer_pos().load(Ordering::Acquire))
-            .collect();
-        let mut fenced = vec![false; self.rings.len()];
-        let mut heads: Vec<Option<Pending>> = self
-            .rings
-            .iter_mut()
-            .zip(producers.iter_mut().zip(fenced.iter_mut()))
-            .map(|(ring, (producer, fenced))| ring.next_record(producer, fenced))
-            .collect();
+        for ring in &mut self.rings {
+            ring.start_read();
+        }
+        let mut heads: Vec<Option<Pending>> =
+            self.rings.iter_mut().map(EventRing::next_record).collect();
         let mut handed = 0u64;
         loop {
             // The oldest head; with one or two rings (as on most hosts here) a short scan.
-            let mut next: Option<(usize, u64)> = None;
+            let mut next: Option<(usize, Pending)> = None;
             for (i, head) in heads.iter().enumerate() {
-                if let Some(h) = head {
-                    if next.is_none_or(|(_, ts)| h.ts_ns < ts) {
-                        next = Some((i, h.ts_ns));
+                if let Some(h) = *head {
+                    if next.is_none_or(|(_, n)| h.ts_ns < n.ts_ns) {
+                        next = Some((i, h));
                     }
                 }
             }
-            let Some((i, _)) = next else { break };
-            let Some(head) = heads[i] else { break };
+            let Some((i, head)) = next else { break };
             let ring = &mut self.rings[i];
             handed += 1;
             let go_on = f(&ring.producer[head.start..head.start + head.len]);
@@ -330,7 +334,7 @@ impl EventRings {
             if !go_on {
                 break;
             }
-            heads[i] = ring.next_record(&mut producers[i], &mut fenced[i]);
+            heads[i] = ring.next_record();
         }
         for ring in &mut self.rings {
             ring.publish();

@@ -77,13 +77,14 @@ impl Settings {
     }
 }
 
-/// The size of each event ring map (`probe_common::ring::EVENT_RINGS` of them): the rings
+/// The sizes of the event ring maps (`probe_common::ring::EVENT_RINGS` of them): the rings
 /// that a CPU of this machine writes to get the requested size, the others one page, the
 /// least a ring can have, since nothing writes to them.
 struct EventRingSizes {
-    bytes: [u32; EVENT_RINGS as usize],
     /// Rings `0..used` are written to.
     used: usize,
+    ring_bytes: u32,
+    page: u32,
 }
 
 impl EventRingSizes {
@@ -91,13 +92,26 @@ impl EventRingSizes {
         let cpus = kernel::possible_cpus()?;
         // SAFETY: `sysconf` has no preconditions.
         let page = u32::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).unwrap_or(4096);
-        // CPU `c` writes to ring `c % EVENT_RINGS` (`ring_of_cpu`): rings below the CPU count.
-        let used = (cpus as usize).clamp(1, EVENT_RINGS as usize);
-        let mut bytes = [page; EVENT_RINGS as usize];
-        for b in &mut bytes[..used] {
-            *b = ring_bytes;
-        }
-        Ok(Self { bytes, used })
+        Ok(Self {
+            // CPU `c` writes to ring `c % EVENT_RINGS` (`ring_of_cpu`): rings below the count.
+            used: (cpus as usize).clamp(1, EVENT_RINGS as usize),
+            ring_bytes,
+            page,
+        })
+    }
+
+    /// Each ring map's name and size.
+    fn maps(&self) -> impl Iterator<Item = (&'static str, u32)> + '_ {
+        EVENT_RING_NAMES.iter().enumerate().map(|(i, &name)| {
+            (
+                name,
+                if i < self.used {
+                    self.ring_bytes
+                } else {
+                    self.page
+                },
+            )
+        })
     }
 }
 
@@ -256,7 +270,7 @@ impl Probes {
             .override_global("FILTER_COMM", &globals.comm, true)
             .override_global("WAKEUP_FILL_BYTES", &globals.wakeup_fill, true)
             .override_global(aya_log::LEVEL, &globals.log_level, false);
-        for (name, bytes) in EVENT_RING_NAMES.iter().zip(event_rings.bytes) {
+        for (name, bytes) in event_rings.maps() {
             loader.map_max_entries(name, bytes);
         }
         if let Some((dir, names)) = pins {
