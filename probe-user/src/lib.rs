@@ -6,6 +6,7 @@
 //! them into a [`kpath_trace::TraceWriter`].
 #![deny(missing_docs)]
 
+pub mod bare_timing;
 pub mod calibrate;
 pub mod check;
 pub mod discover;

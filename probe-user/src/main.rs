@@ -8,8 +8,8 @@ use clap::{Parser, Subcommand};
 mod cli;
 
 use cli::{
-    run_calibrate, run_check, run_discover, run_list, run_record, CalibrateArgs, CheckArgs,
-    DiscoverArgs, RecordArgs, SelectArgs,
+    run_bare_timing, run_calibrate, run_check, run_discover, run_list, run_record, BareTimingArgs,
+    CalibrateArgs, CheckArgs, DiscoverArgs, RecordArgs, SelectArgs,
 };
 
 #[derive(Parser)]
@@ -36,6 +36,10 @@ enum Command {
     /// Prove which probe mechanisms work on this kernel: attach each to FUNCTION, send
     /// datagrams on loopback, and count the records they produce.
     Check(CheckArgs),
+    /// The bare timing pair on every tracepoint stage for every task, held until SIGINT,
+    /// SIGTERM or the duration: the bench's "timestamps only" condition.
+    #[command(hide = true)]
+    BareTiming(BareTimingArgs),
 }
 
 fn main() -> ExitCode {
@@ -54,6 +58,7 @@ fn main() -> ExitCode {
         Command::List(args) => run_list(args),
         Command::Discover(args) => run_discover(args),
         Command::Calibrate(args) => run_calibrate(args),
+        Command::BareTiming(args) => run_bare_timing(args),
     };
     match result {
         Ok(_) if kpath_cli::console::stdout_failed() => ExitCode::from(2),

@@ -116,6 +116,31 @@ fn calibration_times_near_empty_intervals() {
 }
 
 #[test]
+fn bare_timing_times_every_task_on_every_stage() {
+    if !can_run("bare_timing_times_every_task_on_every_stage") {
+        return;
+    }
+    let timing = kpath_probe::bare_timing::BareTiming::attach().expect("attach the bare pairs");
+    assert_eq!(timing.pairs(), probe_common::stage::TpStage::ALL.len());
+    let before = timing.totals().expect("totals");
+    // From another thread: the pairs time every task, not only the one that loaded them
+    // (calibration's filter) and not only this process.
+    let n = 3000;
+    std::thread::spawn(move || common::sendto_calls(n))
+        .join()
+        .expect("sending thread");
+    let after = timing.totals().expect("totals");
+    // Each `sendto` is a `sys_sendto` interval with nothing nested in it: all are counted
+    // (other tasks' calls can only add).
+    assert!(
+        after.intervals - before.intervals >= n,
+        "{before:?} → {after:?}"
+    );
+    assert!(after.total_ns > before.total_ns, "{before:?} → {after:?}");
+    assert!(after.mean_ns().is_some_and(|m| m > 0.0), "{after:?}");
+}
+
+#[test]
 fn stats_mode_aggregates_every_call_in_the_kernel() {
     use kpath_probe::recorder::{MechanismChoice, RecordOptions, Recording};
     if !can_run("stats_mode_aggregates_every_call_in_the_kernel") {

@@ -1,6 +1,7 @@
 //! The subcommands of `kpath-probe`, one per file: their arguments and what they print. The
 //! work is in the `kpath_probe` library.
 
+pub mod bare_timing;
 pub mod calibrate;
 pub mod check;
 pub mod discover;
@@ -8,6 +9,7 @@ pub mod list;
 pub mod record;
 pub mod select;
 
+pub(crate) use bare_timing::{run_bare_timing, BareTimingArgs};
 pub(crate) use calibrate::{run_calibrate, CalibrateArgs};
 pub(crate) use check::{run_check, CheckArgs};
 pub(crate) use discover::{run_discover, DiscoverArgs};

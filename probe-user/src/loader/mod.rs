@@ -336,6 +336,13 @@ impl Probes {
         Ok(out)
     }
 
+    /// The bare timing pair's completed intervals and their sum in ns, over every CPU.
+    pub fn bare_totals(&self) -> Result<(u64, u64), ProbeError> {
+        let count = self.per_cpu_sums("BARE_COUNT", 1)?;
+        let total = self.per_cpu_sums("BARE_TOTAL_NS", 1)?;
+        Ok((count[0], total[0]))
+    }
+
     /// Runs of each program kind, summed over CPUs, indexed by `counters::Hit`.
     pub fn hits(&self) -> Result<Vec<u64>, ProbeError> {
         self.per_cpu_sums("HITS", HIT_SLOTS)

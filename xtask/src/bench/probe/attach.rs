@@ -1,5 +1,6 @@
 //! Attaching a [`Condition`]'s peer while the work runs, and detaching it the way a user
-//! would: kpath's recorder (`kpath-probe record` in its modes) or bpftrace (`pairs.bt`).
+//! would: kpath's recorder (`kpath-probe record` in its modes), the bare timing pairs
+//! (`kpath-probe bare-timing`) or bpftrace (`pairs.bt`).
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -62,59 +63,68 @@ impl Ctx {
                 let no_such_cpu = self.cpus.to_string();
                 kpath(&["--cpu", &no_such_cpu])
             }
+            Condition::BareTiming => {
+                let mut cmd = Command::new(&self.kpath_probe);
+                cmd.args(["bare-timing", "--duration", "600s"]);
+                // It prints its line once every pair is attached.
+                spawn_until_line(cmd, "attached", "kpath-probe bare-timing").map(Some)
+            }
             Condition::Bpftrace => self.attach_bpftrace().map(Some),
         }
     }
 
     fn attach_bpftrace(&self) -> Result<Attached> {
-        let mut child = Command::new("bpftrace")
-            .arg(&self.bpftrace_script)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .context("failed to start bpftrace")?;
-        let stdout = child
-            .stdout
-            .take()
-            .ok_or_else(|| anyhow!("bpftrace has no stdout"))?;
-        // A thread reads bpftrace's output to the end (its maps at exit must not block on a
-        // full pipe) and says when the probes are attached.
-        let (tx, rx) = mpsc::channel();
-        let reader = std::thread::spawn(move || {
-            let mut all = String::new();
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if line.starts_with("Attaching") {
-                    let _ = tx.send(());
-                }
-                all.push_str(&line);
-                all.push('\n');
+        let mut cmd = Command::new("bpftrace");
+        cmd.arg(&self.bpftrace_script);
+        let mut attached = spawn_until_line(cmd, "Attaching", "bpftrace")?;
+        // bpftrace prints "Attaching N probes..." before attaching; the BEGIN-less script has
+        // no other signal, so wait until every probe shows up as a link.
+        wait_for(Duration::from_secs(30), || {
+            if let Some(status) = attached.child.try_wait()? {
+                bail!("bpftrace exited early ({status})");
             }
-            all
-        });
-        let mut attached = Attached {
-            child,
-            trace: None,
-            output: Some(reader),
-        };
-        match rx.recv_timeout(Duration::from_secs(60)) {
-            Ok(()) => {
-                // bpftrace prints "Attaching N probes..." before attaching; the BEGIN-less
-                // script has no other signal, so wait until every probe shows up as a link.
-                wait_for(Duration::from_secs(30), || {
-                    if let Some(status) = attached.child.try_wait()? {
-                        bail!("bpftrace exited early ({status})");
-                    }
-                    Ok(bpf_links_of(attached.child.id()) >= 18)
-                })
-                .context("bpftrace did not attach its 18 probes")?;
-                Ok(attached)
-            }
-            Err(_) => {
-                let _ = attached.child.kill();
-                bail!("bpftrace did not attach within 60 s")
-            }
-        }
+            Ok(bpf_links_of(attached.child.id()) >= 18)
+        })
+        .context("bpftrace did not attach its 18 probes")?;
+        Ok(attached)
     }
+}
+
+/// Starts `cmd` and returns once it prints a line starting with `ready` (60 s at most). A
+/// thread reads its output to the end, so that what it prints at exit never blocks on a full
+/// pipe.
+fn spawn_until_line(mut cmd: Command, ready: &'static str, what: &str) -> Result<Attached> {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .with_context(|| format!("failed to start {what}"))?;
+    let stdout = child
+        .stdout
+        .take()
+        .ok_or_else(|| anyhow!("{what} has no stdout"))?;
+    let (tx, rx) = mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        let mut all = String::new();
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if line.starts_with(ready) {
+                let _ = tx.send(());
+            }
+            all.push_str(&line);
+            all.push('\n');
+        }
+        all
+    });
+    let mut attached = Attached {
+        child,
+        trace: None,
+        output: Some(reader),
+    };
+    if rx.recv_timeout(Duration::from_secs(60)).is_err() {
+        let _ = attached.child.kill();
+        bail!("{what} did not attach within 60 s");
+    }
+    Ok(attached)
 }
 
 /// A running probe condition; killed if dropped without [`detach`].

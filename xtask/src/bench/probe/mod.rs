@@ -46,7 +46,8 @@ use serde::Serialize;
 
 use super::{BenchOptions, Spread, Target};
 pub use table::table;
-use targets::targets;
+pub use targets::StatsSplit;
+use targets::{stats_split, targets};
 
 /// What is attached while the work runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -71,12 +72,16 @@ pub enum Condition {
     /// Trace mode with `--cpu` naming a CPU that does not exist: every program runs and
     /// returns at its filter. The floor of the mechanism with kpath's programs attached.
     KpathFilteredOut,
+    /// The bare timing pair on the same 9 stages for every task (`kpath-probe bare-timing`):
+    /// a timestamp at each end and a per-CPU sum, the least any timer does there. Between
+    /// the floor and stats mode: what any timer pays here, and what is kpath's bookkeeping.
+    BareTiming,
     /// bpftrace timing the same 9 pairs into hist() maps (`pairs.bt`).
     Bpftrace,
 }
 
 impl Condition {
-    const ALL: [Condition; 8] = [
+    const ALL: [Condition; 9] = [
         Condition::None,
         Condition::KpathTrace,
         Condition::KpathTraceAdaptiveWakeup,
@@ -84,6 +89,7 @@ impl Condition {
         Condition::KpathTraceNormalPolicy,
         Condition::KpathStats,
         Condition::KpathFilteredOut,
+        Condition::BareTiming,
         Condition::Bpftrace,
     ];
 
@@ -96,6 +102,7 @@ impl Condition {
             Condition::KpathTraceNormalPolicy => "kpath trace, SCHED_OTHER",
             Condition::KpathStats => "kpath stats",
             Condition::KpathFilteredOut => "kpath filtered out",
+            Condition::BareTiming => "two timestamps only",
             Condition::Bpftrace => "bpftrace",
         }
     }
@@ -173,6 +180,8 @@ pub struct ProbeBench {
     pub recorder: Vec<RecorderRun>,
     /// The targets, judged on the medians.
     pub targets: Vec<Target>,
+    /// Where stats mode's cost over the floor goes (a reference beside the targets).
+    pub stats_split: StatsSplit,
 }
 
 /// The workload sizes of one run.
@@ -222,6 +231,7 @@ pub fn run(opts: &BenchOptions) -> Result<ProbeBench> {
     eprintln!("bench: (d) the recorder's capacity");
     let recorder = ctx.recorder_section(&sizes)?;
     let targets = targets(&calibration, &saturation, &recorder);
+    let stats_split = stats_split(&saturation);
     Ok(ProbeBench {
         calibration,
         saturation,
@@ -229,6 +239,7 @@ pub fn run(opts: &BenchOptions) -> Result<ProbeBench> {
         syscall,
         recorder,
         targets,
+        stats_split,
     })
 }
 

@@ -105,5 +105,20 @@ pub fn table(b: &ProbeBench) -> String {
             if t.met { "met" } else { "NOT met" }
         );
     }
+    let split = &b.stats_split;
+    let _ = writeln!(
+        o,
+        "where stats mode's cost over the floor goes (ratios of (a)'s medians):"
+    );
+    let _ = writeln!(
+        o,
+        "  {:<62} {:>10.3}",
+        "two timestamps only / filtered floor (what any timer pays)", split.timestamps_over_floor
+    );
+    let _ = writeln!(
+        o,
+        "  {:<62} {:>10.3}",
+        "stats / two timestamps only (kpath's bookkeeping)", split.stats_over_timestamps
+    );
     o
 }

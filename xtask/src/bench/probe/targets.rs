@@ -3,6 +3,8 @@
 
 use kpath_trace::ProbeCost;
 
+use serde::Serialize;
+
 use super::{Condition, ConditionFigures, RecorderRun, Target};
 
 fn ratio_of(figs: &[ConditionFigures], c: Condition) -> f64 {
@@ -76,6 +78,26 @@ pub(super) fn targets(
         worst_cpu <= 100.0,
     );
     t
+}
+
+/// Where stats mode's cost over the floor goes in saturation, as ratios of section (a)'s
+/// medians: what two timestamps per pair cost any timer here, and what kpath's bookkeeping
+/// (filters, the task's stack, the frame, the aggregate) costs on top.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct StatsSplit {
+    /// "Two timestamps only" over "kpath filtered out" (whose exit reads the clock too).
+    pub timestamps_over_floor: f64,
+    /// "kpath stats" over "two timestamps only".
+    pub stats_over_timestamps: f64,
+}
+
+/// [`StatsSplit`] from section (a).
+pub(super) fn stats_split(saturation: &[ConditionFigures]) -> StatsSplit {
+    let timestamps = ratio_of(saturation, Condition::BareTiming);
+    StatsSplit {
+        timestamps_over_floor: timestamps / ratio_of(saturation, Condition::KpathFilteredOut),
+        stats_over_timestamps: ratio_of(saturation, Condition::KpathStats) / timestamps,
+    }
 }
 
 #[cfg(test)]
