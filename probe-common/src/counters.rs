@@ -40,17 +40,21 @@ pub enum Stat {
     DepthOverflow = 4,
     /// Calls skipped by the pid/comm/cpu filters.
     Filtered = 5,
+    /// Tasks whose stack slot another task held at their first call
+    /// (`crate::task_slots`): their calls are kept in the shared stack map, exact but slower.
+    SharedStackSlot = 6,
 }
 
 impl Stat {
     /// Every counter, in slot order.
-    pub const ALL: [Stat; 6] = [
+    pub const ALL: [Stat; 7] = [
         Self::LostEvents,
         Self::StackMapFull,
         Self::UnmatchedExits,
         Self::Unwound,
         Self::DepthOverflow,
         Self::Filtered,
+        Self::SharedStackSlot,
     ];
 
     /// The counter's key in the trace metadata's `kernel_counters` (`docs/trace-format.md`).
@@ -62,6 +66,7 @@ impl Stat {
             Self::Unwound => "unwound",
             Self::DepthOverflow => "depth_overflow",
             Self::Filtered => "filtered",
+            Self::SharedStackSlot => "shared_stack_slot",
         }
     }
 }

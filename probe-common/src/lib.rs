@@ -17,5 +17,6 @@ pub mod program;
 pub mod ring;
 pub mod stage;
 pub mod stats;
+pub mod task_slots;
 
 pub use event::{Event, EventKind, ExecContext, EVENT_SIZE};

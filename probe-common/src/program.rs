@@ -23,6 +23,8 @@ pub const HARDIRQ_ENTRY: &str = "kpath_irq_hardirq_entry";
 pub const HARDIRQ_EXIT: &str = "kpath_irq_hardirq_exit";
 /// `sched:sched_switch`.
 pub const SCHED_SWITCH: &str = "kpath_sched_switch";
+/// `sched:sched_process_exit`: gives up the exiting task's call stack.
+pub const TASK_EXIT: &str = "kpath_task_exit";
 /// The bare timing pair (calibration): kprobe entry.
 pub const BARE_KPROBE: &str = "kpath_bare_kprobe";
 /// The bare timing pair: kretprobe.
@@ -37,7 +39,7 @@ pub const BARE_TP_ENTER: &str = "kpath_bare_tp_enter";
 pub const BARE_TP_EXIT: &str = "kpath_bare_tp_exit";
 
 /// Every program of the object that is not a stage's (see [`stage_programs`]).
-pub const ALL: [&str; 15] = [
+pub const ALL: [&str; 16] = [
     KPROBE,
     KRETPROBE,
     FENTRY,
@@ -47,6 +49,7 @@ pub const ALL: [&str; 15] = [
     HARDIRQ_ENTRY,
     HARDIRQ_EXIT,
     SCHED_SWITCH,
+    TASK_EXIT,
     BARE_KPROBE,
     BARE_KRETPROBE,
     BARE_FENTRY,

@@ -6,6 +6,10 @@
 //! which is how a non-inlined Rust function is emitted. One body per program loads everywhere.
 #![no_std]
 #![no_main]
+// `core::intrinsics::atomic_xadd`: the BPF target has no compare-and-swap, so `AtomicU64`
+// offers no `fetch_add` there; the intrinsic is the atomic add itself (`stacks::claim`).
+#![allow(internal_features)]
+#![feature(core_intrinsics)]
 
 #[macro_use]
 mod klog;
@@ -14,6 +18,7 @@ mod irq;
 mod maps;
 mod record;
 mod settings;
+mod stacks;
 mod wakeup;
 
 use aya_ebpf::{
@@ -255,6 +260,15 @@ pub fn kpath_sched_switch(ctx: TracePointContext) -> u32 {
     // SAFETY: helper without arguments.
     let cpu = unsafe { aya_ebpf::helpers::generated::bpf_get_smp_processor_id() };
     record::switched(ts, cpu, prev, next);
+    0
+}
+
+/// `sched:sched_process_exit`, in the exiting task: gives its call stack's slot back
+/// (`stacks::release`).
+#[tracepoint]
+pub fn kpath_task_exit(_ctx: TracePointContext) -> u32 {
+    hit(Hit::Irq);
+    stacks::release(aya_ebpf::helpers::bpf_get_current_pid_tgid() as u32);
     0
 }
 

@@ -2,7 +2,7 @@
 
 use aya_ebpf::{
     macros::map,
-    maps::{Array, HashMap, LruHashMap, PerCpuArray, RingBuf},
+    maps::{Array, HashMap, PerCpuArray, RingBuf},
 };
 use probe_common::{
     busy::CpuBusy,
@@ -157,6 +157,18 @@ pub struct OffCpu {
     pub cpu_changes: u32,
 }
 
+impl OffCpu {
+    /// A stack's totals when it is created.
+    pub const ZERO: Self = Self {
+        ns: 0,
+        irq_ns: 0,
+        hardirqs: 0,
+        softirqs: 0,
+        switch_outs: 0,
+        cpu_changes: 0,
+    };
+}
+
 /// Where a switched-out task left its CPU: taken when it is switched out, used when it is
 /// switched back in.
 #[repr(C)]
@@ -172,6 +184,18 @@ pub struct SwitchedOut {
     pub _pad: u32,
 }
 
+impl SwitchedOut {
+    /// Not switched out.
+    pub const ZERO: Self = Self {
+        ts_ns: 0,
+        irq_ns: 0,
+        hardirqs: 0,
+        softirqs: 0,
+        cpu: 0,
+        _pad: 0,
+    };
+}
+
 /// The open calls of one context (a task, or a CPU's softirq or hardirq context).
 #[repr(C)]
 #[derive(Clone, Copy)]
@@ -185,20 +209,11 @@ pub struct CallStack {
     pub frames: [Frame; MAX_DEPTH],
 }
 
-/// A task's context key (its tid, see `record::context_key`) → its open calls. LRU so that
-/// exited tasks age out. Softirq and hard-IRQ contexts keep theirs in `IRQ_STACKS`.
-#[map]
-pub static STACKS: LruHashMap<u64, CallStack> = LruHashMap::with_max_entries(16384, 0);
-
 /// The open calls of each CPU's softirq (index 0) and hard-IRQ (index 1) context. A per-CPU
-/// array, not `STACKS`: the receive path runs in softirq context, and there every entry and
+/// array, not a task's (`stacks.rs`): the receive path runs in softirq context, and there every entry and
 /// exit would otherwise hash its key (the CPU) into an LRU map to find the same stack.
 #[map]
 pub static IRQ_STACKS: PerCpuArray<CallStack> = PerCpuArray::with_max_entries(2, 0);
-
-/// A zeroed stack to insert from: too big for the 512-byte BPF stack.
-#[map]
-pub static EMPTY_STACK: PerCpuArray<CallStack> = PerCpuArray::with_max_entries(1, 0);
 
 /// Per-CPU interrupt accounting, updated by the `irq` programs.
 #[repr(C)]

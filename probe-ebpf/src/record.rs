@@ -38,11 +38,8 @@ use probe_common::{
 
 use crate::{
     irq,
-    maps::{
-        self, count_call, stat, CallStack, Frame, IrqState, CPU_BUSY, EMPTY_STACK, IRQ_STACKS,
-        STACKS,
-    },
-    settings, wakeup,
+    maps::{self, count_call, stat, CallStack, Frame, IrqState, CPU_BUSY},
+    settings, stacks, wakeup,
 };
 
 /// The slot of frame `i` in a stack's `frames`: `i` masked to the array's bounds. Every
@@ -94,12 +91,6 @@ const _: () = assert!(
     "`find_frame!` lists the steps 0..32, and `slot` masks with MAX_DEPTH - 1"
 );
 
-/// Where a call's stack lives: the task in process context, the CPU otherwise.
-#[inline(always)]
-fn context_key(ctx: ExecContext, cpu: u32, tid: u32) -> u64 {
-    probe_common::event::stack_key(ctx as u8, cpu, tid)
-}
-
 struct Here {
     ctx: ExecContext,
     cpu: u32,
@@ -145,59 +136,6 @@ fn here() -> Option<(Here, &'static maps::IrqState)> {
         }
     }
     Some((here, irq_state))
-}
-
-/// `IRQ_STACKS`' index of a softirq or hard-IRQ context; `None` in process context.
-#[inline(always)]
-fn irq_stack_index(ctx: ExecContext) -> Option<u32> {
-    match ctx {
-        ExecContext::Process => None,
-        ExecContext::SoftIrq => Some(0),
-        ExecContext::HardIrq => Some(1),
-    }
-}
-
-/// The open calls of the context `here` runs in, if it has any yet: the CPU's softirq or
-/// hard-IRQ stack (always there), or the task's.
-#[inline(always)]
-fn open_stack(here: &Here) -> Option<&'static mut CallStack> {
-    let p = match irq_stack_index(here.ctx) {
-        Some(i) => IRQ_STACKS.get_ptr_mut(i),
-        None => STACKS.get_ptr_mut(context_key(here.ctx, here.cpu, here.tid)),
-    }?;
-    // SAFETY: a softirq or hard-IRQ stack is this CPU's value, and the programs of one
-    // context on one CPU run one at a time (a nested one is skipped by the kernel's recursion
-    // guard); a task's stack lives as long as its key, and only that task's programs use it.
-    Some(unsafe { &mut *p })
-}
-
-/// The open calls of the context `here` runs in, created for a task at its first call.
-#[inline(always)]
-fn stack_of(here: &Here) -> Option<&'static mut CallStack> {
-    if let Some(stack) = open_stack(here) {
-        return Some(stack);
-    }
-    if irq_stack_index(here.ctx).is_some() {
-        // Per-CPU array values always exist; a failed look-up is an impossible index.
-        return None;
-    }
-    let key = context_key(here.ctx, here.cpu, here.tid);
-    let empty = EMPTY_STACK.get_ptr(0)?;
-    // SAFETY: `empty` points at a zeroed per-CPU value of the map's value type.
-    // Passed by reference: a by-value `CallStack` would not fit the 512-byte BPF stack.
-    #[allow(clippy::needless_borrows_for_generic_args)]
-    let inserted = STACKS.insert(key, unsafe { &*empty }, 0);
-    if inserted.is_err() {
-        stat(Stat::StackMapFull);
-        klog!(
-            Level::Warn,
-            "kpath: call-stack map full: a call of context key ",
-            { key },
-            " is not tracked"
-        );
-        return None;
-    }
-    open_stack(here)
 }
 
 #[inline(always)]
@@ -261,7 +199,7 @@ pub fn enter<C: EbpfContext>(_ctx: &C, func_id: u32) {
     let Some((here, irq_state)) = here() else {
         return;
     };
-    let Some(stack) = stack_of(&here) else {
+    let Some(stack) = stacks::stack_of(here.ctx, here.tid) else {
         return;
     };
     let depth = stack.depth;
@@ -349,7 +287,7 @@ pub fn enter<C: EbpfContext>(_ctx: &C, func_id: u32) {
 fn store_ts(ts_at: *mut u64, ts_ns: u64) {
     if !ts_at.is_null() {
         // SAFETY: `ts_at` points into this context's stack, a map value that lives for the
-        // whole program run; nothing else writes it meanwhile (see `open_stack`).
+        // whole program run; nothing else writes it meanwhile (see `stacks::open_stack`).
         unsafe { ts_at.write(ts_ns) };
     }
 }
@@ -400,10 +338,8 @@ pub fn switched(ts_ns: u64, cpu: u32, prev: u32, next: u32) {
     }
     // The idle tasks (tid 0, one per CPU) never have process-context calls.
     if prev != 0 {
-        let key = context_key(ExecContext::Process, cpu, prev);
-        if let Some(p) = STACKS.get_ptr_mut(key) {
-            // SAFETY: see `open_stack`; `prev` is the current task, so none of its probes runs.
-            let stack = unsafe { &mut *p };
+        // `prev` is the current task, so none of its probes runs meanwhile.
+        if let Some(stack) = stacks::task_stack(prev) {
             if stack.depth > 0 {
                 stack.out.ts_ns = ts_ns;
                 stack.out.irq_ns = irq.hardirq_ns + irq.softirq_ns;
@@ -415,10 +351,8 @@ pub fn switched(ts_ns: u64, cpu: u32, prev: u32, next: u32) {
         }
     }
     if next != 0 {
-        let key = context_key(ExecContext::Process, cpu, next);
-        if let Some(p) = STACKS.get_ptr_mut(key) {
-            // SAFETY: see `open_stack`; `next` is not running yet, so none of its probes runs.
-            let stack = unsafe { &mut *p };
+        // `next` is not running yet, so none of its probes runs meanwhile.
+        if let Some(stack) = stacks::task_stack(next) {
             if stack.out.ts_ns != 0 {
                 stack.off.ns += ts_ns.saturating_sub(stack.out.ts_ns);
                 if stack.out.cpu == cpu {
@@ -494,7 +428,7 @@ pub fn exit<C: EbpfContext>(_ctx: &C, ts_ns: u64, func_id: u32) {
         switches: 0,
         off_cpu_ns: 0,
     };
-    let Some(stack) = open_stack(&here) else {
+    let Some(stack) = stacks::open_stack(here.ctx, here.tid) else {
         unmatched_exit(e);
         return;
     };

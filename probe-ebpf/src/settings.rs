@@ -28,3 +28,9 @@ pub static FILTER_COMM: Global<[u64; 2]> = Global::new([0; 2]);
 pub static WAKEUP_FILL_BYTES: Global<u64> = Global::new(probe_common::ring::wakeup_fill_bytes(
     probe_common::ring::DEFAULT_RING_BYTES,
 ));
+
+/// `slots - 1` for the task-stack array's size (`stacks.rs`, a power of two set by user space
+/// with the map's size).
+#[unsafe(no_mangle)]
+pub static TASK_SLOT_MASK: Global<u32> =
+    Global::new(probe_common::task_slots::DEFAULT_TASK_SLOTS - 1);

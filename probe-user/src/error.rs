@@ -21,6 +21,14 @@ pub enum ProbeError {
     /// A program is missing from the object (a build mismatch).
     #[error("the eBPF object has no program `{0}`: rebuild with `cargo xtask build`")]
     NoProgram(&'static str),
+    /// A task-stack slot count the kernel side cannot mask with.
+    #[error("task-stack slots: {slots} is not a power of two from 1 to {max}")]
+    TaskSlots {
+        /// What was asked for.
+        slots: u32,
+        /// `probe_common::task_slots::MAX_TASK_SLOTS`.
+        max: u32,
+    },
     /// A map is missing from the object (a build mismatch).
     #[error("the eBPF object has no map `{0}`: rebuild with `cargo xtask build`")]
     NoMap(&'static str),

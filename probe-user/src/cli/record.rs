@@ -110,6 +110,7 @@ pub(crate) fn run_record(args: RecordArgs) -> Result<ExitCode> {
             filter_comm: args.comm.clone(),
             ring_buffer_bytes: args.ring_buffer_size,
             wakeup_fill_bytes: args.wakeup_fill_bytes,
+            task_slots: None,
             kernel_log: args.verbose.then_some(aya_log::Level::Debug),
             mode: match args.mode {
                 ModeArg::Trace => kpath_probe::loader::Mode::Trace,

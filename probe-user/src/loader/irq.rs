@@ -58,6 +58,10 @@ impl Probes {
         }
         self.attach_tracepoint(program::SCHED_SWITCH, "sched", "sched_switch")?;
         used.push("sched:sched_switch".into());
+        // Gives an exiting task's call-stack slot back (`probe-ebpf/src/stacks.rs`); without
+        // it the slots of exited tasks stay taken and later tasks use the slower shared map.
+        self.attach_tracepoint(program::TASK_EXIT, "sched", "sched_process_exit")?;
+        used.push("sched:sched_process_exit".into());
         Ok(used)
     }
 }

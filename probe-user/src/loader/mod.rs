@@ -61,6 +61,9 @@ pub struct Settings {
     /// ring (`probe_common::ring`); `Some(0)`: the kernel's adaptive notification, which
     /// wakes the reader whenever it had caught up (kpath 0.1; for measurements only).
     pub wakeup_fill_bytes: Option<u64>,
+    /// Slots of the direct-mapped task-stack array (`probe_common::task_slots`), a power of
+    /// two; `None`: the default. Tests shrink it to make tasks share slots.
+    pub task_slots: Option<u32>,
 }
 
 impl Settings {
@@ -68,6 +71,12 @@ impl Settings {
     pub fn wakeup_fill_bytes(&self) -> u64 {
         self.wakeup_fill_bytes
             .unwrap_or_else(|| probe_common::ring::wakeup_fill_bytes(self.ring_bytes()))
+    }
+
+    /// Slots of the task-stack array.
+    pub fn task_slots(&self) -> u32 {
+        self.task_slots
+            .unwrap_or(probe_common::task_slots::DEFAULT_TASK_SLOTS)
     }
 
     /// The event ring buffer's size in bytes.
@@ -126,6 +135,9 @@ struct Globals {
     log_level: u8,
     /// Unread ring bytes at which a record forces a reader wake-up (`probe_common::ring`).
     wakeup_fill: u64,
+    /// Task-stack slots minus one (`probe_common::task_slots`).
+    task_slot_mask: u32,
+    task_slots: u32,
 }
 
 impl From<&Settings> for Globals {
@@ -144,6 +156,8 @@ impl From<&Settings> for Globals {
             },
             log_level: s.kernel_log.map(|l| l as u8).unwrap_or(0),
             wakeup_fill: s.wakeup_fill_bytes(),
+            task_slot_mask: s.task_slots() - 1,
+            task_slots: s.task_slots(),
             pid: s.filter_pid.unwrap_or(0),
             // CPUs out of range were refused when the flag was parsed (`cli::record`).
             cpus: s
@@ -219,6 +233,13 @@ fn hint_for_load() -> &'static str {
 impl Probes {
     /// Loads the embedded object with `settings` (maps created, no program loaded yet).
     pub fn load(settings: Settings) -> Result<Self, ProbeError> {
+        let slots = settings.task_slots();
+        if !probe_common::task_slots::valid_slot_count(slots) {
+            return Err(ProbeError::TaskSlots {
+                slots,
+                max: probe_common::task_slots::MAX_TASK_SLOTS,
+            });
+        }
         let globals = Globals::from(&settings);
         let event_rings = EventRingSizes::for_this_machine(settings.ring_bytes())?;
         let primary = Self::loader_for(&globals, &event_rings, None)
@@ -269,10 +290,12 @@ impl Probes {
             .override_global("FILTER_CPUS", &globals.cpus, true)
             .override_global("FILTER_COMM", &globals.comm, true)
             .override_global("WAKEUP_FILL_BYTES", &globals.wakeup_fill, true)
+            .override_global("TASK_SLOT_MASK", &globals.task_slot_mask, true)
             .override_global(aya_log::LEVEL, &globals.log_level, false);
         for (name, bytes) in event_rings.maps() {
             loader.map_max_entries(name, bytes);
         }
+        loader.map_max_entries("TASK_STACKS", globals.task_slots);
         if let Some((dir, names)) = pins {
             for name in names {
                 loader.map_pin_path(name, dir.join(name));
