@@ -14,13 +14,13 @@
 
 use aya_ebpf::{
     macros::map,
-    maps::{Array, LruHashMap},
+    maps::{Array, LruHashMap, PerCpuArray},
 };
 use aya_log_ebpf::macro_support::Level;
 use probe_common::{counters::Stat, task_slots, ExecContext};
 
 use crate::{
-    maps::{stat, CallStack, IRQ_STACKS},
+    maps::{stat, CallStack, OffCpu, SwitchedOut, IRQ_STACKS},
     settings,
 };
 
@@ -48,8 +48,7 @@ static STACKS: LruHashMap<u64, CallStack> =
 
 /// A zeroed stack to insert from: too big for the 512-byte BPF stack.
 #[map]
-static EMPTY_STACK: aya_ebpf::maps::PerCpuArray<CallStack> =
-    aya_ebpf::maps::PerCpuArray::with_max_entries(1, 0);
+static EMPTY_STACK: PerCpuArray<CallStack> = PerCpuArray::with_max_entries(1, 0);
 
 /// Where a call's stack lives: the task in process context, the CPU otherwise.
 #[inline(always)]
@@ -185,8 +184,8 @@ fn claim(tid: u32) -> Option<&'static mut CallStack> {
     }
     // Won: the stack's header starts over (frames above `depth` are never read).
     slot.stack.depth = 0;
-    slot.stack.off = crate::maps::OffCpu::ZERO;
-    slot.stack.out = crate::maps::SwitchedOut::ZERO;
+    slot.stack.off = OffCpu::ZERO;
+    slot.stack.out = SwitchedOut::ZERO;
     slot.owner = tid;
     Some(&mut slot.stack)
 }
