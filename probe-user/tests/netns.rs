@@ -67,11 +67,6 @@ fn enter(ns: &str) {
     assert_eq!(rc, 0, "setns {ns}: {}", std::io::Error::last_os_error());
 }
 
-fn tid() -> u32 {
-    // SAFETY: no preconditions.
-    unsafe { libc::gettid() as u32 }
-}
-
 #[test]
 fn tracepoint_stages_record_an_echo_session_between_namespaces() {
     if !common::can_run(module_path!()) {
@@ -107,7 +102,7 @@ fn tracepoint_stages_record_an_echo_session_between_namespaces() {
             let (n, from) = sock.recv_from(&mut buf).expect("proxy recv");
             sock.send_to(&buf[..n], from).expect("proxy send");
         }
-        tid()
+        common::tid()
     });
     ready_rx.recv().expect("proxy ready");
     let gen_ns = stand.gen.clone();
@@ -123,7 +118,7 @@ fn tracepoint_stages_record_an_echo_session_between_namespaces() {
             let (n, _) = sock.recv_from(&mut buf).expect("gen recv");
             assert_eq!(&buf[..n], &i.to_le_bytes());
         }
-        tid()
+        common::tid()
     });
     let gen_tid = gen.join().expect("gen thread");
     let proxy_tid = proxy.join().expect("proxy thread");

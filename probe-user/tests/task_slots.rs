@@ -79,12 +79,6 @@ fn assert_exact(exits: &[kpath_trace::Event], tids: &[u32], per_thread: u64) {
     assert_eq!(exits.len() as u64, per_thread * tids.len() as u64);
 }
 
-/// The calling thread's id.
-fn gettid() -> u32 {
-    // SAFETY: no arguments.
-    unsafe { libc::gettid() as u32 }
-}
-
 #[test]
 fn tasks_that_share_a_slot_keep_exact_stacks() {
     if !common::can_run(module_path!()) {
@@ -107,7 +101,7 @@ fn tasks_that_share_a_slot_keep_exact_stacks() {
                         common::sendto_calls(1);
                         first_calls.wait();
                         common::sendto_calls(per_thread - 1);
-                        gettid()
+                        common::tid()
                     })
                 })
                 .collect();
@@ -141,7 +135,7 @@ fn an_exiting_task_gives_its_slot_back() {
         for _ in 0..threads {
             let tid = std::thread::spawn(move || {
                 common::sendto_calls(per_thread);
-                gettid()
+                common::tid()
             })
             .join()
             .expect("thread");
