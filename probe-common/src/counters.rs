@@ -40,8 +40,9 @@ pub enum Stat {
     DepthOverflow = 4,
     /// Calls skipped by the pid/comm/cpu filters.
     Filtered = 5,
-    /// Tasks whose stack slot another task held at their first call
-    /// (`crate::task_slots`): their calls are kept in the shared stack map, exact but slower.
+    /// Tasks whose calls are kept in the shared stack map, exact but slower: their stack slot
+    /// (`crate::task_slots`) was held by another task at their first call, or they are the
+    /// idle tasks (tid 0), which never get one.
     SharedStackSlot = 6,
 }
 

@@ -209,9 +209,9 @@ pub struct CallStack {
     pub frames: [Frame; MAX_DEPTH],
 }
 
-/// The open calls of each CPU's softirq (index 0) and hard-IRQ (index 1) context. A per-CPU
-/// array, not a task's (`stacks.rs`): the receive path runs in softirq context, and there every entry and
-/// exit would otherwise hash its key (the CPU) into an LRU map to find the same stack.
+/// The open calls of each CPU's softirq (index 0) and hard-IRQ (index 1) context, found by
+/// `stacks.rs`. A per-CPU array: the receive path runs in softirq context, and there every
+/// entry and exit would otherwise hash its key (the CPU) into a map to find the same stack.
 #[map]
 pub static IRQ_STACKS: PerCpuArray<CallStack> = PerCpuArray::with_max_entries(2, 0);
 

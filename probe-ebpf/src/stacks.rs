@@ -50,10 +50,10 @@ static STACKS: LruHashMap<u64, CallStack> =
 #[map]
 static EMPTY_STACK: PerCpuArray<CallStack> = PerCpuArray::with_max_entries(1, 0);
 
-/// Where a call's stack lives: the task in process context, the CPU otherwise.
+/// Task `tid`'s key in `STACKS`: its process-context stack key (`probe_common::event`).
 #[inline(always)]
-fn context_key(ctx: ExecContext, cpu: u32, tid: u32) -> u64 {
-    probe_common::event::stack_key(ctx as u8, cpu, tid)
+fn task_key(tid: u32) -> u64 {
+    probe_common::event::stack_key(ExecContext::Process as u8, 0, tid)
 }
 
 /// `IRQ_STACKS`' index of a softirq or hard-IRQ context; `None` in process context.
@@ -99,7 +99,7 @@ pub fn task_stack(tid: u32) -> Option<&'static mut CallStack> {
             return Some(&mut slot.stack);
         }
     }
-    let p = STACKS.get_ptr_mut(context_key(ExecContext::Process, 0, tid))?;
+    let p = STACKS.get_ptr_mut(task_key(tid))?;
     // SAFETY: a task's stack lives as long as its key, and only that task's programs (and the
     // switch program, while the task is not running) use it.
     Some(unsafe { &mut *p })
@@ -134,7 +134,7 @@ pub fn stack_of(ctx: ExecContext, tid: u32) -> Option<&'static mut CallStack> {
         return Some(stack);
     }
     stat(Stat::SharedStackSlot);
-    let key = context_key(ExecContext::Process, 0, tid);
+    let key = task_key(tid);
     let empty = EMPTY_STACK.get_ptr(0)?;
     // SAFETY: `empty` points at a zeroed per-CPU value of the map's value type.
     // Passed by reference: a by-value `CallStack` would not fit the 512-byte BPF stack.
@@ -208,5 +208,5 @@ pub fn release(tid: u32) {
             return;
         }
     }
-    let _ = STACKS.remove(context_key(ExecContext::Process, 0, tid));
+    let _ = STACKS.remove(task_key(tid));
 }

@@ -14,12 +14,14 @@ use kpath_trace::{EventKind, TraceReader};
 use probe_common::{event::flags, stage::TpStage};
 
 /// Records this process's `sendto` calls with `slots` task-stack slots while `work` runs, and
-/// returns the trace's `sendto` exits and its `shared_stack_slot` counter.
-fn record_sendto_with_slots(
-    slots: u32,
-    trace: &Path,
-    work: impl FnOnce(),
-) -> (Vec<kpath_trace::Event>, u64) {
+/// returns the trace's `sendto` exits and its `shared_stack_slot` counter. Holds
+/// `PID_COUNTED_SENDS` throughout: the pid filter would count other tests' sends too.
+fn record_sendto_with_slots(slots: u32, work: impl FnOnce()) -> (Vec<kpath_trace::Event>, u64) {
+    let _serial = common::PID_COUNTED_SENDS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let trace = dir.path().join("sendto.trace");
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -33,7 +35,7 @@ fn record_sendto_with_slots(
             task_slots: Some(slots),
             ..Settings::default()
         },
-        ..RecordOptions::new(trace)
+        ..RecordOptions::new(&trace)
     };
     let recording = runtime
         .block_on(async { Recording::start(opts) })
@@ -42,7 +44,7 @@ fn record_sendto_with_slots(
     runtime
         .block_on(recording.run(async { "done".to_string() }))
         .expect("record");
-    let mut reader = TraceReader::open(trace).expect("open");
+    let mut reader = TraceReader::open(&trace).expect("open");
     let shared = reader
         .metadata()
         .kernel_counters
@@ -84,13 +86,9 @@ fn tasks_that_share_a_slot_keep_exact_stacks() {
     if !common::can_run(module_path!()) {
         return;
     }
-    let _serial = common::PID_COUNTED_SENDS
-        .lock()
-        .unwrap_or_else(|e| e.into_inner());
-    let dir = tempfile::tempdir().expect("tempdir");
     let (threads, per_thread) = (4usize, 2_000u64);
     let mut tids = Vec::new();
-    let (exits, shared) = record_sendto_with_slots(1, &dir.path().join("shared.trace"), || {
+    let (exits, shared) = record_sendto_with_slots(1, || {
         // Every thread makes its first call before any goes on (and so before any exits and
         // gives a slot back): all of them ask for the one slot while all are alive.
         let first_calls = std::sync::Barrier::new(threads);
@@ -125,13 +123,9 @@ fn an_exiting_task_gives_its_slot_back() {
     if !common::can_run(module_path!()) {
         return;
     }
-    let _serial = common::PID_COUNTED_SENDS
-        .lock()
-        .unwrap_or_else(|e| e.into_inner());
-    let dir = tempfile::tempdir().expect("tempdir");
     let (threads, per_thread) = (3, 200u64);
     let mut tids = Vec::new();
-    let (exits, shared) = record_sendto_with_slots(1, &dir.path().join("exit.trace"), || {
+    let (exits, shared) = record_sendto_with_slots(1, || {
         for _ in 0..threads {
             let tid = std::thread::spawn(move || {
                 common::sendto_calls(per_thread);

@@ -135,9 +135,8 @@ struct Globals {
     log_level: u8,
     /// Unread ring bytes at which a record forces a reader wake-up (`probe_common::ring`).
     wakeup_fill: u64,
-    /// Task-stack slots minus one (`probe_common::task_slots`).
+    /// Task-stack slots minus one (`probe_common::task_slots`); the slots are this plus one.
     task_slot_mask: u32,
-    task_slots: u32,
 }
 
 impl From<&Settings> for Globals {
@@ -157,7 +156,6 @@ impl From<&Settings> for Globals {
             log_level: s.kernel_log.map(|l| l as u8).unwrap_or(0),
             wakeup_fill: s.wakeup_fill_bytes(),
             task_slot_mask: s.task_slots() - 1,
-            task_slots: s.task_slots(),
             pid: s.filter_pid.unwrap_or(0),
             // CPUs out of range were refused when the flag was parsed (`cli::record`).
             cpus: s
@@ -295,7 +293,7 @@ impl Probes {
         for (name, bytes) in event_rings.maps() {
             loader.map_max_entries(name, bytes);
         }
-        loader.map_max_entries("TASK_STACKS", globals.task_slots);
+        loader.map_max_entries("TASK_STACKS", globals.task_slot_mask + 1);
         if let Some((dir, names)) = pins {
             for name in names {
                 loader.map_pin_path(name, dir.join(name));
