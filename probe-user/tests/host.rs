@@ -151,10 +151,7 @@ fn stats_mode_aggregates_every_call_in_the_kernel() {
         .unwrap_or_else(|e| e.into_inner());
     let dir = tempfile::tempdir().expect("tempdir");
     let trace = dir.path().join("stats.trace");
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let runtime = common::runtime();
     let opts = RecordOptions {
         mechanism: MechanismChoice::Tracepoint,
         stages: true,

@@ -75,10 +75,7 @@ fn tracepoint_stages_record_an_echo_session_between_namespaces() {
     let stand = Stand::up();
     let dir = tempfile::tempdir().expect("tempdir");
     let trace = dir.path().join("echo.trace");
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let runtime = common::runtime();
     let opts = RecordOptions {
         mechanism: MechanismChoice::Tracepoint,
         stages: true,

@@ -22,10 +22,7 @@ fn record_sendto_with_slots(slots: u32, work: impl FnOnce()) -> (Vec<kpath_trace
         .unwrap_or_else(|e| e.into_inner());
     let dir = tempfile::tempdir().expect("tempdir");
     let trace = dir.path().join("sendto.trace");
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let runtime = common::runtime();
     let opts = RecordOptions {
         mechanism: MechanismChoice::Tracepoint,
         stages: true,

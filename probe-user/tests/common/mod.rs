@@ -107,3 +107,12 @@ pub fn tid() -> u32 {
     // SAFETY: no arguments.
     unsafe { libc::gettid() as u32 }
 }
+
+/// A current-thread tokio runtime, for tests that drive a `Recording` from the library.
+#[allow(dead_code)] // used by the files that record through the library
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
