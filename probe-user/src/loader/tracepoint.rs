@@ -24,16 +24,8 @@ impl Probes {
         self.attach_tracepoint(program::BARE_TP_ENTER, category, enter)
     }
 
-    /// Attaches a tracepoint program.
-    pub fn attach_tracepoint(
-        &mut self,
-        program: &'static str,
-        category: &str,
-        name: &str,
-    ) -> Result<(), ProbeError> {
-        kernel::ensure_tracefs()?;
-        let prog: &mut TracePoint = self
-            .primary
+    fn tracepoint_program(&mut self, program: &'static str) -> Result<&mut TracePoint, ProbeError> {
+        self.primary
             .program_mut(program)
             .ok_or(ProbeError::NoProgram(program))?
             .try_into()
@@ -42,7 +34,12 @@ impl Probes {
                 target: String::new(),
                 source: Box::new(source),
                 hint: "",
-            })?;
+            })
+    }
+
+    /// Loads a tracepoint program through the verifier, unless it is loaded already.
+    fn load_tracepoint(&mut self, program: &'static str) -> Result<(), ProbeError> {
+        let prog = self.tracepoint_program(program)?;
         if prog.fd().is_err() {
             prog.load().map_err(|source| ProbeError::ProgramLoad {
                 program,
@@ -51,7 +48,20 @@ impl Probes {
                 hint: hint_for_load(),
             })?;
         }
-        prog.attach(category, name)
+        Ok(())
+    }
+
+    /// Attaches a tracepoint program (loading it first if needed).
+    pub fn attach_tracepoint(
+        &mut self,
+        program: &'static str,
+        category: &str,
+        name: &str,
+    ) -> Result<(), ProbeError> {
+        kernel::ensure_tracefs()?;
+        self.load_tracepoint(program)?;
+        self.tracepoint_program(program)?
+            .attach(category, name)
             .map_err(|source| ProbeError::Attach {
                 program,
                 target: format!("tracepoint {category}:{name}"),
@@ -59,6 +69,20 @@ impl Probes {
                 hint: "",
             })?;
         Ok(())
+    }
+
+    /// Loads the programs of a tracepoint stage through the verifier without attaching them.
+    /// The recorder loads every stage it records first and then attaches them one after
+    /// another: a verification takes about 0.1 s here, and probes attached in between would
+    /// fill the event rings under load before the recorder starts reading them (at 1.5 M
+    /// records/s, a 16 MiB ring is full in 0.17 s).
+    pub fn load_stage(&mut self, stage: TpStage) -> Result<(), ProbeError> {
+        if stage == TpStage::NetRxSoftirq {
+            return Ok(());
+        }
+        let (penter, pexit) = program::stage_programs(stage);
+        self.load_tracepoint(pexit)?;
+        self.load_tracepoint(penter)
     }
 
     /// Attaches the programs of a tracepoint stage and enables it under `id`.

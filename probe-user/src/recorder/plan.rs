@@ -138,10 +138,11 @@ pub fn attach(opts: &RecordOptions) -> Result<(Probes, Metadata, Vec<Skipped>), 
     }
     if want_stages {
         // Only what was asked for: every attached pair nests inside the others' intervals.
-        let selected = TpStage::ALL
+        let mut selected = Vec::new();
+        for stage in TpStage::ALL
             .into_iter()
-            .filter(|s| opts.stage_filter.is_empty() || opts.stage_filter.contains(s));
-        for stage in selected {
+            .filter(|s| opts.stage_filter.is_empty() || opts.stage_filter.contains(s))
+        {
             let (category, enter, exit) = stage.tracepoints();
             if !(kernel::has_tracepoint(category, enter) && kernel::has_tracepoint(category, exit))
             {
@@ -153,6 +154,15 @@ pub fn attach(opts: &RecordOptions) -> Result<(Probes, Metadata, Vec<Skipped>), 
                 });
                 continue;
             }
+            selected.push(stage);
+        }
+        // Every verification first, then the attaching in one go: the probes go live within
+        // milliseconds of each other, not over the second the verifications take, during
+        // which nothing reads the rings yet (`Probes::load_stage`).
+        for &stage in &selected {
+            probes.load_stage(stage)?;
+        }
+        for stage in selected {
             let id = meta.add_function(stage.name(), None, None, Mechanism::Tracepoint);
             probes.attach_stage(stage, id)?;
         }
