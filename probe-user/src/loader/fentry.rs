@@ -21,6 +21,20 @@ fn is_shared_map(name: &str) -> bool {
     !name.starts_with('.')
 }
 
+const FENTRY_HINT: &str = " (fentry/fexit need BPF trampolines: CONFIG_DYNAMIC_FTRACE_WITH_DIRECT_CALLS, and a kernel that allows them; use --mechanism kprobe)";
+
+/// An fentry/fexit pair verified for one function and not yet attached
+/// ([`Probes::load_fentry_pair`]).
+#[derive(Debug)]
+pub struct LoadedFentry {
+    /// The object its programs belong to: `None` for the first load, else an index into the
+    /// re-loads made for further targets.
+    object: Option<usize>,
+    function: String,
+    entry: &'static str,
+    exit: &'static str,
+}
+
 impl Probes {
     fn btf(&mut self) -> Result<&Btf, ProbeError> {
         if self.btf.is_none() {
@@ -33,21 +47,33 @@ impl Probes {
 
     /// Attaches fentry and fexit programs to `function`.
     pub fn attach_fentry_pair(&mut self, function: &str) -> Result<(), ProbeError> {
-        self.attach_fentry_programs(function, program::FENTRY, program::FEXIT)
+        let loaded = self.load_fentry_pair(function)?;
+        self.attach_loaded_fentry(&loaded)
+    }
+
+    /// Verifies fentry and fexit programs for `function` without attaching them
+    /// ([`Probes::attach_loaded_fentry`] does). The recorder verifies every target first and
+    /// then attaches them together: each verification takes a tenth of a second or more, and
+    /// targets attached in between would fill the event rings under load before the recorder
+    /// reads them (as `Probes::load_stage` says for tracepoint stages).
+    pub fn load_fentry_pair(&mut self, function: &str) -> Result<LoadedFentry, ProbeError> {
+        self.load_fentry_programs(function, program::FENTRY, program::FEXIT)
     }
 
     /// Attaches the bare timing pair (calibration) to `function` with fentry/fexit. Only on a
     /// fresh load: the bare programs are not part of the multi-target pinning.
     pub fn attach_bare_fentry_pair(&mut self, function: &str) -> Result<(), ProbeError> {
-        self.attach_fentry_programs(function, program::BARE_FENTRY, program::BARE_FEXIT)
+        let loaded =
+            self.load_fentry_programs(function, program::BARE_FENTRY, program::BARE_FEXIT)?;
+        self.attach_loaded_fentry(&loaded)
     }
 
-    fn attach_fentry_programs(
+    fn load_fentry_programs(
         &mut self,
         function: &str,
         entry: &'static str,
         exit: &'static str,
-    ) -> Result<(), ProbeError> {
+    ) -> Result<LoadedFentry, ProbeError> {
         let btf = self.btf()?.clone();
         let reuse = self.fentry_used || self.fexit_used;
         if reuse && self.pin_dir.is_none() {
@@ -58,7 +84,7 @@ impl Probes {
                 ),
             });
         }
-        let ebpf = if reuse {
+        let object = if reuse {
             let dir = self.pin_dir.clone().unwrap_or_default();
             let globals = Globals::from(&self.settings);
             let loaded =
@@ -69,24 +95,19 @@ impl Probes {
                         hint: hint_for_load(),
                     })?;
             self.per_target.push(loaded);
-            self.per_target
-                .last_mut()
-                .ok_or(ProbeError::NoProgram(program::FENTRY))?
+            Some(self.per_target.len() - 1)
         } else {
-            &mut self.primary
+            None
         };
-        let fentry_hint = " (fentry/fexit need BPF trampolines: CONFIG_DYNAMIC_FTRACE_WITH_DIRECT_CALLS, and a kernel that allows them; use --mechanism kprobe)";
+        let ebpf = match object {
+            Some(i) => &mut self.per_target[i],
+            None => &mut self.primary,
+        };
         let load_err = |program, source| ProbeError::ProgramLoad {
             program,
             target: format!(" for {function}"),
             source: Box::new(source),
-            hint: fentry_hint,
-        };
-        let attach_err = |program, source| ProbeError::Attach {
-            program,
-            target: function.to_owned(),
-            source: Box::new(source),
-            hint: fentry_hint,
+            hint: FENTRY_HINT,
         };
         let fexit: &mut FExit = ebpf
             .program_mut(exit)
@@ -94,8 +115,6 @@ impl Probes {
             .try_into()
             .map_err(|e| load_err(exit, e))?;
         fexit.load(function, &btf).map_err(|e| load_err(exit, e))?;
-        // Exit first: an exit without an entry is harmless (flagged unmatched).
-        fexit.attach().map_err(|e| attach_err(exit, e))?;
         let fentry: &mut FEntry = ebpf
             .program_mut(entry)
             .ok_or(ProbeError::NoProgram(entry))?
@@ -104,9 +123,51 @@ impl Probes {
         fentry
             .load(function, &btf)
             .map_err(|e| load_err(entry, e))?;
-        fentry.attach().map_err(|e| attach_err(entry, e))?;
         self.fentry_used = true;
         self.fexit_used = true;
+        Ok(LoadedFentry {
+            object,
+            function: function.to_owned(),
+            entry,
+            exit,
+        })
+    }
+
+    /// Attaches a pair that [`Probes::load_fentry_pair`] verified: the exit first, since an
+    /// exit without an entry is harmless (flagged unmatched).
+    pub fn attach_loaded_fentry(&mut self, loaded: &LoadedFentry) -> Result<(), ProbeError> {
+        let ebpf = match loaded.object {
+            Some(i) => self
+                .per_target
+                .get_mut(i)
+                .ok_or(ProbeError::NoProgram(loaded.entry))?,
+            None => &mut self.primary,
+        };
+        let function = loaded.function.as_str();
+        let attach_err = |program, source| ProbeError::Attach {
+            program,
+            target: function.to_owned(),
+            source: Box::new(source),
+            hint: FENTRY_HINT,
+        };
+        let as_load_err = |program, source| ProbeError::ProgramLoad {
+            program,
+            target: format!(" for {function}"),
+            source: Box::new(source),
+            hint: FENTRY_HINT,
+        };
+        let fexit: &mut FExit = ebpf
+            .program_mut(loaded.exit)
+            .ok_or(ProbeError::NoProgram(loaded.exit))?
+            .try_into()
+            .map_err(|e| as_load_err(loaded.exit, e))?;
+        fexit.attach().map_err(|e| attach_err(loaded.exit, e))?;
+        let fentry: &mut FEntry = ebpf
+            .program_mut(loaded.entry)
+            .ok_or(ProbeError::NoProgram(loaded.entry))?
+            .try_into()
+            .map_err(|e| as_load_err(loaded.entry, e))?;
+        fentry.attach().map_err(|e| attach_err(loaded.entry, e))?;
         Ok(())
     }
 

@@ -20,6 +20,7 @@ use probe_common::{
 };
 
 mod fentry;
+pub use fentry::LoadedFentry;
 mod irq;
 mod kprobe;
 mod tracepoint;

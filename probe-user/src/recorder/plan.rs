@@ -8,6 +8,7 @@ use probe_common::stage::TpStage;
 
 use super::{MechanismChoice, RecordOptions};
 use crate::functions::{self, Request, Skipped};
+use crate::loader::LoadedFentry;
 use crate::{kernel, ProbeError, Probes};
 
 /// Attaches what `opts` asks for. Returns the probes, the metadata's function table and the
@@ -76,23 +77,23 @@ pub fn attach(opts: &RecordOptions) -> Result<(Probes, Metadata, Vec<Skipped>), 
             _ => None,
         };
         let kprobes = kernel::has_kprobes();
-        let mut layers = std::collections::BTreeMap::new();
+        // Every verification first, then the attaching in one go, as for the stages below:
+        // an fentry pair is verified per target, a tenth of a second or more each, and
+        // targets attached in between would write into the rings before they are read.
+        let mut verified = Vec::new();
         for t in targets {
-            let id = u32::try_from(meta.functions.len()).unwrap_or(u32::MAX);
-            probes.register_function(id, t.address)?;
             // fentry on module functions needs module BTF handling aya lacks: kprobes there.
             let try_fentry = fentry_refused.is_none() && t.module.is_none();
-            let mut attached = None;
+            let mut how = None;
             if try_fentry {
-                if meta
-                    .functions
+                if verified
                     .iter()
-                    .any(|f| f.mechanism == Mechanism::Fentry)
+                    .any(|(_, h)| matches!(h, Verified::Fentry(_)))
                 {
                     probes.enable_multi_fentry()?;
                 }
-                match probes.attach_fentry_pair(&t.name) {
-                    Ok(()) => attached = Some(Mechanism::Fentry),
+                match probes.load_fentry_pair(&t.name) {
+                    Ok(loaded) => how = Some(Verified::Fentry(loaded)),
                     Err(e) if opts.mechanism == MechanismChoice::Auto && is_fentry_refused(&e) => {
                         log::warn!("fentry refused on this kernel ({e}); using kprobes");
                         fentry_refused = Some(e.to_string());
@@ -103,24 +104,43 @@ pub fn attach(opts: &RecordOptions) -> Result<(Probes, Metadata, Vec<Skipped>), 
                     }
                 }
             }
-            if attached.is_none() {
+            if how.is_none() {
                 if !kprobes {
                     note_skip(&mut skipped, &t.name, &ProbeError::NoKprobes, opts.strict)?;
                     continue;
                 }
-                match probes.attach_kprobe_pair(&t.name) {
-                    Ok(()) => attached = Some(Mechanism::Kprobe),
+                match probes.load_kprobe_programs() {
+                    Ok(()) => how = Some(Verified::Kprobe),
                     Err(e) => {
                         note_skip(&mut skipped, &t.name, &e, opts.strict)?;
                         continue;
                     }
                 }
             }
-            if let Some(m) = attached {
-                meta.add_function(t.name.clone(), Some(t.address), t.module.clone(), m);
-                if let Some(l) = t.layer {
-                    layers.insert(t.name.clone(), l.name().to_string());
+            if let Some(how) = how {
+                verified.push((t, how));
+            }
+        }
+        let mut layers = std::collections::BTreeMap::new();
+        for (t, how) in verified {
+            let id = u32::try_from(meta.functions.len()).unwrap_or(u32::MAX);
+            probes.register_function(id, t.address)?;
+            let attached = match &how {
+                Verified::Fentry(loaded) => probes
+                    .attach_loaded_fentry(loaded)
+                    .map(|()| Mechanism::Fentry),
+                Verified::Kprobe => probes
+                    .attach_kprobe_pair(&t.name)
+                    .map(|()| Mechanism::Kprobe),
+            };
+            match attached {
+                Ok(m) => {
+                    meta.add_function(t.name.clone(), Some(t.address), t.module.clone(), m);
+                    if let Some(l) = t.layer {
+                        layers.insert(t.name.clone(), l.name().to_string());
+                    }
                 }
+                Err(e) => note_skip(&mut skipped, &t.name, &e, opts.strict)?,
             }
         }
         if !layers.is_empty() {
@@ -187,6 +207,13 @@ pub fn attach(opts: &RecordOptions) -> Result<(Probes, Metadata, Vec<Skipped>), 
         pid: opts.settings.filter_pid,
     });
     Ok((probes, meta, skipped))
+}
+
+/// A target whose programs passed the verifier, waiting to be attached.
+enum Verified {
+    Fentry(LoadedFentry),
+    /// The kprobe pair, verified once for every target.
+    Kprobe,
 }
 
 fn has_functions(r: &Request) -> bool {
