@@ -165,6 +165,16 @@ pub struct RecorderRun {
     pub direct_writes: bool,
 }
 
+/// kpath's recorder (trace mode) started while the closed loop already runs, once per round:
+/// the events it lost while its probes went live (`docs/recorder.md`, "Starting under load").
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct StartedUnderLoad {
+    /// Events lost at each start, in round order.
+    pub lost: Vec<u64>,
+    /// Records kept at each start, in round order.
+    pub records: Vec<u64>,
+}
+
 /// Sections (a)–(d) and the calibration.
 #[derive(Clone, Debug, Serialize)]
 pub struct ProbeBench {
@@ -174,6 +184,8 @@ pub struct ProbeBench {
     pub saturation: Vec<ConditionFigures>,
     /// (b) Ping-pong round-trip times on the same stand.
     pub pingpong: Vec<PingPongFigures>,
+    /// The recorder started under the closed loop (with (a), once per round).
+    pub started_under_load: StartedUnderLoad,
     /// (c) The system-call loop.
     pub syscall: Vec<SyscallFigures>,
     /// (d) The recorder at the highest rates this machine produces.
@@ -225,7 +237,7 @@ pub fn run(opts: &BenchOptions) -> Result<ProbeBench> {
     eprintln!("bench: calibration");
     let calibration = ctx.calibrate(sizes.calibrate_count)?;
     eprintln!("bench: (a) saturation and (b) ping-pong on the namespace stand");
-    let (saturation, pingpong) = ctx.stand_sections(&sizes, opts.rounds)?;
+    let (saturation, pingpong, started_under_load) = ctx.stand_sections(&sizes, opts.rounds)?;
     eprintln!("bench: (c) the system-call loop");
     let syscall = ctx.syscall_section(&sizes, opts.rounds)?;
     eprintln!("bench: (d) the recorder's capacity");
@@ -236,6 +248,7 @@ pub fn run(opts: &BenchOptions) -> Result<ProbeBench> {
         calibration,
         saturation,
         pingpong,
+        started_under_load,
         syscall,
         recorder,
         targets,

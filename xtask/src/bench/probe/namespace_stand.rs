@@ -1,6 +1,8 @@
 //! Sections (a) and (b) on the namespace stand: `kpath-stand gen --pattern closed --clients
 //! 16` (replies/s) and `--pattern pingpong` (round-trip times) against `kpath-stand echo`
-//! across the two namespaces, under each condition in turn.
+//! across the two namespaces, under each condition in turn; and, once per round, kpath's
+//! recorder started while the closed loop already runs (what it lost while its probes went
+//! live).
 
 use std::process::{Child, Stdio};
 use std::time::Duration;
@@ -11,14 +13,23 @@ use serde::Deserialize;
 
 use super::attach::{detach, wait_for};
 use super::figures::{figures, spread};
-use super::{Condition, ConditionFigures, Ctx, PingPongFigures, Sizes};
+use super::{Condition, ConditionFigures, Ctx, PingPongFigures, Sizes, StartedUnderLoad};
+
+/// How long the closed loop runs before the recorder is started in the round's start under
+/// load: a schedule of the experiment (the load is in full flow by then), not a wait for an
+/// event.
+const LOAD_BEFORE_START: Duration = Duration::from_secs(1);
 
 impl Ctx {
     pub(super) fn stand_sections(
         &self,
         sizes: &Sizes,
         rounds: usize,
-    ) -> Result<(Vec<ConditionFigures>, Vec<PingPongFigures>)> {
+    ) -> Result<(
+        Vec<ConditionFigures>,
+        Vec<PingPongFigures>,
+        StartedUnderLoad,
+    )> {
         let stand = Stand::with_suffix("bench");
         let _guard = stand
             .clone()
@@ -49,6 +60,7 @@ impl Ctx {
         let mut p50: Vec<Vec<f64>> = vec![Vec::new(); Condition::ALL.len()];
         let mut p99: Vec<Vec<f64>> = vec![Vec::new(); Condition::ALL.len()];
         let mut lost = vec![0u64; Condition::ALL.len()];
+        let mut started = StartedUnderLoad::default();
         for round in 0..rounds {
             for (i, &c) in Condition::ALL.iter().enumerate() {
                 eprintln!("  round {}/{rounds}: {}", round + 1, c.name());
@@ -78,6 +90,13 @@ impl Ctx {
                 p50[i].push(pp.rtt_ns.p50 / 1e3);
                 p99[i].push(pp.rtt_ns.p99 / 1e3);
             }
+            eprintln!(
+                "  round {}/{rounds}: kpath trace started under load",
+                round + 1
+            );
+            let (lost, records) = self.start_under_load(&stand, &target, sizes)?;
+            started.lost.push(lost);
+            started.records.push(records);
         }
         let saturation = figures(&replies, &lost)?;
         let pingpong = Condition::ALL
@@ -91,29 +110,56 @@ impl Ctx {
                 })
             })
             .collect::<Result<_>>()?;
-        Ok((saturation, pingpong))
+        Ok((saturation, pingpong, started))
+    }
+
+    /// Starts the closed loop, then kpath's recorder (trace mode) once the loop has run for
+    /// [`LOAD_BEFORE_START`], records until the loop ends, and returns the events lost and the
+    /// records kept.
+    fn start_under_load(&self, stand: &Stand, target: &str, sizes: &Sizes) -> Result<(u64, u64)> {
+        let json = self.dir.join("gen-under-load.json");
+        let _ = std::fs::remove_file(&json);
+        // Long enough to cover the attaching (about 2 s here) and then the usual round.
+        let secs = format!("{}s", sizes.saturation.as_secs() + 5);
+        let mut load = Killed(
+            self.gen_command(
+                stand,
+                target,
+                &[
+                    "--pattern",
+                    "closed",
+                    "--clients",
+                    "16",
+                    "--duration",
+                    &secs,
+                ],
+                &json,
+            )
+            .spawn()
+            .context("failed to start kpath-stand gen")?,
+        );
+        std::thread::sleep(LOAD_BEFORE_START);
+        let attached = self.attach(Condition::KpathTrace, &[])?;
+        let status = load
+            .0
+            .wait()
+            .context("failed to wait for kpath-stand gen")?;
+        let detached = detach(attached)?;
+        if !status.success() {
+            bail!("kpath-stand gen under load failed with {status}");
+        }
+        let records = detached.usage.map_or(0, |u| u.records);
+        if records == 0 {
+            bail!("kpath-probe record started under load recorded nothing");
+        }
+        Ok((detached.lost, records))
     }
 
     fn gen(&self, stand: &Stand, target: &str, args: &[&str]) -> Result<GenSummary> {
         let json = self.dir.join("gen.json");
         let _ = std::fs::remove_file(&json);
-        let status = netns::command_in(&stand.gen_ns, &self.kpath_stand)
-            .args([
-                "gen",
-                "--force",
-                "--target",
-                target,
-                "--allow-remote",
-                "-q",
-                "--size",
-                "64",
-            ])
-            .args(["--timeout", "100ms"])
-            .args(args)
-            .arg("--json")
-            .arg(&json)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
+        let status = self
+            .gen_command(stand, target, args, &json)
             .status()
             .context("failed to run kpath-stand gen")?;
         if !status.success() {
@@ -127,6 +173,34 @@ impl Ctx {
             bail!("kpath-stand gen {}: no reply received", args.join(" "));
         }
         Ok(summary)
+    }
+
+    /// `kpath-stand gen` in the generator's namespace, 64-byte datagrams, its summary to `json`.
+    fn gen_command(
+        &self,
+        stand: &Stand,
+        target: &str,
+        args: &[&str],
+        json: &std::path::Path,
+    ) -> std::process::Command {
+        let mut cmd = netns::command_in(&stand.gen_ns, &self.kpath_stand);
+        cmd.args([
+            "gen",
+            "--force",
+            "--target",
+            target,
+            "--allow-remote",
+            "-q",
+            "--size",
+            "64",
+        ])
+        .args(["--timeout", "100ms"])
+        .args(args)
+        .arg("--json")
+        .arg(json)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+        cmd
     }
 }
 

@@ -58,6 +58,13 @@ pub fn table(b: &ProbeBench) -> String {
             f.rtt_p99_us.max
         );
     }
+    let join = |v: &[u64]| v.iter().map(u64::to_string).collect::<Vec<_>>().join(" ");
+    let _ = writeln!(
+        o,
+        "    kpath trace started under the closed loop: lost {} (records kept {})",
+        join(&b.started_under_load.lost),
+        join(&b.started_under_load.records)
+    );
     let _ = writeln!(
         o,
         "(c) sendto(-1) loop: ns per call (median), ns per event above none (min median max)"
