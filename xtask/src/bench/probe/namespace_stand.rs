@@ -65,18 +65,7 @@ impl Ctx {
             for (i, &c) in Condition::ALL.iter().enumerate() {
                 eprintln!("  round {}/{rounds}: {}", round + 1, c.name());
                 let attached = self.attach(c, &[])?;
-                let sat = self.gen(
-                    &stand,
-                    &target,
-                    &[
-                        "--pattern",
-                        "closed",
-                        "--clients",
-                        "16",
-                        "--duration",
-                        &secs,
-                    ],
-                );
+                let sat = self.gen(&stand, &target, &closed_loop(&secs));
                 let pp = self.gen(
                     &stand,
                     &target,
@@ -122,21 +111,9 @@ impl Ctx {
         // Long enough to cover the attaching (about 2 s here) and then the usual round.
         let secs = format!("{}s", sizes.saturation.as_secs() + 5);
         let mut load = Killed(
-            self.gen_command(
-                stand,
-                target,
-                &[
-                    "--pattern",
-                    "closed",
-                    "--clients",
-                    "16",
-                    "--duration",
-                    &secs,
-                ],
-                &json,
-            )
-            .spawn()
-            .context("failed to start kpath-stand gen")?,
+            self.gen_command(stand, target, &closed_loop(&secs), &json)
+                .spawn()
+                .context("failed to start kpath-stand gen")?,
         );
         std::thread::sleep(LOAD_BEFORE_START);
         let attached = self.attach(Condition::KpathTrace, &[])?;
@@ -202,6 +179,11 @@ impl Ctx {
         .stderr(Stdio::null());
         cmd
     }
+}
+
+/// `kpath-stand gen` options of the closed loop of section (a), for `secs` (e.g. `3s`).
+fn closed_loop(secs: &str) -> [&str; 6] {
+    ["--pattern", "closed", "--clients", "16", "--duration", secs]
 }
 
 /// What the benchmark reads of `kpath-stand gen --json` (its `GenReport`, whose counts are
