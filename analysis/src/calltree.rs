@@ -112,7 +112,9 @@ pub struct TreeAnomalies {
     pub depth_overflows: u64,
     /// Root invocations with any of the above inside.
     pub broken_invocations: u64,
-    /// Calls still open at the end of the trace.
+    /// Calls still open at the end of the trace. A trace without entry records (format
+    /// version 3) has no record of them: it counts instead the calls that returned inside
+    /// them, which its reader leaves out (`TraceReader::unplaced_exits`).
     pub open_at_end: u64,
     /// Records older than the record before them in their stream (written out of time
     /// order, e.g. drained per CPU; `crate::reorder`). Absent in results before kpath 0.2.

@@ -138,6 +138,11 @@ pub struct Frame {
     pub switches: u32,
     /// `OffCpu::cpu_changes` at entry: a change means the task came back on another CPU.
     pub cpu_changes: u32,
+    /// What the entry found out about the call that its exit record must say
+    /// (`flags::RECURSIVE`): in trace mode without entry records, the exit is the only record.
+    pub flags: u32,
+    /// Keeps the size a multiple of 8 without implicit padding.
+    pub _pad: u32,
 }
 
 /// What happened to a task while it was switched out, summed since its stack was created

@@ -8,9 +8,10 @@
 //! Interval hygiene: an entry takes its timestamp *last* and an exit takes it *first*, so that
 //! kpath's own work (filters, map look-ups, the record's copy into the ring) falls outside the
 //! interval it measures. What still lies between the two timestamps, besides the function:
-//! - after the entry's timestamp: storing it into the open frame and the ring slot, the
-//!   ring-buffer submit (a store and, above the fill level only, an irq_work; see
-//!   `wakeup.rs`), the program's return, and the rest of the hook's dispatch (the kprobe's
+//! - after the entry's timestamp: storing it into the open frame, the program's return, and
+//!   (only with entry records, `probe_common::mode::TRACE_ENTRIES`) storing it into the ring
+//!   slot and the ring-buffer submit (a store and, above the fill level only, an irq_work;
+//!   see `wakeup.rs`); then the rest of the hook's dispatch (the kprobe's
 //!   ftrace/int3 return path, the fentry trampoline's return into the function, or the other
 //!   handlers of the same tracepoint);
 //! - before the exit's timestamp: the exit hook's dispatch up to the program (the kretprobe
@@ -138,9 +139,17 @@ fn here() -> Option<(Here, &'static maps::IrqState)> {
     Some((here, irq_state))
 }
 
+/// Whether exits become records (trace mode, with or without entry records).
 #[inline(always)]
 fn trace_mode() -> bool {
-    settings::MODE.load() == probe_common::mode::TRACE
+    let mode = settings::MODE.load();
+    mode == probe_common::mode::TRACE || mode == probe_common::mode::TRACE_ENTRIES
+}
+
+/// Whether entries become records too (`probe_common::mode::TRACE_ENTRIES`).
+#[inline(always)]
+fn entry_records() -> bool {
+    settings::MODE.load() == probe_common::mode::TRACE_ENTRIES
 }
 
 /// Copies a finished record (an exit, or an entry that could not be tracked) into the ring.
@@ -189,7 +198,8 @@ fn aggregate(e: &Event) {
 }
 
 /// A function (or stage) was entered. Everything is prepared first (filters, the open frame,
-/// the record in its ring slot); the timestamp is taken last and then only stored.
+/// and with entry records the record in its ring slot); the timestamp is taken last and then
+/// only stored.
 #[inline(always)]
 pub fn enter<C: EbpfContext>(_ctx: &C, func_id: u32) {
     if settings::MODE.load() == probe_common::mode::COUNT {
@@ -235,14 +245,17 @@ pub fn enter<C: EbpfContext>(_ctx: &C, func_id: u32) {
             softirqs: seen.softirqs,
             switches: seen.switches,
             cpu_changes: stack.off.cpu_changes,
+            flags: flag_bits,
+            _pad: 0,
         };
         let frame = &mut stack.frames[slot(depth)];
         *frame = opened;
         ts_at = &mut frame.ts_ns;
     }
     stack.depth = depth + 1;
-    // Reserve and fill the record before the timestamp, so that the copy is not timed.
-    if trace_mode() {
+    // Reserve and fill the record before the timestamp, so that the copy is not timed. By
+    // default there is no entry record at all: the exit carries the entry's time and depth.
+    if entry_records() {
         maps::on_event_ring!(here.cpu, |ring| {
             let submit_flags = wakeup::submit_flags(ring);
             // Matched right at the reservation: 6.1's verifier loses track of the reference when
@@ -455,6 +468,8 @@ pub fn exit<C: EbpfContext>(_ctx: &C, ts_ns: u64, func_id: u32) {
     let f = stack.frames[slot(found as u32)];
     stack.depth = found as u32;
     e.depth = found as u16;
+    // What the entry found (recursion): without entry records, only the exit can say it.
+    e.flags |= f.flags;
     e.dur_ns = ts_ns.saturating_sub(f.ts_ns);
     let off_ns = stack.off.ns.wrapping_sub(f.off_ns);
     if off_ns > u64::from(u32::MAX) {

@@ -87,6 +87,8 @@ fn round(
     };
     let settings = Settings {
         filter_pid: Some(std::process::id()),
+        // Entry records too: the check counts the entry programs' runs apart from the exits'.
+        mode: crate::loader::Mode::TraceWithEntries,
         ..Settings::default()
     };
     let mut probes = Probes::load(settings)?;

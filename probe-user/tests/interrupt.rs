@@ -178,8 +178,9 @@ fn records_reach_the_file_without_a_wakeup_per_record() {
     echo_thread.join().expect("echo thread");
     let wakeups = voluntary_switches(child.id()).saturating_sub(before);
     eprintln!("recorder wake-ups: {wakeups} in {took:?} for {n} datagrams");
-    // Each datagram made at least 8 records (two sendto and two recvfrom, entry and exit).
-    let records = 8 * u64::from(n);
+    // Each datagram made at least 4 records (two sendto and two recvfrom, one record at each
+    // exit: trace mode writes no entry records).
+    let records = 4 * u64::from(n);
     // The timer's share: per drain period (10 ms) its tick and up to two waits for the disk
     // (the direct write of the records, and the writeback of the partial block it rewrites:
     // `docs/recorder.md`, "Writing the trace"), one per second for the status tick, with
@@ -267,9 +268,10 @@ fn a_ring_past_its_fill_level_wakes_the_recorder() {
         "{} records, {lost} lost, {} drains in {took:?}",
         usage.records, usage.batches
     );
+    // One record per call (at its exit), each written or counted lost.
     assert!(
-        usage.records >= u64::from(calls),
-        "{} records for {calls} calls",
+        usage.records + lost >= u64::from(calls),
+        "{} records and {lost} lost for {calls} calls",
         usage.records
     );
     // The timer alone: one drain per 10 ms of the loop, and a few around it.

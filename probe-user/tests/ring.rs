@@ -22,7 +22,8 @@ fn event(item: &[u8]) -> Event {
 /// kpath's), and the rings to read them from.
 fn sendto_rings(ring_bytes: Option<u32>) -> (Probes, EventRings) {
     let mut probes = Probes::load(Settings {
-        mode: Mode::Trace,
+        // Entry records too: the tests check that each call's two records stay together.
+        mode: Mode::TraceWithEntries,
         filter_pid: Some(std::process::id()),
         ring_buffer_bytes: ring_bytes,
         ..Settings::default()

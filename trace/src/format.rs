@@ -6,8 +6,13 @@ pub const MAGIC: [u8; 8] = *b"KPATHTRC";
 /// The format version this crate writes and the newest it reads. Bump it on any change to the
 /// preamble, the record layout or the meaning of a metadata field. Version 2 gave records
 /// their off-CPU time (`off_cpu_ns`, the old `reserved`) and counted interrupts only while the
-/// call's task was on its CPU; readers of version 2 read version 1 too.
-pub const VERSION: u32 = 2;
+/// call's task was on its CPU; readers of version 2 read version 1 too. Version 3 lets a
+/// trace hold exit records only (metadata `entry_records: false`), whose readers rebuild the
+/// entries (`crate::rebuild`); it changes nothing else, and readers of 3 read 1 and 2.
+pub const VERSION: u32 = 3;
+
+/// The first version whose traces may leave out entry records ([`VERSION`]'s note).
+pub const FIRST_EXITS_ONLY_VERSION: u32 = 3;
 
 /// The first version whose records carry off-CPU time ([`VERSION`]'s note).
 pub const FIRST_OFF_CPU_VERSION: u32 = 2;

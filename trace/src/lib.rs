@@ -21,6 +21,7 @@ pub mod format;
 mod mapped;
 mod meta;
 mod reader;
+pub mod rebuild;
 pub mod recording;
 mod writer;
 

@@ -339,6 +339,12 @@ pub struct Metadata {
     /// The network driver behind `--interface`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub driver: Option<String>,
+    /// Whether the trace has a record at each entry as well as at each exit. Absent: it has
+    /// (every trace before format version 3). `false`: exits only, each carrying its entry's
+    /// time and depth; readers rebuild the entries (`docs/trace-format.md`, "Traces without
+    /// entry records").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entry_records: Option<bool>,
     /// Why the recorder fell back to tracepoint stages, if it did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fallback: Option<String>,
@@ -406,6 +412,7 @@ impl Metadata {
             recorder: None,
             cpu_busy: None,
             driver: None,
+            entry_records: None,
             fallback: None,
             filters: None,
             irq_tracepoints: None,

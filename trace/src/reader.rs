@@ -11,6 +11,7 @@ use probe_common::{Event, EVENT_SIZE};
 
 use crate::format::{self, offset};
 use crate::mapped::MappedRecords;
+use crate::rebuild::EntryRebuilder;
 use crate::{Metadata, TraceError};
 
 /// Records read from the source at a time (256 KiB): few system calls, and the buffer stays in
@@ -57,6 +58,12 @@ pub struct TraceReader<R: Read> {
     cpu_count: u32,
     /// The partial record an unfinished trace ended with, once the end was reached.
     cut_tail: Option<CutTail>,
+    /// The lowest `kind` a record may have: 1 (exit) in a trace without entry records.
+    min_kind: u8,
+    /// In a trace without entry records, what rebuilds them (`crate::rebuild`): its output
+    /// is what the reader returns, from `rebuilt_pos` on.
+    rebuild: Option<EntryRebuilder>,
+    rebuilt_pos: usize,
 }
 
 /// The partial last record of an unfinished trace (the recorder was killed, or its disk
@@ -219,6 +226,16 @@ impl<R: Read> TraceReader<R> {
                 offset: meta_offset,
                 detail,
             })?;
+        let exits_only = metadata.entry_records == Some(false);
+        if exits_only && version < format::FIRST_EXITS_ONLY_VERSION {
+            return Err(TraceError::InconsistentMetadata {
+                offset: meta_offset,
+                detail: format!(
+                    "entry_records is false, which format version {version} does not allow (from {})",
+                    format::FIRST_EXITS_ONLY_VERSION
+                ),
+            });
+        }
 
         Ok(Self {
             src,
@@ -241,6 +258,9 @@ impl<R: Read> TraceReader<R> {
             checked: 0,
             end: 0,
             cut_tail: None,
+            min_kind: u8::from(exits_only),
+            rebuild: exits_only.then(EntryRebuilder::default),
+            rebuilt_pos: 0,
         })
     }
 
@@ -277,13 +297,40 @@ impl<R: Read> TraceReader<R> {
         self.expected
     }
 
-    /// Records returned so far.
+    /// Records read from the file so far. A trace without entry records returns more: the
+    /// entries rebuilt ([`TraceReader::rebuilds_entries`]).
     pub fn records_read(&self) -> u64 {
         self.index
     }
 
+    /// Whether the trace has no entry records and the reader returns rebuilt ones
+    /// (`crate::rebuild`): each before its callees' records, as a trace with entry records
+    /// has them.
+    pub fn rebuilds_entries(&self) -> bool {
+        self.rebuild.is_some()
+    }
+
+    /// In a trace without entry records, the exits left out because a call around them was
+    /// still open when the trace ended (their place in a tree is unknown); final once the
+    /// end was reached. Always 0 in a trace with entry records, which has the open calls'
+    /// entries instead.
+    pub fn unplaced_exits(&self) -> u64 {
+        self.rebuild.as_ref().map_or(0, EntryRebuilder::unplaced)
+    }
+
     /// The next record, `None` at the end, or an error naming the offset of the bad record.
     pub fn next_event(&mut self) -> Result<Option<Event>, TraceError> {
+        if let Some(rebuild) = &self.rebuild {
+            if self.rebuilt_pos == rebuild.output().len() {
+                self.rebuild_more()?;
+            }
+            let next = self
+                .rebuild
+                .as_ref()
+                .and_then(|r| r.output().get(self.rebuilt_pos).copied());
+            self.rebuilt_pos += usize::from(next.is_some());
+            return Ok(next);
+        }
         if self.start == self.checked {
             self.fill()?;
             if self.start == self.checked {
@@ -302,6 +349,56 @@ impl<R: Read> TraceReader<R> {
     /// before the bad one were returned. This is the fast way through a trace: no copy and no
     /// call per record.
     pub fn next_block(&mut self) -> Result<&[Event], TraceError> {
+        if self.rebuild.is_some() {
+            if self
+                .rebuild
+                .as_ref()
+                .is_some_and(|r| self.rebuilt_pos == r.output().len())
+            {
+                self.rebuild_more()?;
+            }
+            let Some(rebuild) = &self.rebuild else {
+                return Ok(&[]);
+            };
+            let block = &rebuild.output()[self.rebuilt_pos..];
+            self.rebuilt_pos = rebuild.output().len();
+            return Ok(block);
+        }
+        self.next_file_block()
+    }
+
+    /// Feeds the rebuilder the file's next blocks until it has records to return, or the
+    /// trace ends (then it has none, and the exits it still held are counted).
+    fn rebuild_more(&mut self) -> Result<(), TraceError> {
+        let Some(mut rebuild) = self.rebuild.take() else {
+            return Ok(());
+        };
+        rebuild.clear_output();
+        self.rebuilt_pos = 0;
+        let result = loop {
+            match self.next_file_block() {
+                Err(e) => break Err(e),
+                Ok([]) => {
+                    rebuild.finish();
+                    break Ok(());
+                }
+                Ok(block) => {
+                    for e in block {
+                        rebuild.push(e);
+                    }
+                    if !rebuild.output().is_empty() {
+                        break Ok(());
+                    }
+                }
+            }
+        };
+        self.rebuild = Some(rebuild);
+        result
+    }
+
+    /// The file's next records, validated, as [`TraceReader::next_block`] returns them from
+    /// a trace with entry records.
+    fn next_file_block(&mut self) -> Result<&[Event], TraceError> {
         if self.start == self.checked {
             self.fill()?;
         }
@@ -374,14 +471,17 @@ impl<R: Read> TraceReader<R> {
         // field by field, to find and name it. `kind` ≤ 1 and `context` ≤ 2 for all records
         // when no kind has a bit above bit 0 and the largest (context, kind) pair is (2, 1).
         let (mut kinds, mut pair, mut func, mut cpu, mut bits) = (0u8, 0u16, 0u32, 0u32, 0u32);
+        let mut lowest_kind = 1u8;
         for e in block {
             kinds |= e.kind;
+            lowest_kind = lowest_kind.min(e.kind);
             pair = pair.max(u16::from(e.context) << 8 | u16::from(e.kind));
             func = func.max(e.func_id);
             cpu = cpu.max(e.cpu);
             bits |= (e.flags & !flags::KNOWN) | (e.off_cpu_ns & self.off_cpu_must_be_zero);
         }
         let bad = kinds > 1
+            || lowest_kind < self.min_kind
             || pair > 0x0201
             || u64::from(func) >= self.functions
             || cpu >= self.cpu_count
@@ -416,6 +516,15 @@ impl<R: Read> TraceReader<R> {
         };
         if e.kind > 1 {
             return Err(bad("kind", format!("{} (0 = enter, 1 = exit)", e.kind)));
+        }
+        if e.kind < self.min_kind {
+            return Err(bad(
+                "kind",
+                format!(
+                    "{} (an entry) in a trace without entry records (metadata entry_records: false)",
+                    e.kind
+                ),
+            ));
         }
         if e.context > 2 {
             return Err(bad(

@@ -275,6 +275,9 @@ fn analyze_fed<R: Read>(
     })?;
     let mut r = a.finish(&path.display().to_string(), reader.is_finalised());
     r.trace.off_cpu_recorded = reader.has_off_cpu();
+    r.anomalies.open_at_end += reader.unplaced_exits();
+    // The file's records, not the entries rebuilt (`notes.entry_records` says which).
+    r.trace.records = reader.records_read();
     r.kernel_stats = kernel;
     r.trace.cut_tail = reader.cut_tail();
     Ok(r)
@@ -498,10 +501,12 @@ fn visit_fed<R: Read, V: CallVisitor>(
             tree.push(e, visitor);
         }
     })?;
+    let mut anomalies = tree.finish();
+    anomalies.open_at_end += reader.unplaced_exits();
     Ok(Visit {
         metadata: meta,
         clock,
-        anomalies: tree.finish(),
+        anomalies,
         cut_tail: reader.cut_tail(),
         reordered: None,
         selection: tree.applied_selection(),
@@ -512,7 +517,7 @@ fn visit_fed<R: Read, V: CallVisitor>(
 mod tests {
     use std::io::Cursor;
 
-    use kpath_trace::{ExecContext, Mechanism, ProbeCost, TraceWriter};
+    use kpath_trace::{EventKind, ExecContext, Mechanism, ProbeCost, TraceWriter};
 
     use super::*;
     use crate::synth::{SynthConfig, SynthGenerator};
@@ -585,6 +590,66 @@ mod tests {
                 let clamped: u64 = blocks.functions.iter().map(|f| f.probe_cost_clamped).sum();
                 assert_eq!(clamped > 0, subtract_probe_cost);
             }
+        }
+    }
+
+    /// A trace of exit records only (format version 3) gives the results of the same calls
+    /// recorded with entry records, under every filter: its reader rebuilds the entries.
+    #[test]
+    fn a_trace_without_entry_records_gives_the_same_results() {
+        let mut cfg = SynthConfig::veth(2000);
+        cfg.irq_probability = 0.2;
+        let mut g = SynthGenerator::new(cfg.clone());
+        let mut events = Vec::new();
+        while g.next_datagram(&mut events) {}
+        let write = |entries: bool| {
+            let mut meta = cfg.metadata();
+            meta.entry_records = (!entries).then_some(false);
+            let mut w = TraceWriter::new(Cursor::new(Vec::new()), meta).expect("writer");
+            for e in events
+                .iter()
+                .filter(|e| entries || e.kind == EventKind::Exit as u8)
+            {
+                w.write_event(e).expect("write");
+            }
+            w.finish(|_| {}).expect("finish").into_inner()
+        };
+        let (full, exits) = (write(true), write(false));
+        assert!(exits.len() < full.len() * 6 / 10, "half the records");
+        let path = Path::new("t.trace");
+        for filter in [Filter::None, Filter::Interrupted, Filter::Net] {
+            let options = AnalysisOptions {
+                filter,
+                ..AnalysisOptions::default()
+            };
+            let results = |bytes: &[u8]| {
+                let reader = TraceReader::new(Cursor::new(bytes)).expect("reader");
+                let r = analyze_reader(reader, path, &options).expect("analyze");
+                serde_json::to_value(&r).expect("json")
+            };
+            let (a, mut b) = (results(&full), results(&exits));
+            assert!(a["functions"].as_array().is_some_and(|f| !f.is_empty()));
+            // The one difference: the trace's notes say it has no entry records.
+            // The differences: the trace's notes say it has no entry records, and it has
+            // half the records.
+            let note = b["trace"]["notes"]
+                .as_object_mut()
+                .and_then(|n| n.remove("entry_records"));
+            assert_eq!(note, Some(serde_json::Value::Bool(false)));
+            assert_eq!(
+                b["trace"]["records"].as_u64().map(|n| 2 * n),
+                a["trace"]["records"].as_u64()
+            );
+            b["trace"]["records"] = a["trace"]["records"].clone();
+            for (key, value) in a.as_object().expect("an object") {
+                assert_eq!(
+                    Some(value),
+                    b.get(key),
+                    "{filter:?}: {key}: {value} against {}",
+                    b[key]
+                );
+            }
+            assert_eq!(a, b, "{filter:?}");
         }
     }
 

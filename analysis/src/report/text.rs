@@ -86,9 +86,14 @@ pub fn render(r: &Results, unit: TimeUnit) -> String {
     let u = unit.name();
     let _ = writeln!(
         o,
-        "trace {} ({} records, kernel {}, {} CPUs){}",
+        "trace {} ({} records{}, kernel {}, {} CPUs){}",
         r.trace.path,
         r.trace.records,
+        if r.trace.notes.get("entry_records") == Some(&serde_json::Value::Bool(false)) {
+            " at exits, entries rebuilt"
+        } else {
+            ""
+        },
         r.trace.kernel_release,
         r.trace.cpu_count,
         if r.trace.finalised {

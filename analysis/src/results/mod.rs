@@ -139,7 +139,8 @@ pub struct TraceInfo {
     pub hostname: String,
     /// CPUs.
     pub cpu_count: u32,
-    /// Records read.
+    /// Records read from the file. A trace without entry records (`notes.entry_records`
+    /// false) holds its exits only; the entries its reader rebuilt are not counted.
     pub records: u64,
     /// Whether the recorder finished the file.
     pub finalised: bool,

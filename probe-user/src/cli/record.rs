@@ -1,4 +1,4 @@
-//! `kpath-probe record`: attach probes and write every entry and exit to a trace.
+//! `kpath-probe record`: attach probes and write every call to a trace.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -13,7 +13,8 @@ use super::select::SelectArgs;
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq, Debug)]
 pub(crate) enum ModeArg {
-    /// Every entry and exit to the trace file.
+    /// Every call to the trace file, as one record at its exit (which carries the entry's
+    /// time and depth; readers rebuild the entries). `--entries` adds a record per entry.
     Trace,
     /// Aggregate in the kernel (count, sum, sum of squares, min, max, log2 histogram; clean
     /// and interrupted apart): for long runs; the trace holds the summary, no records.
@@ -27,6 +28,11 @@ pub(crate) struct RecordArgs {
     /// What to record.
     #[arg(long, value_enum, default_value = "trace")]
     pub(crate) mode: ModeArg,
+    /// Trace mode: write a record at every entry too, as kpath 0.1 did. Only calls that never
+    /// return (unwound after lost events, or open when the recording stops) need it; it
+    /// doubles the records, and costs throughput on a saturated host (docs/recorder.md).
+    #[arg(long)]
+    pub(crate) entries: bool,
     /// Trace file to write (created new; never through a symbolic link).
     #[arg(short, long, default_value = "kpath.trace")]
     pub(crate) output: PathBuf,
@@ -98,6 +104,9 @@ pub(crate) fn run_record(args: RecordArgs) -> Result<ExitCode> {
         }
     }
     let stats_mode = matches!(args.mode, ModeArg::Stats);
+    if stats_mode && args.entries {
+        bail!("--entries: only in trace mode (--mode stats writes no records)");
+    }
     let filtered = args.pid.is_some() || args.comm.is_some() || args.cpu.is_some();
     let opts = RecordOptions {
         mechanism: args.select.mechanism(),
@@ -113,6 +122,7 @@ pub(crate) fn run_record(args: RecordArgs) -> Result<ExitCode> {
             task_slots: None,
             kernel_log: args.verbose.then_some(aya_log::Level::Debug),
             mode: match args.mode {
+                ModeArg::Trace if args.entries => kpath_probe::loader::Mode::TraceWithEntries,
                 ModeArg::Trace => kpath_probe::loader::Mode::Trace,
                 ModeArg::Stats => kpath_probe::loader::Mode::Stats,
             },

@@ -34,9 +34,12 @@ pub use probe_common::program;
 /// What the programs should record.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Mode {
-    /// Every enter/exit to the ring buffer.
+    /// Every exit to the ring buffer; the exit carries its entry's time and depth
+    /// (`probe_common::mode::TRACE`).
     #[default]
     Trace,
+    /// Every entry and every exit to the ring buffer (`probe_common::mode::TRACE_ENTRIES`).
+    TraceWithEntries,
     /// Only per-function call counts (discovery).
     Count,
     /// Calls timed and aggregated in the kernel; no records.
@@ -151,6 +154,7 @@ impl From<&Settings> for Globals {
         Self {
             mode: match s.mode {
                 Mode::Trace => probe_common::mode::TRACE,
+                Mode::TraceWithEntries => probe_common::mode::TRACE_ENTRIES,
                 Mode::Count => probe_common::mode::COUNT,
                 Mode::Stats => probe_common::mode::STATS,
             },

@@ -242,6 +242,9 @@ impl Recording {
         }
         if stats_mode {
             meta.mode = Some(RecordMode::Stats);
+        } else if opts.settings.mode == crate::loader::Mode::Trace {
+            // Exits only: readers rebuild the entries (`kpath_trace::rebuild`).
+            meta.entry_records = Some(false);
         }
         // Stats mode writes its aggregates into the metadata at the end: reserve room (one
         // function's entry, 64 histogram counts included, stays under 1.5 KiB).

@@ -55,6 +55,7 @@ impl Ctx {
         match condition {
             Condition::None => Ok(None),
             Condition::KpathTrace => kpath(&[]),
+            Condition::KpathTraceEntries => kpath(&["--entries"]),
             Condition::KpathTraceAdaptiveWakeup => kpath(&["--wakeup-fill-bytes", "0"]),
             Condition::KpathTraceBuffered => kpath(&["--buffered-writes"]),
             Condition::KpathTraceNormalPolicy => kpath(&["--normal-policy"]),

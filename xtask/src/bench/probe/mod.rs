@@ -8,10 +8,12 @@
 //!   echo` across the two namespaces, replies/s as a ratio to no probes in the same round;
 //! - (b) ping-pong round-trip time p50/p99 on the same stand;
 //! - (c) a system-call loop (`sendto(-1)`, which fails right after the descriptor look-up):
-//!   wall time per call, and the cost per event (2 events per call) above no probes;
+//!   wall time per call, and the cost per event (2 probe runs per call, entry and exit,
+//!   whatever records they write) above no probes;
 //! - (d) the recorder's capacity: the same loop from 1 and 2 threads with only the `sendto`
-//!   stage, events/s, events lost and the recorder's CPU per record, and with a 64 KiB ring to
-//!   show where loss begins.
+//!   stage and entry records (`--entries`: 2 records per call, the most records the loop
+//!   makes), events/s, events lost and the recorder's CPU per record, and with a 64 KiB ring
+//!   to show where loss begins.
 //!
 //! The calibration (`kpath-probe calibrate`) goes with them: kpath's pair against the bare
 //! pair on the same tracepoints.
@@ -55,8 +57,12 @@ use targets::{stats_split, targets};
 pub enum Condition {
     /// Nothing attached.
     None,
-    /// `kpath-probe record --mechanism tracepoint` (trace mode, the 9 stage pairs).
+    /// `kpath-probe record --mechanism tracepoint` (trace mode, the 9 stage pairs; a record at
+    /// each exit, none at entries).
     KpathTrace,
+    /// The same with `--entries`: a record at each entry too, as kpath wrote traces before
+    /// its exits carried the entries (`docs/recorder.md`, "No entry records").
+    KpathTraceEntries,
     /// The same with `--wakeup-fill-bytes 0`: the kernel's adaptive notification, a reader
     /// wake-up whenever it had caught up (kpath 0.1's recorder).
     KpathTraceAdaptiveWakeup,
@@ -81,9 +87,10 @@ pub enum Condition {
 }
 
 impl Condition {
-    const ALL: [Condition; 9] = [
+    const ALL: [Condition; 10] = [
         Condition::None,
         Condition::KpathTrace,
+        Condition::KpathTraceEntries,
         Condition::KpathTraceAdaptiveWakeup,
         Condition::KpathTraceBuffered,
         Condition::KpathTraceNormalPolicy,
@@ -97,6 +104,7 @@ impl Condition {
         match self {
             Condition::None => "no probes",
             Condition::KpathTrace => "kpath trace",
+            Condition::KpathTraceEntries => "kpath trace, entry records",
             Condition::KpathTraceAdaptiveWakeup => "kpath trace, 0.1 wake-up",
             Condition::KpathTraceBuffered => "kpath trace, page cache",
             Condition::KpathTraceNormalPolicy => "kpath trace, SCHED_OTHER",

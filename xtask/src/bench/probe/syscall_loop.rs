@@ -28,7 +28,7 @@ impl Ctx {
             .iter()
             .enumerate()
             .map(|(i, &condition)| {
-                // 2 events (entry and exit) per call.
+                // 2 events (the entry's and the exit's probe runs) per call.
                 let ns_per_event = (i > 0)
                     .then(|| against_none(&per_call[i], &per_call[0], |c, none| (c - none) / 2.0))
                     .transpose()?;
@@ -52,7 +52,9 @@ impl Ctx {
             (2, None, true),
         ] {
             let ring_arg = ring.map(|r| r.to_string());
-            let mut extra = vec!["--stage", "sys_sendto"];
+            // Entry records too: the recorder's capacity, on the most records the loop makes
+            // (two per call; without them a call makes one, and the loop's rate caps it).
+            let mut extra = vec!["--stage", "sys_sendto", "--entries"];
             if let Some(r) = &ring_arg {
                 extra.extend(["--ring-buffer-size", r.as_str()]);
             }
