@@ -157,6 +157,10 @@ enum Cmd {
         /// Probability that a leaf call is hit by an IRQ.
         #[arg(long, default_value_t = 0.01, value_parser = kpath_cli::value::probability)]
         irq_probability: f64,
+        /// Write exit records only, as `kpath-probe record` does by default (without it,
+        /// entry records too, as `record --entries` does).
+        #[arg(long)]
+        exits_only: bool,
     },
     /// One row per call, for pandas or DuckDB; or a timeline for Perfetto UI.
     Export {
@@ -705,9 +709,11 @@ fn run(cli: Cli) -> Result<()> {
             output,
             datagrams,
             irq_probability,
+            exits_only,
         } => {
             let mut cfg = kpath_analysis::synth::SynthConfig::veth(datagrams);
             cfg.irq_probability = irq_probability;
+            cfg.entry_records = !exits_only;
             let n = kpath_analysis::synth::write_trace(&cfg, &output, &out)
                 .with_context(|| format!("failed to write {}", output.display()))?;
             kpath_cli::say!("wrote {n} records to {}", output.display());

@@ -131,6 +131,9 @@ pub struct SynthConfig {
     pub irq_ns: u64,
     /// Random seed.
     pub seed: u64,
+    /// Whether [`write_trace`] writes entry records; without them it writes what kpath's
+    /// recorder writes by default, exits only (metadata `entry_records: false`).
+    pub entry_records: bool,
 }
 
 impl SynthConfig {
@@ -202,6 +205,7 @@ impl SynthConfig {
             irq_probability: 0.01,
             irq_ns: 2000,
             seed: 1,
+            entry_records: true,
         }
     }
 
@@ -219,6 +223,7 @@ impl SynthConfig {
             };
             meta.add_function(n, None, None, mech);
         }
+        meta.entry_records = (!self.entry_records).then_some(false);
         meta
     }
 }
@@ -364,7 +369,9 @@ pub fn write_trace(
     let mut buf = Vec::new();
     while g.next_datagram(&mut buf) {
         for e in buf.drain(..) {
-            w.write_event(&e).map_err(trace_error)?;
+            if cfg.entry_records || e.kind == EventKind::Exit as u8 {
+                w.write_event(&e).map_err(trace_error)?;
+            }
         }
     }
     let n = w.records();

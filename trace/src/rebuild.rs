@@ -21,6 +21,7 @@
 //! that readers count).
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use probe_common::event::flags;
 use probe_common::{Event, EventKind};
@@ -28,26 +29,32 @@ use probe_common::{Event, EventKind};
 /// Exits held per call stack at most before they are written out without their outer call.
 pub const MAX_HELD: usize = 1 << 16;
 
-/// One held exit, and where the subtree it closes begins among its stack's held exits.
-#[derive(Clone, Copy)]
+/// No index (the end of a list in [`EntryRebuilder::write_out`]).
+const NONE: u32 = u32::MAX;
+
+/// The exits a call stack holds, and for each, where the subtree it closes begins among them
+/// (its own index when it has no callees): two arrays, so that exits are copied as whole
+/// 64-byte records.
+#[derive(Default)]
 struct Held {
-    exit: Event,
-    /// Index of the first held exit inside this call (itself when it has no callees).
-    first: u32,
+    exits: Vec<Event>,
+    first: Vec<u32>,
 }
 
 /// Rebuilds entry records from a stream of exit records (module docs).
 #[derive(Default)]
 pub struct EntryRebuilder {
     /// Held exits per call stack, found through `index`.
-    stacks: Vec<Vec<Held>>,
-    index: HashMap<u64, usize>,
+    stacks: Vec<Held>,
+    index: HashMap<u64, usize, BuildHasherDefault<StackKeyHasher>>,
     /// The stack of the previous exit `(key, stacks index)`: consecutive exits usually share it.
     last: Option<(u64, usize)>,
     /// Records ready to be read, in stream order per call stack.
     out: Vec<Event>,
-    /// Scratch: the held exits with an entry, as (first, Reverse(index)) sort keys.
-    order: Vec<(u32, std::cmp::Reverse<u32>)>,
+    /// Scratch of `write_out`: per held exit, the first call whose subtree begins there, and
+    /// the next such call (lists of indices, `NONE`-terminated).
+    heads: Vec<u32>,
+    next: Vec<u32>,
     unplaced: u64,
 }
 
@@ -61,35 +68,34 @@ impl EntryRebuilder {
                 let next = self.stacks.len();
                 let si = *self.index.entry(key).or_insert(next);
                 if si == next {
-                    self.stacks.push(Vec::new());
+                    self.stacks.push(Held::default());
                 }
                 self.last = Some((key, si));
                 si
             }
         };
         let held = &mut self.stacks[si];
-        let at = held.len();
+        let at = held.exits.len();
         let mut first = at;
         if e.flags & flags::UNMATCHED_EXIT == 0 {
             // Adopt the subtrees deeper than this call, jumping from each to the one before.
-            while first > 0 && held[first - 1].exit.depth > e.depth {
-                first = held[first - 1].first as usize;
+            while first > 0 && held.exits[first - 1].depth > e.depth {
+                first = held.first[first - 1] as usize;
             }
         }
-        held.push(Held {
-            exit: *e,
-            first: first as u32,
-        });
-        if e.depth == 0 || held.len() >= MAX_HELD {
-            Self::write_out(held, &mut self.order, &mut self.out);
+        held.exits.push(*e);
+        held.first.push(first as u32);
+        if e.depth == 0 || held.exits.len() >= MAX_HELD {
+            Self::write_out(held, &mut self.heads, &mut self.next, &mut self.out);
         }
     }
 
     /// The end of the trace: exits still held are dropped and counted ([`Self::unplaced`]).
     pub fn finish(&mut self) {
         for held in &mut self.stacks {
-            self.unplaced += held.len() as u64;
-            held.clear();
+            self.unplaced += held.exits.len() as u64;
+            held.exits.clear();
+            held.first.clear();
         }
     }
 
@@ -109,33 +115,58 @@ impl EntryRebuilder {
     }
 
     /// Writes `held` out with its entries: before the exit at index `k`, the entries of the
-    /// calls whose subtree begins at `k`, outermost (highest index) first.
-    fn write_out(
-        held: &mut Vec<Held>,
-        order: &mut Vec<(u32, std::cmp::Reverse<u32>)>,
-        out: &mut Vec<Event>,
-    ) {
-        order.clear();
-        order.extend(
-            held.iter()
-                .enumerate()
-                .filter(|(_, h)| h.exit.flags & flags::UNMATCHED_EXIT == 0)
-                .map(|(i, h)| (h.first, std::cmp::Reverse(i as u32))),
-        );
-        order.sort_unstable();
-        out.reserve(held.len() + order.len());
-        let mut next = order.iter().peekable();
-        for (k, h) in held.iter().enumerate() {
-            while let Some(&&(first, std::cmp::Reverse(i))) = next.peek() {
-                if first as usize != k {
-                    break;
-                }
-                out.push(entry_of(&held[i as usize].exit));
-                next.next();
+    /// calls whose subtree begins at `k`, outermost (highest index) first. The calls are put
+    /// in lists by where their subtree begins, each call at the head of its list in
+    /// ascending order, so that each list comes out outermost first: no sorting.
+    fn write_out(held: &mut Held, heads: &mut Vec<u32>, next: &mut Vec<u32>, out: &mut Vec<Event>) {
+        let n = held.exits.len();
+        heads.clear();
+        heads.resize(n, NONE);
+        next.clear();
+        next.resize(n, NONE);
+        for (i, (e, &first)) in held.exits.iter().zip(&held.first).enumerate() {
+            if e.flags & flags::UNMATCHED_EXIT == 0 {
+                next[i] = heads[first as usize];
+                heads[first as usize] = i as u32;
             }
-            out.push(h.exit);
         }
-        held.clear();
+        out.reserve(2 * n);
+        for (k, exit) in held.exits.iter().enumerate() {
+            let mut j = heads[k];
+            while j != NONE {
+                out.push(entry_of(&held.exits[j as usize]));
+                j = next[j as usize];
+            }
+            out.push(*exit);
+        }
+        held.exits.clear();
+        held.first.clear();
+    }
+}
+
+/// Hashes a [`Event::stack_key`] with one multiplication: the stack changes at every tree
+/// boundary, where SipHash (the default, made to resist chosen keys, which a trace's keys do
+/// not need: a look-up is never worse than a scan of the stacks) was a tenth of the rebuilding.
+#[derive(Default)]
+struct StackKeyHasher(u64);
+
+impl Hasher for StackKeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+
+    fn write_u64(&mut self, key: u64) {
+        // Fibonacci hashing; the rotation brings the well-mixed high bits down to the low
+        // ones that pick the bucket.
+        self.0 = (self.0 ^ key)
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            .rotate_left(26);
     }
 }
 

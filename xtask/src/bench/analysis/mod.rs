@@ -30,8 +30,13 @@
 //! Both outputs are checked against kpath's figures, relative difference ≤ 1e-6; a
 //! disagreement is recorded and warned about, not fatal.
 //!
+//! The awk trace's calls are also written as `kpath-probe record` writes them by default,
+//! without entry records (exits only: half the records, the entries rebuilt by the reader),
+//! and `report` on it is measured in calls per second beside `report` on the awk trace.
+//!
 //! Each round runs every command once, in turn (report, tree, report on the quarter trace,
-//! report on the awk trace, awk, the pipeline), so that drift touches all of them alike.
+//! report on the awk trace and on its exits-only twin, awk, the pipeline), so that drift
+//! touches all of them alike.
 //!
 //! The section's workload, awk peer, measurement (`wait4`, VmHWM) and table each have a
 //! submodule; this one holds the results and runs the rounds:
@@ -59,7 +64,7 @@ use awk::{compare, read_awk_functions, read_kpath_functions, MEAN_VAR_AWK};
 pub(super) use measure::measure;
 use measure::Usage;
 pub use table::table;
-use workload::{create, file_len, synth, trace_sizes, TraceSizes};
+use workload::{create, file_len, synth, trace_sizes, TraceSizes, RECORDS_PER_DATAGRAM};
 
 /// Longest a measured command may run.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(600);
@@ -113,6 +118,15 @@ pub struct AnalysisBench {
     pub awk_peak_rss_kib: Spread,
     /// `kpath report` on the awk trace: calls (exit records) per second of wall time.
     pub report_calls_per_s: Spread,
+    /// Records of the trace of the same calls without entry records (exits only, what
+    /// `kpath-probe record` writes by default).
+    pub exits_trace_records: u64,
+    /// `kpath report` on that trace: calls per second of wall time (the reader rebuilds
+    /// the entries, `trace/src/rebuild.rs`).
+    pub report_exits_calls_per_s: Spread,
+    /// `report_exits_calls_per_s / report_calls_per_s`, per round: what reading half the
+    /// records and rebuilding the other half costs against reading them all.
+    pub exits_over_entries: Spread,
     /// `report_calls_per_s / awk_calls_per_s`, per round: against awk alone on a CSV
     /// written beforehand (the export left out).
     pub speedup_over_awk: Spread,
@@ -180,9 +194,13 @@ pub fn run(opts: &BenchOptions) -> Result<AnalysisBench> {
     let quarter_path = dir.join("quarter.trace");
     let small_path = dir.join("awk.trace");
     let csv_path = dir.join("awk.csv");
-    let big_records = synth(&kpath, &big_path, big, dir)?;
-    let quarter_records = synth(&kpath, &quarter_path, big / 4, dir)?;
-    let small_records = synth(&kpath, &small_path, small, dir)?;
+    let exits_path = dir.join("awk-exits.trace");
+    let datagrams = |records: u64| records / RECORDS_PER_DATAGRAM;
+    let big_records = synth(&kpath, &big_path, datagrams(big), false, dir)?;
+    let quarter_records = synth(&kpath, &quarter_path, datagrams(big / 4), false, dir)?;
+    let small_records = synth(&kpath, &small_path, datagrams(small), false, dir)?;
+    // The same calls as the awk trace, as the recorder writes them by default: exits only.
+    let exits_records = synth(&kpath, &exits_path, datagrams(small), true, dir)?;
     let trace_bytes = file_len(&big_path)?;
 
     eprintln!("bench analysis: kpath export --format csv of {small_records} records");
@@ -238,6 +256,7 @@ pub fn run(opts: &BenchOptions) -> Result<AnalysisBench> {
         )?;
         let quarter = report(&quarter_path)?;
         let rep_small = report(&small_path)?;
+        let rep_exits = report(&exits_path)?;
         let out_path = dir.join(format!("awk-{round}.out"));
         let a = measure(
             Command::new(awk)
@@ -277,6 +296,9 @@ pub fn run(opts: &BenchOptions) -> Result<AnalysisBench> {
         let acps = per(calls, a.wall_s);
         let pcps = per(calls, p.wall_s);
         r.report_cps.push(kcps);
+        let ecps = per(calls, rep_exits.wall_s);
+        r.report_exits_cps.push(ecps);
+        r.exits_over_entries.push(ecps / kcps.max(1e-9));
         r.awk_cps.push(acps);
         r.awk_rss.push(a.peak_rss_kib as f64);
         r.speedup.push(kcps / acps.max(1e-9));
@@ -345,6 +367,9 @@ pub fn run(opts: &BenchOptions) -> Result<AnalysisBench> {
         awk_calls_per_s: spread("awk calls/s", &r.awk_cps)?,
         awk_peak_rss_kib: spread("awk peak RSS", &r.awk_rss)?,
         report_calls_per_s: spread("report calls/s", &r.report_cps)?,
+        exits_trace_records: exits_records,
+        report_exits_calls_per_s: spread("report calls/s, exits only", &r.report_exits_cps)?,
+        exits_over_entries: spread("exits only over entries", &r.exits_over_entries)?,
         speedup_over_awk,
         pipeline_calls_per_s: spread("pipeline calls/s", &r.pipeline_cps)?,
         speedup_over_pipeline,
@@ -383,6 +408,8 @@ struct Rounds {
     quarter_rss: Vec<f64>,
     rss_ratio: Vec<f64>,
     report_cps: Vec<f64>,
+    report_exits_cps: Vec<f64>,
+    exits_over_entries: Vec<f64>,
     awk_cps: Vec<f64>,
     awk_rss: Vec<f64>,
     speedup: Vec<f64>,

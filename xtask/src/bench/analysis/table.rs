@@ -70,6 +70,19 @@ pub fn table(b: &AnalysisBench) -> String {
         2,
     );
     row(
+        format!(
+            "kpath report, M calls/s, exits only ({})",
+            mrec(b.exits_trace_records)
+        ),
+        &m(&b.report_exits_calls_per_s),
+        2,
+    );
+    row(
+        "  ratio to the trace with entry records".into(),
+        &b.exits_over_entries,
+        3,
+    );
+    row(
         format!("{} alone, M calls/s (CSV written before)", b.awk),
         &m(&b.awk_calls_per_s),
         2,

@@ -15,7 +15,7 @@ use crate::bench::BenchOptions;
 use crate::util::show;
 
 /// Records per synthetic datagram (8 receive and 9 send calls, an entry and an exit each).
-const RECORDS_PER_DATAGRAM: u64 = 34;
+pub(super) const RECORDS_PER_DATAGRAM: u64 = 34;
 /// Bytes per trace record (`kpath_trace::EVENT_SIZE`).
 const RECORD_BYTES: u64 = 64;
 /// Bytes per CSV row of `kpath export`, generously (about 90 measured).
@@ -74,19 +74,34 @@ pub(super) fn trace_sizes(opts: &BenchOptions) -> Result<TraceSizes> {
     })
 }
 
-/// Writes a synthetic trace of about `records` records with `kpath synth`; returns its count.
-pub(super) fn synth(kpath: &Path, path: &Path, records: u64, dir: &Path) -> Result<u64> {
-    let datagrams = (records / RECORDS_PER_DATAGRAM).max(1);
+/// Writes a synthetic trace of `datagrams` datagrams with `kpath synth`, with entry records
+/// or without (`exits_only`, what `kpath-probe record` writes by default); returns its record
+/// count.
+pub(super) fn synth(
+    kpath: &Path,
+    path: &Path,
+    datagrams: u64,
+    exits_only: bool,
+    dir: &Path,
+) -> Result<u64> {
+    let datagrams = datagrams.max(1);
+    let per_datagram = if exits_only {
+        RECORDS_PER_DATAGRAM / 2
+    } else {
+        RECORDS_PER_DATAGRAM
+    };
     eprintln!(
-        "bench analysis: writing {} ({} records)",
+        "bench analysis: writing {} ({} records{})",
         path.display(),
-        datagrams * RECORDS_PER_DATAGRAM
+        datagrams * per_datagram,
+        if exits_only { ", exits only" } else { "" }
     );
     let log = dir.join("synth.log");
     let mut cmd = Command::new(kpath);
     cmd.arg("synth")
         .arg(path)
         .args(["--datagrams", &datagrams.to_string()])
+        .args(exits_only.then_some("--exits-only"))
         .stdout(Stdio::null())
         .stderr(create(&log)?);
     let shown = show(&cmd);
