@@ -25,7 +25,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Attach probes and record every entry and exit to a trace file.
+    /// Attach probes and record every call (a record at its exit) to a trace file.
     Record(RecordArgs),
     /// Show which functions a selection resolves to on this kernel, without attaching.
     List(SelectArgs),
