@@ -16,7 +16,8 @@ pub use probe_common::stats::HIST_BUCKETS;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum RecordMode {
-    /// One record per entry and exit (the default; the field is then usually absent).
+    /// Records of the calls (the default; the field is then usually absent): one at each
+    /// exit, and at each entry too when `entry_records` is absent or true.
     Trace,
     /// Aggregates kept in the kernel, written to [`crate::Metadata::kernel_stats`] at the end.
     Stats,
