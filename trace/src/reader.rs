@@ -349,20 +349,14 @@ impl<R: Read> TraceReader<R> {
     /// before the bad one were returned. This is the fast way through a trace: no copy and no
     /// call per record.
     pub fn next_block(&mut self) -> Result<&[Event], TraceError> {
-        if self.rebuild.is_some() {
-            if self
-                .rebuild
-                .as_ref()
-                .is_some_and(|r| self.rebuilt_pos == r.output().len())
-            {
+        if let Some(rebuild) = &self.rebuild {
+            if self.rebuilt_pos == rebuild.output().len() {
                 self.rebuild_more()?;
             }
-            let Some(rebuild) = &self.rebuild else {
-                return Ok(&[]);
-            };
-            let block = &rebuild.output()[self.rebuilt_pos..];
-            self.rebuilt_pos = rebuild.output().len();
-            return Ok(block);
+            let block = self.rebuild.as_ref().map_or(&[][..], |r| r.output());
+            let start = self.rebuilt_pos.min(block.len());
+            self.rebuilt_pos = block.len();
+            return Ok(&block[start..]);
         }
         self.next_file_block()
     }
