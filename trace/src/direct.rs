@@ -16,12 +16,17 @@
 //! device's block ([`BLOCK`]). The writer starts the records at a multiple of [`BLOCK`]
 //! (`TraceWriter::with_reserve` pads the metadata region), records are 64 bytes, so every
 //! whole block of records is written directly. The last, partial block of a batch (fewer
-//! than 64 records) is written at once through the ordinary (buffered) descriptor, so that it
-//! reaches the file as promptly as the rest, and it is kept in memory: the next batch
-//! rewrites that block directly, completed. The kernel writes back and drops a cached page
-//! before a direct write over it, so readers of the growing file always see the records in
-//! order, and between the two writes the file ends on a block boundary, which is a record
-//! boundary.
+//! than 64 records) stays in memory, and the next batch writes it directly, completed.
+//!
+//! While records keep coming, that partial block is held back ([`DirectAppender::write_tail`]
+//! with `hold`): written through the page cache at once, as it was until 2026-12-03, its
+//! cached page cost the next direct write a writeback and an invalidation (in saturation,
+//! a third of the recorder's samples under `perf`, `docs/recorder.md`). A held block reaches
+//! the file with the next batch, or at the next `write_tail` if that batch wrote no whole
+//! block. When it does go through the page cache (a slow batch, the end), the kernel writes
+//! back and drops the cached page before a direct write over it, so readers of the growing
+//! file always see the records in order, and between the two writes the file ends on a block
+//! boundary, which is a record boundary.
 //!
 //! Where `O_DIRECT` is refused (a file system without it, an odd alignment, a short direct
 //! write) the appender goes on with buffered positional writes of the same bytes at the same
@@ -66,6 +71,11 @@ pub(crate) struct DirectAppender {
     direct_bytes: u64,
     /// File offset of the window's first byte (a multiple of [`BLOCK`] while direct).
     at: u64,
+    /// The staged partial block holds bytes that are not in the file yet.
+    tail_unwritten: bool,
+    /// The last [`DirectAppender::append`] wrote whole blocks: records are flowing, and the
+    /// next batch will most likely complete the partial block.
+    flowing: bool,
 }
 
 impl DirectAppender {
@@ -93,6 +103,8 @@ impl DirectAppender {
             len: 0,
             direct_bytes: 0,
             at,
+            tail_unwritten: false,
+            flowing: false,
         })
     }
 
@@ -106,9 +118,11 @@ impl DirectAppender {
         self.direct_bytes
     }
 
-    /// Appends `bytes` after what was appended before: whole blocks directly, the rest through
-    /// the ordinary descriptor. When it returns, every byte is in the file.
+    /// Appends `bytes` after what was appended before: whole blocks directly, and the last,
+    /// partial block staged in memory until [`DirectAppender::write_tail`] or the next call.
     pub(crate) fn append(&mut self, mut bytes: &[u8]) -> io::Result<()> {
+        let at = self.at;
+        self.tail_unwritten |= !bytes.is_empty();
         while !bytes.is_empty() {
             let take = bytes.len().min(STAGE_BYTES - self.len);
             let window = self.base..self.base + STAGE_BYTES;
@@ -117,10 +131,23 @@ impl DirectAppender {
             bytes = &bytes[take..];
             self.write_whole_blocks()?;
         }
-        // The partial block, visible now; rewritten directly by the next call.
-        let tail = &self.store[self.base..self.base + self.len];
-        if !tail.is_empty() {
-            self.buffered.write_all_at(tail, self.at)?;
+        self.flowing = self.at > at;
+        self.tail_unwritten &= self.len > 0;
+        Ok(())
+    }
+
+    /// Writes the staged partial block through the ordinary descriptor, so that every byte
+    /// appended is in the file; with `hold`, not if the last [`DirectAppender::append`] wrote
+    /// whole blocks (records are flowing, and the next batch writes it directly). A held
+    /// block is written by the next `write_tail` if no batch came in between.
+    pub(crate) fn write_tail(&mut self, hold: bool) -> io::Result<()> {
+        if hold && std::mem::take(&mut self.flowing) {
+            return Ok(());
+        }
+        if self.tail_unwritten {
+            self.buffered
+                .write_all_at(&self.store[self.base..self.base + self.len], self.at)?;
+            self.tail_unwritten = false;
         }
         Ok(())
     }
@@ -207,6 +234,7 @@ mod tests {
                 })
                 .collect();
             a.append(&bytes).expect("append");
+            a.write_tail(false).expect("tail");
             assert_eq!(
                 std::fs::metadata(&path).expect("stat").len(),
                 BLOCK as u64 + u64::from(next),
@@ -276,6 +304,59 @@ mod tests {
             .expect("append");
         assert_eq!(a.direct_bytes(), DIRECT_MIN_BYTES as u64);
         assert!(a.is_direct());
+    }
+
+    /// While batches write whole blocks, their partial block is held back for one more
+    /// `write_tail`; a batch that completes no block, or a quiet period, writes it.
+    #[test]
+    fn a_flowing_partial_block_waits_for_one_more_batch() {
+        for direct in [true, false] {
+            partial_block_scenario(direct);
+        }
+    }
+
+    fn partial_block_scenario(direct: bool) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("f");
+        let mut file = File::create_new(&path).expect("create");
+        file.write_all(&[b'h'; BLOCK]).expect("header");
+        let Ok(mut a) = DirectAppender::open(&file, BLOCK as u64) else {
+            eprintln!("SKIP a_flowing_partial_block_waits_for_one_more_batch: no O_DIRECT here");
+            return;
+        };
+        if !direct {
+            a.direct = None;
+        }
+        let len = || std::fs::metadata(&path).expect("stat").len() - BLOCK as u64;
+        // Flowing: two blocks and 100 bytes; the 100 bytes wait.
+        a.append(&[1u8; 2 * BLOCK + 100]).expect("append");
+        a.write_tail(true).expect("tail");
+        assert_eq!(len(), 2 * BLOCK as u64, "the partial block is held back");
+        // The next batch completes it and writes it with the blocks.
+        a.append(&[2u8; BLOCK]).expect("append");
+        a.write_tail(true).expect("tail");
+        assert_eq!(
+            len(),
+            3 * BLOCK as u64,
+            "the held bytes went out with the next block"
+        );
+        // No batch in between: the next `write_tail` writes what was held.
+        a.write_tail(true).expect("tail");
+        assert_eq!(len(), 3 * BLOCK as u64 + 100);
+        // A batch that completes no block is written at once.
+        a.append(&[3u8; 10]).expect("append");
+        a.write_tail(true).expect("tail");
+        assert_eq!(len(), 3 * BLOCK as u64 + 110);
+        // Nothing held: writing the tail again changes nothing, and without `hold` all goes.
+        a.append(&[4u8; BLOCK]).expect("append");
+        a.write_tail(false).expect("tail");
+        assert_eq!(len(), 4 * BLOCK as u64 + 110);
+        let bytes = std::fs::read(&path).expect("read");
+        let mut want = vec![b'h'; BLOCK];
+        for (v, n) in [(1u8, 2 * BLOCK + 100), (2, BLOCK), (3, 10), (4, BLOCK)] {
+            want.extend(std::iter::repeat_n(v, n));
+        }
+        assert!(bytes == want, "the bytes differ");
     }
 
     #[test]

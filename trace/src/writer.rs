@@ -195,8 +195,27 @@ impl<W: Write + Seek> TraceWriter<W> {
         Ok(())
     }
 
-    /// Pushes buffered records to the file so that a reader (or a crash) sees them.
+    /// Pushes every record written so far to the file, so that a reader (or a crash) sees
+    /// them.
     pub fn flush(&mut self) -> Result<(), TraceError> {
+        self.push(false)
+    }
+
+    /// Like [`TraceWriter::flush`], except that under direct writes the last partial block
+    /// (fewer than 64 records) of a batch that wrote whole blocks is held back: the next
+    /// batch writes it directly, or the next call here writes it if no batch came in between.
+    /// A recorder that calls this after every drain, empty or not, has every record in the
+    /// file within two drain periods, and never pays for a partial block written through
+    /// the page cache and then overwritten directly (`direct.rs`).
+    pub fn flush_blocks(&mut self) -> Result<(), TraceError> {
+        self.push(true)
+    }
+
+    fn push(&mut self, hold: bool) -> Result<(), TraceError> {
+        if let Some(d) = &mut self.direct {
+            d.write_tail(hold)
+                .map_err(|e| TraceError::io(format!("writing record {}", self.records), e))?;
+        }
         self.out
             .flush()
             .map_err(|e| TraceError::io("flushing the trace", e))
@@ -205,6 +224,9 @@ impl<W: Write + Seek> TraceWriter<W> {
     /// Applies `update` to the metadata, rewrites it and the record count in place, and
     /// returns the underlying writer.
     pub fn finish(mut self, update: impl FnOnce(&mut Metadata)) -> Result<W, TraceError> {
+        // Every record in the file first: a finish that fails leaves an unfinished trace
+        // that reads to its last record.
+        self.flush()?;
         update(&mut self.metadata);
         let json = to_json(&self.metadata)?;
         if json.len() > self.metadata_len {
@@ -213,7 +235,6 @@ impl<W: Write + Seek> TraceWriter<W> {
                 reserved: self.metadata_len,
             });
         }
-        self.flush()?;
         self.out
             .seek(SeekFrom::Start(0))
             .map_err(|e| TraceError::io("seeking to the preamble", e))?;

@@ -8,10 +8,11 @@ use crate::ring::EventRings;
 use crate::ProbeError;
 
 /// Moves records from the ring into the trace in batches: each drain copies what is there
-/// into one reused buffer (no allocation per record) and writes it with one call, then
-/// flushes, so that a record reaches the file within one drain period of being read. It
-/// notes each record's thread group on the way ([`Tasks`]) and reads the names of new ones
-/// after the write.
+/// into one reused buffer (no allocation per record) and writes it with one call. A record
+/// reaches the file within two drain periods of being read: under direct writes the last
+/// partial block of a drain waits for the next one ([`TraceWriter::flush_blocks`]). It notes
+/// each record's thread group on the way ([`Tasks`]) and reads the names of new ones after
+/// the write.
 pub(super) struct Drainer {
     batch: Vec<u8>,
     limit: Option<u64>,
@@ -49,7 +50,7 @@ impl Drainer {
     ) -> Result<(), ProbeError> {
         self.batch.clear();
         if self.reached_count() {
-            return Ok(());
+            return Ok(writer.flush()?);
         }
         ring.read(|item| {
             let Ok(raw) = <&[u8; EVENT_SIZE]>::try_from(item) else {
@@ -69,12 +70,16 @@ impl Drainer {
             self.tasks.saw(e.pid);
             !self.reached_count()
         });
+        if !self.batch.is_empty() {
+            self.batches += 1;
+            writer.write_records(&self.batch)?;
+        }
+        // Every drain, empty or not: a partial block held back by the last one goes out now
+        // if this one brought nothing to complete it.
+        writer.flush_blocks()?;
         if self.batch.is_empty() {
             return Ok(());
         }
-        self.batches += 1;
-        writer.write_records(&self.batch)?;
-        writer.flush()?;
         // After the records are on their way: a new thread group costs a read of /proc.
         self.tasks.name_new(proc_comm);
         Ok(())

@@ -467,7 +467,10 @@ impl Recording {
         }
         // Whatever the kernel already delivered goes into the trace (up to --count).
         if write_error.is_none() {
-            if let Err(e) = drainer.drain(ring.get_mut(), &mut writer) {
+            if let Err(e) = drainer
+                .drain(ring.get_mut(), &mut writer)
+                .and_then(|()| Ok(writer.flush()?))
+            {
                 write_error = Some(e);
             }
         }
