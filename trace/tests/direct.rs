@@ -91,6 +91,49 @@ fn direct_writes_give_the_same_trace_and_show_every_batch_at_once() {
     assert_eq!(r.events().count(), written.len());
 }
 
+/// `flush_blocks`, the recorder's flush after each drain: while batches write whole blocks,
+/// the last partial block waits for the next batch, and a flush with no batch in between
+/// writes it. `flush` and `finish` write everything.
+#[test]
+fn flush_blocks_holds_a_flowing_partial_block_for_one_batch() {
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("tempdir");
+    let path = dir.path().join("direct.trace");
+    let mut w = TraceWriter::create(&path, metadata()).expect("create");
+    if !w.write_directly().expect("write_directly").is_on() {
+        eprintln!(
+            "SKIP {}: the file system of {} refuses O_DIRECT",
+            module_path!(),
+            dir.path().display()
+        );
+        return;
+    }
+    let mut written = Vec::new();
+    let mut write = |w: &mut TraceWriter<std::fs::File>, n: usize| {
+        let batch = records(written.len() as u64, n);
+        w.write_records(&bytes_of(&batch)).expect("write");
+        written.extend(batch);
+        w.flush_blocks().expect("flush_blocks");
+        written.clone()
+    };
+    // 70 000 records: 1 093 whole blocks of 64 and 48 records held back.
+    let all = write(&mut w, 70_000);
+    assert_eq!(read_all(&path), all[..69_952]);
+    // 100 more complete that block and the next: 20 held back.
+    let all = write(&mut w, 100);
+    assert_eq!(read_all(&path), all[..70_080]);
+    // A drain with nothing new: what was held goes out.
+    w.flush_blocks().expect("flush_blocks");
+    assert_eq!(read_all(&path), all);
+    // A batch that completes no block is not held.
+    let all = write(&mut w, 10);
+    assert_eq!(read_all(&path), all);
+    // `finish` writes a held block.
+    let all = write(&mut w, 200);
+    assert_eq!(read_all(&path).len(), 70_272);
+    w.finish(|_| {}).expect("finish");
+    assert_eq!(read_all(&path), all);
+}
+
 #[test]
 fn records_start_on_a_block_boundary() {
     let mut out = std::io::Cursor::new(Vec::new());
