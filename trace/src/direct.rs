@@ -347,13 +347,13 @@ mod tests {
         a.append(&[3u8; 10]).expect("append");
         a.write_tail(true).expect("tail");
         assert_eq!(len(), 3 * BLOCK as u64 + 110);
-        // Nothing held: writing the tail again changes nothing, and without `hold` all goes.
-        a.append(&[4u8; BLOCK]).expect("append");
+        // Flowing again, but without `hold` the partial block goes too (`flush`, `finish`).
+        a.append(&[4u8; BLOCK + 1]).expect("append");
         a.write_tail(false).expect("tail");
-        assert_eq!(len(), 4 * BLOCK as u64 + 110);
+        assert_eq!(len(), 4 * BLOCK as u64 + 111);
         let bytes = std::fs::read(&path).expect("read");
         let mut want = vec![b'h'; BLOCK];
-        for (v, n) in [(1u8, 2 * BLOCK + 100), (2, BLOCK), (3, 10), (4, BLOCK)] {
+        for (v, n) in [(1u8, 2 * BLOCK + 100), (2, BLOCK), (3, 10), (4, BLOCK + 1)] {
             want.extend(std::iter::repeat_n(v, n));
         }
         assert!(bytes == want, "the bytes differ");
