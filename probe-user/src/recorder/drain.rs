@@ -70,16 +70,14 @@ impl Drainer {
             self.tasks.saw(e.pid);
             !self.reached_count()
         });
-        if !self.batch.is_empty() {
-            self.batches += 1;
-            writer.write_records(&self.batch)?;
-        }
-        // Every drain, empty or not: a partial block held back by the last one goes out now
-        // if this one brought nothing to complete it.
-        writer.flush_blocks()?;
         if self.batch.is_empty() {
-            return Ok(());
+            // A partial block held back by the last drain goes out now: nothing came to
+            // complete it.
+            return Ok(writer.flush_blocks()?);
         }
+        self.batches += 1;
+        writer.write_records(&self.batch)?;
+        writer.flush_blocks()?;
         // After the records are on their way: a new thread group costs a read of /proc.
         self.tasks.name_new(proc_comm);
         Ok(())
