@@ -1,9 +1,9 @@
-//! Per-round measurements into figures: the spread over the rounds of each condition, and
-//! its ratio to "no probes" taken round by round.
+//! Per-round measurements into figures: the spread over the rounds of each condition, its
+//! ratio to "no probes" taken round by round, and two conditions head to head, round by round.
 
 use anyhow::{anyhow, Result};
 
-use super::{Condition, ConditionFigures, Spread};
+use super::{Condition, ConditionFigures, HeadToHead, Spread};
 
 pub(super) fn spread(v: &[f64]) -> Result<Spread> {
     Spread::of(v).ok_or_else(|| anyhow!("no finite measurement: {v:?}"))
@@ -43,6 +43,40 @@ pub(super) fn figures(values: &[Vec<f64>], lost: &[u64]) -> Result<Vec<Condition
         .collect()
 }
 
+/// The comparisons of section (a) that the targets judge, and the split of stats mode's cost
+/// over the floor: `(condition, over)`.
+pub(super) const HEAD_TO_HEAD: [(Condition, Condition); 5] = [
+    (Condition::KpathTrace, Condition::Bpftrace),
+    (Condition::KpathTrace, Condition::KpathStats),
+    (Condition::KpathStats, Condition::KpathFilteredOut),
+    (Condition::BareTiming, Condition::KpathFilteredOut),
+    (Condition::KpathStats, Condition::BareTiming),
+];
+
+/// Each pair of [`HEAD_TO_HEAD`] as the ratio of the two conditions' figures (`values`, in
+/// `Condition::ALL`'s order) in the same round, and the spread of those ratios. Paired by
+/// round, a drift of the machine between rounds touches both sides of each ratio; "no probes"
+/// of the round drops out.
+pub(super) fn head_to_head(values: &[Vec<f64>]) -> Result<Vec<HeadToHead>> {
+    let at = |c: Condition| {
+        Condition::ALL
+            .iter()
+            .position(|&x| x == c)
+            .and_then(|i| values.get(i))
+            .ok_or_else(|| anyhow!("no figures for {}", c.name()))
+    };
+    HEAD_TO_HEAD
+        .iter()
+        .map(|&(condition, over)| {
+            Ok(HeadToHead {
+                condition,
+                over,
+                ratio: against_none(at(condition)?, at(over)?, |v, o| v / o)?,
+            })
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -63,5 +97,30 @@ mod tests {
         let r = f[1].ratio.expect("ratio");
         assert_eq!((r.min, r.max), (0.5, 0.75));
         assert_eq!(f[1].lost_events, 3);
+    }
+
+    #[test]
+    fn head_to_head_pairs_the_rounds() {
+        // Round 2 runs at half the speed for everyone: paired by round, stats over the floor
+        // is 0.9 in both.
+        let mut v = vec![vec![100.0, 50.0]; Condition::ALL.len()];
+        let idx = |c| {
+            Condition::ALL
+                .iter()
+                .position(|&x| x == c)
+                .expect("condition")
+        };
+        v[idx(Condition::KpathStats)] = vec![90.0, 45.0];
+        v[idx(Condition::KpathFilteredOut)] = vec![100.0, 50.0];
+        let h = head_to_head(&v).expect("head to head");
+        assert_eq!(h.len(), HEAD_TO_HEAD.len());
+        let s = h
+            .iter()
+            .find(|h| h.condition == Condition::KpathStats && h.over == Condition::KpathFilteredOut)
+            .expect("stats over the floor");
+        assert_eq!((s.ratio.min, s.ratio.max), (0.9, 0.9));
+        // A round that did not run leaves no ratio to judge.
+        let short = vec![vec![1.0]; 3];
+        assert!(head_to_head(&short).is_err());
     }
 }

@@ -26,7 +26,8 @@
 //! - `attach`: attaching and detaching a condition's peer (kpath's recorder, bpftrace);
 //! - `namespace_stand`: (a) saturation and (b) ping-pong on the namespace stand;
 //! - `syscall_loop`: (c) the system-call loop and (d) the recorder's capacity;
-//! - `figures`: per-round measurements into spreads and ratios to no probes;
+//! - `figures`: per-round measurements into spreads, ratios to no probes, and conditions head
+//!   to head;
 //! - `targets`: the targets judged on the medians;
 //! - `table`: the terminal table.
 
@@ -47,9 +48,9 @@ use kpath_trace::ProbeCost;
 use serde::Serialize;
 
 use super::{BenchOptions, Spread, Target};
+use namespace_stand::StandSections;
 pub use table::table;
-pub use targets::StatsSplit;
-use targets::{stats_split, targets};
+use targets::targets;
 
 /// What is attached while the work runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -87,17 +88,20 @@ pub enum Condition {
 }
 
 impl Condition {
+    /// The order of a round. The conditions the targets compare head to head come first and
+    /// side by side, so that little time passes between the two sides of a comparison; the
+    /// "before" variants of trace mode follow.
     const ALL: [Condition; 10] = [
         Condition::None,
         Condition::KpathTrace,
-        Condition::KpathTraceEntries,
-        Condition::KpathTraceAdaptiveWakeup,
-        Condition::KpathTraceBuffered,
-        Condition::KpathTraceNormalPolicy,
         Condition::KpathStats,
         Condition::KpathFilteredOut,
         Condition::BareTiming,
         Condition::Bpftrace,
+        Condition::KpathTraceEntries,
+        Condition::KpathTraceAdaptiveWakeup,
+        Condition::KpathTraceBuffered,
+        Condition::KpathTraceNormalPolicy,
     ];
 
     fn name(self) -> &'static str {
@@ -127,6 +131,17 @@ pub struct ConditionFigures {
     pub ratio: Option<Spread>,
     /// Events lost by kpath's recorder, summed over the rounds.
     pub lost_events: u64,
+}
+
+/// Section (a): one condition's replies/s over another's, round by round.
+#[derive(Clone, Debug, Serialize)]
+pub struct HeadToHead {
+    /// The condition measured.
+    pub condition: Condition,
+    /// The condition it is compared with.
+    pub over: Condition,
+    /// `condition`'s replies/s over `over`'s in the same round, over the rounds.
+    pub ratio: Spread,
 }
 
 /// Section (b): ping-pong round-trip time per condition.
@@ -190,6 +205,9 @@ pub struct ProbeBench {
     pub calibration: Vec<ProbeCost>,
     /// (a) Closed-loop replies/s on the namespace stand.
     pub saturation: Vec<ConditionFigures>,
+    /// (a) The comparisons the targets judge, and where stats mode's cost over the floor
+    /// goes, head to head in each round.
+    pub head_to_head: Vec<HeadToHead>,
     /// (b) Ping-pong round-trip times on the same stand.
     pub pingpong: Vec<PingPongFigures>,
     /// The recorder started under the closed loop (with (a), once per round).
@@ -200,8 +218,6 @@ pub struct ProbeBench {
     pub recorder: Vec<RecorderRun>,
     /// The targets, judged on the medians.
     pub targets: Vec<Target>,
-    /// Where stats mode's cost over the floor goes (a reference beside the targets).
-    pub stats_split: StatsSplit,
 }
 
 /// The workload sizes of one run.
@@ -245,22 +261,26 @@ pub fn run(opts: &BenchOptions) -> Result<ProbeBench> {
     eprintln!("bench: calibration");
     let calibration = ctx.calibrate(sizes.calibrate_count)?;
     eprintln!("bench: (a) saturation and (b) ping-pong on the namespace stand");
-    let (saturation, pingpong, started_under_load) = ctx.stand_sections(&sizes, opts.rounds)?;
+    let StandSections {
+        saturation,
+        head_to_head,
+        pingpong,
+        started_under_load,
+    } = ctx.stand_sections(&sizes, opts.rounds)?;
     eprintln!("bench: (c) the system-call loop");
     let syscall = ctx.syscall_section(&sizes, opts.rounds)?;
     eprintln!("bench: (d) the recorder's capacity");
     let recorder = ctx.recorder_section(&sizes)?;
-    let targets = targets(&calibration, &saturation, &recorder);
-    let stats_split = stats_split(&saturation);
+    let targets = targets(&calibration, &head_to_head, &recorder);
     Ok(ProbeBench {
         calibration,
         saturation,
+        head_to_head,
         pingpong,
         started_under_load,
         syscall,
         recorder,
         targets,
-        stats_split,
     })
 }
 

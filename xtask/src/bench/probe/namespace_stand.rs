@@ -12,8 +12,18 @@ use kpath_stand::netns::{self, Stand};
 use serde::Deserialize;
 
 use super::attach::{detach, wait_for};
-use super::figures::{figures, spread};
-use super::{Condition, ConditionFigures, Ctx, PingPongFigures, Sizes, StartedUnderLoad};
+use super::figures::{figures, head_to_head, spread};
+use super::{
+    Condition, ConditionFigures, Ctx, HeadToHead, PingPongFigures, Sizes, StartedUnderLoad,
+};
+
+/// What sections (a) and (b) measured.
+pub(super) struct StandSections {
+    pub saturation: Vec<ConditionFigures>,
+    pub head_to_head: Vec<HeadToHead>,
+    pub pingpong: Vec<PingPongFigures>,
+    pub started_under_load: StartedUnderLoad,
+}
 
 /// How long the closed loop runs before the recorder is started in the round's start under
 /// load: a schedule of the experiment (the load is in full flow by then), not a wait for an
@@ -21,15 +31,7 @@ use super::{Condition, ConditionFigures, Ctx, PingPongFigures, Sizes, StartedUnd
 const LOAD_BEFORE_START: Duration = Duration::from_secs(1);
 
 impl Ctx {
-    pub(super) fn stand_sections(
-        &self,
-        sizes: &Sizes,
-        rounds: usize,
-    ) -> Result<(
-        Vec<ConditionFigures>,
-        Vec<PingPongFigures>,
-        StartedUnderLoad,
-    )> {
+    pub(super) fn stand_sections(&self, sizes: &Sizes, rounds: usize) -> Result<StandSections> {
         let stand = Stand::with_suffix("bench");
         let _guard = stand
             .clone()
@@ -88,6 +90,7 @@ impl Ctx {
             started.records.push(records);
         }
         let saturation = figures(&replies, &lost)?;
+        let head_to_head = head_to_head(&replies)?;
         let pingpong = Condition::ALL
             .iter()
             .enumerate()
@@ -99,7 +102,12 @@ impl Ctx {
                 })
             })
             .collect::<Result<_>>()?;
-        Ok((saturation, pingpong, started))
+        Ok(StandSections {
+            saturation,
+            head_to_head,
+            pingpong,
+            started_under_load: started,
+        })
     }
 
     /// Starts the closed loop, then kpath's recorder (trace mode) once the loop has run for

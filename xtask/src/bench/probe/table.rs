@@ -43,6 +43,14 @@ pub fn table(b: &ProbeBench) -> String {
     }
     let _ = writeln!(
         o,
+        "(a) head to head, replies/s over replies/s in each round     min    median       max"
+    );
+    for h in &b.head_to_head {
+        let what = format!("{} / {}", h.condition.name(), h.over.name());
+        let _ = writeln!(o, "  {what:<50} {}", s(&h.ratio, 3));
+    }
+    let _ = writeln!(
+        o,
         "(b) ping-pong RTT, µs: p50 median (min–max), p99 median (min–max)"
     );
     for f in &b.pingpong {
@@ -112,20 +120,5 @@ pub fn table(b: &ProbeBench) -> String {
             if t.met { "met" } else { "NOT met" }
         );
     }
-    let split = &b.stats_split;
-    let _ = writeln!(
-        o,
-        "where stats mode's cost over the floor goes (ratios of (a)'s medians):"
-    );
-    let _ = writeln!(
-        o,
-        "  {:<62} {:>10.3}",
-        "two timestamps only / filtered floor (what any timer pays)", split.timestamps_over_floor
-    );
-    let _ = writeln!(
-        o,
-        "  {:<62} {:>10.3}",
-        "stats / two timestamps only (kpath's bookkeeping)", split.stats_over_timestamps
-    );
     o
 }

@@ -1,23 +1,25 @@
-//! The probe-effect issue's targets, judged on the medians of the calibration, the
-//! saturation ratios and the recorder's runs (recorded, not asserted).
+//! The probe-effect issue's targets, judged on the medians of the calibration, of section (a)'s
+//! conditions head to head, and of the recorder's runs (recorded, not asserted).
 
 use kpath_trace::ProbeCost;
 
-use serde::Serialize;
+use super::{Condition, HeadToHead, RecorderRun, Target};
 
-use super::{Condition, ConditionFigures, RecorderRun, Target};
-
-fn ratio_of(figs: &[ConditionFigures], c: Condition) -> f64 {
-    figs.iter()
-        .find(|f| f.condition == c)
-        .and_then(|f| f.ratio)
-        .map_or(f64::NAN, |r| r.median)
+/// The median of `condition` over `over`, round by round (NaN when not measured, which no
+/// target meets).
+fn head_to_head_median(pairs: &[HeadToHead], condition: Condition, over: Condition) -> f64 {
+    pairs
+        .iter()
+        .find(|h| h.condition == condition && h.over == over)
+        .map_or(f64::NAN, |h| h.ratio.median)
 }
 
-/// The probe-effect issue's targets, on the medians.
+/// The probe-effect issue's targets, on the medians. The saturation targets compare two
+/// conditions of the same round (`figures::HEAD_TO_HEAD`): "trace mode ≥ bpftrace's ratio to
+/// no probes" is trace over bpftrace ≥ 1, since both ratios share the round's "no probes".
 pub(super) fn targets(
     calibration: &[ProbeCost],
-    saturation: &[ConditionFigures],
+    head_to_head: &[HeadToHead],
     recorder: &[RecorderRun],
 ) -> Vec<Target> {
     let mut t = Vec::new();
@@ -36,24 +38,24 @@ pub(super) fn targets(
             share <= 150.0,
         );
     }
-    let trace = ratio_of(saturation, Condition::KpathTrace);
-    let stats = ratio_of(saturation, Condition::KpathStats);
-    let floor = ratio_of(saturation, Condition::KpathFilteredOut);
-    let bpftrace = ratio_of(saturation, Condition::Bpftrace);
+    let ratio = |c, over| head_to_head_median(head_to_head, c, over);
+    let over_bpftrace = ratio(Condition::KpathTrace, Condition::Bpftrace);
     push(
-        "saturation: trace ≥ bpftrace (trace ratio − bpftrace ratio)",
-        trace - bpftrace,
-        trace >= bpftrace,
+        "saturation: trace ≥ bpftrace (trace / bpftrace)",
+        over_bpftrace,
+        over_bpftrace >= 1.0,
     );
+    let over_stats = ratio(Condition::KpathTrace, Condition::KpathStats);
     push(
         "saturation: trace ≥ 0.85 × stats (trace / stats)",
-        trace / stats,
-        trace >= 0.85 * stats,
+        over_stats,
+        over_stats >= 0.85,
     );
+    let over_floor = ratio(Condition::KpathStats, Condition::KpathFilteredOut);
     push(
         "saturation: stats ≥ 0.95 × filtered floor (stats / floor)",
-        stats / floor,
-        stats >= 0.95 * floor,
+        over_floor,
+        over_floor >= 0.95,
     );
     // The recorder as it ships: the run through the page cache is a "before".
     let best_lossless = recorder
@@ -80,53 +82,32 @@ pub(super) fn targets(
     t
 }
 
-/// Where stats mode's cost over the floor goes in saturation, as ratios of section (a)'s
-/// medians: what two timestamps per pair cost any timer here, and what kpath's bookkeeping
-/// (filters, the task's stack, the frame, the aggregate) costs on top.
-#[derive(Clone, Copy, Debug, Serialize)]
-pub struct StatsSplit {
-    /// "Two timestamps only" over "kpath filtered out" (whose exit reads the clock too).
-    pub timestamps_over_floor: f64,
-    /// "kpath stats" over "two timestamps only".
-    pub stats_over_timestamps: f64,
-}
-
-/// [`StatsSplit`] from section (a).
-pub(super) fn stats_split(saturation: &[ConditionFigures]) -> StatsSplit {
-    let timestamps = ratio_of(saturation, Condition::BareTiming);
-    StatsSplit {
-        timestamps_over_floor: timestamps / ratio_of(saturation, Condition::KpathFilteredOut),
-        stats_over_timestamps: ratio_of(saturation, Condition::KpathStats) / timestamps,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bench::Spread;
+    use crate::bench::probe::figures::head_to_head;
 
-    fn spread1(v: f64) -> Spread {
-        Spread {
-            min: v,
-            median: v,
-            max: v,
-        }
+    /// Section (a)'s head-to-head figures of one round where kpath trace, stats, the floor and
+    /// bpftrace made these replies/s (every other condition 100).
+    fn one_round(trace: f64, stats: f64, floor: f64, bpftrace: f64) -> Vec<HeadToHead> {
+        let values: Vec<Vec<f64>> = Condition::ALL
+            .iter()
+            .map(|&c| {
+                vec![match c {
+                    Condition::KpathTrace => trace,
+                    Condition::KpathStats => stats,
+                    Condition::KpathFilteredOut => floor,
+                    Condition::Bpftrace => bpftrace,
+                    _ => 100.0,
+                }]
+            })
+            .collect();
+        head_to_head(&values).expect("head to head")
     }
 
     #[test]
     fn targets_judge_the_medians() {
-        let fig = |condition, ratio: f64| ConditionFigures {
-            condition,
-            value: spread1(1.0),
-            ratio: Some(spread1(ratio)),
-            lost_events: 0,
-        };
-        let sat = vec![
-            fig(Condition::KpathTrace, 0.5),
-            fig(Condition::KpathStats, 0.55),
-            fig(Condition::KpathFilteredOut, 0.56),
-            fig(Condition::Bpftrace, 0.45),
-        ];
+        let sat = one_round(50.0, 55.0, 56.0, 45.0);
         let rec = vec![RecorderRun {
             threads: 2,
             ring_bytes: 16 << 20,
@@ -155,13 +136,16 @@ mod tests {
         assert_eq!(cpu.map(|t| t.measured), Some(80.0));
         let rate = t.iter().find(|t| t.target.starts_with("recorder ≥"));
         assert_eq!(rate.map(|t| t.measured), Some(3.2e6));
-        let sat_bad = vec![
-            fig(Condition::KpathTrace, 0.3),
-            fig(Condition::KpathStats, 0.55),
-            fig(Condition::KpathFilteredOut, 0.56),
-            fig(Condition::Bpftrace, 0.45),
-        ];
-        let t = targets(&[], &sat_bad, &rec);
+        // Trace below bpftrace and below 0.85 × stats: two targets missed.
+        let t = targets(&[], &one_round(30.0, 55.0, 56.0, 45.0), &rec);
         assert_eq!(t.iter().filter(|t| !t.met).count(), 2, "{t:?}");
+        // Stats below 0.95 × the floor: that one alone.
+        let t = targets(&[], &one_round(50.0, 52.0, 56.0, 45.0), &rec);
+        let missed: Vec<_> = t.iter().filter(|t| !t.met).map(|t| &t.target).collect();
+        assert_eq!(missed.len(), 1, "{t:?}");
+        assert!(missed[0].contains("filtered floor"), "{missed:?}");
+        // Nothing measured head to head: the saturation targets are not met.
+        let t = targets(&[], &[], &rec);
+        assert_eq!(t.iter().filter(|t| !t.met).count(), 3, "{t:?}");
     }
 }
