@@ -9,17 +9,17 @@ pub(super) fn spread(v: &[f64]) -> Result<Spread> {
     Spread::of(v).ok_or_else(|| anyhow!("no finite measurement: {v:?}"))
 }
 
-/// `compare(value, none)` round by round (each condition's round `r` against "no probes" of
-/// round `r`), and the spread of the results.
-pub(super) fn against_none(
+/// `compare(value, base)` round by round (a condition's round `r` against round `r` of its
+/// base: "no probes", or the other side of a head-to-head pair), and the spread of the results.
+pub(super) fn round_by_round(
     values: &[f64],
-    none: &[f64],
+    base: &[f64],
     compare: impl Fn(f64, f64) -> f64,
 ) -> Result<Spread> {
     let r: Vec<f64> = values
         .iter()
-        .zip(none)
-        .map(|(&v, &n)| compare(v, n))
+        .zip(base)
+        .map(|(&v, &b)| compare(v, b))
         .collect();
     spread(&r)
 }
@@ -31,7 +31,7 @@ pub(super) fn figures(values: &[Vec<f64>], lost: &[u64]) -> Result<Vec<Condition
         .enumerate()
         .map(|(i, &condition)| {
             let ratio = (i > 0)
-                .then(|| against_none(&values[i], &values[0], |v, none| v / none))
+                .then(|| round_by_round(&values[i], &values[0], |v, none| v / none))
                 .transpose()?;
             Ok(ConditionFigures {
                 condition,
@@ -71,7 +71,7 @@ pub(super) fn head_to_head(values: &[Vec<f64>]) -> Result<Vec<HeadToHead>> {
             Ok(HeadToHead {
                 condition,
                 over,
-                ratio: against_none(at(condition)?, at(over)?, |v, o| v / o)?,
+                ratio: round_by_round(at(condition)?, at(over)?, |v, o| v / o)?,
             })
         })
         .collect()

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, Result};
 
 use super::attach::detach;
-use super::figures::{against_none, spread};
+use super::figures::{round_by_round, spread};
 use super::{Condition, Ctx, RecorderRun, Sizes, SyscallFigures};
 
 impl Ctx {
@@ -30,7 +30,7 @@ impl Ctx {
             .map(|(i, &condition)| {
                 // 2 events (the entry's and the exit's probe runs) per call.
                 let ns_per_event = (i > 0)
-                    .then(|| against_none(&per_call[i], &per_call[0], |c, none| (c - none) / 2.0))
+                    .then(|| round_by_round(&per_call[i], &per_call[0], |c, none| (c - none) / 2.0))
                     .transpose()?;
                 Ok(SyscallFigures {
                     condition,
