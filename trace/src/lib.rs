@@ -20,6 +20,7 @@ mod error;
 pub mod format;
 mod mapped;
 mod meta;
+mod prefetch;
 mod reader;
 pub mod rebuild;
 pub mod recording;
@@ -30,6 +31,7 @@ pub use meta::{
     saturating_sum, CallerCost, CpuBusyInfo, FunctionInfo, Mechanism, Metadata, PairTiming,
     ProbeCost, RecorderUsage,
 };
+pub use prefetch::prefetch_following;
 pub use probe_common::event::{flags, Event, EventKind, ExecContext, EVENT_SIZE};
 pub use reader::{CutTail, Events, TraceReader};
 pub use writer::{DirectWrites, TraceWriter};

@@ -424,7 +424,7 @@ impl<R: Read> TraceReader<R> {
             limit = limit.min(usize::try_from(left).unwrap_or(usize::MAX));
         }
         if let Some(m) = &mut self.mapped {
-            m.release_before(self.start);
+            m.follow_reader(self.start);
         }
         if self.end - self.start < EVENT_SIZE && !self.refill()? {
             let have = self.end - self.start;

@@ -180,9 +180,7 @@ impl Analyzer {
 
     fn push_fixed<const FILTER: u8, const SUBTRACT: bool>(&mut self, events: &[Event]) {
         let mut acc = Fixed::<FILTER, SUBTRACT>(&mut self.acc);
-        for e in events {
-            self.tree.push(e, &mut acc);
-        }
+        self.tree.push_block(events, &mut acc);
     }
 }
 
@@ -497,9 +495,7 @@ fn visit_fed<R: Read, V: CallVisitor>(
         .with_filter(filter);
     for_each_block(&mut reader, path, feed, |block, origin| {
         tree.set_origin(origin);
-        for e in block {
-            tree.push(e, visitor);
-        }
+        tree.push_block(block, visitor);
     })?;
     let mut anomalies = tree.finish();
     anomalies.open_at_end += reader.unplaced_exits();

@@ -81,9 +81,7 @@ pub(super) fn scan_fed<R: Read>(
         &StageClassifier::default(),
     );
     for_each_block(&mut reader, path, feed, |block, _| {
-        for e in block {
-            tree.push(e, &mut scan);
-        }
+        tree.push_block(block, &mut scan);
     })?;
     Ok((scan.matched(), tree.finish()))
 }
