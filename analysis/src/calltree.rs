@@ -285,7 +285,7 @@ impl TreeBuilder {
     /// Feeds a block of records in order (a block from `TraceReader::next_block`), with the
     /// block that follows it in memory brought into the cache meanwhile
     /// ([`kpath_trace::prefetch_following`]): a quarter less CPU for `kpath report` on the
-    /// bench's trace (`docs/performance.md`, "Prefetching the next block").
+    /// bench's trace (`docs/performance-history.md`, "Prefetching the next block").
     #[inline]
     pub fn push_block<V: CallVisitor>(&mut self, block: &[Event], visitor: &mut V) {
         for (i, e) in block.iter().enumerate() {

@@ -2,7 +2,7 @@
 //! `tid & (slots - 1)` of a direct-mapped array when the task holds that slot, otherwise in a
 //! shared hash map. The array look-up is an index the verifier inlines; the hash map's costs a
 //! call, a hash and a key compare in every entry and exit (about 100 ns per `sendto` pair on
-//! the bench host, `docs/performance.md`).
+//! the bench host, `docs/performance-history.md`).
 
 /// Slots of the task-stack array unless user space asks for another number: as many tasks
 /// as this can make calls at once before any shares its slot's fallback.

@@ -5,7 +5,8 @@
 //!   holds that slot; otherwise the shared LRU map `STACKS`, keyed by tid. Finding a held slot
 //!   is an array index the verifier inlines plus one compare. The hash map's look-up is a call,
 //!   a hash and a key compare; in every entry and exit of stats mode it was the largest part
-//!   of what kpath added to the bare timing pair (`docs/performance.md`).
+//!   of what kpath added to the bare timing pair (`docs/performance-history.md`, "Task stacks in
+//!   a direct-mapped array").
 //!
 //! A task claims a free slot at its first entry (`claim`) and gives it back when it exits
 //! (`release`, from `sched:sched_process_exit`). A task whose slot another task holds keeps

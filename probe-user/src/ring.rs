@@ -6,7 +6,7 @@
 //! one store per record into the page that every producer reads at every reservation
 //! (`__bpf_ringbuf_reserve` checks the free space against it). Reading in batches took the
 //! recorder's CPU per record from a median of 32.5 to 23 ns on the two-thread `sendto(-1)`
-//! loop (`docs/performance.md`, "Reading in place, and the ring's consumer").
+//! loop (`docs/performance-history.md`, "Reading in place, and the ring's consumer").
 //!
 //! The layout and protocol are the kernel's (`kernel/bpf/ringbuf.c`) and libbpf's
 //! (`ringbuf_process_ring`): a read-write page holding the consumer position, then a read-only

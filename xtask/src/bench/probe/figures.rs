@@ -1,7 +1,7 @@
 //! Per-round measurements into figures: the spread over the rounds of each condition, its
 //! ratio to "no probes" taken round by round, and two conditions head to head, round by round.
 
-use anyhow::{anyhow, Result};
+use anyhow::{anyhow, ensure, Result};
 
 use super::{Condition, ConditionFigures, HeadToHead, Spread};
 
@@ -11,11 +11,19 @@ pub(super) fn spread(v: &[f64]) -> Result<Spread> {
 
 /// `compare(value, base)` round by round (a condition's round `r` against round `r` of its
 /// base: "no probes", or the other side of a head-to-head pair), and the spread of the results.
+/// Fails when the two sides have a different number of rounds: a pairing of whatever rounds
+/// there are would compare rounds that did not run side by side.
 pub(super) fn round_by_round(
     values: &[f64],
     base: &[f64],
     compare: impl Fn(f64, f64) -> f64,
 ) -> Result<Spread> {
+    ensure!(
+        values.len() == base.len(),
+        "{} rounds against {} of the base: rounds can only be compared in pairs",
+        values.len(),
+        base.len()
+    );
     let r: Vec<f64> = values
         .iter()
         .zip(base)
@@ -97,6 +105,15 @@ mod tests {
         let r = f[1].ratio.expect("ratio");
         assert_eq!((r.min, r.max), (0.5, 0.75));
         assert_eq!(f[1].lost_events, 3);
+    }
+
+    #[test]
+    fn rounds_are_compared_only_in_pairs() {
+        let err = round_by_round(&[1.0, 2.0, 3.0], &[1.0, 2.0], |v, b| v / b)
+            .expect_err("3 rounds against 2");
+        assert!(err.to_string().contains("3 rounds against 2"), "{err}");
+        let r = round_by_round(&[1.0, 3.0], &[2.0, 3.0], |v, b| v / b).expect("paired");
+        assert_eq!((r.min, r.max), (0.5, 1.0));
     }
 
     #[test]
