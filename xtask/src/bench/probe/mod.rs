@@ -35,6 +35,7 @@ mod attach;
 mod calibration;
 mod figures;
 mod namespace_stand;
+mod program_time;
 mod syscall_loop;
 mod table;
 mod targets;
@@ -164,6 +165,10 @@ pub struct SyscallFigures {
     pub ns_per_call: Spread,
     /// Cost per event above no probes in the same round, ns (2 events per call).
     pub ns_per_event: Option<Spread>,
+    /// Mean time per run inside the programs on the loop's hook, ns, by the kernel's BPF
+    /// run-time statistics, on a second, shorter loop of the same round
+    /// (`program_time.rs`); absent with no probes, or where the kernel keeps no statistics.
+    pub ns_per_program_run: Option<Spread>,
 }
 
 /// Section (d): one recorder capacity run.

@@ -7,6 +7,7 @@ use anyhow::{anyhow, Result};
 
 use super::attach::detach;
 use super::figures::{round_by_round, spread};
+use super::program_time::ProgramClock;
 use super::{Condition, Ctx, RecorderRun, Sizes, SyscallFigures};
 
 impl Ctx {
@@ -16,12 +17,31 @@ impl Ctx {
         rounds: usize,
     ) -> Result<Vec<SyscallFigures>> {
         let mut per_call: Vec<Vec<f64>> = vec![Vec::new(); Condition::ALL.len()];
+        let mut per_run: Vec<Vec<f64>> = vec![Vec::new(); Condition::ALL.len()];
+        // The kernel's statistics, if it keeps them; else the section goes on without.
+        let mut statistics = true;
         for _ in 0..rounds {
             for (i, &c) in Condition::ALL.iter().enumerate() {
                 let attached = self.attach(c, &[])?;
                 let (elapsed, calls) = sendto_loop(1, sizes.syscall_calls);
-                detach(attached)?;
                 per_call[i].push(elapsed.as_nanos() as f64 / calls as f64);
+                // Then the time inside the programs, on a shorter loop with the kernel's
+                // statistics on (`program_time.rs`); the timed loop above ran without them.
+                if statistics {
+                    match ProgramClock::start() {
+                        Ok(clock) => {
+                            let (_, counted) = sendto_loop(1, sizes.syscall_calls / 4);
+                            if let Some(ns) = clock.ns_per_run(counted) {
+                                per_run[i].push(ns);
+                            }
+                        }
+                        Err(e) => {
+                            eprintln!("bench: (c) no time inside the programs: {e:#}");
+                            statistics = false;
+                        }
+                    }
+                }
+                detach(attached)?;
             }
         }
         Condition::ALL
@@ -32,10 +52,15 @@ impl Ctx {
                 let ns_per_event = (i > 0)
                     .then(|| round_by_round(&per_call[i], &per_call[0], |c, none| (c - none) / 2.0))
                     .transpose()?;
+                // Every round, or none: a spread of some rounds would not be one of the run.
+                let ns_per_program_run = (per_run[i].len() == rounds)
+                    .then(|| spread(&per_run[i]))
+                    .transpose()?;
                 Ok(SyscallFigures {
                     condition,
                     ns_per_call: spread(&per_call[i])?,
                     ns_per_event,
+                    ns_per_program_run,
                 })
             })
             .collect()

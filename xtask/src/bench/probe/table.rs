@@ -75,16 +75,21 @@ pub fn table(b: &ProbeBench) -> String {
     );
     let _ = writeln!(
         o,
-        "(c) sendto(-1) loop: ns per call (median), ns per event above none (min median max)"
+        "(c) sendto(-1) loop: ns per call (median), ns per event above none (min median max), \
+         ns per program run inside the programs (min median max)"
     );
     for f in &b.syscall {
         let per_event = f
             .ns_per_event
             .as_ref()
             .map_or_else(|| "-".to_owned(), |e| s(e, 0));
+        let per_run = f
+            .ns_per_program_run
+            .as_ref()
+            .map_or_else(|| "-".to_owned(), |e| s(e, 0));
         let _ = writeln!(
             o,
-            "  {:<30} {:>7.0}   {per_event}",
+            "  {:<30} {:>7.0}   {per_event:<30} {per_run}",
             f.condition.name(),
             f.ns_per_call.median
         );
