@@ -28,13 +28,8 @@ impl Ctx {
                 // Then the time inside the programs, on a shorter loop with the kernel's
                 // statistics on (`program_time.rs`); the timed loop above ran without them.
                 if statistics {
-                    match ProgramClock::start() {
-                        Ok(clock) => {
-                            let (_, counted) = sendto_loop(1, sizes.syscall_calls / 4);
-                            if let Some(ns) = clock.ns_per_run(counted) {
-                                per_run[i].push(ns);
-                            }
-                        }
+                    match time_inside_programs(sizes.syscall_calls / 4) {
+                        Ok(ns) => per_run[i].extend(ns),
                         Err(e) => {
                             eprintln!("bench: (c) no time inside the programs: {e:#}");
                             statistics = false;
@@ -105,6 +100,14 @@ impl Ctx {
         }
         Ok(runs)
     }
+}
+
+/// Mean ns per run inside the programs on the `sendto` hook over a loop of `calls` calls,
+/// with the kernel's statistics on for that loop only; `None` with no programs attached.
+fn time_inside_programs(calls: u64) -> Result<Option<f64>> {
+    let clock = ProgramClock::start()?;
+    let (_, counted) = sendto_loop(1, calls);
+    Ok(clock.ns_per_run(counted))
 }
 
 /// `threads` threads each call `sendto(-1)` `calls / threads` times; the wall time and the

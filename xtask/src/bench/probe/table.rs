@@ -78,15 +78,10 @@ pub fn table(b: &ProbeBench) -> String {
         "(c) sendto(-1) loop: ns per call (median), ns per event above none (min median max), \
          ns per program run inside the programs (min median max)"
     );
+    let or_dash = |x: Option<&Spread>| x.map_or_else(|| "-".to_owned(), |e| s(e, 0));
     for f in &b.syscall {
-        let per_event = f
-            .ns_per_event
-            .as_ref()
-            .map_or_else(|| "-".to_owned(), |e| s(e, 0));
-        let per_run = f
-            .ns_per_program_run
-            .as_ref()
-            .map_or_else(|| "-".to_owned(), |e| s(e, 0));
+        let per_event = or_dash(f.ns_per_event.as_ref());
+        let per_run = or_dash(f.ns_per_program_run.as_ref());
         let _ = writeln!(
             o,
             "  {:<30} {:>7.0}   {per_event:<30} {per_run}",
