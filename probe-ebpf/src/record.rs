@@ -180,19 +180,20 @@ macro_rules! write_fields {
     }};
 }
 
-/// Adds a timed exit to its function's aggregate (stats mode).
+/// Adds a timed exit of `func_id` to its function's aggregate (stats mode): `dur_ns` among the
+/// clean samples, or among the interrupted ones.
 #[inline(always)]
-fn aggregate(e: &Event) {
-    let Some(p) = maps::FUNC_STATS.get_ptr_mut(e.func_id) else {
+fn aggregate(func_id: u32, dur_ns: u64, interrupted: bool) {
+    let Some(p) = maps::FUNC_STATS.get_ptr_mut(func_id) else {
         return;
     };
     // SAFETY: per-CPU value; programs on one CPU run one at a time.
     let s = unsafe { &mut *p };
-    if e.interrupted() {
-        s.interrupted.add(e.dur_ns);
+    if interrupted {
+        s.interrupted.add(dur_ns);
     } else {
-        s.clean.add(e.dur_ns);
-        let b = probe_common::stats::bucket(e.dur_ns);
+        s.clean.add(dur_ns);
+        let b = probe_common::stats::bucket(dur_ns);
         s.hist_clean[b] = s.hist_clean[b].wrapping_add(1);
     }
 }
@@ -416,40 +417,29 @@ pub fn now() -> u64 {
 
 /// A function (or stage) returned at `ts_ns`, which the exit program took with [`now`] as
 /// its very first step (before finding the function id); the bookkeeping comes after it.
+///
+/// Stats mode needs only the duration and whether anything interrupted the call: it reads
+/// them from the open frame in place and builds no record (the record and the frame's copy
+/// that trace mode needs were 5 ns of its 16 ns above the floor's exit here;
+/// `docs/performance-history.md`, "Stats mode's exit without a record").
 #[inline(always)]
 pub fn exit<C: EbpfContext>(_ctx: &C, ts_ns: u64, func_id: u32) {
-    if settings::MODE.load() == probe_common::mode::COUNT {
+    let mode = settings::MODE.load();
+    if mode == probe_common::mode::COUNT {
         return;
     }
     let Some((here, irq_state)) = here() else {
         return;
     };
-    let mut e = Event {
-        ts_ns,
-        func_id,
-        cpu: here.cpu,
-        pid: here.pid,
-        tid: here.tid,
-        kind: EventKind::Exit as u8,
-        context: here.ctx as u8,
-        depth: 0,
-        flags: 0,
-        dur_ns: 0,
-        irq_ns: 0,
-        hardirqs: 0,
-        softirqs: 0,
-        switches: 0,
-        off_cpu_ns: 0,
-    };
     let Some(stack) = stacks::open_stack(here.ctx, here.tid) else {
-        unmatched_exit(e);
+        unmatched_exit(exit_record(ts_ns, func_id, &here, 0));
         return;
     };
     let depth = stack.depth;
     if depth as usize > MAX_DEPTH {
         // The entry was counted but not stored: pop the count only.
         stack.depth = depth - 1;
-        e.depth = (depth - 1) as u16;
+        let mut e = exit_record(ts_ns, func_id, &here, depth - 1);
         e.flags = flags::DEPTH_OVERFLOW;
         emit(e);
         return;
@@ -457,20 +447,35 @@ pub fn exit<C: EbpfContext>(_ctx: &C, ts_ns: u64, func_id: u32) {
     // Find the innermost open frame of this function; normally the top one.
     let found = find_frame!(stack, depth, func_id);
     if found == MAX_DEPTH {
-        e.depth = depth as u16;
-        unmatched_exit(e);
+        unmatched_exit(exit_record(ts_ns, func_id, &here, depth));
         return;
     }
-    if found as u32 + 1 != depth {
-        e.flags |= flags::UNWOUND;
+    let unwound = found as u32 + 1 != depth;
+    if unwound {
         stat(Stat::Unwound);
     }
-    let f = stack.frames[slot(found as u32)];
     stack.depth = found as u32;
-    e.depth = found as u16;
+    let f = &stack.frames[slot(found as u32)];
+    let seen = Seen::now(here.ctx, irq_state, stack);
+    // Per-CPU counters of two CPUs cannot be compared: the sample is void.
+    let migrated = f.cpu != here.cpu || stack.off.cpu_changes != f.cpu_changes;
+    let dur_ns = ts_ns.saturating_sub(f.ts_ns);
+    if mode == probe_common::mode::STATS {
+        // `Event::interrupted` of the record trace mode would write.
+        let interrupted = migrated
+            || seen.hardirqs != f.hardirqs
+            || seen.softirqs != f.softirqs
+            || seen.switches != f.switches;
+        aggregate(func_id, dur_ns, interrupted);
+        return;
+    }
+    let mut e = exit_record(ts_ns, func_id, &here, found as u32);
     // What the entry found (recursion): without entry records, only the exit can say it.
-    e.flags |= f.flags;
-    e.dur_ns = ts_ns.saturating_sub(f.ts_ns);
+    e.flags = f.flags;
+    if unwound {
+        e.flags |= flags::UNWOUND;
+    }
+    e.dur_ns = dur_ns;
     let off_ns = stack.off.ns.wrapping_sub(f.off_ns);
     if off_ns > u64::from(u32::MAX) {
         e.off_cpu_ns = u32::MAX;
@@ -478,19 +483,36 @@ pub fn exit<C: EbpfContext>(_ctx: &C, ts_ns: u64, func_id: u32) {
     } else {
         e.off_cpu_ns = off_ns as u32;
     }
-    let seen = Seen::now(here.ctx, irq_state, stack);
     // Per task in process context; per CPU otherwise, where the stack never moves.
     e.switches = seen.switches.wrapping_sub(f.switches);
-    if f.cpu != here.cpu || stack.off.cpu_changes != f.cpu_changes {
-        // Per-CPU counters of two CPUs cannot be compared: the sample is void.
+    if migrated {
         e.flags |= flags::MIGRATED;
     } else {
         e.hardirqs = seen.hardirqs.wrapping_sub(f.hardirqs);
         e.softirqs = seen.softirqs.wrapping_sub(f.softirqs);
         e.irq_ns = seen.irq_ns.saturating_sub(f.irq_ns);
     }
-    if settings::MODE.load() == probe_common::mode::STATS {
-        aggregate(&e);
-    }
     emit(e);
+}
+
+/// The exit record of `func_id` at `ts_ns` and `depth`, before the frame's figures.
+#[inline(always)]
+fn exit_record(ts_ns: u64, func_id: u32, here: &Here, depth: u32) -> Event {
+    Event {
+        ts_ns,
+        func_id,
+        cpu: here.cpu,
+        pid: here.pid,
+        tid: here.tid,
+        kind: EventKind::Exit as u8,
+        context: here.ctx as u8,
+        depth: depth as u16,
+        flags: 0,
+        dur_ns: 0,
+        irq_ns: 0,
+        hardirqs: 0,
+        softirqs: 0,
+        switches: 0,
+        off_cpu_ns: 0,
+    }
 }
