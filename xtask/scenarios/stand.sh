@@ -59,6 +59,14 @@ if [ "@CHECK@" = 1 ]; then
     -o /out/fentry-module.trace -- $GENBASE --count 20 \
     && echo "vm-stand: fentry-module record ok" \
     || echo "vm-stand: fentry-module record failed (exit $?)"
+  # Stats mode with each function mechanism and the tracepoint stages: the verifier sees a
+  # mode's paths only when the programs are loaded in it (the mode is a load-time constant).
+  for m in kprobe fentry; do
+    $P kpath-probe record --mode stats --mechanism $m --function udp_sendmsg --stages -q \
+      -o /out/stats-$m.trace -- $GENBASE --count @STATS_COUNT@ \
+      && echo "vm-stand: stats-mode record with $m ok" \
+      || echo "vm-stand: stats-mode record with $m failed (exit $?)"
+  done
 fi
 
 $P kpath-probe list --preset udp-echo --interface $PIF @EXTRA@ --mechanism kprobe || true

@@ -1,6 +1,7 @@
-//! `cargo xtask matrix`: the stand plus `kpath-probe check` and a direct fentry attempt on
-//! the driver's transmit function, on every kernel the package index offers, and `check` on
-//! the host; written to `target/vm-stand/matrix.md`.
+//! `cargo xtask matrix`: the stand plus `kpath-probe check`, a direct fentry attempt on the
+//! driver's transmit function and a stats-mode recording with each function mechanism, on
+//! every kernel the package index offers, and `check` on the host; written to
+//! `target/vm-stand/matrix.md`.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -17,6 +18,13 @@ use crate::vm;
 
 /// The matrix's kernels, in order.
 const MATRIX_KERNELS: &[&str] = &["6.1", "6.12", "6.12-rt"];
+
+/// Ping-pong exchanges of each stats-mode recording (`stand.sh`): each makes two
+/// `udp_sendmsg` calls, the request and the echo's reply.
+pub(super) const STATS_PINGS: u64 = 20;
+
+/// The function mechanisms recorded in stats mode on every kernel (`stand.sh`).
+const STATS_MECHANISMS: &[&str] = &["kprobe", "fentry"];
 
 /// The rows of a `kpath-probe check --json` report the guest wrote: mechanism pair → status
 /// text, as `check` prints it. An absent or unreadable report is one row saying so.
@@ -37,6 +45,56 @@ fn check_rows(path: &Path) -> BTreeMap<String, String> {
             format!("no report at {}: {e:#}", path.display()),
         )]),
     }
+}
+
+/// Per function of a stats-mode trace: the calls its kernel aggregates counted, clean and
+/// interrupted together.
+fn aggregated_calls(path: &Path) -> Result<Vec<(String, u64)>> {
+    let r =
+        TraceReader::open(path).with_context(|| format!("failed to open {}", path.display()))?;
+    let stats = r
+        .metadata()
+        .kernel_stats
+        .as_ref()
+        .ok_or_else(|| anyhow!("{} holds no kernel statistics", path.display()))?;
+    Ok(stats
+        .functions
+        .iter()
+        .map(|f| (f.name.clone(), f.clean.count + f.interrupted.count))
+        .collect())
+}
+
+/// The matrix's lines for the stats-mode recordings of one kernel, and what failed: the
+/// recording, or fewer `udp_sendmsg` calls than the exchanges made.
+fn stats_rows(out: &Path) -> (Vec<String>, Vec<String>) {
+    let (mut lines, mut failed) = (Vec::new(), Vec::new());
+    for m in STATS_MECHANISMS {
+        let path = out.join(format!("stats-{m}.trace"));
+        match aggregated_calls(&path) {
+            Ok(rows) => {
+                let sendmsg = rows
+                    .iter()
+                    .find(|(f, _)| f == "udp_sendmsg")
+                    .map_or(0, |&(_, n)| n);
+                let counts: Vec<String> = rows.iter().map(|(f, n)| format!("{f} {n}")).collect();
+                lines.push(format!(
+                    "- record --mode stats --mechanism {m}: calls aggregated: {}",
+                    counts.join(", ")
+                ));
+                if sendmsg < 2 * STATS_PINGS {
+                    failed.push(format!(
+                        "stats mode with {m} aggregated {sendmsg} udp_sendmsg calls of {}",
+                        2 * STATS_PINGS
+                    ));
+                }
+            }
+            Err(e) => {
+                lines.push(format!("- record --mode stats --mechanism {m}: {e:#}"));
+                failed.push(format!("stats mode with {m}: {e:#}"));
+            }
+        }
+    }
+    (lines, failed)
 }
 
 /// Per function of a trace: the mechanism the recorder chose and the entries recorded.
@@ -124,6 +182,11 @@ pub fn matrix(nic: Nic, count: usize) -> Result<()> {
                         }
                     }
                 }
+                let (lines, failed) = stats_rows(&run.out);
+                for line in lines {
+                    let _ = writeln!(md, "{line}");
+                }
+                failures.extend(failed.into_iter().map(|f| format!("{k}: {f}")));
                 let _ = writeln!(
                     md,
                     "\nstand: {}; check {}; {:.0} s\n\n```\n{}\n```\n",

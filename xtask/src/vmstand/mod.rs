@@ -128,6 +128,7 @@ pub fn vm_stand(opts: &StandOptions) -> Result<StandRun> {
         .replace("@POLL@", opts.nic.poll())
         .replace("@XMIT@", opts.nic.xmit())
         .replace("@COUNT@", &opts.count.to_string())
+        .replace("@STATS_COUNT@", &matrix::STATS_PINGS.to_string())
         .replace("@EXTRA@", &extra)
         .replace("@CHECK@", if opts.mechanisms { "1" } else { "0" })
         .replace("@DISCOVER@", if opts.discover { "1" } else { "0" });
