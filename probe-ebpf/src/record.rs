@@ -420,7 +420,7 @@ pub fn now() -> u64 {
 ///
 /// Stats mode needs only the duration and whether anything interrupted the call: it reads
 /// them from the open frame in place and builds no record (the record and the frame's copy
-/// that trace mode needs were 5 ns of its 16 ns above the floor's exit here;
+/// that trace mode needs were 5 of its 17 ns above the floor's exit here;
 /// `docs/performance-history.md`, "Stats mode's exit without a record").
 #[inline(always)]
 pub fn exit<C: EbpfContext>(_ctx: &C, ts_ns: u64, func_id: u32) {
