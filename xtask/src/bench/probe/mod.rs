@@ -197,6 +197,9 @@ pub struct RecorderRun {
 /// the events it lost while its probes went live (`docs/recorder.md`, "Starting under load").
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct StartedUnderLoad {
+    /// Seconds from the recorder's start to its probes attached, under the load, in round
+    /// order.
+    pub attach_s: Vec<f64>,
     /// Events lost at each start, in round order.
     pub lost: Vec<u64>,
     /// Records kept at each start, in round order.

@@ -67,9 +67,17 @@ pub fn table(b: &ProbeBench) -> String {
         );
     }
     let join = |v: &[u64]| v.iter().map(u64::to_string).collect::<Vec<_>>().join(" ");
+    let attach_s = b
+        .started_under_load
+        .attach_s
+        .iter()
+        .map(|s| format!("{s:.1}"))
+        .collect::<Vec<_>>()
+        .join(" ");
     let _ = writeln!(
         o,
-        "    kpath trace started under the closed loop: lost {} (records kept {})",
+        "    kpath trace started under the closed loop: attached in {attach_s} s; lost {} \
+         (records kept {})",
         join(&b.started_under_load.lost),
         join(&b.started_under_load.records)
     );
