@@ -430,7 +430,23 @@ pub fn exit<C: EbpfContext>(_ctx: &C, ts_ns: u64, func_id: u32) {
     let Some((here, irq_state)) = here() else {
         return;
     };
-    let mut e = exit_record(ts_ns, func_id, &here, 0);
+    let mut e = Event {
+        ts_ns,
+        func_id,
+        cpu: here.cpu,
+        pid: here.pid,
+        tid: here.tid,
+        kind: EventKind::Exit as u8,
+        context: here.ctx as u8,
+        depth: 0,
+        flags: 0,
+        dur_ns: 0,
+        irq_ns: 0,
+        hardirqs: 0,
+        softirqs: 0,
+        switches: 0,
+        off_cpu_ns: 0,
+    };
     let Some(stack) = stacks::open_stack(here.ctx, here.tid) else {
         unmatched_exit(e);
         return;
@@ -502,26 +518,4 @@ pub fn exit<C: EbpfContext>(_ctx: &C, ts_ns: u64, func_id: u32) {
         e.irq_ns = seen.irq_ns.saturating_sub(f.irq_ns);
     }
     emit(e);
-}
-
-/// The exit record of `func_id` at `ts_ns` and `depth`, before the frame's figures.
-#[inline(always)]
-fn exit_record(ts_ns: u64, func_id: u32, here: &Here, depth: u32) -> Event {
-    Event {
-        ts_ns,
-        func_id,
-        cpu: here.cpu,
-        pid: here.pid,
-        tid: here.tid,
-        kind: EventKind::Exit as u8,
-        context: here.ctx as u8,
-        depth: depth as u16,
-        flags: 0,
-        dur_ns: 0,
-        irq_ns: 0,
-        hardirqs: 0,
-        softirqs: 0,
-        switches: 0,
-        off_cpu_ns: 0,
-    }
 }
