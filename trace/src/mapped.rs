@@ -40,6 +40,12 @@ const MIN_MAPPED_BYTES: u64 = 1 << 20;
 /// mapped at a time ahead of it (see [`MappedRecords::follow_reader`]).
 const RELEASE_EVERY: usize = 4 << 20;
 
+/// Bytes a page fault in a file mapping maps at once: the kernel's `fault_around_bytes`,
+/// 64 KiB unless changed in debugfs. Reading one byte per this many maps a range (see
+/// [`MappedRecords::follow_reader`]); a smaller setting only leaves pages for the reader's
+/// own faults to map.
+const FAULT_AROUND: usize = 64 << 10;
+
 /// A mapped region that the `SIGBUS` handler knows: `start..end` (0..0 when the slot is
 /// free), and whether a fault in it was turned into zeros.
 struct Guard {
@@ -156,21 +162,29 @@ impl MappedRecords {
     /// resident memory (2.5 GB for the bench's trace), though it is only page cache. The
     /// pages stay in the page cache; touched again, they would be mapped again.
     ///
-    /// Ahead of it, the next [`RELEASE_EVERY`] bytes are mapped before the reader gets there
-    /// (`MADV_POPULATE_READ`, Linux 5.14). Otherwise a page fault maps 16 pages at a time,
-    /// and the analysis's prefetches ([`crate::prefetch_following`]) find nothing in a page
-    /// not mapped yet: up to a quarter of them, one 16 KiB block ahead in 64 KiB windows.
-    /// Populating takes no fault and cannot raise `SIGBUS` (it fails instead, past a
-    /// truncated end); where it is refused, faults map the pages as before.
+    /// Ahead of it, the next [`RELEASE_EVERY`] bytes are mapped before the reader gets there,
+    /// by reading one byte every [`FAULT_AROUND`] bytes: each read faults, and the kernel maps
+    /// the 16 pages around it. Otherwise the analysis's prefetches
+    /// ([`crate::prefetch_following`]) find nothing in a page not mapped yet: up to a quarter
+    /// of them, one 16 KiB block ahead in 64 KiB windows.
+    ///
+    /// Faults, not `MADV_POPULATE_READ`: populating walks the range a page at a time (a
+    /// reference taken and dropped per page), where a fault maps its 16 pages in one batch.
+    /// Side by side on the bench's 40 M-record trace, populating cost 0.86 s of CPU and the
+    /// reads 0.74 s (`docs/performance-history.md`, "Mapping ahead by faults"). A read past a
+    /// truncated end raises `SIGBUS`, which the handler turns into zeros and the cut mark:
+    /// the reader fails with [`crate::TraceError::Shrank`] at its next check, as it would
+    /// have on reaching the page.
     pub(crate) fn follow_reader(&mut self, offset: usize) {
         let len = self.map.len();
         if offset + RELEASE_EVERY > self.populated && self.populated < len {
             let end = (self.populated + RELEASE_EVERY).min(len);
-            let _ = self.map.advise_range(
-                memmap2::Advice::PopulateRead,
-                self.populated,
-                end - self.populated,
-            );
+            let base = self.map.as_ptr();
+            for at in (self.populated..end).step_by(FAULT_AROUND) {
+                // SAFETY: `at < end <= len`, inside the mapping; a volatile read, so that it
+                // is not optimised away though its value is unused.
+                let _ = unsafe { std::ptr::read_volatile(base.add(at)) };
+            }
             self.populated = end;
         }
         let upto = offset - offset % RELEASE_EVERY;
