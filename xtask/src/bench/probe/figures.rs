@@ -140,4 +140,29 @@ mod tests {
         let short = vec![vec![1.0]; 3];
         assert!(head_to_head(&short).is_err());
     }
+
+    #[test]
+    fn rounds_alternate_the_order_of_the_conditions() {
+        let forward: Vec<_> = Condition::ALL.iter().copied().enumerate().collect();
+        let mut backward = forward.clone();
+        backward.reverse();
+        assert_eq!(Condition::in_round(0), forward);
+        assert_eq!(Condition::in_round(1), backward);
+        assert_eq!(Condition::in_round(4), forward);
+        // Each head-to-head pair runs in both orders over two rounds.
+        let position = |round, c| {
+            Condition::in_round(round)
+                .iter()
+                .position(|&(_, x)| x == c)
+                .expect("condition")
+        };
+        for (a, b) in HEAD_TO_HEAD {
+            let first = position(0, a) < position(0, b);
+            assert_ne!(
+                first,
+                position(1, a) < position(1, b),
+                "{a:?} against {b:?}"
+            );
+        }
+    }
 }

@@ -89,9 +89,10 @@ pub enum Condition {
 }
 
 impl Condition {
-    /// The order of a round. The conditions the targets compare head to head come first and
-    /// side by side, so that little time passes between the two sides of a comparison; the
-    /// "before" variants of trace mode follow.
+    /// The order of a round (reversed every other round: [`Condition::in_round`]). The
+    /// conditions the targets compare head to head come first and side by side, so that
+    /// little time passes between the two sides of a comparison; the "before" variants of
+    /// trace mode follow.
     const ALL: [Condition; 10] = [
         Condition::None,
         Condition::KpathTrace,
@@ -104,6 +105,19 @@ impl Condition {
         Condition::KpathTraceBuffered,
         Condition::KpathTraceNormalPolicy,
     ];
+
+    /// The conditions of round `round` (from 0), each with its index in [`Condition::ALL`]:
+    /// in [`Condition::ALL`]'s order in even rounds, reversed in odd ones (A B C, C B A, …).
+    /// Whatever drifts within a round (the host's other load, caches, the stand's sockets)
+    /// then falls on both sides of each head-to-head pair in turn, instead of always on the
+    /// one that runs second.
+    fn in_round(round: usize) -> Vec<(usize, Condition)> {
+        let mut order: Vec<_> = Condition::ALL.iter().copied().enumerate().collect();
+        if round % 2 == 1 {
+            order.reverse();
+        }
+        order
+    }
 
     fn name(self) -> &'static str {
         match self {

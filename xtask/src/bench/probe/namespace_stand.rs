@@ -69,7 +69,7 @@ impl Ctx {
         let mut lost = vec![0u64; Condition::ALL.len()];
         let mut started = StartedUnderLoad::default();
         for round in 0..rounds {
-            for (i, &c) in Condition::ALL.iter().enumerate() {
+            for (i, c) in Condition::in_round(round) {
                 eprintln!("  round {}/{rounds}: {}", round + 1, c.name());
                 let attached = self.attach(c, &[])?;
                 let sat = self.gen(&stand, &target, &closed_loop(&secs));

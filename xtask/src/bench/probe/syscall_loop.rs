@@ -20,8 +20,8 @@ impl Ctx {
         let mut per_run: Vec<Vec<f64>> = vec![Vec::new(); Condition::ALL.len()];
         // The kernel's statistics, if it keeps them; else the section goes on without.
         let mut statistics = true;
-        for _ in 0..rounds {
-            for (i, &c) in Condition::ALL.iter().enumerate() {
+        for round in 0..rounds {
+            for (i, c) in Condition::in_round(round) {
                 let attached = self.attach(c, &[])?;
                 let (elapsed, calls) = sendto_loop(1, sizes.syscall_calls);
                 per_call[i].push(elapsed.as_nanos() as f64 / calls as f64);
