@@ -170,11 +170,11 @@ impl MappedRecords {
     ///
     /// Faults, not `MADV_POPULATE_READ`: populating walks the range a page at a time (a
     /// reference taken and dropped per page), where a fault maps its 16 pages in one batch.
-    /// Side by side on the bench's 40 M-record trace, populating cost 0.86 s of CPU and the
-    /// reads 0.74 s (`docs/performance-history.md`, "Mapping ahead by faults"). A read past a
-    /// truncated end raises `SIGBUS`, which the handler turns into zeros and the cut mark:
-    /// the reader fails with [`crate::TraceError::Shrank`] at its next check, as it would
-    /// have on reaching the page.
+    /// Side by side on the bench's 40 M-record trace, populating cost 0.87 s of CPU and the
+    /// reads 0.79 s, medians of 12 rounds (`docs/performance-history.md`, "Mapping ahead by
+    /// faults"). A read past a truncated end raises `SIGBUS`, which the handler turns into
+    /// zeros and the cut mark: the reader fails with [`crate::TraceError::Shrank`] at its
+    /// next check, as it would have on reaching the page.
     pub(crate) fn follow_reader(&mut self, offset: usize) {
         let len = self.map.len();
         if offset + RELEASE_EVERY > self.populated && self.populated < len {

@@ -2,11 +2,12 @@
 //!
 //! Every comparison is a ratio measured in one run: the conditions of a section take turns
 //! round after round (A B C, A B C, ...; the probe sections reverse every other round, A B C,
-//! C B A, ...) so that the machine's drift touches all of them alike, and each figure is given as min / median / max over the rounds. The results go to
+//! C B A, ...) so that the machine's drift touches all of them alike, and each figure is
+//! given as min / median / max over the rounds. The results go to
 //! `target/bench/results.json` (one [`BenchResults`] document) and a table on stdout;
 //! `docs/performance.md` explains each number. `--section` runs some sections only; their
-//! document goes to `target/bench/partial.json`, so that the full results are not replaced by
-//! a partial run.
+//! document goes to `target/bench/partial.json`, so that the full results are not replaced
+//! by a partial run.
 
 mod analysis;
 mod probe;
