@@ -11,6 +11,7 @@ use std::path::PathBuf;
 
 use aya::{
     maps::{Array, HashMap, MapData, PerCpuArray},
+    programs::Program,
     Btf, Ebpf, EbpfLoader,
 };
 use probe_common::{
@@ -509,8 +510,56 @@ impl Probes {
     }
 }
 
+impl Probes {
+    /// Detaches and unloads every program, one thread per program. Each link's `close`
+    /// waits in the kernel (48-84 ms each on the AMD machine of 2026-12-04): one after
+    /// another, the 40 links of a tracepoint recording held the recorder's exit 3 s after
+    /// the trace was complete. In parallel the waits partly overlap: `record --duration 1s`
+    /// exits in 4.9-5.0 s instead of 5.8-5.9 (3 rounds alternated). A program unloaded here
+    /// is skipped when `Ebpf` drops it; where a thread cannot be started, the program is
+    /// unloaded on this one.
+    fn detach_all(&mut self) {
+        let objects = std::iter::once(&mut self.primary).chain(self.per_target.iter_mut());
+        std::thread::scope(|scope| {
+            for object in objects {
+                for (_, program) in object.programs_mut() {
+                    // `program` moves into the thread; without one, it is handed back.
+                    let (tx, rx) = std::sync::mpsc::channel::<&mut Program>();
+                    let started = std::thread::Builder::new()
+                        .name("kpath-detach".into())
+                        .spawn_scoped(scope, move || {
+                            if let Ok(p) = rx.recv() {
+                                unload(p);
+                            }
+                        });
+                    match started {
+                        Ok(_) => {
+                            let _ = tx.send(program);
+                        }
+                        Err(_) => unload(program),
+                    }
+                }
+            }
+        });
+    }
+}
+
+/// Detaches `program`'s links and unloads it; other kinds of programs are left for
+/// `Ebpf`'s own drop. Errors are ignored: the process is letting go of the program, and a
+/// program not loaded has nothing to detach.
+fn unload(program: &mut Program) {
+    let _ = match program {
+        Program::TracePoint(p) => p.unload(),
+        Program::KProbe(p) => p.unload(),
+        Program::FEntry(p) => p.unload(),
+        Program::FExit(p) => p.unload(),
+        _ => Ok(()),
+    };
+}
+
 impl Drop for Probes {
     fn drop(&mut self) {
+        self.detach_all();
         if let Some(dir) = &self.pin_dir {
             // Pins keep maps alive after we exit; remove them (links die with our fds).
             let _ = std::fs::remove_dir_all(dir);
