@@ -515,29 +515,17 @@ impl Probes {
     /// waits in the kernel (48-84 ms each on the AMD machine of 2026-12-04): one after
     /// another, the 40 links of a tracepoint recording held the recorder's exit 3 s after
     /// the trace was complete. In parallel the waits partly overlap: `record --duration 1s`
-    /// exits in 4.9-5.0 s instead of 5.8-5.9 (3 rounds alternated). A program unloaded here
-    /// is skipped when `Ebpf` drops it; where a thread cannot be started, the program is
-    /// unloaded on this one.
+    /// exits in 4.8-5.0 s instead of 5.8-5.9 (5 rounds alternated). A program unloaded here
+    /// is skipped when `Ebpf` drops it, which unloads any other.
     fn detach_all(&mut self) {
         let objects = std::iter::once(&mut self.primary).chain(self.per_target.iter_mut());
         std::thread::scope(|scope| {
             for object in objects {
                 for (_, program) in object.programs_mut() {
-                    // `program` moves into the thread; without one, it is handed back.
-                    let (tx, rx) = std::sync::mpsc::channel::<&mut Program>();
-                    let started = std::thread::Builder::new()
+                    // Without a thread, the program is unloaded when `Ebpf` drops it.
+                    let _ = std::thread::Builder::new()
                         .name("kpath-detach".into())
-                        .spawn_scoped(scope, move || {
-                            if let Ok(p) = rx.recv() {
-                                unload(p);
-                            }
-                        });
-                    match started {
-                        Ok(_) => {
-                            let _ = tx.send(program);
-                        }
-                        Err(_) => unload(program),
-                    }
+                        .spawn_scoped(scope, move || unload(program));
                 }
             }
         });
