@@ -214,6 +214,10 @@ pub fn enter<C: EbpfContext>(_ctx: &C, func_id: u32) {
         return;
     };
     let depth = stack.depth;
+    if settings::MODE.load() == probe_common::mode::STATS {
+        enter_stats(here, irq_state, stack, func_id);
+        return;
+    }
     let mut flag_bits = 0;
     let tracked = (depth as usize) < MAX_DEPTH;
     // Where the open frame's timestamp goes (null when untracked), found before the timestamp
@@ -221,15 +225,7 @@ pub fn enter<C: EbpfContext>(_ctx: &C, func_id: u32) {
     let mut ts_at: *mut u64 = core::ptr::null_mut();
     if !tracked {
         flag_bits |= flags::DEPTH_OVERFLOW;
-        stat(Stat::DepthOverflow);
-        klog!(
-            Level::Debug,
-            "kpath: function ",
-            { func_id },
-            " deeper than the ",
-            { MAX_DEPTH as u32 },
-            " tracked levels"
-        );
+        count_depth_overflow(func_id);
     } else {
         if find_frame!(stack, depth, func_id) != MAX_DEPTH {
             flag_bits |= flags::RECURSIVE;
@@ -293,6 +289,44 @@ pub fn enter<C: EbpfContext>(_ctx: &C, func_id: u32) {
     }
     // Stats mode, or the ring is full (counted): the frame still needs its timestamp, last.
     store_ts(ts_at, now());
+}
+
+/// Stats mode's entry: the open frame gets only what stats mode's exit reads (the function,
+/// the CPU and the counters that say whether the call was interrupted), then the timestamp,
+/// last. No recursion search (its flag reaches only records) and none of the interrupt time
+/// or off-CPU time that only records carry.
+#[inline(always)]
+fn enter_stats(here: Here, irq_state: &IrqState, stack: &mut CallStack, func_id: u32) {
+    let depth = stack.depth;
+    stack.depth = depth + 1;
+    if depth as usize >= MAX_DEPTH {
+        count_depth_overflow(func_id);
+        return;
+    }
+    let seen = Seen::now(here.ctx, irq_state, stack);
+    let cpu_changes = stack.off.cpu_changes;
+    let frame = &mut stack.frames[slot(depth)];
+    frame.func_id = func_id;
+    frame.cpu = here.cpu;
+    frame.hardirqs = seen.hardirqs;
+    frame.softirqs = seen.softirqs;
+    frame.switches = seen.switches;
+    frame.cpu_changes = cpu_changes;
+    frame.ts_ns = now();
+}
+
+/// Counts (and at `-v`, logs) an entry deeper than the tracked levels.
+#[inline(always)]
+fn count_depth_overflow(func_id: u32) {
+    stat(Stat::DepthOverflow);
+    klog!(
+        Level::Debug,
+        "kpath: function ",
+        { func_id },
+        " deeper than the ",
+        { MAX_DEPTH as u32 },
+        " tracked levels"
+    );
 }
 
 /// Stores an entry's timestamp into its open frame, at `ts_at` from `enter` (null: the call
@@ -394,18 +428,24 @@ pub fn switched(ts_ns: u64, cpu: u32, prev: u32, next: u32) {
 #[inline(always)]
 fn unmatched_exit(mut e: Event) {
     e.flags = flags::UNMATCHED_EXIT;
+    count_unmatched_exit(e.func_id, e.cpu, e.tid);
+    emit(e);
+}
+
+/// Counts (and at `-v`, logs) an exit with no open entry.
+#[inline(always)]
+fn count_unmatched_exit(func_id: u32, cpu: u32, tid: u32) {
     stat(Stat::UnmatchedExits);
     klog!(
         Level::Debug,
         "kpath: exit of function ",
-        { e.func_id },
+        { func_id },
         " with no open entry (cpu ",
-        { e.cpu },
+        { cpu },
         ", tid ",
-        { e.tid },
+        { tid },
         ")"
     );
-    emit(e);
 }
 
 /// The clock of every record: `bpf_ktime_get_ns` (CLOCK_MONOTONIC).
@@ -418,10 +458,10 @@ pub fn now() -> u64 {
 /// A function (or stage) returned at `ts_ns`, which the exit program took with [`now`] as
 /// its very first step (before finding the function id); the bookkeeping comes after it.
 ///
-/// Stats mode needs only the duration and whether anything interrupted the call: it reads
-/// them from the open frame in place and builds no record (the record and the frame's copy
-/// that trace mode needs were 5 of its 17 ns above the floor's exit here;
-/// `docs/performance-history.md`, "Stats mode's exit without a record").
+/// Stats mode needs only the duration and whether anything interrupted the call:
+/// [`exit_stats`] reads them from the open frame in place and builds no record (the record
+/// and the frame's copy that trace mode needs were 5 of its 17 ns above the floor's exit
+/// here; `docs/performance-history.md`, "Stats mode's exit without a record").
 #[inline(always)]
 pub fn exit<C: EbpfContext>(_ctx: &C, ts_ns: u64, func_id: u32) {
     if settings::MODE.load() == probe_common::mode::COUNT {
@@ -430,6 +470,10 @@ pub fn exit<C: EbpfContext>(_ctx: &C, ts_ns: u64, func_id: u32) {
     let Some((here, irq_state)) = here() else {
         return;
     };
+    if settings::MODE.load() == probe_common::mode::STATS {
+        exit_stats(here, irq_state, ts_ns, func_id);
+        return;
+    }
     let mut e = Event {
         ts_ns,
         func_id,
@@ -467,28 +511,6 @@ pub fn exit<C: EbpfContext>(_ctx: &C, ts_ns: u64, func_id: u32) {
         unmatched_exit(e);
         return;
     }
-    if settings::MODE.load() == probe_common::mode::STATS {
-        if found as u32 + 1 != depth {
-            stat(Stat::Unwound);
-        }
-        stack.depth = found as u32;
-        // Stats mode's exit stays in its own branch, ahead of trace mode's code, which is
-        // left as it was: with the frame's figures read once before the branch and shared by
-        // both modes, the verifier took 3-4 times as long over each exit program (0.15 ->
-        // 0.5-0.7 s per load on the AMD machine; `docs/performance-history.md`, "Verifying
-        // the exit programs").
-        let f = &stack.frames[slot(found as u32)];
-        let seen = Seen::now(here.ctx, irq_state, stack);
-        // `Event::interrupted` of the record trace mode would write; per-CPU counters of
-        // two CPUs cannot be compared, so a migrated call counts as interrupted.
-        let interrupted = f.cpu != here.cpu
-            || stack.off.cpu_changes != f.cpu_changes
-            || seen.hardirqs != f.hardirqs
-            || seen.softirqs != f.softirqs
-            || seen.switches != f.switches;
-        aggregate(func_id, ts_ns.saturating_sub(f.ts_ns), interrupted);
-        return;
-    }
     if found as u32 + 1 != depth {
         e.flags |= flags::UNWOUND;
         stat(Stat::Unwound);
@@ -518,4 +540,48 @@ pub fn exit<C: EbpfContext>(_ctx: &C, ts_ns: u64, func_id: u32) {
         e.irq_ns = seen.irq_ns.saturating_sub(f.irq_ns);
     }
     emit(e);
+}
+
+/// Stats mode's exit, from `exit` once the filters passed: the duration and whether anything
+/// interrupted the call, read from the open frame in place and added to the function's
+/// aggregate. No record is built, not even for the problems, which are only counted (trace
+/// mode's exit writes them as flagged records).
+///
+/// Its own function, branched to before trace mode's record is started: the mode is a
+/// load-time constant, so each mode's programs hold only their own path. With the record's
+/// fields set before the branch, as before, stats mode's exit stored them all to the stack and
+/// never read them. (When stats mode's figures were instead read once and shared with trace
+/// mode's code after the branch, the verifier took 3-4 times as long over each exit program:
+/// `docs/performance-history.md`, "Verifying the exit programs".)
+#[inline(always)]
+fn exit_stats(here: Here, irq_state: &IrqState, ts_ns: u64, func_id: u32) {
+    let Some(stack) = stacks::open_stack(here.ctx, here.tid) else {
+        count_unmatched_exit(func_id, here.cpu, here.tid);
+        return;
+    };
+    let depth = stack.depth;
+    if depth as usize > MAX_DEPTH {
+        // The entry was counted but not stored (`Stat::DepthOverflow`): pop the count only.
+        stack.depth = depth - 1;
+        return;
+    }
+    let found = find_frame!(stack, depth, func_id);
+    if found == MAX_DEPTH {
+        count_unmatched_exit(func_id, here.cpu, here.tid);
+        return;
+    }
+    if found as u32 + 1 != depth {
+        stat(Stat::Unwound);
+    }
+    stack.depth = found as u32;
+    let f = &stack.frames[slot(found as u32)];
+    let seen = Seen::now(here.ctx, irq_state, stack);
+    // `Event::interrupted` of the record trace mode would write; per-CPU counters of two
+    // CPUs cannot be compared, so a migrated call counts as interrupted.
+    let interrupted = f.cpu != here.cpu
+        || stack.off.cpu_changes != f.cpu_changes
+        || seen.hardirqs != f.hardirqs
+        || seen.softirqs != f.softirqs
+        || seen.switches != f.switches;
+    aggregate(func_id, ts_ns.saturating_sub(f.ts_ns), interrupted);
 }
