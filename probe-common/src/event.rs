@@ -144,6 +144,15 @@ pub const fn stack_key(context: u8, cpu: u32, tid: u32) -> u64 {
     }
 }
 
+/// Whether an interval was hit by an interrupt, a softirq, a context switch or a migration,
+/// from what its counters gained between entry and exit (and whether it ran on more than one
+/// CPU). The one definition: records answer it with [`Event::interrupted`], and stats mode's
+/// exit in the kernel from the open frame, without a record.
+#[inline(always)]
+pub const fn interrupted(hardirqs: u32, softirqs: u32, switches: u32, migrated: bool) -> bool {
+    hardirqs != 0 || softirqs != 0 || switches != 0 || migrated
+}
+
 impl Event {
     /// The call stack this record belongs to; see [`stack_key`].
     #[inline(always)]
@@ -163,10 +172,12 @@ impl Event {
 
     /// Whether an interrupt, softirq, context switch or migration hit the interval.
     pub const fn interrupted(&self) -> bool {
-        self.hardirqs != 0
-            || self.softirqs != 0
-            || self.switches != 0
-            || self.flags & flags::MIGRATED != 0
+        interrupted(
+            self.hardirqs,
+            self.softirqs,
+            self.switches,
+            self.flags & flags::MIGRATED != 0,
+        )
     }
 
     /// Little-endian encoding, the trace file's record layout.

@@ -215,7 +215,7 @@ pub fn enter<C: EbpfContext>(_ctx: &C, func_id: u32) {
     };
     let depth = stack.depth;
     if settings::MODE.load() == probe_common::mode::STATS {
-        enter_stats(here, irq_state, stack, func_id);
+        enter_stats(here, irq_state, stack, depth, func_id);
         return;
     }
     let mut flag_bits = 0;
@@ -296,8 +296,7 @@ pub fn enter<C: EbpfContext>(_ctx: &C, func_id: u32) {
 /// last. No recursion search (its flag reaches only records) and none of the interrupt time
 /// or off-CPU time that only records carry.
 #[inline(always)]
-fn enter_stats(here: Here, irq_state: &IrqState, stack: &mut CallStack, func_id: u32) {
-    let depth = stack.depth;
+fn enter_stats(here: Here, irq_state: &IrqState, stack: &mut CallStack, depth: u32, func_id: u32) {
     stack.depth = depth + 1;
     if depth as usize >= MAX_DEPTH {
         count_depth_overflow(func_id);
@@ -423,13 +422,66 @@ pub fn switched(ts_ns: u64, cpu: u32, prev: u32, next: u32) {
     }
 }
 
-/// An exit with no open entry of its function on its context's stack (the entry fired before
-/// the recording started, or was lost): emitted flagged, with its depth as found, and counted.
+/// What an exit found on its context's stack, which [`pop_frame`] has already popped.
+enum Popped {
+    /// The innermost open frame of the function, at `found`: the stack now ends below it.
+    /// `unwound`: frames above it were left open by exits that never fired, and are dropped
+    /// with it (counted, `Stat::Unwound`).
+    Found {
+        stack: &'static mut CallStack,
+        found: u32,
+        unwound: bool,
+    },
+    /// The entry was deeper than the tracked levels (counted at entry): only the count was
+    /// popped, to `depth`.
+    Overflow { depth: u32 },
+    /// No open frame of the function below `depth`, the stack's depth (counted,
+    /// `Stat::UnmatchedExits`): nothing popped.
+    Unmatched { depth: u32 },
+    /// The context has no stack: no entry was seen (counted as unmatched too).
+    NoStack,
+}
+
+/// Finds the innermost open frame of `func_id` on the stack of `here`'s context and pops
+/// it, counting what went wrong; both modes' exits start here. Each mode calls it in its own
+/// branch, so that the verifier walks each mode's use of the result on its own (shared
+/// across the branch, it took 3-4 times as long: `docs/performance-history.md`, "Verifying
+/// the exit programs").
 #[inline(always)]
-fn unmatched_exit(mut e: Event) {
-    e.flags = flags::UNMATCHED_EXIT;
-    count_unmatched_exit(e.func_id, e.cpu, e.tid);
-    emit(e);
+fn pop_frame(here: &Here, func_id: u32) -> Popped {
+    let Some(stack) = stacks::open_stack(here.ctx, here.tid) else {
+        count_unmatched_exit(func_id, here.cpu, here.tid);
+        return Popped::NoStack;
+    };
+    let depth = stack.depth;
+    if depth as usize > MAX_DEPTH {
+        stack.depth = depth - 1;
+        return Popped::Overflow { depth: depth - 1 };
+    }
+    let found = find_frame!(stack, depth, func_id);
+    if found == MAX_DEPTH {
+        count_unmatched_exit(func_id, here.cpu, here.tid);
+        return Popped::Unmatched { depth };
+    }
+    let found = found as u32;
+    let unwound = found + 1 != depth;
+    if unwound {
+        stat(Stat::Unwound);
+    }
+    stack.depth = found;
+    Popped::Found {
+        stack,
+        found,
+        unwound,
+    }
+}
+
+/// Whether the call of frame `f`, ending on `cpu`, ran on more than one CPU: then the
+/// per-CPU counters of two CPUs would be compared, and the sample is void
+/// (`flags::MIGRATED`).
+#[inline(always)]
+fn migrated(f: &Frame, cpu: u32, stack: &CallStack) -> bool {
+    f.cpu != cpu || stack.off.cpu_changes != f.cpu_changes
 }
 
 /// Counts (and at `-v`, logs) an exit with no open entry.
@@ -491,32 +543,36 @@ pub fn exit<C: EbpfContext>(_ctx: &C, ts_ns: u64, func_id: u32) {
         switches: 0,
         off_cpu_ns: 0,
     };
-    let Some(stack) = stacks::open_stack(here.ctx, here.tid) else {
-        unmatched_exit(e);
-        return;
+    let (stack, found) = match pop_frame(&here, func_id) {
+        Popped::Found {
+            stack,
+            found,
+            unwound,
+        } => {
+            if unwound {
+                e.flags |= flags::UNWOUND;
+            }
+            (stack, found)
+        }
+        Popped::Overflow { depth } => {
+            e.depth = depth as u16;
+            e.flags = flags::DEPTH_OVERFLOW;
+            emit(e);
+            return;
+        }
+        Popped::Unmatched { depth } => {
+            e.depth = depth as u16;
+            e.flags = flags::UNMATCHED_EXIT;
+            emit(e);
+            return;
+        }
+        Popped::NoStack => {
+            e.flags = flags::UNMATCHED_EXIT;
+            emit(e);
+            return;
+        }
     };
-    let depth = stack.depth;
-    if depth as usize > MAX_DEPTH {
-        // The entry was counted but not stored: pop the count only.
-        stack.depth = depth - 1;
-        e.depth = (depth - 1) as u16;
-        e.flags = flags::DEPTH_OVERFLOW;
-        emit(e);
-        return;
-    }
-    // Find the innermost open frame of this function; normally the top one.
-    let found = find_frame!(stack, depth, func_id);
-    if found == MAX_DEPTH {
-        e.depth = depth as u16;
-        unmatched_exit(e);
-        return;
-    }
-    if found as u32 + 1 != depth {
-        e.flags |= flags::UNWOUND;
-        stat(Stat::Unwound);
-    }
-    let f = stack.frames[slot(found as u32)];
-    stack.depth = found as u32;
+    let f = stack.frames[slot(found)];
     e.depth = found as u16;
     // What the entry found (recursion): without entry records, only the exit can say it.
     e.flags |= f.flags;
@@ -531,8 +587,7 @@ pub fn exit<C: EbpfContext>(_ctx: &C, ts_ns: u64, func_id: u32) {
     let seen = Seen::now(here.ctx, irq_state, stack);
     // Per task in process context; per CPU otherwise, where the stack never moves.
     e.switches = seen.switches.wrapping_sub(f.switches);
-    if f.cpu != here.cpu || stack.off.cpu_changes != f.cpu_changes {
-        // Per-CPU counters of two CPUs cannot be compared: the sample is void.
+    if migrated(&f, here.cpu, stack) {
         e.flags |= flags::MIGRATED;
     } else {
         e.hardirqs = seen.hardirqs.wrapping_sub(f.hardirqs);
@@ -555,33 +610,17 @@ pub fn exit<C: EbpfContext>(_ctx: &C, ts_ns: u64, func_id: u32) {
 /// `docs/performance-history.md`, "Verifying the exit programs".)
 #[inline(always)]
 fn exit_stats(here: Here, irq_state: &IrqState, ts_ns: u64, func_id: u32) {
-    let Some(stack) = stacks::open_stack(here.ctx, here.tid) else {
-        count_unmatched_exit(func_id, here.cpu, here.tid);
+    let Popped::Found { stack, found, .. } = pop_frame(&here, func_id) else {
         return;
     };
-    let depth = stack.depth;
-    if depth as usize > MAX_DEPTH {
-        // The entry was counted but not stored (`Stat::DepthOverflow`): pop the count only.
-        stack.depth = depth - 1;
-        return;
-    }
-    let found = find_frame!(stack, depth, func_id);
-    if found == MAX_DEPTH {
-        count_unmatched_exit(func_id, here.cpu, here.tid);
-        return;
-    }
-    if found as u32 + 1 != depth {
-        stat(Stat::Unwound);
-    }
-    stack.depth = found as u32;
-    let f = &stack.frames[slot(found as u32)];
+    let f = &stack.frames[slot(found)];
     let seen = Seen::now(here.ctx, irq_state, stack);
-    // `Event::interrupted` of the record trace mode would write; per-CPU counters of two
-    // CPUs cannot be compared, so a migrated call counts as interrupted.
-    let interrupted = f.cpu != here.cpu
-        || stack.off.cpu_changes != f.cpu_changes
-        || seen.hardirqs != f.hardirqs
-        || seen.softirqs != f.softirqs
-        || seen.switches != f.switches;
+    // What `Event::interrupted` would say of the record trace mode writes.
+    let interrupted = probe_common::event::interrupted(
+        seen.hardirqs.wrapping_sub(f.hardirqs),
+        seen.softirqs.wrapping_sub(f.softirqs),
+        seen.switches.wrapping_sub(f.switches),
+        migrated(f, here.cpu, stack),
+    );
     aggregate(func_id, ts_ns.saturating_sub(f.ts_ns), interrupted);
 }

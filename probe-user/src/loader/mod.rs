@@ -508,9 +508,7 @@ impl Probes {
     pub fn event_ring_count(&self) -> usize {
         self.event_rings.used
     }
-}
 
-impl Probes {
     /// Detaches and unloads every program, one thread per program. Each link's `close`
     /// waits in the kernel (48-84 ms each on the AMD machine of 2026-12-04): one after
     /// another, the 40 links of a tracepoint recording held the recorder's exit 3 s after
