@@ -13,7 +13,7 @@
 //! - (d) the recorder's capacity: the same loop from 1 and 2 threads with only the `sendto`
 //!   stage and entry records (`--entries`: 2 records per call, the most records the loop
 //!   makes), events/s, events lost and the recorder's CPU per record, and with a 64 KiB ring
-//!   to show where loss begins.
+//!   to show where loss begins; its set-ups take turns over up to [`RECORDER_ROUNDS`] rounds.
 //!
 //! The calibration (`kpath-probe calibrate`) goes with them: kpath's pair against the bare
 //! pair on the same tracepoints.
@@ -185,13 +185,35 @@ pub struct SyscallFigures {
     pub ns_per_program_run: Option<Spread>,
 }
 
-/// Section (d): one recorder capacity run.
+/// Section (d): one recorder set-up (threads, ring, writes) over the rounds.
 #[derive(Clone, Debug, Serialize)]
-pub struct RecorderRun {
+pub struct RecorderFigures {
     /// Threads calling `sendto(-1)` at full speed.
     pub threads: u32,
-    /// Ring buffer size, bytes.
+    /// Ring buffer size, bytes, as the recorder reported it.
     pub ring_bytes: u64,
+    /// Whether the records went around the page cache (`O_DIRECT`), the recorder's default;
+    /// false for the set-up that measures the buffered writes it replaced.
+    pub direct_writes: bool,
+    /// Records written per second of the loop, over the rounds.
+    pub events_per_s: Spread,
+    /// The recorder's CPU (user + system) per record, ns, over the rounds; absent if a run's
+    /// trace did not say.
+    pub recorder_cpu_ns_per_record: Option<Spread>,
+    /// Each round's run, in round order.
+    pub runs: Vec<RecorderRun>,
+}
+
+impl RecorderFigures {
+    /// Events lost in all the rounds.
+    pub fn lost(&self) -> u64 {
+        self.runs.iter().map(|r| r.lost).sum()
+    }
+}
+
+/// Section (d): one run of a recorder set-up.
+#[derive(Clone, Debug, Serialize)]
+pub struct RecorderRun {
     /// Records written per second of the loop.
     pub events_per_s: f64,
     /// Records written.
@@ -202,9 +224,6 @@ pub struct RecorderRun {
     pub recorder_cpu_ns_per_record: Option<f64>,
     /// Drains that found records.
     pub batches: u64,
-    /// Whether the records went around the page cache (`O_DIRECT`), the recorder's default;
-    /// false for the run that measures the buffered writes it replaced.
-    pub direct_writes: bool,
 }
 
 /// kpath's recorder (trace mode) started while the closed loop already runs, once per round:
@@ -237,10 +256,14 @@ pub struct ProbeBench {
     /// (c) The system-call loop.
     pub syscall: Vec<SyscallFigures>,
     /// (d) The recorder at the highest rates this machine produces.
-    pub recorder: Vec<RecorderRun>,
+    pub recorder: Vec<RecorderFigures>,
     /// The targets, judged on the medians.
     pub targets: Vec<Target>,
 }
+
+/// Rounds of section (d), at most: each run attaches and detaches the recorder (about 4 s
+/// here), and its four set-ups over 5 rounds would take the bench past its 15 minutes.
+const RECORDER_ROUNDS: usize = 3;
 
 /// The workload sizes of one run.
 struct Sizes {
@@ -266,7 +289,7 @@ impl Sizes {
                 saturation: Duration::from_secs(3),
                 pingpong_count: 5_000,
                 syscall_calls: 2_000_000,
-                recorder_calls: 3_000_000,
+                recorder_calls: 2_000_000,
                 calibrate_count: 40_000,
             }
         }
@@ -292,7 +315,7 @@ pub fn run(opts: &BenchOptions) -> Result<ProbeBench> {
     eprintln!("bench: (c) the system-call loop");
     let syscall = ctx.syscall_section(&sizes, opts.rounds)?;
     eprintln!("bench: (d) the recorder's capacity");
-    let recorder = ctx.recorder_section(&sizes)?;
+    let recorder = ctx.recorder_section(&sizes, opts.rounds.min(RECORDER_ROUNDS))?;
     let targets = targets(&calibration, &head_to_head, &recorder);
     Ok(ProbeBench {
         calibration,

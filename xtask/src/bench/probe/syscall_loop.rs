@@ -8,7 +8,7 @@ use anyhow::{anyhow, Result};
 use super::attach::detach;
 use super::figures::{round_by_round, spread};
 use super::program_time::ProgramClock;
-use super::{Condition, Ctx, RecorderRun, Sizes, SyscallFigures};
+use super::{Condition, Ctx, RecorderFigures, RecorderRun, Sizes, SyscallFigures};
 
 impl Ctx {
     pub(super) fn syscall_section(
@@ -61,46 +61,111 @@ impl Ctx {
             .collect()
     }
 
-    pub(super) fn recorder_section(&self, sizes: &Sizes) -> Result<Vec<RecorderRun>> {
-        let mut runs = Vec::new();
-        // The last run writes through the page cache as kpath did before its direct writes:
-        // what they save, on the same loop.
-        for (threads, ring, buffered) in [
-            (1u32, None, false),
-            (2, None, false),
-            (2, Some(64u64 << 10), false),
-            (2, None, true),
-        ] {
-            let ring_arg = ring.map(|r| r.to_string());
-            // Entry records too: the recorder's capacity, on the most records the loop makes
-            // (two per call; without them a call makes one, and the loop's rate caps it).
-            let mut extra = vec!["--stage", "sys_sendto", "--entries"];
-            if let Some(r) = &ring_arg {
-                extra.extend(["--ring-buffer-size", r.as_str()]);
+    /// Section (d): each of [`RECORDER_SETUPS`] in turn, round after round, in the order of
+    /// sections (a)–(c) (reversed every other round).
+    pub(super) fn recorder_section(
+        &self,
+        sizes: &Sizes,
+        rounds: usize,
+    ) -> Result<Vec<RecorderFigures>> {
+        let mut runs: Vec<Vec<(RecorderRun, u64, bool)>> = vec![Vec::new(); RECORDER_SETUPS.len()];
+        for round in 0..rounds {
+            let mut order: Vec<_> = RECORDER_SETUPS.iter().enumerate().collect();
+            if round % 2 == 1 {
+                order.reverse();
             }
-            if buffered {
-                extra.push("--buffered-writes");
+            for (i, setup) in order {
+                runs[i].push(self.recorder_run(setup, sizes.recorder_calls)?);
             }
-            let attached = self.attach(Condition::KpathTrace, &extra)?;
-            let (elapsed, _) = sendto_loop(threads, sizes.recorder_calls);
-            let d = detach(attached)?;
-            let usage = d
-                .usage
-                .ok_or_else(|| anyhow!("the trace has no recorder usage"))?;
-            runs.push(RecorderRun {
-                threads,
-                ring_bytes: usage.ring_bytes,
-                events_per_s: usage.records as f64 / elapsed.as_secs_f64(),
-                records: usage.records,
-                lost: d.lost,
-                recorder_cpu_ns_per_record: usage.cpu_ns_per_record(),
-                batches: usage.batches,
-                direct_writes: usage.direct_writes,
-            });
         }
-        Ok(runs)
+        RECORDER_SETUPS
+            .iter()
+            .zip(runs)
+            .map(|(setup, runs)| {
+                // As the recorder reported them (the same in every round).
+                let (ring_bytes, direct_writes) = runs
+                    .first()
+                    .map(|&(_, ring, direct)| (ring, direct))
+                    .ok_or_else(|| anyhow!("section (d) ran no round"))?;
+                let runs: Vec<RecorderRun> = runs.into_iter().map(|(run, ..)| run).collect();
+                let rates: Vec<f64> = runs.iter().map(|r| r.events_per_s).collect();
+                let cpu: Option<Vec<f64>> =
+                    runs.iter().map(|r| r.recorder_cpu_ns_per_record).collect();
+                Ok(RecorderFigures {
+                    threads: setup.threads,
+                    ring_bytes,
+                    direct_writes,
+                    events_per_s: spread(&rates)?,
+                    recorder_cpu_ns_per_record: cpu.map(|c| spread(&c)).transpose()?,
+                    runs,
+                })
+            })
+            .collect()
+    }
+
+    /// One run of `setup` over a loop of `calls` calls; with the ring's size and whether the
+    /// writes went around the page cache, as the recorder reported them.
+    fn recorder_run(&self, setup: &RecorderSetup, calls: u64) -> Result<(RecorderRun, u64, bool)> {
+        let ring_arg = setup.ring_bytes.map(|r| r.to_string());
+        // Entry records too: the recorder's capacity, on the most records the loop makes
+        // (two per call; without them a call makes one, and the loop's rate caps it).
+        let mut extra = vec!["--stage", "sys_sendto", "--entries"];
+        if let Some(r) = &ring_arg {
+            extra.extend(["--ring-buffer-size", r.as_str()]);
+        }
+        if setup.buffered {
+            extra.push("--buffered-writes");
+        }
+        let attached = self.attach(Condition::KpathTrace, &extra)?;
+        let (elapsed, _) = sendto_loop(setup.threads, calls);
+        let d = detach(attached)?;
+        let usage = d
+            .usage
+            .ok_or_else(|| anyhow!("the trace has no recorder usage"))?;
+        let run = RecorderRun {
+            events_per_s: usage.records as f64 / elapsed.as_secs_f64(),
+            records: usage.records,
+            lost: d.lost,
+            recorder_cpu_ns_per_record: usage.cpu_ns_per_record(),
+            batches: usage.batches,
+        };
+        Ok((run, usage.ring_bytes, usage.direct_writes))
     }
 }
+
+/// A set-up of section (d): the loop's threads, the ring's size (`None`: the default) and
+/// whether the recorder writes through the page cache.
+struct RecorderSetup {
+    threads: u32,
+    ring_bytes: Option<u64>,
+    buffered: bool,
+}
+
+/// Section (d)'s set-ups: one and two threads; two with rings of 64 KiB, where loss begins;
+/// and two through the page cache as kpath wrote before its direct writes (what they save,
+/// on the same loop).
+const RECORDER_SETUPS: [RecorderSetup; 4] = [
+    RecorderSetup {
+        threads: 1,
+        ring_bytes: None,
+        buffered: false,
+    },
+    RecorderSetup {
+        threads: 2,
+        ring_bytes: None,
+        buffered: false,
+    },
+    RecorderSetup {
+        threads: 2,
+        ring_bytes: Some(64 << 10),
+        buffered: false,
+    },
+    RecorderSetup {
+        threads: 2,
+        ring_bytes: None,
+        buffered: true,
+    },
+];
 
 /// Mean ns per run inside the programs on the `sendto` hook over a loop of `calls` calls,
 /// with the kernel's statistics on for that loop only; `None` with no programs attached.

@@ -97,24 +97,31 @@ pub fn table(b: &ProbeBench) -> String {
             f.ns_per_call.median
         );
     }
+    let rounds = b.recorder.first().map_or(0, |r| r.runs.len());
     let _ = writeln!(
         o,
-        "(d) recorder: threads, ring, events/s, lost, CPU ns/record"
+        "(d) recorder, {rounds} round(s): threads, ring, events/s median (min–max), lost in each \
+         round, CPU ns/record median (max)"
     );
     for r in &b.recorder {
+        let lost: Vec<String> = r.runs.iter().map(|run| run.lost.to_string()).collect();
+        let cpu = r.recorder_cpu_ns_per_record.map_or_else(
+            || "-".to_string(),
+            |c| format!("{:.0} ({:.0})", c.median, c.max),
+        );
         let _ = writeln!(
             o,
-            "  {} thread(s)  {:>8} KiB  {:>10.0}/s  {:>8} lost  {:>6.0} ns  ({} drains{})",
+            "  {} thread(s)  {:>8} KiB  {:>8.0} ({:.0}–{:.0})/s  lost {}  {cpu} ns{}",
             r.threads,
             r.ring_bytes >> 10,
-            r.events_per_s,
-            r.lost,
-            r.recorder_cpu_ns_per_record.unwrap_or(f64::NAN),
-            r.batches,
+            r.events_per_s.median,
+            r.events_per_s.min,
+            r.events_per_s.max,
+            lost.join(" "),
             if r.direct_writes {
                 ""
             } else {
-                ", through the page cache"
+                "  (through the page cache)"
             }
         );
     }
