@@ -288,7 +288,7 @@ impl Sizes {
             Sizes {
                 saturation: Duration::from_secs(3),
                 pingpong_count: 5_000,
-                syscall_calls: 2_000_000,
+                syscall_calls: 1_500_000,
                 recorder_calls: 2_000_000,
                 calibrate_count: 40_000,
             }

@@ -68,7 +68,7 @@ impl Ctx {
         sizes: &Sizes,
         rounds: usize,
     ) -> Result<Vec<RecorderFigures>> {
-        let mut runs: Vec<Vec<(RecorderRun, u64, bool)>> = vec![Vec::new(); RECORDER_SETUPS.len()];
+        let mut runs: Vec<Vec<(RecorderRun, SetupAsRun)>> = vec![Vec::new(); RECORDER_SETUPS.len()];
         for round in 0..rounds {
             let mut order: Vec<_> = RECORDER_SETUPS.iter().enumerate().collect();
             if round % 2 == 1 {
@@ -82,19 +82,19 @@ impl Ctx {
             .iter()
             .zip(runs)
             .map(|(setup, runs)| {
-                // As the recorder reported them (the same in every round).
-                let (ring_bytes, direct_writes) = runs
+                // As the recorder reported it (the same in every round).
+                let as_run = runs
                     .first()
-                    .map(|&(_, ring, direct)| (ring, direct))
+                    .map(|&(_, as_run)| as_run)
                     .ok_or_else(|| anyhow!("section (d) ran no round"))?;
-                let runs: Vec<RecorderRun> = runs.into_iter().map(|(run, ..)| run).collect();
+                let runs: Vec<RecorderRun> = runs.into_iter().map(|(run, _)| run).collect();
                 let rates: Vec<f64> = runs.iter().map(|r| r.events_per_s).collect();
                 let cpu: Option<Vec<f64>> =
                     runs.iter().map(|r| r.recorder_cpu_ns_per_record).collect();
                 Ok(RecorderFigures {
                     threads: setup.threads,
-                    ring_bytes,
-                    direct_writes,
+                    ring_bytes: as_run.ring_bytes,
+                    direct_writes: as_run.direct_writes,
                     events_per_s: spread(&rates)?,
                     recorder_cpu_ns_per_record: cpu.map(|c| spread(&c)).transpose()?,
                     runs,
@@ -103,9 +103,9 @@ impl Ctx {
             .collect()
     }
 
-    /// One run of `setup` over a loop of `calls` calls; with the ring's size and whether the
-    /// writes went around the page cache, as the recorder reported them.
-    fn recorder_run(&self, setup: &RecorderSetup, calls: u64) -> Result<(RecorderRun, u64, bool)> {
+    /// One run of `setup` over a loop of `calls` calls, and the set-up as the recorder
+    /// reported it.
+    fn recorder_run(&self, setup: &RecorderSetup, calls: u64) -> Result<(RecorderRun, SetupAsRun)> {
         let ring_arg = setup.ring_bytes.map(|r| r.to_string());
         // Entry records too: the recorder's capacity, on the most records the loop makes
         // (two per call; without them a call makes one, and the loop's rate caps it).
@@ -129,7 +129,11 @@ impl Ctx {
             recorder_cpu_ns_per_record: usage.cpu_ns_per_record(),
             batches: usage.batches,
         };
-        Ok((run, usage.ring_bytes, usage.direct_writes))
+        let as_run = SetupAsRun {
+            ring_bytes: usage.ring_bytes,
+            direct_writes: usage.direct_writes,
+        };
+        Ok((run, as_run))
     }
 }
 
@@ -139,6 +143,14 @@ struct RecorderSetup {
     threads: u32,
     ring_bytes: Option<u64>,
     buffered: bool,
+}
+
+/// A set-up as the recorder reported it in its trace: the ring's size it used (the default
+/// resolved) and whether its writes went around the page cache.
+#[derive(Clone, Copy)]
+struct SetupAsRun {
+    ring_bytes: u64,
+    direct_writes: bool,
 }
 
 /// Section (d)'s set-ups: one and two threads; two with rings of 64 KiB, where loss begins;
