@@ -146,8 +146,9 @@ pub const fn stack_key(context: u8, cpu: u32, tid: u32) -> u64 {
 
 /// Whether an interval was hit by an interrupt, a softirq, a context switch or a migration,
 /// from what its counters gained between entry and exit (and whether it ran on more than one
-/// CPU). The one definition: records answer it with [`Event::interrupted`], and stats mode's
-/// exit in the kernel from the open frame, without a record.
+/// CPU): the wall-clock definition (`docs/trace-format.md`). Records answer it with
+/// [`Event::interrupted`], and stats mode's exit in the kernel from the open frame, without a
+/// record; the analysis's `Clock::interrupted` leaves switches out on the on-CPU clock.
 #[inline(always)]
 pub const fn interrupted(hardirqs: u32, softirqs: u32, switches: u32, migrated: bool) -> bool {
     hardirqs != 0 || softirqs != 0 || switches != 0 || migrated

@@ -112,11 +112,7 @@ impl Condition {
     /// then falls on both sides of each head-to-head pair in turn, instead of always on the
     /// one that runs second.
     fn in_round(round: usize) -> Vec<(usize, Condition)> {
-        let mut order: Vec<_> = Condition::ALL.iter().copied().enumerate().collect();
-        if round % 2 == 1 {
-            order.reverse();
-        }
-        order
+        in_round(&Condition::ALL, round)
     }
 
     fn name(self) -> &'static str {
@@ -259,6 +255,17 @@ pub struct ProbeBench {
     pub recorder: Vec<RecorderFigures>,
     /// The targets, judged on the medians.
     pub targets: Vec<Target>,
+}
+
+/// `items` in the order of round `round` (from 0), each with its index: as given in even
+/// rounds, reversed in odd ones (A B C, C B A, …). Every section that alternates its
+/// conditions or set-ups takes its order from here ([`Condition::in_round`]).
+fn in_round<T: Copy>(items: &[T], round: usize) -> Vec<(usize, T)> {
+    let mut order: Vec<_> = items.iter().copied().enumerate().collect();
+    if round % 2 == 1 {
+        order.reverse();
+    }
+    order
 }
 
 /// Rounds of section (d), at most: each run attaches and detaches the recorder (about 4 s

@@ -8,7 +8,7 @@ use anyhow::{anyhow, Result};
 use super::attach::detach;
 use super::figures::{round_by_round, spread};
 use super::program_time::ProgramClock;
-use super::{Condition, Ctx, RecorderFigures, RecorderRun, Sizes, SyscallFigures};
+use super::{in_round, Condition, Ctx, RecorderFigures, RecorderRun, Sizes, SyscallFigures};
 
 impl Ctx {
     pub(super) fn syscall_section(
@@ -70,12 +70,8 @@ impl Ctx {
     ) -> Result<Vec<RecorderFigures>> {
         let mut runs: Vec<Vec<(RecorderRun, SetupAsRun)>> = vec![Vec::new(); RECORDER_SETUPS.len()];
         for round in 0..rounds {
-            let mut order: Vec<_> = RECORDER_SETUPS.iter().enumerate().collect();
-            if round % 2 == 1 {
-                order.reverse();
-            }
-            for (i, setup) in order {
-                runs[i].push(self.recorder_run(setup, sizes.recorder_calls)?);
+            for (i, setup) in in_round(&RECORDER_SETUPS, round) {
+                runs[i].push(self.recorder_run(&setup, sizes.recorder_calls)?);
             }
         }
         RECORDER_SETUPS
@@ -139,6 +135,7 @@ impl Ctx {
 
 /// A set-up of section (d): the loop's threads, the ring's size (`None`: the default) and
 /// whether the recorder writes through the page cache.
+#[derive(Clone, Copy)]
 struct RecorderSetup {
     threads: u32,
     ring_bytes: Option<u64>,
