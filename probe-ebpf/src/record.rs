@@ -435,11 +435,10 @@ enum Popped {
     /// The entry was deeper than the tracked levels (counted at entry): only the count was
     /// popped, to `depth`.
     Overflow { depth: u32 },
-    /// No open frame of the function below `depth`, the stack's depth (counted,
-    /// `Stat::UnmatchedExits`): nothing popped.
+    /// No open frame of the function below `depth`, the stack's depth, or no stack at all
+    /// for the context (no entry was seen there; `depth` 0). Counted,
+    /// `Stat::UnmatchedExits`: nothing popped.
     Unmatched { depth: u32 },
-    /// The context has no stack: no entry was seen (counted as unmatched too).
-    NoStack,
 }
 
 /// Finds the innermost open frame of `func_id` on the stack of `here`'s context and pops
@@ -451,7 +450,7 @@ enum Popped {
 fn pop_frame(here: &Here, func_id: u32) -> Popped {
     let Some(stack) = stacks::open_stack(here.ctx, here.tid) else {
         count_unmatched_exit(func_id, here.cpu, here.tid);
-        return Popped::NoStack;
+        return Popped::Unmatched { depth: 0 };
     };
     let depth = stack.depth;
     if depth as usize > MAX_DEPTH {
@@ -562,11 +561,6 @@ pub fn exit<C: EbpfContext>(_ctx: &C, ts_ns: u64, func_id: u32) {
         }
         Popped::Unmatched { depth } => {
             e.depth = depth as u16;
-            e.flags = flags::UNMATCHED_EXIT;
-            emit(e);
-            return;
-        }
-        Popped::NoStack => {
             e.flags = flags::UNMATCHED_EXIT;
             emit(e);
             return;
