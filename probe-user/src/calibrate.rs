@@ -22,7 +22,7 @@ use std::time::Instant;
 use kpath_trace::{CallerCost, Mechanism, PairTiming, ProbeCost};
 use probe_common::{calibration::BARE_SAMPLE_SLOTS, stage::TpStage, Event, EventKind, EVENT_SIZE};
 
-use crate::{kernel, ProbeError, Probes, Settings};
+use crate::{kernel, pinned::PinnedToThisCpu, ProbeError, Probes, Settings};
 
 /// The function whose near-empty calls are timed by kprobe and fentry.
 pub const CALIBRATION_FUNCTION: &str = "__sys_sendto";
@@ -57,7 +57,7 @@ pub fn calibrate(
             u64::from(MAX_PER_ROUND) * u64::from(ROUNDS)
         )));
     }
-    let _pinned = PinnedToThisCpu::new()?;
+    let _pinned = PinnedToThisCpu::new("the calibrating thread")?;
     let mut kpath = Vec::with_capacity(count as usize);
     let mut bare = Vec::with_capacity(count as usize);
     let mut caller: [Vec<f64>; 3] = Default::default();
@@ -199,46 +199,6 @@ fn timing(v: &mut [u64]) -> Option<PairTiming> {
         median_ns: v[v.len() / 2] as f64,
         samples: n,
     })
-}
-
-/// Pins the calling thread to the CPU it runs on, and restores its affinity when dropped.
-struct PinnedToThisCpu {
-    old: libc::cpu_set_t,
-}
-
-impl PinnedToThisCpu {
-    fn new() -> Result<Self, ProbeError> {
-        let err = |what: &str| ProbeError::Kernel {
-            what: what.into(),
-            source: std::io::Error::last_os_error(),
-        };
-        // SAFETY: cpu_set_t is plain data; the calls get valid pointers and sizes.
-        unsafe {
-            let mut old: libc::cpu_set_t = std::mem::zeroed();
-            if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut old) != 0 {
-                return Err(err("the calibrating thread's CPU affinity"));
-            }
-            let cpu = libc::sched_getcpu();
-            if cpu < 0 {
-                return Err(err("the calibrating thread's CPU"));
-            }
-            let mut one: libc::cpu_set_t = std::mem::zeroed();
-            libc::CPU_SET(cpu as usize, &mut one);
-            if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &one) != 0 {
-                return Err(err("pinning the calibrating thread to its CPU"));
-            }
-            Ok(Self { old })
-        }
-    }
-}
-
-impl Drop for PinnedToThisCpu {
-    fn drop(&mut self) {
-        // SAFETY: restores the mask read in `new`.
-        unsafe {
-            libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &self.old);
-        }
-    }
 }
 
 #[cfg(test)]

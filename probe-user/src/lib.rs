@@ -15,6 +15,7 @@ pub mod functions;
 pub mod kernel;
 pub mod loader;
 pub mod object;
+pub mod pinned;
 pub mod recorder;
 pub mod ring;
 
