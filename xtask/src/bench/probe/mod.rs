@@ -205,6 +205,13 @@ impl RecorderFigures {
     pub fn lost(&self) -> u64 {
         self.runs.iter().map(|r| r.lost).sum()
     }
+
+    /// The spread of [`RecorderRun::busy_share`] over the rounds; `None` when a round has no
+    /// CPU figure.
+    pub fn busy_share(&self) -> Option<Spread> {
+        let shares: Option<Vec<f64>> = self.runs.iter().map(RecorderRun::busy_share).collect();
+        Spread::of(&shares?)
+    }
 }
 
 /// Section (d): one run of a recorder set-up.
@@ -220,6 +227,17 @@ pub struct RecorderRun {
     pub recorder_cpu_ns_per_record: Option<f64>,
     /// Drains that found records.
     pub batches: u64,
+}
+
+impl RecorderRun {
+    /// The share of one CPU that the recorder took while the loop ran: its CPU per record
+    /// times the records per second. Well below 1 with nothing lost, the recorder kept up and
+    /// the loop set the run's rate; the rate is then a floor of the recorder's, not its
+    /// ceiling.
+    pub fn busy_share(&self) -> Option<f64> {
+        self.recorder_cpu_ns_per_record
+            .map(|ns| ns * self.events_per_s / 1e9)
+    }
 }
 
 /// kpath's recorder (trace mode) started while the closed loop already runs, once per round:

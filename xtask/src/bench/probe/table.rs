@@ -101,7 +101,7 @@ pub fn table(b: &ProbeBench) -> String {
     let _ = writeln!(
         o,
         "(d) recorder, {rounds} round(s): threads, ring, events/s median (min–max), lost in each \
-         round, CPU ns/record median (max)"
+         round, CPU ns/record median (max), share of a CPU the recorder took (median)"
     );
     for r in &b.recorder {
         let lost: Vec<String> = r.runs.iter().map(|run| run.lost.to_string()).collect();
@@ -109,9 +109,12 @@ pub fn table(b: &ProbeBench) -> String {
             || "-".to_string(),
             |c| format!("{:.0} ({:.0})", c.median, c.max),
         );
+        let busy = r
+            .busy_share()
+            .map_or_else(|| "-".to_string(), |b| format!("{:.0} %", 100.0 * b.median));
         let _ = writeln!(
             o,
-            "  {} thread(s)  {:>8} KiB  {:>8.0} ({:.0}–{:.0})/s  lost {}  {cpu} ns{}",
+            "  {} thread(s)  {:>8} KiB  {:>8.0} ({:.0}–{:.0})/s  lost {}  {cpu} ns  busy {busy}{}",
             r.threads,
             r.ring_bytes >> 10,
             r.events_per_s.median,

@@ -173,4 +173,18 @@ mod tests {
         let t = targets(&[], &[], &rec);
         assert_eq!(t.iter().filter(|t| !t.met).count(), 3, "{t:?}");
     }
+
+    #[test]
+    fn busy_share_is_cpu_per_record_times_rate() {
+        // 2 M records/s at 50, 75 and 100 ns each: a tenth, 15 % and a fifth of a CPU.
+        let r = setup(&[2e6; 3], &[0; 3], &[50.0, 100.0, 75.0], true);
+        let busy = r.busy_share().expect("every round has its CPU");
+        assert!((busy.min - 0.10).abs() < 1e-12, "{busy:?}");
+        assert!((busy.median - 0.15).abs() < 1e-12, "{busy:?}");
+        assert!((busy.max - 0.20).abs() < 1e-12, "{busy:?}");
+        // A round without its CPU figure: no share.
+        let mut missing = r;
+        missing.runs[1].recorder_cpu_ns_per_record = None;
+        assert_eq!(missing.busy_share(), None);
+    }
 }
