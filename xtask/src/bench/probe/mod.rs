@@ -233,7 +233,8 @@ impl RecorderRun {
     /// The share of one CPU that the recorder took while the loop ran: its CPU per record
     /// times the records per second. Well below 1 with nothing lost, the recorder kept up and
     /// the loop set the run's rate; the rate is then a floor of the recorder's, not its
-    /// ceiling.
+    /// ceiling. The CPU is the recorder's over its whole recording, which also spans the
+    /// moments before and after the loop, so the share errs high, never low.
     pub fn busy_share(&self) -> Option<f64> {
         self.recorder_cpu_ns_per_record
             .map(|ns| ns * self.events_per_s / 1e9)
