@@ -13,24 +13,29 @@ pub struct PinnedToThisCpu {
 impl PinnedToThisCpu {
     /// Pins the calling thread; `whose` names it in errors ("the calibrating thread").
     pub fn new(whose: &str) -> Result<Self, ProbeError> {
-        let err = |what: String| ProbeError::Kernel {
-            what,
-            source: std::io::Error::last_os_error(),
+        // The system call's error is read before the message is formatted: the allocation
+        // could overwrite errno.
+        let err = |what: fn(&str) -> String| {
+            let source = std::io::Error::last_os_error();
+            ProbeError::Kernel {
+                what: what(whose),
+                source,
+            }
         };
         // SAFETY: cpu_set_t is plain data; the calls get valid pointers and sizes.
         unsafe {
             let mut old: libc::cpu_set_t = std::mem::zeroed();
             if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut old) != 0 {
-                return Err(err(format!("{whose}'s CPU affinity")));
+                return Err(err(|w| format!("{w}'s CPU affinity")));
             }
             let cpu = libc::sched_getcpu();
             if cpu < 0 {
-                return Err(err(format!("{whose}'s CPU")));
+                return Err(err(|w| format!("{w}'s CPU")));
             }
             let mut one: libc::cpu_set_t = std::mem::zeroed();
             libc::CPU_SET(cpu as usize, &mut one);
             if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &one) != 0 {
-                return Err(err(format!("pinning {whose} to its CPU")));
+                return Err(err(|w| format!("pinning {w} to its CPU")));
             }
             Ok(Self { old })
         }
